@@ -1,0 +1,13 @@
+/* mtq.h - everything a program using libmtq needs. */
+#ifndef MTQ_H
+#define MTQ_H
+
+#include "mtq_client.h"
+#include "mtq_config.h"
+#include "mtq_error.h"
+#include "mtq_log.h"
+#include "mtq_state.h"
+#include "mtq_store.h"
+#include "mtq_task.h"
+
+#endif

@@ -1,0 +1,129 @@
+/* mtq_store.h - every MongoDB access of mtq, in one module.
+ *
+ * The rest of mtq speaks in tasks and workers; BSON queries live here.
+ * Layout of the database (its name comes from the URI path, default "mtq"):
+ *
+ *   channels            one document per declared channel, _id = name
+ *   q.<ch>.p<P>         live tasks (queued, running) of channel ch at priority
+ *                       P (0..9): a channel is one collection per priority
+ *                       level, so that a poll reads the front of a collection
+ *                       instead of sorting the whole backlog (see README)
+ *   q.<ch>.delayed      tasks whose not_before is in the future
+ *   claims              one document per ownership change, _id "<task>:<token>";
+ *                       its unique _id is what makes a claim exactly-once
+ *   results             the one recorded outcome of each finished task, _id = task id
+ *   whoami              one document per worker, _id = worker id
+ *
+ * Every function is thread-safe: each call takes a client from an internal
+ * mongoc_client_pool_t and returns it before it returns. */
+#ifndef MTQ_STORE_H
+#define MTQ_STORE_H
+
+#include <bson/bson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mtq_task.h"
+
+typedef struct mtq_store mtq_store_t;
+
+/* Connects lazily (the first operation reaches the server).  appname is
+ * shown in server logs.  Caller destroys.  Fails only on a malformed URI. */
+mtq_store_t *mtq_store_new(const char *uri, const char *appname, bson_error_t *error);
+void mtq_store_destroy(mtq_store_t *store);
+
+/* Round trip to the server; fails with MTQ_ERR_UNAVAILABLE when unreachable. */
+bool mtq_store_ping(mtq_store_t *store, bson_error_t *error);
+
+/* Name of the database in use (borrowed). */
+const char *mtq_store_db_name(const mtq_store_t *store);
+
+/* --- channels ------------------------------------------------------------ */
+
+/* Declares a channel: its document, its collections and their indexes.
+ * Idempotent. */
+bool mtq_store_declare_channel(mtq_store_t *store, const char *channel, bson_error_t *error);
+/* Fails with MTQ_ERR_UNKNOWN_CHANNEL when the channel was never declared. */
+bool mtq_store_check_channel(mtq_store_t *store, const char *channel, bson_error_t *error);
+/* Lists declared channels into a NULL-terminated array the caller frees
+ * with bson_strfreev. */
+bool mtq_store_channels(mtq_store_t *store, char ***names, bson_error_t *error);
+
+/* --- producers ----------------------------------------------------------- */
+
+/* Inserts a built task (mtq_task_build) into its channel. */
+bool mtq_store_enqueue(mtq_store_t *store, const mtq_task_t *task, bson_error_t *error);
+
+/* --- workers ------------------------------------------------------------- */
+
+/* Reads up to limit runnable tasks of a channel, highest priority first and
+ * oldest first within a priority: status queued, is_enable true.  Appends
+ * them to out.  A document with wrong field types is not returned: it is
+ * moved to results as failed, keeping the original, and logged. */
+bool mtq_store_poll(mtq_store_t *store, const char *channel, size_t limit, mtq_task_list_t *out,
+                    bson_error_t *error);
+
+/* Claims a polled task for worker_id.  Exactly one caller wins for a given
+ * task and token, on MongoDB and on FerretDB alike; a loser gets false with
+ * MTQ_ERR_CONFLICT.  On success the task is running, attempt is counted,
+ * and task reflects the stored document. */
+bool mtq_store_claim(mtq_store_t *store, mtq_task_t *task, const char *worker_id,
+                     bson_error_t *error);
+
+/* Records the end of a run.  ok: result (borrowed, may be NULL = {}) is the
+ * outcome.  !ok: error_text is kept; with attempts left the task goes back to
+ * the queue (task->status becomes QUEUED), otherwise it fails for good.
+ * Safe to call again after a transient error: an outcome is recorded once. */
+bool mtq_store_finish(mtq_store_t *store, mtq_task_t *task, bool ok, const bson_t *result,
+                      const char *error_text, bson_error_t *error);
+
+/* Gives a running task back to the queue with a new token.  count_attempt
+ * false (a graceful shutdown) does not use up one of its attempts; when a
+ * counted attempt was its last, the task fails with reason as its error. */
+bool mtq_store_requeue(mtq_store_t *store, mtq_task_t *task, bool count_attempt,
+                       const char *reason, bson_error_t *error);
+
+/* Upserts the worker's whoami document (borrowed; must hold _id). */
+bool mtq_store_heartbeat(mtq_store_t *store, const bson_t *whoami, bson_error_t *error);
+/* Sets whoami.state of a worker ("running", "stopped", "lost"). */
+bool mtq_store_mark_worker(mtq_store_t *store, const char *worker_id, const char *state,
+                           bson_error_t *error);
+/* Reads every whoami document into out as { "workers": [ ... ] }; out is
+ * initialised by the call. */
+bool mtq_store_workers(mtq_store_t *store, bson_t *out, bson_error_t *error);
+
+/* --- coordinator --------------------------------------------------------- */
+
+/* Tasks of a channel that worker_id holds (status running). */
+bool mtq_store_tasks_held_by(mtq_store_t *store, const char *channel, const char *worker_id,
+                             mtq_task_list_t *out, bson_error_t *error);
+/* Moves delayed tasks whose not_before <= now_ms into their priority lane.
+ * *next_due_ms is the earliest remaining not_before (0 = none). */
+bool mtq_store_release_due(mtq_store_t *store, const char *channel, int64_t now_ms,
+                           int64_t *next_due_ms, size_t *released, bson_error_t *error);
+/* Finds queued tasks whose priority was edited in the database so that it no
+ * longer matches their lane, and moves them; quarantines malformed ones. */
+bool mtq_store_reconcile(mtq_store_t *store, const char *channel, size_t *moved,
+                         bson_error_t *error);
+
+/* --- operators ----------------------------------------------------------- */
+
+/* Finds a task by id wherever it is (lanes, delayed, results). */
+bool mtq_store_find(mtq_store_t *store, const bson_oid_t *id, mtq_task_t *out,
+                    bson_error_t *error);
+/* Lists tasks; channel NULL = all channels, status MTQ_STATE_INVALID = all. */
+bool mtq_store_list(mtq_store_t *store, const char *channel, mtq_state_t status, size_t limit,
+                    mtq_task_list_t *out, bson_error_t *error);
+/* Changes a waiting task's priority (moving it to its new lane at once). */
+bool mtq_store_set_priority(mtq_store_t *store, const bson_oid_t *id, int32_t priority,
+                            bson_error_t *error);
+/* Enables or disables a waiting task. */
+bool mtq_store_set_enable(mtq_store_t *store, const bson_oid_t *id, bool enable,
+                          bson_error_t *error);
+/* Cancels a waiting task; a running or finished task gives MTQ_ERR_STATE. */
+bool mtq_store_cancel(mtq_store_t *store, const bson_oid_t *id, bson_error_t *error);
+/* Counts tasks per channel and status into out:
+ * { "<channel>": { "queued": n, "running": n, ... }, ... }; out initialised by the call. */
+bool mtq_store_stats(mtq_store_t *store, bson_t *out, bson_error_t *error);
+
+#endif

@@ -1,0 +1,101 @@
+/* mtq_task.h - the task document: building, reading and validating it.
+ *
+ * Nothing here talks to the database; the store (mtq_store.h) moves task
+ * documents in and out of collections.  See schemas/task.schema.json. */
+#ifndef MTQ_TASK_H
+#define MTQ_TASK_H
+
+#include <bson/bson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mtq_state.h"
+
+#define MTQ_NAME_MAX 64
+#define MTQ_PRIORITY_MIN 0
+#define MTQ_PRIORITY_MAX 9
+#define MTQ_PRIORITY_LEVELS (MTQ_PRIORITY_MAX - MTQ_PRIORITY_MIN + 1)
+#define MTQ_ARGS_MAX_BYTES (1024 * 1024)       /* args document, as BSON */
+#define MTQ_RESULT_MAX_BYTES (4 * 1024 * 1024) /* result document, as BSON */
+#define MTQ_ERROR_MAX_BYTES 4096               /* kept tail of stderr / error text */
+#define MTQ_DEFAULT_TIMEOUT_S 3600
+#define MTQ_DEFAULT_MAX_ATTEMPTS 3
+
+typedef struct {
+  bson_oid_t id;
+  char channel[MTQ_NAME_MAX + 1];
+  char func[MTQ_NAME_MAX + 1];
+  char version[MTQ_NAME_MAX + 1];
+  bson_t *args; /* owned; never NULL once built or read */
+  int32_t priority;
+  bool is_enable;
+  mtq_state_t status;
+  int32_t attempt;      /* runs started so far */
+  int32_t max_attempts;
+  int32_t timeout_s;
+  int64_t token;        /* claim generation: the claim key is "<id>:<token>" */
+  int64_t not_before;   /* ms since the epoch; 0 = now */
+  int64_t created_at;   /* ms since the epoch */
+  int64_t claimed_at;   /* 0 = never */
+  int64_t finished_at;  /* 0 = not yet */
+  char worker[MTQ_NAME_MAX + 1];
+  bson_t *result;       /* owned; set when done */
+  char *error;          /* owned; set when failed or when a try failed */
+} mtq_task_t;
+
+/* What a producer asks for; fields left zero/NULL take defaults. */
+typedef struct {
+  const char *channel;
+  const char *func;
+  const char *version;   /* NULL = "1" */
+  const char *args_json; /* NULL = {} ; must be a JSON object */
+  int32_t priority;
+  int64_t delay_ms;
+  int32_t timeout_s;     /* 0 = MTQ_DEFAULT_TIMEOUT_S */
+  int32_t max_attempts;  /* 0 = MTQ_DEFAULT_MAX_ATTEMPTS */
+} mtq_enqueue_opts_t;
+
+/* Zeroes a task (args NULL).  Use mtq_task_cleanup to free what it owns. */
+void mtq_task_init(mtq_task_t *task);
+void mtq_task_cleanup(mtq_task_t *task);
+
+/* Builds a new queued (or delayed) task from producer options, validating
+ * every field; now_ms is the creation time.  task must be initialised. */
+bool mtq_task_build(mtq_task_t *task, const mtq_enqueue_opts_t *opts, int64_t now_ms,
+                    bson_error_t *error);
+
+/* Appends the whole task document (with _id) to doc, which must be empty. */
+void mtq_task_to_bson(const mtq_task_t *task, bson_t *doc);
+
+/* Reads a task document as found in the database.  Every field is
+ * type-checked; a wrong type or out-of-range value fails with a message that
+ * names the field.  channel is the channel the document was read from. */
+bool mtq_task_from_bson(mtq_task_t *task, const bson_t *doc, const char *channel,
+                        bson_error_t *error);
+
+/* Parses args/result JSON text into a BSON document (must be an object, at
+ * most max_bytes once encoded).  *out is initialised by the call. */
+bool mtq_json_to_doc(const char *json, size_t len, size_t max_bytes, bson_t *out,
+                     bson_error_t *error);
+
+/* A channel, function or worker name: 1..64 of [A-Za-z0-9_.-]. */
+bool mtq_name_valid(const char *name);
+
+/* Milliseconds since the epoch, from the real-time clock. */
+int64_t mtq_now_ms(void);
+
+/* A growable array of tasks; the list owns every task in it. */
+typedef struct {
+  mtq_task_t *items;
+  size_t n;
+  size_t cap;
+} mtq_task_list_t;
+
+void mtq_task_list_init(mtq_task_list_t *list);
+/* Returns a new initialised slot at the end of the list (owned by the list). */
+mtq_task_t *mtq_task_list_push(mtq_task_list_t *list);
+/* Removes the last slot (cleaning it up), for a push whose fill failed. */
+void mtq_task_list_pop(mtq_task_list_t *list);
+void mtq_task_list_cleanup(mtq_task_list_t *list);
+
+#endif
