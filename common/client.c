@@ -1,0 +1,72 @@
+/* client.c - the producer's API: enqueue and wait (see mtq_client.h). */
+#include <time.h>
+
+#include "mtq_client.h"
+#include "mtq_error.h"
+
+struct mtq_client {
+  mtq_store_t *store;
+};
+
+mtq_client_t *mtq_client_new(const char *uri, bson_error_t *error) {
+  mtq_store_t *store = mtq_store_new(uri, "mtq-client", error);
+  if (!store) {
+    return NULL;
+  }
+  mtq_client_t *client = bson_malloc0(sizeof *client);
+  client->store = store;
+  return client;
+}
+
+void mtq_client_destroy(mtq_client_t *client) {
+  if (client) {
+    mtq_store_destroy(client->store);
+    bson_free(client);
+  }
+}
+
+mtq_store_t *mtq_client_store(mtq_client_t *client) { return client->store; }
+
+bool mtq_client_enqueue(mtq_client_t *client, const mtq_enqueue_opts_t *opts, bson_oid_t *id,
+                        bson_error_t *error) {
+  mtq_task_t task;
+  mtq_task_init(&task);
+  bool ok = mtq_task_build(&task, opts, mtq_now_ms(), error) &&
+            mtq_store_enqueue(client->store, &task, error);
+  if (ok) {
+    bson_oid_copy(&task.id, id);
+  }
+  mtq_task_cleanup(&task);
+  return ok;
+}
+
+static void sleep_ms(int64_t ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+  nanosleep(&ts, NULL);
+}
+
+bool mtq_client_wait(mtq_client_t *client, const bson_oid_t *id, int64_t timeout_ms,
+                     mtq_task_t *out, bson_error_t *error) {
+  /* No change streams on FerretDB: poll the task by _id (an indexed lookup),
+   * quickly at first for short tasks, then every 500 ms. */
+  int64_t deadline = timeout_ms < 0 ? INT64_MAX : mtq_now_ms() + timeout_ms;
+  int64_t interval = 5;
+  for (;;) {
+    if (!mtq_store_find(client->store, id, out, error)) {
+      return false;
+    }
+    if (mtq_state_is_terminal(out->status)) {
+      return true;
+    }
+    int64_t left = deadline - mtq_now_ms();
+    if (left <= 0) {
+      char hex[25];
+      bson_oid_to_string(id, hex);
+      mtq_error_set(error, MTQ_ERR_TIMEOUT, "timed out waiting for task %s (it is %s)", hex,
+                    mtq_state_name(out->status));
+      return false;
+    }
+    sleep_ms(interval < left ? interval : left);
+    interval = interval * 2 > 500 ? 500 : interval * 2;
+  }
+}

@@ -1,0 +1,383 @@
+/* config.c - the INI configuration file (format in mtq_config.h), via inih. */
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mtq_config.h"
+#include "mtq_error.h"
+#include "mtq_task.h"
+
+/* inih's Debian build truncates longer lines silently; we refuse them instead. */
+#define CONFIG_MAX_LINE 199
+#define CONFIG_MAX_FILE (1024 * 1024)
+
+typedef struct {
+  mtq_config_t *cfg;
+  const char *source;
+  bson_error_t *error;
+  bool failed;
+} parse_state_t;
+
+void mtq_config_init(mtq_config_t *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  cfg->concurrency = cores > 0 ? (int)cores : 1;
+  char host[256] = "localhost";
+  gethostname(host, sizeof host - 1);
+  host[sizeof host - 1] = '\0';
+  cfg->worker_id = bson_strdup(host);
+  cfg->poll_interval_ms = 1000;
+  cfg->heartbeat_interval_ms = 3000;
+  cfg->grace_period_ms = 30000;
+  cfg->lost_after_ms = 15000;
+  cfg->sweep_interval_ms = 1000;
+  cfg->reconcile_interval_ms = 5000;
+}
+
+static void free_list(char **list, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    bson_free(list[i]);
+  }
+  bson_free(list);
+}
+
+void mtq_config_cleanup(mtq_config_t *cfg) {
+  bson_free(cfg->uri);
+  bson_free(cfg->worker_id);
+  free_list(cfg->channels, cfg->n_channels);
+  free_list(cfg->coord_channels, cfg->n_coord_channels);
+  for (size_t i = 0; i < cfg->n_functions; i++) {
+    bson_free(cfg->functions[i].name);
+    bson_free(cfg->functions[i].version);
+    mtq_argv_free(cfg->functions[i].argv);
+  }
+  bson_free(cfg->functions);
+  memset(cfg, 0, sizeof *cfg);
+}
+
+const mtq_function_t *mtq_config_function(const mtq_config_t *cfg, const char *name) {
+  for (size_t i = 0; i < cfg->n_functions; i++) {
+    if (strcmp(cfg->functions[i].name, name) == 0) {
+      return &cfg->functions[i];
+    }
+  }
+  return NULL;
+}
+
+void mtq_argv_free(char **argv) {
+  for (size_t i = 0; argv && argv[i]; i++) {
+    bson_free(argv[i]);
+  }
+  bson_free(argv);
+}
+
+char **mtq_argv_split(const char *line, bson_error_t *error) {
+  size_t cap = 8, n = 0;
+  char **argv = bson_malloc0(cap * sizeof *argv);
+  const char *p = line;
+  for (;;) {
+    while (*p == ' ' || *p == '\t') {
+      p++;
+    }
+    if (!*p) {
+      break;
+    }
+    bson_string_t *word = bson_string_new(NULL);
+    char quote = 0;
+    for (; *p && (quote || (*p != ' ' && *p != '\t')); p++) {
+      if (quote && *p == quote) {
+        quote = 0;
+      } else if (!quote && (*p == '\'' || *p == '"')) {
+        quote = *p;
+      } else if (*p == '\\' && quote != '\'' && p[1]) {
+        bson_string_append_c(word, *++p);
+      } else {
+        bson_string_append_c(word, *p);
+      }
+    }
+    if (quote) {
+      bson_string_free(word, true);
+      mtq_argv_free(argv);
+      mtq_error_set(error, MTQ_ERR_INVALID, "unterminated %c quote in command", quote);
+      return NULL;
+    }
+    if (n + 2 > cap) {
+      cap *= 2;
+      argv = bson_realloc(argv, cap * sizeof *argv);
+    }
+    argv[n++] = bson_string_free(word, false);
+    argv[n] = NULL;
+  }
+  if (n == 0) {
+    mtq_argv_free(argv);
+    mtq_error_set(error, MTQ_ERR_INVALID, "empty command");
+    return NULL;
+  }
+  return argv;
+}
+
+/* Splits "a, b ,c" into validated names. */
+static bool parse_names(const char *value, char ***out, size_t *n_out, bson_error_t *error) {
+  char *copy = bson_strdup(value);
+  char *save = NULL;
+  for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    while (*tok == ' ' || *tok == '\t') {
+      tok++;
+    }
+    size_t len = strlen(tok);
+    while (len > 0 && (tok[len - 1] == ' ' || tok[len - 1] == '\t')) {
+      tok[--len] = '\0';
+    }
+    if (!mtq_name_valid(tok)) {
+      mtq_error_set(error, MTQ_ERR_INVALID, "'%s' is not a valid name (1-64 of A-Z a-z 0-9 _ . -)",
+                    tok);
+      bson_free(copy);
+      return false;
+    }
+    for (size_t i = 0; i < *n_out; i++) {
+      if (strcmp((*out)[i], tok) == 0) {
+        mtq_error_set(error, MTQ_ERR_INVALID, "'%s' is listed twice", tok);
+        bson_free(copy);
+        return false;
+      }
+    }
+    *out = bson_realloc(*out, (*n_out + 1) * sizeof **out);
+    (*out)[(*n_out)++] = bson_strdup(tok);
+  }
+  bson_free(copy);
+  if (*n_out == 0) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "empty list");
+    return false;
+  }
+  return true;
+}
+
+static bool parse_int(const char *value, int64_t min, int64_t max, int64_t *out,
+                      bson_error_t *error) {
+  char *end = NULL;
+  errno = 0;
+  long long v = strtoll(value, &end, 10);
+  if (errno || end == value || *end != '\0' || v < min || v > max) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "'%s' is not a whole number from %lld to %lld", value,
+                  (long long)min, (long long)max);
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+static bool set_string(char **field, const char *value, bson_error_t *error) {
+  if (!*value) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "empty value");
+    return false;
+  }
+  bson_free(*field);
+  *field = bson_strdup(value);
+  return true;
+}
+
+static bool parse_worker_key(mtq_config_t *cfg, const char *name, const char *value,
+                             bson_error_t *error) {
+  int64_t v;
+  if (strcmp(name, "id") == 0) {
+    if (!mtq_name_valid(value)) {
+      mtq_error_set(error, MTQ_ERR_INVALID, "'%s' is not a valid worker id", value);
+      return false;
+    }
+    return set_string(&cfg->worker_id, value, error);
+  }
+  if (strcmp(name, "channels") == 0) {
+    free_list(cfg->channels, cfg->n_channels);
+    cfg->channels = NULL;
+    cfg->n_channels = 0;
+    return parse_names(value, &cfg->channels, &cfg->n_channels, error);
+  }
+  if (strcmp(name, "concurrency") == 0) {
+    if (!parse_int(value, 1, 1024, &v, error)) {
+      return false;
+    }
+    cfg->concurrency = (int)v;
+    return true;
+  }
+  int64_t *ms = strcmp(name, "poll_interval_ms") == 0        ? &cfg->poll_interval_ms
+                : strcmp(name, "heartbeat_interval_ms") == 0 ? &cfg->heartbeat_interval_ms
+                : strcmp(name, "grace_period_ms") == 0       ? &cfg->grace_period_ms
+                                                             : NULL;
+  if (ms) {
+    return parse_int(value, 10, 24 * 3600 * 1000, ms, error);
+  }
+  mtq_error_set(error, MTQ_ERR_INVALID, "unknown key '%s' in [worker]", name);
+  return false;
+}
+
+static bool parse_coordinator_key(mtq_config_t *cfg, const char *name, const char *value,
+                                  bson_error_t *error) {
+  if (strcmp(name, "channels") == 0) {
+    free_list(cfg->coord_channels, cfg->n_coord_channels);
+    cfg->coord_channels = NULL;
+    cfg->n_coord_channels = 0;
+    return parse_names(value, &cfg->coord_channels, &cfg->n_coord_channels, error);
+  }
+  int64_t *ms = strcmp(name, "lost_after_ms") == 0           ? &cfg->lost_after_ms
+                : strcmp(name, "sweep_interval_ms") == 0     ? &cfg->sweep_interval_ms
+                : strcmp(name, "reconcile_interval_ms") == 0 ? &cfg->reconcile_interval_ms
+                                                             : NULL;
+  if (ms) {
+    return parse_int(value, 10, 24 * 3600 * 1000, ms, error);
+  }
+  mtq_error_set(error, MTQ_ERR_INVALID, "unknown key '%s' in [coordinator]", name);
+  return false;
+}
+
+/* The function named by a "[function NAME]" section, created on first use. */
+static mtq_function_t *function_for(mtq_config_t *cfg, const char *fname, bson_error_t *error) {
+  if (!mtq_name_valid(fname)) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "'%s' is not a valid function name", fname);
+    return NULL;
+  }
+  mtq_function_t *f = (mtq_function_t *)mtq_config_function(cfg, fname);
+  if (!f) {
+    cfg->functions = bson_realloc(cfg->functions, (cfg->n_functions + 1) * sizeof *f);
+    f = &cfg->functions[cfg->n_functions++];
+    memset(f, 0, sizeof *f);
+    f->name = bson_strdup(fname);
+    f->version = bson_strdup("1");
+  }
+  return f;
+}
+
+static bool parse_function_key(mtq_config_t *cfg, const char *fname, const char *name,
+                               const char *value, bson_error_t *error) {
+  mtq_function_t *f = function_for(cfg, fname, error);
+  if (!f) {
+    return false;
+  }
+  if (strcmp(name, "version") == 0) {
+    if (!mtq_name_valid(value)) {
+      mtq_error_set(error, MTQ_ERR_INVALID, "'%s' is not a valid version", value);
+      return false;
+    }
+    return set_string(&f->version, value, error);
+  }
+  if (strcmp(name, "command") == 0) {
+    char **argv = mtq_argv_split(value, error);
+    if (!argv) {
+      return false;
+    }
+    mtq_argv_free(f->argv);
+    f->argv = argv;
+    return true;
+  }
+  mtq_error_set(error, MTQ_ERR_INVALID, "unknown key '%s' in [function %s]", name, fname);
+  return false;
+}
+
+static int on_entry(void *user, const char *section, const char *name, const char *value) {
+  parse_state_t *st = user;
+  if (st->failed) {
+    return 0;
+  }
+  bson_error_t err = {0};
+  bool ok;
+  if (strcmp(section, "database") == 0) {
+    ok = strcmp(name, "uri") == 0 ? set_string(&st->cfg->uri, value, &err) : false;
+    if (!ok && !err.code) {
+      mtq_error_set(&err, MTQ_ERR_INVALID, "unknown key '%s' in [database]", name);
+    }
+  } else if (strcmp(section, "worker") == 0) {
+    ok = parse_worker_key(st->cfg, name, value, &err);
+  } else if (strcmp(section, "coordinator") == 0) {
+    ok = parse_coordinator_key(st->cfg, name, value, &err);
+  } else if (strncmp(section, "function ", 9) == 0) {
+    ok = parse_function_key(st->cfg, section + 9, name, value, &err);
+  } else {
+    ok = false;
+    mtq_error_set(&err, MTQ_ERR_INVALID, "unknown section [%s]", section);
+  }
+  if (!ok) {
+    /* Keep the first error only: inih goes on after a failed entry. */
+    st->failed = true;
+    mtq_error_set(st->error, MTQ_ERR_INVALID, "%s: [%s] %s: %s", st->source, section, name,
+                  err.message);
+    return 0;
+  }
+  return 1;
+}
+
+static bool check_lines(const char *text, const char *source, bson_error_t *error) {
+  int line = 1;
+  size_t len = 0;
+  for (const char *p = text; *p; p++) {
+    if (*p == '\n') {
+      line++;
+      len = 0;
+    } else if (++len > CONFIG_MAX_LINE) {
+      mtq_error_set(error, MTQ_ERR_INVALID, "%s:%d: line longer than %d characters", source, line,
+                    CONFIG_MAX_LINE);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool mtq_config_parse(mtq_config_t *cfg, const char *text, size_t len, const char *source,
+                      bson_error_t *error) {
+  if (len > CONFIG_MAX_FILE) {
+    mtq_error_set(error, MTQ_ERR_TOO_LARGE, "%s: larger than %d bytes", source, CONFIG_MAX_FILE);
+    return false;
+  }
+  char *copy = bson_malloc(len + 1);
+  memcpy(copy, text, len);
+  copy[len] = '\0';
+  if (strlen(copy) != len) {
+    bson_free(copy);
+    mtq_error_set(error, MTQ_ERR_INVALID, "%s: contains a NUL byte", source);
+    return false;
+  }
+  if (!check_lines(copy, source, error)) {
+    bson_free(copy);
+    return false;
+  }
+  parse_state_t st = {cfg, source, error, false};
+  int rc = ini_parse_string(copy, on_entry, &st);
+  bson_free(copy);
+  if (st.failed) {
+    return false;
+  }
+  if (rc != 0) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "%s:%d: syntax error (expected [section] or key = value)",
+                  source, rc);
+    return false;
+  }
+  for (size_t i = 0; i < cfg->n_functions; i++) {
+    if (!cfg->functions[i].argv) {
+      mtq_error_set(error, MTQ_ERR_INVALID, "%s: [function %s] has no command", source,
+                    cfg->functions[i].name);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool mtq_config_load(mtq_config_t *cfg, const char *path, bson_error_t *error) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    mtq_error_set(error, MTQ_ERR_NOT_FOUND, "cannot open %s: %s", path, strerror(errno));
+    return false;
+  }
+  char *buf = bson_malloc(CONFIG_MAX_FILE + 1);
+  size_t len = fread(buf, 1, CONFIG_MAX_FILE + 1, f);
+  bool read_error = ferror(f);
+  fclose(f);
+  bool ok = false;
+  if (read_error) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "cannot read %s", path);
+  } else {
+    ok = mtq_config_parse(cfg, buf, len, path, error);
+  }
+  bson_free(buf);
+  return ok;
+}

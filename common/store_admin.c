@@ -1,0 +1,325 @@
+/* store_admin.c - what the coordinator and operators do to tasks: release
+ * delayed ones, follow priority edits, find, list, change, cancel, count. */
+#include <string.h>
+
+#include "mtq_error.h"
+#include "mtq_log.h"
+#include "store_private.h"
+
+/* Moves a waiting task (read from `from`) into the lane of `priority` under a
+ * new token.  The claim makes the move exclusive against workers; the insert
+ * tolerates a copy left by an interrupted earlier move. */
+static bool move_task(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *task,
+                      mongoc_collection_t *from, int32_t priority, const char *kind,
+                      bson_error_t *error) {
+  if (!mtq__claim(store, client, task, "mtq", kind, error)) {
+    return false;
+  }
+  task->token++;
+  task->priority = priority;
+  task->status = MTQ_STATE_QUEUED;
+  mongoc_collection_t *to = mtq__lane(store, client, task->channel, priority);
+  bson_t doc = BSON_INITIALIZER;
+  mtq_task_to_bson(task, &doc);
+  bson_error_t err;
+  bool ok = mongoc_collection_insert_one(to, &doc, NULL, NULL, &err) || mtq_error_is_duplicate(&err);
+  if (!ok && error) {
+    *error = err;
+  }
+  bson_destroy(&doc);
+  mongoc_collection_destroy(to);
+  if (ok) {
+    bson_t filter = BSON_INITIALIZER;
+    BSON_APPEND_OID(&filter, "_id", &task->id);
+    ok = mongoc_collection_delete_one(from, &filter, NULL, NULL, error);
+    bson_destroy(&filter);
+  }
+  return ok;
+}
+
+/* Calls fn for every document of coll matching filter (borrowed); stops at
+ * the first false. */
+typedef bool (*doc_fn)(void *ctx, const bson_t *doc);
+static bool each_doc(mongoc_collection_t *coll, const bson_t *filter, const bson_t *opts,
+                     doc_fn fn, void *ctx, bson_error_t *error) {
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+  const bson_t *doc;
+  while (mongoc_cursor_next(cur, &doc) && fn(ctx, doc)) {
+  }
+  bool ok = !mongoc_cursor_error(cur, error);
+  mongoc_cursor_destroy(cur);
+  return ok;
+}
+
+typedef struct {
+  mtq_store_t *store;
+  mongoc_client_t *client;
+  mongoc_collection_t *coll;
+  const char *channel;
+  int32_t lane_priority;
+  int64_t now_ms;
+  int64_t next_due_ms;
+  size_t count;
+  mtq_task_list_t *out;
+} sweep_t;
+
+static bool release_one(void *ctx, const bson_t *doc) {
+  sweep_t *s = ctx;
+  mtq_task_t t;
+  mtq_task_init(&t);
+  bson_error_t err;
+  if (!mtq_task_from_bson(&t, doc, s->channel, &err)) {
+    mtq__quarantine(s->store, s->client, s->coll, doc, s->channel, err.message);
+  } else if (t.not_before <= s->now_ms) {
+    if (move_task(s->store, s->client, &t, s->coll, t.priority, "release", &err)) {
+      s->count++;
+    } else if (err.domain != MTQ_ERROR_DOMAIN || err.code != MTQ_ERR_CONFLICT) {
+      mtq_warn("cannot release delayed task: %s", err.message);
+    }
+  } else if (!s->next_due_ms || t.not_before < s->next_due_ms) {
+    s->next_due_ms = t.not_before;
+  }
+  mtq_task_cleanup(&t);
+  return true;
+}
+
+bool mtq_store_release_due(mtq_store_t *store, const char *channel, int64_t now_ms,
+                           int64_t *next_due_ms, size_t *released, bson_error_t *error) {
+  mongoc_client_t *client = mtq__store_pop(store);
+  sweep_t s = {store, client, mtq__delayed(store, client, channel), channel, 0, now_ms, 0, 0, NULL};
+  bson_t filter = BSON_INITIALIZER;
+  bool ok = each_doc(s.coll, &filter, NULL, release_one, &s, error);
+  bson_destroy(&filter);
+  mongoc_collection_destroy(s.coll);
+  mtq__store_push(store, client);
+  *next_due_ms = s.next_due_ms;
+  *released = s.count;
+  return ok;
+}
+
+static bool reconcile_one(void *ctx, const bson_t *doc) {
+  sweep_t *s = ctx;
+  mtq_task_t t;
+  mtq_task_init(&t);
+  bson_error_t err;
+  if (!mtq_task_from_bson(&t, doc, s->channel, &err)) {
+    mtq__quarantine(s->store, s->client, s->coll, doc, s->channel, err.message);
+  } else if (t.status == MTQ_STATE_QUEUED && t.priority != s->lane_priority) {
+    if (move_task(s->store, s->client, &t, s->coll, t.priority, "move", &err)) {
+      s->count++;
+    } else if (err.domain != MTQ_ERROR_DOMAIN || err.code != MTQ_ERR_CONFLICT) {
+      mtq_warn("cannot move re-prioritised task: %s", err.message);
+    }
+  }
+  mtq_task_cleanup(&t);
+  return true;
+}
+
+bool mtq_store_reconcile(mtq_store_t *store, const char *channel, size_t *moved,
+                         bson_error_t *error) {
+  mongoc_client_t *client = mtq__store_pop(store);
+  bool ok = true;
+  *moved = 0;
+  for (int32_t p = MTQ_PRIORITY_MIN; ok && p <= MTQ_PRIORITY_MAX; p++) {
+    sweep_t s = {store, client, mtq__lane(store, client, channel, p), channel, p, 0, 0, 0, NULL};
+    bson_t filter = BSON_INITIALIZER;
+    ok = each_doc(s.coll, &filter, NULL, reconcile_one, &s, error);
+    bson_destroy(&filter);
+    mongoc_collection_destroy(s.coll);
+    *moved += s.count;
+  }
+  mtq__store_push(store, client);
+  return ok;
+}
+
+static bool collect_one(void *ctx, const bson_t *doc) {
+  sweep_t *s = ctx;
+  mtq_task_t *t = mtq_task_list_push(s->out);
+  bson_error_t err;
+  if (!mtq_task_from_bson(t, doc, s->channel, &err)) {
+    mtq_task_list_pop(s->out);
+    return true;
+  }
+  /* The lane a document sits in is where the store looks for it later. */
+  if (s->lane_priority >= 0) {
+    t->priority = s->lane_priority;
+  }
+  return s->count == 0 || s->out->n < s->count;
+}
+
+bool mtq_store_tasks_held_by(mtq_store_t *store, const char *channel, const char *worker_id,
+                             mtq_task_list_t *out, bson_error_t *error) {
+  mongoc_client_t *client = mtq__store_pop(store);
+  bool ok = true;
+  bson_t *filter = BCON_NEW("status", BCON_UTF8("running"), "worker", BCON_UTF8(worker_id));
+  for (int32_t p = MTQ_PRIORITY_MIN; ok && p <= MTQ_PRIORITY_MAX; p++) {
+    sweep_t s = {store, client, mtq__lane(store, client, channel, p), channel, p, 0, 0, 0, out};
+    ok = each_doc(s.coll, filter, NULL, collect_one, &s, error);
+    mongoc_collection_destroy(s.coll);
+  }
+  bson_destroy(filter);
+  mtq__store_push(store, client);
+  return ok;
+}
+
+/* --- operators ------------------------------------------------------------ */
+
+/* Where a task was found: its collection (caller destroys) and lane. */
+typedef struct {
+  mongoc_collection_t *coll;
+  int32_t lane; /* -1: delayed or results */
+  bool finished;
+} place_t;
+
+static bool locate(mtq_store_t *store, mongoc_client_t *client, const bson_oid_t *id,
+                   mtq_task_t *out, place_t *place, bson_error_t *error) {
+  char **channels = NULL;
+  bson_t doc = BSON_INITIALIZER;
+  bool found = false;
+  mongoc_collection_t *coll = mtq__coll(store, client, "results");
+  bool ok = mtq__find_by_id(coll, id, &doc, &found, error);
+  place->lane = -1;
+  place->finished = found;
+  if (ok && !found) {
+    mongoc_collection_destroy(coll);
+    coll = NULL;
+    ok = mtq_store_channels(store, &channels, error);
+    for (size_t c = 0; ok && !found && channels[c]; c++) {
+      for (int32_t p = MTQ_PRIORITY_MAX + 1; ok && !found && p >= MTQ_PRIORITY_MIN; p--) {
+        coll = p > MTQ_PRIORITY_MAX ? mtq__delayed(store, client, channels[c])
+                                    : mtq__lane(store, client, channels[c], p);
+        ok = mtq__find_by_id(coll, id, &doc, &found, error);
+        if (found) {
+          place->lane = p > MTQ_PRIORITY_MAX ? -1 : p;
+        } else {
+          mongoc_collection_destroy(coll);
+          coll = NULL;
+        }
+      }
+    }
+  }
+  char hex[25];
+  bson_oid_to_string(id, hex);
+  if (ok && !found) {
+    mtq_error_set(error, MTQ_ERR_NOT_FOUND, "no task %s", hex);
+    ok = false;
+  }
+  bson_error_t perr;
+  if (ok && !mtq_task_from_bson(out, &doc, NULL, &perr)) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "task %s is malformed: %s", hex, perr.message);
+    ok = false;
+  }
+  place->coll = ok ? coll : NULL;
+  if (!ok && coll) {
+    mongoc_collection_destroy(coll);
+  }
+  bson_strfreev(channels);
+  bson_destroy(&doc);
+  return ok;
+}
+
+bool mtq_store_find(mtq_store_t *store, const bson_oid_t *id, mtq_task_t *out,
+                    bson_error_t *error) {
+  mongoc_client_t *client = mtq__store_pop(store);
+  place_t place;
+  bool ok = locate(store, client, id, out, &place, error);
+  if (ok) {
+    mongoc_collection_destroy(place.coll);
+  }
+  mtq__store_push(store, client);
+  return ok;
+}
+
+static bool refuse_unless_waiting(const mtq_task_t *t, const char *what, bson_error_t *error) {
+  if (t->status == MTQ_STATE_QUEUED || t->status == MTQ_STATE_DELAYED) {
+    return true;
+  }
+  char hex[25];
+  bson_oid_to_string(&t->id, hex);
+  mtq_error_set(error, MTQ_ERR_STATE, "cannot %s task %s: it is %s", what, hex,
+                mtq_state_name(t->status));
+  return false;
+}
+
+static bool set_field(mongoc_collection_t *coll, const bson_oid_t *id, const char *field,
+                      const bson_value_t *value, bson_error_t *error) {
+  bson_t filter = BSON_INITIALIZER, upd = BSON_INITIALIZER, set;
+  BSON_APPEND_OID(&filter, "_id", id);
+  BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
+  BSON_APPEND_VALUE(&set, field, value);
+  bson_append_document_end(&upd, &set);
+  bool ok = mongoc_collection_update_one(coll, &filter, &upd, NULL, NULL, error);
+  bson_destroy(&upd);
+  bson_destroy(&filter);
+  return ok;
+}
+
+bool mtq_store_set_priority(mtq_store_t *store, const bson_oid_t *id, int32_t priority,
+                            bson_error_t *error) {
+  if (priority < MTQ_PRIORITY_MIN || priority > MTQ_PRIORITY_MAX) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "priority %d is out of range %d..%d", priority,
+                  MTQ_PRIORITY_MIN, MTQ_PRIORITY_MAX);
+    return false;
+  }
+  mongoc_client_t *client = mtq__store_pop(store);
+  mtq_task_t t;
+  mtq_task_init(&t);
+  place_t place = {0};
+  bool found = locate(store, client, id, &t, &place, error);
+  bool ok = found && refuse_unless_waiting(&t, "re-prioritise", error);
+  if (ok && place.lane < 0) {
+    bson_value_t v = {.value_type = BSON_TYPE_INT32, .value.v_int32 = priority};
+    ok = set_field(place.coll, id, "priority", &v, error); /* placed on release */
+  } else if (ok && place.lane != priority) {
+    ok = move_task(store, client, &t, place.coll, priority, "move", error);
+  }
+  if (found) {
+    mongoc_collection_destroy(place.coll);
+  }
+  mtq_task_cleanup(&t);
+  mtq__store_push(store, client);
+  return ok;
+}
+
+bool mtq_store_set_enable(mtq_store_t *store, const bson_oid_t *id, bool enable,
+                          bson_error_t *error) {
+  mongoc_client_t *client = mtq__store_pop(store);
+  mtq_task_t t;
+  mtq_task_init(&t);
+  place_t place = {0};
+  bool found = locate(store, client, id, &t, &place, error);
+  bool ok = found && refuse_unless_waiting(&t, enable ? "enable" : "disable", error);
+  if (ok) {
+    bson_value_t v = {.value_type = BSON_TYPE_BOOL, .value.v_bool = enable};
+    ok = set_field(place.coll, id, "is_enable", &v, error);
+  }
+  if (found) {
+    mongoc_collection_destroy(place.coll);
+  }
+  mtq_task_cleanup(&t);
+  mtq__store_push(store, client);
+  return ok;
+}
+
+bool mtq_store_cancel(mtq_store_t *store, const bson_oid_t *id, bson_error_t *error) {
+  mongoc_client_t *client = mtq__store_pop(store);
+  mtq_task_t t;
+  mtq_task_init(&t);
+  place_t place = {0};
+  bool found = locate(store, client, id, &t, &place, error);
+  bool ok = found && refuse_unless_waiting(&t, "cancel", error) &&
+            mtq__claim(store, client, &t, "mtq", "cancel", error);
+  if (ok) {
+    t.status = MTQ_STATE_CANCELLED;
+    t.finished_at = mtq_now_ms();
+    bson_free(t.error);
+    t.error = bson_strdup("cancelled by an operator");
+    ok = mtq__record_outcome(store, client, &t, place.coll, error);
+  }
+  if (found) {
+    mongoc_collection_destroy(place.coll);
+  }
+  mtq_task_cleanup(&t);
+  mtq__store_push(store, client);
+  return ok;
+}

@@ -1,0 +1,54 @@
+/* store_private.h - what the store_*.c files share; not part of the API. */
+#ifndef MTQ_STORE_PRIVATE_H
+#define MTQ_STORE_PRIVATE_H
+
+#include <mongoc/mongoc.h>
+#include <pthread.h>
+
+#include "mtq_store.h"
+
+struct mtq_store {
+  mongoc_client_pool_t *pool;
+  mongoc_uri_t *uri;
+  char *db_name;
+  pthread_mutex_t lock;   /* guards the fields below */
+  int server_kind;        /* 0 unknown, 1 MongoDB, 2 FerretDB */
+  char **known_channels;  /* channels seen declared; NULL-terminated */
+};
+
+#define MTQ__SERVER_MONGODB 1
+#define MTQ__SERVER_FERRETDB 2
+
+/* Borrow a client from the pool; give it back with mtq__store_push. */
+mongoc_client_t *mtq__store_pop(mtq_store_t *store);
+void mtq__store_push(mtq_store_t *store, mongoc_client_t *client);
+
+/* Collections; the caller destroys what these return. */
+mongoc_collection_t *mtq__coll(mtq_store_t *store, mongoc_client_t *client, const char *name);
+mongoc_collection_t *mtq__lane(mtq_store_t *store, mongoc_client_t *client, const char *channel,
+                               int32_t priority);
+mongoc_collection_t *mtq__delayed(mtq_store_t *store, mongoc_client_t *client,
+                                  const char *channel);
+
+/* MongoDB or FerretDB (asks the server once); 0 when it cannot be reached. */
+int mtq__server_kind(mtq_store_t *store, mongoc_client_t *client, bson_error_t *error);
+
+/* The claim: inserts claims/{_id: "<id>:<token>"}.  Exactly one caller per
+ * key succeeds; a loser gets false with MTQ_ERR_CONFLICT. */
+bool mtq__claim(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
+                const char *by, const char *kind, bson_error_t *error);
+
+/* Records the one outcome of a task in results (a second record of the same
+ * task is a no-op), then removes the live document from where it was. */
+bool mtq__record_outcome(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
+                         mongoc_collection_t *from, bson_error_t *error);
+
+/* Reads the document with this _id from coll into out; *found false when absent. */
+bool mtq__find_by_id(mongoc_collection_t *coll, const bson_oid_t *id, bson_t *out, bool *found,
+                     bson_error_t *error);
+
+/* Moves a quarantined (malformed) document to results as failed, keeping it whole. */
+void mtq__quarantine(mtq_store_t *store, mongoc_client_t *client, mongoc_collection_t *from,
+                     const bson_t *doc, const char *channel, const char *reason);
+
+#endif

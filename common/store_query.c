@@ -1,0 +1,143 @@
+/* store_query.c - read-only views for operators: list tasks, count them. */
+#include <string.h>
+
+#include "mtq_error.h"
+#include "store_private.h"
+
+/* Appends up to limit - out->n tasks of coll matching filter. */
+static bool list_from(mongoc_collection_t *coll, const bson_t *filter, const char *channel,
+                      size_t limit, mtq_task_list_t *out, bson_error_t *error) {
+  if (out->n >= limit) {
+    return true;
+  }
+  bson_t *opts = BCON_NEW("limit", BCON_INT64((int64_t)(limit - out->n)));
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+  const bson_t *doc;
+  while (out->n < limit && mongoc_cursor_next(cur, &doc)) {
+    mtq_task_t *t = mtq_task_list_push(out);
+    bson_error_t perr;
+    if (!mtq_task_from_bson(t, doc, channel, &perr)) {
+      /* A quarantined record or a hand-damaged document: list what we can. */
+      mtq_task_list_pop(out);
+    }
+  }
+  bool ok = !mongoc_cursor_error(cur, error);
+  mongoc_cursor_destroy(cur);
+  bson_destroy(opts);
+  return ok;
+}
+
+static bool list_channel(mtq_store_t *store, mongoc_client_t *client, const char *channel,
+                         mtq_state_t status, size_t limit, mtq_task_list_t *out,
+                         bson_error_t *error) {
+  bson_t filter = BSON_INITIALIZER;
+  bool ok = true;
+  if (status == MTQ_STATE_INVALID || !mtq_state_is_terminal(status)) {
+    if (status != MTQ_STATE_INVALID) {
+      BSON_APPEND_UTF8(&filter, "status", mtq_state_name(status));
+    }
+    for (int32_t p = MTQ_PRIORITY_MAX + 1; ok && p >= MTQ_PRIORITY_MIN; p--) {
+      if (p > MTQ_PRIORITY_MAX && status != MTQ_STATE_INVALID && status != MTQ_STATE_DELAYED) {
+        continue;
+      }
+      mongoc_collection_t *coll = p > MTQ_PRIORITY_MAX ? mtq__delayed(store, client, channel)
+                                                       : mtq__lane(store, client, channel, p);
+      ok = list_from(coll, &filter, channel, limit, out, error);
+      mongoc_collection_destroy(coll);
+    }
+    bson_reinit(&filter);
+  }
+  if (ok && (status == MTQ_STATE_INVALID || mtq_state_is_terminal(status))) {
+    BSON_APPEND_UTF8(&filter, "channel", channel);
+    if (status != MTQ_STATE_INVALID) {
+      BSON_APPEND_UTF8(&filter, "status", mtq_state_name(status));
+    }
+    mongoc_collection_t *coll = mtq__coll(store, client, "results");
+    ok = list_from(coll, &filter, channel, limit, out, error);
+    mongoc_collection_destroy(coll);
+  }
+  bson_destroy(&filter);
+  return ok;
+}
+
+bool mtq_store_list(mtq_store_t *store, const char *channel, mtq_state_t status, size_t limit,
+                    mtq_task_list_t *out, bson_error_t *error) {
+  char **channels = NULL;
+  if (channel) {
+    if (!mtq_store_check_channel(store, channel, error)) {
+      return false;
+    }
+  } else if (!mtq_store_channels(store, &channels, error)) {
+    return false;
+  }
+  mongoc_client_t *client = mtq__store_pop(store);
+  bool ok = true;
+  if (channel) {
+    ok = list_channel(store, client, channel, status, limit, out, error);
+  }
+  for (size_t i = 0; ok && channels && channels[i]; i++) {
+    ok = list_channel(store, client, channels[i], status, limit, out, error);
+  }
+  mtq__store_push(store, client);
+  bson_strfreev(channels);
+  return ok;
+}
+
+/* Adds the per-status counts of coll (grouped on the server) into counts. */
+static bool count_into(mongoc_collection_t *coll, const bson_t *match, int64_t *counts,
+                       bson_error_t *error) {
+  bson_t *pipeline = BCON_NEW("pipeline", "[", "{", "$match", BCON_DOCUMENT(match), "}", "{",
+                              "$group", "{", "_id", BCON_UTF8("$status"), "n", "{", "$sum",
+                              BCON_INT32(1), "}", "}", "}", "]");
+  mongoc_cursor_t *cur = mongoc_collection_aggregate(coll, MONGOC_QUERY_NONE, pipeline, NULL, NULL);
+  const bson_t *doc;
+  while (mongoc_cursor_next(cur, &doc)) {
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_UTF8(&it)) {
+      continue;
+    }
+    mtq_state_t s = mtq_state_parse(bson_iter_utf8(&it, NULL));
+    if (s != MTQ_STATE_INVALID && bson_iter_init_find(&it, doc, "n")) {
+      counts[s] += bson_iter_as_int64(&it);
+    }
+  }
+  bool ok = !mongoc_cursor_error(cur, error);
+  mongoc_cursor_destroy(cur);
+  bson_destroy(pipeline);
+  return ok;
+}
+
+bool mtq_store_stats(mtq_store_t *store, bson_t *out, bson_error_t *error) {
+  bson_init(out);
+  char **channels = NULL;
+  if (!mtq_store_channels(store, &channels, error)) {
+    return false;
+  }
+  mongoc_client_t *client = mtq__store_pop(store);
+  bool ok = true;
+  for (size_t c = 0; ok && channels[c]; c++) {
+    int64_t counts[MTQ_STATE_COUNT] = {0};
+    bson_t all = BSON_INITIALIZER;
+    for (int32_t p = MTQ_PRIORITY_MAX + 1; ok && p >= MTQ_PRIORITY_MIN; p--) {
+      mongoc_collection_t *coll = p > MTQ_PRIORITY_MAX ? mtq__delayed(store, client, channels[c])
+                                                       : mtq__lane(store, client, channels[c], p);
+      ok = count_into(coll, &all, counts, error);
+      mongoc_collection_destroy(coll);
+    }
+    bson_t *match = BCON_NEW("channel", BCON_UTF8(channels[c]));
+    mongoc_collection_t *results = mtq__coll(store, client, "results");
+    ok = ok && count_into(results, match, counts, error);
+    mongoc_collection_destroy(results);
+    bson_destroy(match);
+    bson_destroy(&all);
+    bson_t sub;
+    BSON_APPEND_DOCUMENT_BEGIN(out, channels[c], &sub);
+    for (int s = 0; s < MTQ_STATE_COUNT; s++) {
+      BSON_APPEND_INT64(&sub, mtq_state_name((mtq_state_t)s), counts[s]);
+    }
+    bson_append_document_end(out, &sub);
+  }
+  mtq__store_push(store, client);
+  bson_strfreev(channels);
+  return ok;
+}

@@ -1,0 +1,323 @@
+/* store_task.c - a task's path through the database: enqueue, poll, claim,
+ * finish, requeue.
+ *
+ * Exactly-once claims.  FerretDB 1.x runs findAndModify and a filtered
+ * update as a read followed by a separate write, so two workers can both
+ * "win" the same document that way.  What it does make atomic (as MongoDB
+ * does) is an insert whose _id already exists: it fails.  So every change of
+ * ownership of a live task first inserts claims/{_id: "<task id>:<token>"};
+ * only the inserter that succeeds may act, and the act gives the task a new
+ * token (requeue, move) or ends it (outcome in results).  The task document's
+ * own fields (status, worker) are a cache for polling, never the lock. */
+#include <string.h>
+
+#include "mtq_error.h"
+#include "mtq_log.h"
+#include "store_private.h"
+
+static void claim_key(const mtq_task_t *task, char *key, size_t size) {
+  char hex[25];
+  bson_oid_to_string(&task->id, hex);
+  snprintf(key, size, "%s:%lld", hex, (long long)task->token);
+}
+
+bool mtq__claim(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
+                const char *by, const char *kind, bson_error_t *error) {
+  char key[64];
+  claim_key(task, key, sizeof key);
+  mongoc_collection_t *claims = mtq__coll(store, client, "claims");
+  bson_t *doc = BCON_NEW("_id", BCON_UTF8(key), "task", BCON_OID(&task->id), "channel",
+                         BCON_UTF8(task->channel), "token", BCON_INT64(task->token), "by",
+                         BCON_UTF8(by), "kind", BCON_UTF8(kind), "at",
+                         BCON_DATE_TIME(mtq_now_ms()));
+  bson_error_t err;
+  bool ok = mongoc_collection_insert_one(claims, doc, NULL, NULL, &err);
+  if (!ok && mtq_error_is_duplicate(&err)) {
+    mtq_error_set(error, MTQ_ERR_CONFLICT, "task %s was claimed by someone else first", key);
+  } else if (!ok && error) {
+    *error = err;
+  }
+  bson_destroy(doc);
+  mongoc_collection_destroy(claims);
+  return ok;
+}
+
+static bool insert_doc(mongoc_collection_t *coll, const mtq_task_t *task, bool dup_ok,
+                       bson_error_t *error) {
+  bson_t doc = BSON_INITIALIZER;
+  mtq_task_to_bson(task, &doc);
+  bson_error_t err;
+  bool ok = mongoc_collection_insert_one(coll, &doc, NULL, NULL, &err);
+  bson_destroy(&doc);
+  if (!ok && dup_ok && mtq_error_is_duplicate(&err)) {
+    return true; /* an earlier, interrupted attempt already wrote it */
+  }
+  if (!ok && error) {
+    *error = err;
+  }
+  return ok;
+}
+
+static bool delete_by_id(mongoc_collection_t *coll, const bson_oid_t *id, bson_error_t *error) {
+  bson_t filter = BSON_INITIALIZER;
+  BSON_APPEND_OID(&filter, "_id", id);
+  bool ok = mongoc_collection_delete_one(coll, &filter, NULL, NULL, error);
+  bson_destroy(&filter);
+  return ok;
+}
+
+static bool update_by_id(mongoc_collection_t *coll, const bson_oid_t *id, const bson_t *update,
+                         bson_error_t *error) {
+  bson_t filter = BSON_INITIALIZER;
+  BSON_APPEND_OID(&filter, "_id", id);
+  bool ok = mongoc_collection_update_one(coll, &filter, update, NULL, NULL, error);
+  bson_destroy(&filter);
+  return ok;
+}
+
+bool mtq__record_outcome(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
+                         mongoc_collection_t *from, bson_error_t *error) {
+  /* results/_id is the task id, so however often this runs (a retry after a
+   * lost reply, a late holder) a task has one recorded outcome: the first. */
+  mongoc_collection_t *results = mtq__coll(store, client, "results");
+  bool ok = insert_doc(results, task, true, error) && delete_by_id(from, &task->id, error);
+  mongoc_collection_destroy(results);
+  return ok;
+}
+
+void mtq__quarantine(mtq_store_t *store, mongoc_client_t *client, mongoc_collection_t *from,
+                     const bson_t *doc, const char *channel, const char *reason) {
+  bson_iter_t it;
+  if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_OID(&it)) {
+    mtq_err("%s: a document without an ObjectId _id cannot be quarantined (%s); left in place",
+            mongoc_collection_get_name(from), reason);
+    return;
+  }
+  /* Claimed like any ownership change, so a worker cannot run it meanwhile. */
+  mtq_task_t t;
+  mtq_task_init(&t);
+  bson_oid_copy(bson_iter_oid(&it), &t.id);
+  bson_strncpy(t.channel, channel, sizeof t.channel);
+  t.token = INT64_MAX; /* a key no run can ever use */
+  bson_error_t err;
+  mtq__claim(store, client, &t, "mtq", "quarantine", NULL);
+  bson_t *rec = BCON_NEW("_id", BCON_OID(&t.id), "channel", BCON_UTF8(channel), "status",
+                         BCON_UTF8("failed"), "error", BCON_UTF8(reason), "finished_at",
+                         BCON_DATE_TIME(mtq_now_ms()), "original", BCON_DOCUMENT(doc));
+  mongoc_collection_t *results = mtq__coll(store, client, "results");
+  bool ok = mongoc_collection_insert_one(results, rec, NULL, NULL, &err) ||
+            mtq_error_is_duplicate(&err);
+  if (ok) {
+    ok = delete_by_id(from, &t.id, &err);
+  }
+  char hex[25];
+  bson_oid_to_string(&t.id, hex);
+  if (ok) {
+    mtq_warn("task %s in %s is malformed (%s): moved to results as failed, original kept", hex,
+             mongoc_collection_get_name(from), reason);
+  } else {
+    mtq_err("task %s in %s is malformed (%s) and could not be quarantined: %s", hex,
+            mongoc_collection_get_name(from), reason, err.message);
+  }
+  bson_destroy(rec);
+  mongoc_collection_destroy(results);
+  mtq_task_cleanup(&t);
+}
+
+bool mtq_store_enqueue(mtq_store_t *store, const mtq_task_t *task, bson_error_t *error) {
+  if (!mtq_store_check_channel(store, task->channel, error)) {
+    return false;
+  }
+  mongoc_client_t *client = mtq__store_pop(store);
+  mongoc_collection_t *coll = task->status == MTQ_STATE_DELAYED
+                                  ? mtq__delayed(store, client, task->channel)
+                                  : mtq__lane(store, client, task->channel, task->priority);
+  bool ok = insert_doc(coll, task, false, error);
+  mongoc_collection_destroy(coll);
+  mtq__store_push(store, client);
+  return ok;
+}
+
+/* Reads up to limit runnable tasks from one lane into out. */
+static bool poll_lane(mtq_store_t *store, mongoc_client_t *client, const char *channel,
+                      int32_t priority, size_t limit, bool sort, mtq_task_list_t *out,
+                      bson_error_t *error) {
+  mongoc_collection_t *lane = mtq__lane(store, client, channel, priority);
+  bson_t *filter = BCON_NEW("status", BCON_UTF8("queued"), "is_enable", BCON_BOOL(true),
+                            "priority", BCON_INT32(priority));
+  /* On FerretDB a sort makes the server read the whole lane; without one it
+   * stops after `limit` matches, and rows come back in insertion order,
+   * which is the age order we want.  MongoDB serves the sort from an index. */
+  bson_t *opts = sort ? BCON_NEW("limit", BCON_INT64((int64_t)limit), "sort", "{", "created_at",
+                                 BCON_INT32(1), "}")
+                      : BCON_NEW("limit", BCON_INT64((int64_t)limit));
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(lane, filter, opts, NULL);
+  const bson_t *doc;
+  while (mongoc_cursor_next(cur, &doc)) {
+    mtq_task_t *t = mtq_task_list_push(out);
+    bson_error_t perr;
+    if (!mtq_task_from_bson(t, doc, channel, &perr)) {
+      mtq_task_list_pop(out);
+      mtq__quarantine(store, client, lane, doc, channel, perr.message);
+    }
+  }
+  bool ok = !mongoc_cursor_error(cur, error);
+  mongoc_cursor_destroy(cur);
+  bson_destroy(opts);
+  bson_destroy(filter);
+  mongoc_collection_destroy(lane);
+  return ok;
+}
+
+bool mtq_store_poll(mtq_store_t *store, const char *channel, size_t limit, mtq_task_list_t *out,
+                    bson_error_t *error) {
+  mongoc_client_t *client = mtq__store_pop(store);
+  int kind = mtq__server_kind(store, client, error);
+  bool ok = kind != 0;
+  size_t start = out->n;
+  for (int32_t p = MTQ_PRIORITY_MAX; ok && p >= MTQ_PRIORITY_MIN && out->n - start < limit; p--) {
+    ok = poll_lane(store, client, channel, p, limit - (out->n - start),
+                   kind == MTQ__SERVER_MONGODB, out, error);
+  }
+  mtq__store_push(store, client);
+  return ok;
+}
+
+bool mtq_store_claim(mtq_store_t *store, mtq_task_t *task, const char *worker_id,
+                     bson_error_t *error) {
+  mongoc_client_t *client = mtq__store_pop(store);
+  bool ok = mtq__claim(store, client, task, worker_id, "run", error);
+  if (ok) {
+    int64_t now = mtq_now_ms();
+    task->status = MTQ_STATE_RUNNING;
+    task->attempt++;
+    task->claimed_at = now;
+    bson_strncpy(task->worker, worker_id, sizeof task->worker);
+    mongoc_collection_t *lane = mtq__lane(store, client, task->channel, task->priority);
+    bson_t *upd = BCON_NEW("$set", "{", "status", BCON_UTF8("running"), "worker",
+                           BCON_UTF8(worker_id), "claimed_at", BCON_DATE_TIME(now), "attempt",
+                           BCON_INT32(task->attempt), "}");
+    bson_error_t uerr;
+    /* The claim is ours whatever happens next.  If marking the document
+     * fails, the task still runs; other pollers meet the claim and skip it,
+     * and finishing removes the document. */
+    if (!update_by_id(lane, &task->id, upd, &uerr)) {
+      char key[64];
+      claim_key(task, key, sizeof key);
+      mtq_warn("claimed %s but could not mark it running: %s", key, uerr.message);
+    }
+    bson_destroy(upd);
+    mongoc_collection_destroy(lane);
+  }
+  mtq__store_push(store, client);
+  return ok;
+}
+
+/* Checks that the live document still carries our token.  *gone is set when
+ * the document has left the lane (its outcome is recorded, or it was moved). */
+static bool still_ours(mongoc_collection_t *lane, const mtq_task_t *task, bool *gone,
+                       bson_error_t *error) {
+  bson_t doc = BSON_INITIALIZER;
+  bool found = false;
+  *gone = false;
+  bool ok = mtq__find_by_id(lane, &task->id, &doc, &found, error);
+  if (ok && !found) {
+    *gone = true;
+  } else if (ok) {
+    bson_iter_t it;
+    int64_t token = -1;
+    if (bson_iter_init_find(&it, &doc, "token") &&
+        (BSON_ITER_HOLDS_INT64(&it) || BSON_ITER_HOLDS_INT32(&it) || BSON_ITER_HOLDS_DOUBLE(&it))) {
+      token = bson_iter_as_int64(&it);
+    }
+    if (token != task->token) {
+      char hex[25];
+      bson_oid_to_string(&task->id, hex);
+      mtq_error_set(error, MTQ_ERR_CONFLICT,
+                    "task %s was taken back (token %lld, ours %lld): outcome discarded", hex,
+                    (long long)token, (long long)task->token);
+      ok = false;
+    }
+  }
+  bson_destroy(&doc);
+  return ok;
+}
+
+/* Gives the task back to its lane with the next token. */
+static bool put_back(mongoc_collection_t *lane, mtq_task_t *task, const char *reason,
+                     bson_error_t *error) {
+  task->token++;
+  task->status = MTQ_STATE_QUEUED;
+  task->worker[0] = '\0';
+  task->claimed_at = 0;
+  bson_free(task->error);
+  task->error = reason ? bson_strndup(reason, MTQ_ERROR_MAX_BYTES) : NULL;
+  bson_t upd = BSON_INITIALIZER, set;
+  BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
+  BSON_APPEND_UTF8(&set, "status", "queued");
+  BSON_APPEND_INT64(&set, "token", task->token);
+  BSON_APPEND_INT32(&set, "attempt", task->attempt);
+  BSON_APPEND_NULL(&set, "worker");
+  BSON_APPEND_NULL(&set, "claimed_at");
+  if (task->error) {
+    BSON_APPEND_UTF8(&set, "error", task->error);
+  } else {
+    BSON_APPEND_NULL(&set, "error");
+  }
+  bson_append_document_end(&upd, &set);
+  bool ok = update_by_id(lane, &task->id, &upd, error);
+  bson_destroy(&upd);
+  return ok;
+}
+
+static bool end_or_retry(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *task,
+                         bool ok_run, const bson_t *result, const char *error_text,
+                         bool count_attempt, bson_error_t *error) {
+  mongoc_collection_t *lane = mtq__lane(store, client, task->channel, task->priority);
+  bool gone = false;
+  bool ok = still_ours(lane, task, &gone, error);
+  if (ok && gone) {
+    /* Already ended by an earlier call whose reply was lost: nothing to do. */
+  } else if (ok && !ok_run && (!count_attempt || task->attempt < task->max_attempts)) {
+    if (!count_attempt && task->attempt > 0) {
+      task->attempt--;
+    }
+    ok = put_back(lane, task, error_text, error);
+  } else if (ok) {
+    task->status = ok_run ? MTQ_STATE_DONE : MTQ_STATE_FAILED;
+    task->finished_at = mtq_now_ms();
+    if (ok_run) {
+      if (task->result) {
+        bson_destroy(task->result);
+      }
+      task->result = result ? bson_copy(result) : bson_new();
+    } else {
+      bson_free(task->error);
+      task->error = bson_strndup(error_text ? error_text : "failed", MTQ_ERROR_MAX_BYTES);
+    }
+    ok = mtq__record_outcome(store, client, task, lane, error);
+  }
+  mongoc_collection_destroy(lane);
+  return ok;
+}
+
+bool mtq_store_finish(mtq_store_t *store, mtq_task_t *task, bool ok, const bson_t *result,
+                      const char *error_text, bson_error_t *error) {
+  if (ok && result && result->len > MTQ_RESULT_MAX_BYTES) {
+    mtq_error_set(error, MTQ_ERR_TOO_LARGE, "result is %u bytes, over the limit of %d",
+                  result->len, MTQ_RESULT_MAX_BYTES);
+    return false;
+  }
+  mongoc_client_t *client = mtq__store_pop(store);
+  bool r = end_or_retry(store, client, task, ok, result, error_text, true, error);
+  mtq__store_push(store, client);
+  return r;
+}
+
+bool mtq_store_requeue(mtq_store_t *store, mtq_task_t *task, bool count_attempt,
+                       const char *reason, bson_error_t *error) {
+  mongoc_client_t *client = mtq__store_pop(store);
+  bool r = end_or_retry(store, client, task, false, NULL, reason, count_attempt, error);
+  mtq__store_push(store, client);
+  return r;
+}

@@ -1,0 +1,438 @@
+/* task.c - the task document: building, encoding, decoding, validating. */
+#include <string.h>
+#include <time.h>
+
+#include "mtq_error.h"
+#include "mtq_task.h"
+
+#define MAX_DEPTH 64
+
+int64_t mtq_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool mtq_name_valid(const char *name) {
+  size_t len = name ? strlen(name) : 0;
+  if (len == 0 || len > MTQ_NAME_MAX) {
+    return false;
+  }
+  for (size_t i = 0; i < len; i++) {
+    char c = name[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+          c == '_' || c == '-' || c == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void mtq_task_init(mtq_task_t *task) {
+  memset(task, 0, sizeof *task);
+  task->status = MTQ_STATE_INVALID;
+  task->is_enable = true;
+}
+
+void mtq_task_cleanup(mtq_task_t *task) {
+  if (task->args) {
+    bson_destroy(task->args);
+  }
+  if (task->result) {
+    bson_destroy(task->result);
+  }
+  bson_free(task->error);
+  mtq_task_init(task);
+}
+
+/* MongoDB and FerretDB both refuse, or treat specially, field names that
+ * start with '$' or contain '.'; refusing them here gives a clear message
+ * instead of a server error, and bounds the nesting depth. */
+static bool check_keys(const bson_t *doc, const char *what, int depth, bson_error_t *error) {
+  if (depth > MAX_DEPTH) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "%s: nested deeper than %d levels", what, MAX_DEPTH);
+    return false;
+  }
+  bson_iter_t it;
+  if (!bson_iter_init(&it, doc)) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "%s: corrupt BSON", what);
+    return false;
+  }
+  while (bson_iter_next(&it)) {
+    const char *key = bson_iter_key(&it);
+    if (key[0] == '$' || strchr(key, '.')) {
+      mtq_error_set(error, MTQ_ERR_INVALID,
+                    "%s: field name '%s' may not start with '$' or contain '.'", what, key);
+      return false;
+    }
+    if (BSON_ITER_HOLDS_DOCUMENT(&it) || BSON_ITER_HOLDS_ARRAY(&it)) {
+      uint32_t len;
+      const uint8_t *data;
+      bson_t sub;
+      if (BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        bson_iter_document(&it, &len, &data);
+      } else {
+        bson_iter_array(&it, &len, &data);
+      }
+      if (!bson_init_static(&sub, data, len) || !check_keys(&sub, what, depth + 1, error)) {
+        if (!error || !error->code) {
+          mtq_error_set(error, MTQ_ERR_INVALID, "%s: corrupt BSON", what);
+        }
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+bool mtq_json_to_doc(const char *json, size_t len, size_t max_bytes, bson_t *out,
+                     bson_error_t *error) {
+  bson_init(out);
+  size_t i = 0;
+  while (i < len && (json[i] == ' ' || json[i] == '\t' || json[i] == '\n' || json[i] == '\r')) {
+    i++;
+  }
+  if (i == len || json[i] != '{') {
+    mtq_error_set(error, MTQ_ERR_INVALID, "expected a JSON object ({...})");
+    return false;
+  }
+  bson_error_t perr;
+  bson_destroy(out);
+  if (!bson_init_from_json(out, json, (ssize_t)len, &perr)) {
+    bson_init(out);
+    mtq_error_set(error, MTQ_ERR_INVALID, "malformed JSON: %s", perr.message);
+    return false;
+  }
+  if (out->len > max_bytes) {
+    mtq_error_set(error, MTQ_ERR_TOO_LARGE, "document is %u bytes, larger than the limit of %zu",
+                  out->len, max_bytes);
+    return false;
+  }
+  return check_keys(out, "document", 0, error);
+}
+
+static bool copy_name(char *dst, const char *src, const char *what, bson_error_t *error) {
+  if (!mtq_name_valid(src)) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "%s '%s' is not valid (1-64 of A-Z a-z 0-9 _ . -)", what,
+                  src ? src : "");
+    return false;
+  }
+  bson_strncpy(dst, src, MTQ_NAME_MAX + 1);
+  return true;
+}
+
+bool mtq_task_build(mtq_task_t *task, const mtq_enqueue_opts_t *opts, int64_t now_ms,
+                    bson_error_t *error) {
+  if (!copy_name(task->channel, opts->channel, "channel", error) ||
+      !copy_name(task->func, opts->func, "function", error) ||
+      !copy_name(task->version, opts->version ? opts->version : "1", "version", error)) {
+    return false;
+  }
+  if (opts->priority < MTQ_PRIORITY_MIN || opts->priority > MTQ_PRIORITY_MAX) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "priority %d is out of range %d..%d", opts->priority,
+                  MTQ_PRIORITY_MIN, MTQ_PRIORITY_MAX);
+    return false;
+  }
+  if (opts->delay_ms < 0 || opts->timeout_s < 0 || opts->max_attempts < 0 ||
+      opts->max_attempts > 1000) {
+    mtq_error_set(error, MTQ_ERR_INVALID,
+                  "delay and timeout must not be negative; max attempts must be 0..1000");
+    return false;
+  }
+  const char *json = opts->args_json ? opts->args_json : "{}";
+  bson_t args;
+  bson_error_t jerr;
+  if (!mtq_json_to_doc(json, strlen(json), MTQ_ARGS_MAX_BYTES, &args, &jerr)) {
+    bson_destroy(&args);
+    mtq_error_set(error, jerr.code, "args: %s", jerr.message);
+    return false;
+  }
+  if (task->args) {
+    bson_destroy(task->args);
+  }
+  task->args = bson_copy(&args);
+  bson_destroy(&args);
+  bson_oid_init(&task->id, NULL);
+  task->priority = opts->priority;
+  task->is_enable = true;
+  task->status = opts->delay_ms > 0 ? MTQ_STATE_DELAYED : MTQ_STATE_QUEUED;
+  task->attempt = 0;
+  task->max_attempts = opts->max_attempts ? opts->max_attempts : MTQ_DEFAULT_MAX_ATTEMPTS;
+  task->timeout_s = opts->timeout_s ? opts->timeout_s : MTQ_DEFAULT_TIMEOUT_S;
+  task->token = 0;
+  task->created_at = now_ms;
+  task->not_before = now_ms + opts->delay_ms;
+  return true;
+}
+
+static void append_date_or_null(bson_t *doc, const char *key, int64_t ms) {
+  if (ms) {
+    BSON_APPEND_DATE_TIME(doc, key, ms);
+  } else {
+    BSON_APPEND_NULL(doc, key);
+  }
+}
+
+void mtq_task_to_bson(const mtq_task_t *task, bson_t *doc) {
+  BSON_APPEND_OID(doc, "_id", &task->id);
+  BSON_APPEND_UTF8(doc, "channel", task->channel);
+  BSON_APPEND_UTF8(doc, "func", task->func);
+  BSON_APPEND_UTF8(doc, "version", task->version);
+  if (task->args) {
+    BSON_APPEND_DOCUMENT(doc, "args", task->args);
+  } else {
+    bson_t empty = BSON_INITIALIZER;
+    BSON_APPEND_DOCUMENT(doc, "args", &empty);
+  }
+  BSON_APPEND_INT32(doc, "priority", task->priority);
+  BSON_APPEND_BOOL(doc, "is_enable", task->is_enable);
+  BSON_APPEND_UTF8(doc, "status", mtq_state_name(task->status));
+  BSON_APPEND_INT32(doc, "attempt", task->attempt);
+  BSON_APPEND_INT32(doc, "max_attempts", task->max_attempts);
+  BSON_APPEND_INT32(doc, "timeout_s", task->timeout_s);
+  BSON_APPEND_INT64(doc, "token", task->token);
+  append_date_or_null(doc, "not_before", task->not_before);
+  append_date_or_null(doc, "created_at", task->created_at);
+  append_date_or_null(doc, "claimed_at", task->claimed_at);
+  append_date_or_null(doc, "finished_at", task->finished_at);
+  if (task->worker[0]) {
+    BSON_APPEND_UTF8(doc, "worker", task->worker);
+  } else {
+    BSON_APPEND_NULL(doc, "worker");
+  }
+  if (task->result) {
+    BSON_APPEND_DOCUMENT(doc, "result", task->result);
+  } else {
+    BSON_APPEND_NULL(doc, "result");
+  }
+  if (task->error) {
+    BSON_APPEND_UTF8(doc, "error", task->error);
+  } else {
+    BSON_APPEND_NULL(doc, "error");
+  }
+}
+
+/* --- reading -------------------------------------------------------------- */
+
+static const char *type_name(bson_type_t t) {
+  switch (t) {
+  case BSON_TYPE_DOUBLE: return "double";
+  case BSON_TYPE_UTF8: return "string";
+  case BSON_TYPE_DOCUMENT: return "document";
+  case BSON_TYPE_ARRAY: return "array";
+  case BSON_TYPE_OID: return "objectId";
+  case BSON_TYPE_BOOL: return "bool";
+  case BSON_TYPE_DATE_TIME: return "date";
+  case BSON_TYPE_NULL: return "null";
+  case BSON_TYPE_INT32: return "int";
+  case BSON_TYPE_INT64: return "long";
+  default: return "another type";
+  }
+}
+
+static bool wrong_type(const bson_iter_t *it, const char *want, bson_error_t *error) {
+  mtq_error_set(error, MTQ_ERR_INVALID, "field '%s' must be %s, not %s", bson_iter_key(it), want,
+                type_name(bson_iter_type(it)));
+  return false;
+}
+
+/* Operators edit documents in mongosh, where a number is a double; a whole
+ * double is accepted wherever an integer is expected. */
+static bool read_int(const bson_iter_t *it, int64_t min, int64_t max, int64_t *out,
+                     bson_error_t *error) {
+  int64_t v;
+  if (BSON_ITER_HOLDS_INT32(it) || BSON_ITER_HOLDS_INT64(it)) {
+    v = bson_iter_as_int64(it);
+  } else if (BSON_ITER_HOLDS_DOUBLE(it) && bson_iter_double(it) == (double)(int64_t)bson_iter_double(it)) {
+    v = (int64_t)bson_iter_double(it);
+  } else {
+    return wrong_type(it, "an integer", error);
+  }
+  if (v < min || v > max) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "field '%s' is %lld, out of range %lld..%lld",
+                  bson_iter_key(it), (long long)v, (long long)min, (long long)max);
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+static bool read_name(const bson_iter_t *it, char *dst, bool nullable, bson_error_t *error) {
+  if (nullable && BSON_ITER_HOLDS_NULL(it)) {
+    dst[0] = '\0';
+    return true;
+  }
+  if (!BSON_ITER_HOLDS_UTF8(it)) {
+    return wrong_type(it, "a string", error);
+  }
+  const char *s = bson_iter_utf8(it, NULL);
+  if (!mtq_name_valid(s)) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "field '%s' is not a valid name", bson_iter_key(it));
+    return false;
+  }
+  bson_strncpy(dst, s, MTQ_NAME_MAX + 1);
+  return true;
+}
+
+static bool read_date(const bson_iter_t *it, int64_t *out, bson_error_t *error) {
+  if (BSON_ITER_HOLDS_NULL(it)) {
+    *out = 0;
+  } else if (BSON_ITER_HOLDS_DATE_TIME(it)) {
+    *out = bson_iter_date_time(it);
+  } else {
+    return wrong_type(it, "a date or null", error);
+  }
+  return true;
+}
+
+static bool read_doc(const bson_iter_t *it, bson_t **out, bool nullable, bson_error_t *error) {
+  if (nullable && BSON_ITER_HOLDS_NULL(it)) {
+    return true;
+  }
+  if (!BSON_ITER_HOLDS_DOCUMENT(it)) {
+    return wrong_type(it, nullable ? "a document or null" : "a document", error);
+  }
+  uint32_t len;
+  const uint8_t *data;
+  bson_iter_document(it, &len, &data);
+  if (*out) {
+    bson_destroy(*out);
+  }
+  *out = bson_new_from_data(data, len);
+  if (!*out) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "field '%s' is corrupt BSON", bson_iter_key(it));
+    return false;
+  }
+  return true;
+}
+
+static bool read_field(mtq_task_t *t, const bson_iter_t *it, unsigned *seen, bson_error_t *error) {
+  const char *k = bson_iter_key(it);
+  int64_t v = 0;
+  bool ok = true;
+#define FIELD(name, bit) (strcmp(k, name) == 0 && (*seen |= (bit), true))
+  if (FIELD("_id", 1u << 0)) {
+    if (!BSON_ITER_HOLDS_OID(it)) {
+      return wrong_type(it, "an objectId", error);
+    }
+    bson_oid_copy(bson_iter_oid(it), &t->id);
+  } else if (FIELD("channel", 0)) {
+    ok = read_name(it, t->channel, false, error);
+  } else if (FIELD("func", 1u << 1)) {
+    ok = read_name(it, t->func, false, error);
+  } else if (FIELD("version", 1u << 2)) {
+    ok = read_name(it, t->version, false, error);
+  } else if (FIELD("args", 1u << 3)) {
+    ok = read_doc(it, &t->args, false, error);
+  } else if (FIELD("priority", 1u << 4)) {
+    ok = read_int(it, MTQ_PRIORITY_MIN, MTQ_PRIORITY_MAX, &v, error);
+    t->priority = (int32_t)v;
+  } else if (FIELD("is_enable", 1u << 5)) {
+    if (!BSON_ITER_HOLDS_BOOL(it)) {
+      return wrong_type(it, "true or false", error);
+    }
+    t->is_enable = bson_iter_bool(it);
+  } else if (FIELD("status", 1u << 6)) {
+    if (!BSON_ITER_HOLDS_UTF8(it)) {
+      return wrong_type(it, "a string", error);
+    }
+    t->status = mtq_state_parse(bson_iter_utf8(it, NULL));
+    if (t->status == MTQ_STATE_INVALID) {
+      mtq_error_set(error, MTQ_ERR_INVALID, "field 'status' is '%s', not a known state",
+                    bson_iter_utf8(it, NULL));
+      return false;
+    }
+  } else if (FIELD("attempt", 0)) {
+    ok = read_int(it, 0, INT32_MAX, &v, error);
+    t->attempt = (int32_t)v;
+  } else if (FIELD("max_attempts", 0)) {
+    ok = read_int(it, 1, 1000, &v, error);
+    t->max_attempts = (int32_t)v;
+  } else if (FIELD("timeout_s", 0)) {
+    ok = read_int(it, 1, INT32_MAX, &v, error);
+    t->timeout_s = (int32_t)v;
+  } else if (FIELD("token", 0)) {
+    ok = read_int(it, 0, INT64_MAX, &t->token, error);
+  } else if (FIELD("not_before", 0)) {
+    ok = read_date(it, &t->not_before, error);
+  } else if (FIELD("created_at", 0)) {
+    ok = read_date(it, &t->created_at, error);
+  } else if (FIELD("claimed_at", 0)) {
+    ok = read_date(it, &t->claimed_at, error);
+  } else if (FIELD("finished_at", 0)) {
+    ok = read_date(it, &t->finished_at, error);
+  } else if (FIELD("worker", 0)) {
+    ok = read_name(it, t->worker, true, error);
+  } else if (FIELD("result", 0)) {
+    ok = read_doc(it, &t->result, true, error);
+  } else if (FIELD("error", 0)) {
+    if (BSON_ITER_HOLDS_UTF8(it)) {
+      bson_free(t->error);
+      t->error = bson_strdup(bson_iter_utf8(it, NULL));
+    } else if (!BSON_ITER_HOLDS_NULL(it)) {
+      return wrong_type(it, "a string or null", error);
+    }
+  }
+#undef FIELD
+  /* Other fields (an operator's notes, the original of a quarantined
+   * document) are kept in the database and ignored here. */
+  return ok;
+}
+
+bool mtq_task_from_bson(mtq_task_t *task, const bson_t *doc, const char *channel,
+                        bson_error_t *error) {
+  mtq_task_cleanup(task);
+  task->max_attempts = MTQ_DEFAULT_MAX_ATTEMPTS;
+  task->timeout_s = MTQ_DEFAULT_TIMEOUT_S;
+  if (channel) {
+    bson_strncpy(task->channel, channel, sizeof task->channel);
+  }
+  bson_iter_t it;
+  if (!bson_iter_init(&it, doc)) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "corrupt BSON document");
+    return false;
+  }
+  unsigned seen = 0;
+  while (bson_iter_next(&it)) {
+    if (!read_field(task, &it, &seen, error)) {
+      return false;
+    }
+  }
+  static const char *const required[] = {"_id", "func", "version", "args", "priority",
+                                         "is_enable", "status"};
+  for (unsigned i = 0; i < sizeof required / sizeof required[0]; i++) {
+    if (!(seen & (1u << i))) {
+      mtq_error_set(error, MTQ_ERR_INVALID, "field '%s' is missing", required[i]);
+      return false;
+    }
+  }
+  return true;
+}
+
+/* --- lists ---------------------------------------------------------------- */
+
+void mtq_task_list_init(mtq_task_list_t *list) { memset(list, 0, sizeof *list); }
+
+mtq_task_t *mtq_task_list_push(mtq_task_list_t *list) {
+  if (list->n == list->cap) {
+    list->cap = list->cap ? list->cap * 2 : 16;
+    list->items = bson_realloc(list->items, list->cap * sizeof *list->items);
+  }
+  mtq_task_t *t = &list->items[list->n++];
+  mtq_task_init(t);
+  return t;
+}
+
+void mtq_task_list_pop(mtq_task_list_t *list) {
+  if (list->n) {
+    mtq_task_cleanup(&list->items[--list->n]);
+  }
+}
+
+void mtq_task_list_cleanup(mtq_task_list_t *list) {
+  for (size_t i = 0; i < list->n; i++) {
+    mtq_task_cleanup(&list->items[i]);
+  }
+  bson_free(list->items);
+  mtq_task_list_init(list);
+}
