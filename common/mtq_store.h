@@ -92,6 +92,11 @@ bool mtq_store_mark_worker(mtq_store_t *store, const char *worker_id, const char
  * initialised by the call. */
 bool mtq_store_workers(mtq_store_t *store, bson_t *out, bson_error_t *error);
 
+/* Sets *served when some worker (live or not) has announced in whoami that
+ * it serves func (any version when version is NULL) on channel. */
+bool mtq_store_function_served(mtq_store_t *store, const char *channel, const char *func,
+                               const char *version, bool *served, bson_error_t *error);
+
 /* --- coordinator --------------------------------------------------------- */
 
 /* Tasks of a channel that worker_id holds (status running). */
