@@ -10,8 +10,9 @@
 #include "mtq_error.h"
 #include "mtq_task.h"
 
-/* inih's Debian build truncates longer lines silently; we refuse them instead. */
-#define CONFIG_MAX_LINE 199
+/* inih's Debian build reads lines into a 200-byte buffer (newline and NUL
+ * included) and splits longer ones silently; we refuse them instead. */
+#define CONFIG_MAX_LINE 198
 #define CONFIG_MAX_FILE (1024 * 1024)
 
 typedef struct {
@@ -307,16 +308,78 @@ static int on_entry(void *user, const char *section, const char *name, const cha
   return 1;
 }
 
+static bool known_section(const char *name, size_t len) {
+  static const char *const fixed[] = {"database", "worker", "coordinator"};
+  for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+    if (strlen(fixed[i]) == len && strncmp(name, fixed[i], len) == 0) {
+      return true;
+    }
+  }
+  return len > 9 && strncmp(name, "function ", 9) == 0;
+}
+
+/* What inih passes over in silence: over-long lines, continuation lines
+ * (which would replace a value with its last part), broken or unknown
+ * section headers, and sections without keys.  Checked here, with the line
+ * number, before inih sees the text. */
 static bool check_lines(const char *text, const char *source, bson_error_t *error) {
-  int line = 1;
-  size_t len = 0;
-  for (const char *p = text; *p; p++) {
-    if (*p == '\n') {
-      line++;
-      len = 0;
-    } else if (++len > CONFIG_MAX_LINE) {
+  int line = 0;
+  for (const char *p = text; *p;) {
+    line++;
+    const char *end = strchr(p, '\n');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    const char *next = end ? end + 1 : p + len;
+    if (len > 0 && p[len - 1] == '\r') {
+      len--;
+    }
+    if (len > CONFIG_MAX_LINE) {
       mtq_error_set(error, MTQ_ERR_INVALID, "%s:%d: line longer than %d characters", source, line,
                     CONFIG_MAX_LINE);
+      return false;
+    }
+    size_t i = 0;
+    while (i < len && (p[i] == ' ' || p[i] == '\t')) {
+      i++;
+    }
+    bool blank = i == len || p[i] == ';' || p[i] == '#';
+    if (!blank && i > 0) {
+      mtq_error_set(error, MTQ_ERR_INVALID,
+                    "%s:%d: indented line (continuation lines are not supported)", source, line);
+      return false;
+    }
+    if (!blank && p[i] == '[') {
+      const char *close = memchr(p + i, ']', len - i);
+      if (!close || !known_section(p + i + 1, (size_t)(close - p - i - 1))) {
+        mtq_error_set(error, MTQ_ERR_INVALID, "%s:%d: %s", source, line,
+                      close ? "unknown section (expected [database], [worker], [coordinator] or "
+                              "[function NAME])"
+                            : "section header without ']'");
+        return false;
+      }
+    }
+    p = next;
+  }
+  return true;
+}
+
+/* Function sections must have a command; inih never reports a section that
+ * has no keys at all, so the headers are counted here. */
+static bool check_functions(const mtq_config_t *cfg, const char *text, const char *source,
+                            bson_error_t *error) {
+  for (const char *p = strstr(text, "[function "); p; p = strstr(p + 1, "[function ")) {
+    if (p != text && p[-1] != '\n') {
+      continue;
+    }
+    const char *close = strchr(p, ']');
+    char name[MTQ_NAME_MAX + 2] = "";
+    size_t n = close ? (size_t)(close - p - 10) : 0;
+    if (n > 0 && n <= MTQ_NAME_MAX) {
+      memcpy(name, p + 10, n);
+      name[n] = '\0';
+    }
+    const mtq_function_t *f = mtq_config_function(cfg, name);
+    if (!f || !f->argv) {
+      mtq_error_set(error, MTQ_ERR_INVALID, "%s: [function %s] has no command", source, name);
       return false;
     }
   }
@@ -343,23 +406,15 @@ bool mtq_config_parse(mtq_config_t *cfg, const char *text, size_t len, const cha
   }
   parse_state_t st = {cfg, source, error, false};
   int rc = ini_parse_string(copy, on_entry, &st);
-  bson_free(copy);
-  if (st.failed) {
-    return false;
-  }
-  if (rc != 0) {
+  bool ok = !st.failed;
+  if (ok && rc != 0) {
     mtq_error_set(error, MTQ_ERR_INVALID, "%s:%d: syntax error (expected [section] or key = value)",
                   source, rc);
-    return false;
+    ok = false;
   }
-  for (size_t i = 0; i < cfg->n_functions; i++) {
-    if (!cfg->functions[i].argv) {
-      mtq_error_set(error, MTQ_ERR_INVALID, "%s: [function %s] has no command", source,
-                    cfg->functions[i].name);
-      return false;
-    }
-  }
-  return true;
+  ok = ok && check_functions(cfg, copy, source, error);
+  bson_free(copy);
+  return ok;
 }
 
 bool mtq_config_load(mtq_config_t *cfg, const char *path, bson_error_t *error) {

@@ -20,6 +20,7 @@
 #define MTQ_ERROR_MAX_BYTES 4096               /* kept tail of stderr / error text */
 #define MTQ_DEFAULT_TIMEOUT_S 3600
 #define MTQ_DEFAULT_MAX_ATTEMPTS 3
+#define MTQ_MAX_DELAY_MS (366LL * 24 * 3600 * 1000) /* a year: keeps not_before in range */
 
 typedef struct {
   bson_oid_t id;

@@ -1,4 +1,5 @@
 /* task.c - the task document: building, encoding, decoding, validating. */
+#include <math.h>
 #include <string.h>
 #include <time.h>
 
@@ -85,6 +86,31 @@ static bool check_keys(const bson_t *doc, const char *what, int depth, bson_erro
   return true;
 }
 
+/* Index just past the JSON object starting at json[i] ('{'), or len when it
+ * does not close.  Strings and escapes are skipped so braces inside them do
+ * not count. */
+static size_t object_end(const char *json, size_t len, size_t i) {
+  int depth = 0;
+  bool in_string = false;
+  for (; i < len; i++) {
+    char c = json[i];
+    if (in_string) {
+      if (c == '\\') {
+        i++;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      depth++;
+    } else if ((c == '}' || c == ']') && --depth == 0) {
+      return i + 1;
+    }
+  }
+  return len;
+}
+
 bool mtq_json_to_doc(const char *json, size_t len, size_t max_bytes, bson_t *out,
                      bson_error_t *error) {
   bson_init(out);
@@ -95,6 +121,15 @@ bool mtq_json_to_doc(const char *json, size_t len, size_t max_bytes, bson_t *out
   if (i == len || json[i] != '{') {
     mtq_error_set(error, MTQ_ERR_INVALID, "expected a JSON object ({...})");
     return false;
+  }
+  /* libbson parses the first object and ignores a second one: refuse
+   * anything but white space after the object. */
+  for (size_t j = object_end(json, len, i); j < len; j++) {
+    if (json[j] != ' ' && json[j] != '\t' && json[j] != '\n' && json[j] != '\r') {
+      mtq_error_set(error, MTQ_ERR_INVALID, "malformed JSON: text after the object at offset %zu",
+                    j);
+      return false;
+    }
   }
   bson_error_t perr;
   bson_destroy(out);
@@ -133,10 +168,11 @@ bool mtq_task_build(mtq_task_t *task, const mtq_enqueue_opts_t *opts, int64_t no
                   MTQ_PRIORITY_MIN, MTQ_PRIORITY_MAX);
     return false;
   }
-  if (opts->delay_ms < 0 || opts->timeout_s < 0 || opts->max_attempts < 0 ||
-      opts->max_attempts > 1000) {
+  if (opts->delay_ms < 0 || opts->delay_ms > MTQ_MAX_DELAY_MS || opts->timeout_s < 0 ||
+      opts->max_attempts < 0 || opts->max_attempts > 1000) {
     mtq_error_set(error, MTQ_ERR_INVALID,
-                  "delay and timeout must not be negative; max attempts must be 0..1000");
+                  "delay must be 0..%lld s, timeout not negative, max attempts 0..1000",
+                  (long long)(MTQ_MAX_DELAY_MS / 1000));
     return false;
   }
   const char *json = opts->args_json ? opts->args_json : "{}";
@@ -243,8 +279,9 @@ static bool read_int(const bson_iter_t *it, int64_t min, int64_t max, int64_t *o
   int64_t v;
   if (BSON_ITER_HOLDS_INT32(it) || BSON_ITER_HOLDS_INT64(it)) {
     v = bson_iter_as_int64(it);
-  } else if (BSON_ITER_HOLDS_DOUBLE(it) && bson_iter_double(it) == (double)(int64_t)bson_iter_double(it)) {
-    v = (int64_t)bson_iter_double(it);
+  } else if (BSON_ITER_HOLDS_DOUBLE(it) && fabs(bson_iter_double(it)) < 9.0e18 &&
+             bson_iter_double(it) == trunc(bson_iter_double(it))) {
+    v = (int64_t)bson_iter_double(it); /* range-checked first: the cast is defined */
   } else {
     return wrong_type(it, "an integer", error);
   }

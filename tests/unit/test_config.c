@@ -1,0 +1,633 @@
+/* test_config.c - the INI configuration file and command splitting
+ * (common/config.c).  No database, no network; files only under a
+ * mkstemp()-made temporary name. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mtq_config.h"
+#include "mtq_error.h"
+
+/* --- helpers -------------------------------------------------------------- */
+
+static int setup_cfg(void **state) {
+  mtq_config_t *cfg = malloc(sizeof *cfg);
+  mtq_config_init(cfg);
+  *state = cfg;
+  return 0;
+}
+
+static int teardown_cfg(void **state) {
+  mtq_config_cleanup(*state);
+  free(*state);
+  return 0;
+}
+
+static bool parse(mtq_config_t *cfg, const char *text, bson_error_t *error) {
+  memset(error, 0, sizeof *error);
+  return mtq_config_parse(cfg, text, strlen(text), "test.ini", error);
+}
+
+/* Parses text that must be refused, and checks the message mentions each
+ * of the given fragments (NULL-terminated list). */
+static void expect_refused(const char *text, ...) {
+  mtq_config_t cfg;
+  bson_error_t error;
+  mtq_config_init(&cfg);
+  if (parse(&cfg, text, &error)) {
+    mtq_config_cleanup(&cfg);
+    fail_msg("accepted:\n%s", text);
+  }
+  assert_int_equal(error.domain, MTQ_ERROR_DOMAIN);
+  assert_int_equal(error.code, MTQ_ERR_INVALID);
+  va_list ap;
+  va_start(ap, text);
+  for (const char *frag = va_arg(ap, const char *); frag; frag = va_arg(ap, const char *)) {
+    if (!strstr(error.message, frag)) {
+      mtq_config_cleanup(&cfg);
+      fail_msg("message \"%s\" does not mention \"%s\" (input:\n%s)", error.message, frag, text);
+    }
+  }
+  va_end(ap);
+  mtq_config_cleanup(&cfg);
+}
+
+static void expect_accepted(mtq_config_t *cfg, const char *text) {
+  bson_error_t error;
+  if (!parse(cfg, text, &error)) {
+    fail_msg("refused: %s\ninput:\n%s", error.message, text);
+  }
+}
+
+static void assert_argv(char **argv, const char *const *want) {
+  assert_non_null(argv);
+  size_t i = 0;
+  for (; want[i]; i++) {
+    assert_non_null(argv[i]);
+    assert_string_equal(argv[i], want[i]);
+  }
+  assert_null(argv[i]);
+}
+
+/* --- defaults ------------------------------------------------------------- */
+
+static void test_defaults(void **state) {
+  mtq_config_t *cfg = *state;
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  assert_true(cores > 0);
+  assert_int_equal(cfg->concurrency, cores);
+
+  char host[256] = {0};
+  assert_int_equal(gethostname(host, sizeof host - 1), 0);
+  assert_non_null(cfg->worker_id);
+  assert_string_equal(cfg->worker_id, host);
+
+  assert_null(cfg->uri);
+  assert_int_equal(cfg->n_channels, 0);
+  assert_int_equal(cfg->n_coord_channels, 0);
+  assert_int_equal(cfg->n_functions, 0);
+  assert_int_equal(cfg->poll_interval_ms, 1000);
+  assert_int_equal(cfg->heartbeat_interval_ms, 3000);
+  assert_int_equal(cfg->grace_period_ms, 30000);
+  assert_int_equal(cfg->lost_after_ms, 15000);
+  assert_int_equal(cfg->sweep_interval_ms, 1000);
+  assert_int_equal(cfg->reconcile_interval_ms, 5000);
+}
+
+static void test_empty_file_keeps_defaults(void **state) {
+  mtq_config_t *cfg = *state;
+  expect_accepted(cfg, "");
+  expect_accepted(cfg, "; only a comment\n# and another\n\n   \n");
+  assert_int_equal(cfg->concurrency, sysconf(_SC_NPROCESSORS_ONLN));
+  assert_int_equal(cfg->poll_interval_ms, 1000);
+  assert_int_equal(cfg->n_functions, 0);
+  assert_null(cfg->uri);
+}
+
+static void test_cleanup_then_reuse(void **state) {
+  mtq_config_t *cfg = *state;
+  expect_accepted(cfg, "[worker]\nchannels = a, b\n[function f]\ncommand = /bin/true\n");
+  mtq_config_cleanup(cfg);
+  assert_null(cfg->worker_id);
+  assert_null(cfg->channels);
+  assert_int_equal(cfg->n_functions, 0);
+  mtq_config_init(cfg);
+  assert_int_equal(cfg->poll_interval_ms, 1000);
+  assert_non_null(cfg->worker_id);
+}
+
+/* --- a full, valid file --------------------------------------------------- */
+
+static const char full_config[] =
+    "; mtq configuration\n"
+    "[database]\n"
+    "uri = mongodb://db1.example:27017,db2.example:27017/mtq?replicaSet=rs0\n"
+    "\n"
+    "[worker]\n"
+    "id = m1                      ; default: the host name\n"
+    "channels = default, gpu\n"
+    "concurrency = 4\n"
+    "poll_interval_ms = 250\n"
+    "heartbeat_interval_ms = 2000\n"
+    "grace_period_ms = 10000\n"
+    "\n"
+    "[function square]\n"
+    "version = 2\n"
+    "command = /usr/bin/python3 \"/opt/mtq/my scripts/square.py\" --mode 'fast and loose'\n"
+    "\n"
+    "[function render]\n"
+    "command = /opt/render\\ tool/bin/render -q \"say \\\"hi\\\"\"\n"
+    "\n"
+    "[coordinator]\n"
+    "channels = default, gpu, batch\n"
+    "lost_after_ms = 20000\n"
+    "sweep_interval_ms = 500\n"
+    "reconcile_interval_ms = 7000\n";
+
+static void test_full_config(void **state) {
+  mtq_config_t *cfg = *state;
+  expect_accepted(cfg, full_config);
+
+  assert_string_equal(cfg->uri, "mongodb://db1.example:27017,db2.example:27017/mtq?replicaSet=rs0");
+  assert_string_equal(cfg->worker_id, "m1");
+  assert_int_equal(cfg->n_channels, 2);
+  assert_string_equal(cfg->channels[0], "default");
+  assert_string_equal(cfg->channels[1], "gpu");
+  assert_int_equal(cfg->concurrency, 4);
+  assert_int_equal(cfg->poll_interval_ms, 250);
+  assert_int_equal(cfg->heartbeat_interval_ms, 2000);
+  assert_int_equal(cfg->grace_period_ms, 10000);
+
+  assert_int_equal(cfg->n_functions, 2);
+  assert_string_equal(cfg->functions[0].name, "square");
+  assert_string_equal(cfg->functions[0].version, "2");
+  assert_argv(cfg->functions[0].argv,
+              (const char *const[]){"/usr/bin/python3", "/opt/mtq/my scripts/square.py", "--mode",
+                                    "fast and loose", NULL});
+  assert_string_equal(cfg->functions[1].name, "render");
+  assert_string_equal(cfg->functions[1].version, "1"); /* the default */
+  assert_argv(cfg->functions[1].argv,
+              (const char *const[]){"/opt/render tool/bin/render", "-q", "say \"hi\"", NULL});
+
+  assert_int_equal(cfg->n_coord_channels, 3);
+  assert_string_equal(cfg->coord_channels[0], "default");
+  assert_string_equal(cfg->coord_channels[1], "gpu");
+  assert_string_equal(cfg->coord_channels[2], "batch");
+  assert_int_equal(cfg->lost_after_ms, 20000);
+  assert_int_equal(cfg->sweep_interval_ms, 500);
+  assert_int_equal(cfg->reconcile_interval_ms, 7000);
+}
+
+/* The text need not be NUL-terminated: only len bytes are read. */
+static void test_parse_reads_only_len_bytes(void **state) {
+  mtq_config_t *cfg = *state;
+  static const char text[] = "[worker]\nconcurrency = 7" "99\n";
+  bson_error_t error;
+  assert_true(mtq_config_parse(cfg, text, strlen(text) - 3, "t", &error));
+  assert_int_equal(cfg->concurrency, 7);
+}
+
+static void test_function_lookup(void **state) {
+  mtq_config_t *cfg = *state;
+  assert_null(mtq_config_function(cfg, "square"));
+  expect_accepted(cfg, full_config);
+  const mtq_function_t *sq = mtq_config_function(cfg, "square");
+  const mtq_function_t *re = mtq_config_function(cfg, "render");
+  assert_ptr_equal(sq, &cfg->functions[0]);
+  assert_ptr_equal(re, &cfg->functions[1]);
+  assert_null(mtq_config_function(cfg, "squar"));
+  assert_null(mtq_config_function(cfg, "square2"));
+  assert_null(mtq_config_function(cfg, "SQUARE"));
+  assert_null(mtq_config_function(cfg, ""));
+}
+
+/* A function's keys may be split over two sections of the same name; the
+ * later command replaces the earlier one. */
+static void test_function_sections_merge(void **state) {
+  mtq_config_t *cfg = *state;
+  expect_accepted(cfg, "[function f]\ncommand = /bin/a\n[worker]\nconcurrency = 2\n"
+                       "[function f]\nversion = v3\ncommand = /bin/b x\n");
+  assert_int_equal(cfg->n_functions, 1);
+  assert_string_equal(cfg->functions[0].version, "v3");
+  assert_argv(cfg->functions[0].argv, (const char *const[]){"/bin/b", "x", NULL});
+}
+
+/* --- channel lists -------------------------------------------------------- */
+
+static void test_channels_with_spaces(void **state) {
+  mtq_config_t *cfg = *state;
+  expect_accepted(cfg, "[worker]\nchannels =   alpha ,beta,\tgamma.v2  ,  d-e_f\n");
+  assert_int_equal(cfg->n_channels, 4);
+  assert_string_equal(cfg->channels[0], "alpha");
+  assert_string_equal(cfg->channels[1], "beta");
+  assert_string_equal(cfg->channels[2], "gamma.v2");
+  assert_string_equal(cfg->channels[3], "d-e_f");
+}
+
+static void test_channels_key_repeated_replaces(void **state) {
+  mtq_config_t *cfg = *state;
+  expect_accepted(cfg, "[worker]\nchannels = a, b, c\nchannels = z\n");
+  assert_int_equal(cfg->n_channels, 1);
+  assert_string_equal(cfg->channels[0], "z");
+}
+
+static void test_channels_single(void **state) {
+  mtq_config_t *cfg = *state;
+  expect_accepted(cfg, "[coordinator]\nchannels = only\n");
+  assert_int_equal(cfg->n_coord_channels, 1);
+  assert_string_equal(cfg->coord_channels[0], "only");
+  assert_int_equal(cfg->n_channels, 0);
+}
+
+static void test_channels_refused(void **unused) {
+  expect_refused("[worker]\nchannels = a, b, a\n", "'a'", "twice", "[worker]", "channels", NULL);
+  expect_refused("[coordinator]\nchannels = gpu,gpu\n", "'gpu'", "twice", NULL);
+  expect_refused("[worker]\nchannels = a, b c\n", "'b c'", "not a valid name", NULL);
+  expect_refused("[worker]\nchannels = a, gpu!\n", "'gpu!'", NULL);
+  expect_refused("[worker]\nchannels = a, , b\n", "not a valid name", NULL);
+  expect_refused("[worker]\nchannels = ,\n", "empty list", NULL);
+  expect_refused("[worker]\nchannels =\n", "empty list", NULL);
+  expect_refused("[coordinator]\nchannels = a/b\n", "'a/b'", NULL);
+  /* 65 characters: one over MTQ_NAME_MAX. */
+  expect_refused("[worker]\nchannels = "
+                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+                 "not a valid name", NULL);
+}
+
+static void test_channel_64_chars_accepted(void **state) {
+  mtq_config_t *cfg = *state;
+  expect_accepted(cfg, "[worker]\nchannels = "
+                       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n");
+  assert_int_equal(strlen(cfg->channels[0]), 64);
+}
+
+/* --- bad names, unknown sections and keys -------------------------------- */
+
+static void test_bad_names(void **unused) {
+  expect_refused("[worker]\nid = m 1\n", "'m 1'", "worker id", NULL);
+  expect_refused("[worker]\nid = m$1\n", "'m$1'", NULL);
+  expect_refused("[function bad/name]\ncommand = /bin/true\n", "'bad/name'", "function name",
+                 NULL);
+  expect_refused("[function  sq]\ncommand = /bin/true\n", "function name", NULL);
+  expect_refused("[function sq]\nversion = 1 beta\ncommand = /bin/true\n", "'1 beta'", "version",
+                 NULL);
+}
+
+static void test_unknown_section(void **unused) {
+  expect_refused("[workers]\nid = m1\n", "test.ini:1", "unknown section", NULL);
+  expect_refused("[function]\ncommand = /bin/true\n", "test.ini:1", "unknown section", NULL);
+  expect_refused("id = m1\n", "unknown section []", NULL);
+  /* inih never reports a section without keys; the pre-pass does. */
+  expect_refused("[worker]\nid = m1\n[bogus]\n", "test.ini:3", "unknown section", NULL);
+  expect_refused("[function foo]\n", "[function foo] has no command", NULL);
+}
+
+static void test_unknown_key(void **unused) {
+  expect_refused("[worker]\nconcurency = 4\n", "unknown key 'concurency' in [worker]", NULL);
+  expect_refused("[database]\nurl = mongodb://x\n", "unknown key 'url' in [database]", NULL);
+  expect_refused("[coordinator]\nlost_after = 5\n", "unknown key 'lost_after' in [coordinator]",
+                 NULL);
+  expect_refused("[function sq]\ncmd = /bin/true\n", "unknown key 'cmd' in [function sq]", NULL);
+  /* A coordinator key is not a worker key and the other way round. */
+  expect_refused("[worker]\nlost_after_ms = 5000\n", "unknown key 'lost_after_ms'", NULL);
+  expect_refused("[coordinator]\nconcurrency = 2\n", "unknown key 'concurrency'", NULL);
+}
+
+static void test_error_names_source_section_and_key(void **unused) {
+  mtq_config_t cfg;
+  bson_error_t error;
+  mtq_config_init(&cfg);
+  assert_false(parse(&cfg, "[coordinator]\nsweep_interval_ms = soon\n", &error));
+  assert_non_null(strstr(error.message, "test.ini"));
+  assert_non_null(strstr(error.message, "[coordinator]"));
+  assert_non_null(strstr(error.message, "sweep_interval_ms"));
+  assert_non_null(strstr(error.message, "'soon'"));
+  mtq_config_cleanup(&cfg);
+}
+
+static void test_empty_values(void **unused) {
+  expect_refused("[database]\nuri =\n", "[database] uri", "empty value", NULL);
+  expect_refused("[worker]\nid =\n", "worker id", NULL);
+  expect_refused("[function f]\ncommand =\n", "empty command", NULL);
+  expect_refused("[function f]\ncommand =   \n", "empty command", NULL);
+}
+
+static void test_syntax_error(void **unused) {
+  expect_refused("[worker]\nconcurrency = 2\nthis line has no equals sign\n", "test.ini:3",
+                 "syntax error", NULL);
+  expect_refused("[worker\n", "test.ini:1", "without ']'", NULL);
+  expect_refused("[worker\nid = m1\n", "test.ini:1", "without ']'", NULL);
+  /* An indented line would be a continuation that replaces the value with
+   * its last part: channels = a, then "  b", gave [b]. */
+  expect_refused("[worker]\nchannels = a\n  b\n", "test.ini:3", "indented line", NULL);
+}
+
+/* Only the first error is reported, and nothing after it is applied; what
+ * came before stays in cfg. */
+static void test_first_error_wins(void **state) {
+  mtq_config_t *cfg = *state;
+  char *host = bson_strdup(cfg->worker_id);
+  bson_error_t error;
+  assert_false(parse(cfg,
+                     "[worker]\nconcurrency = 3\nbogus = 1\nalso_bogus = 2\nid = late\n"
+                     "[coordinator]\nx = 1\n",
+                     &error));
+  assert_non_null(strstr(error.message, "'bogus'"));
+  assert_null(strstr(error.message, "also_bogus"));
+  assert_null(strstr(error.message, "coordinator"));
+  assert_int_equal(cfg->concurrency, 3);
+  assert_string_equal(cfg->worker_id, host);
+  bson_free(host);
+}
+
+static void test_null_error_allowed(void **state) {
+  mtq_config_t *cfg = *state;
+  static const char text[] = "[worker]\nconcurrency = many\n";
+  assert_false(mtq_config_parse(cfg, text, strlen(text), "t", NULL));
+  assert_null(mtq_argv_split("'open", NULL));
+  assert_null(mtq_argv_split("", NULL));
+}
+
+/* --- numbers -------------------------------------------------------------- */
+
+static void test_numbers_accepted_at_bounds(void **state) {
+  mtq_config_t *cfg = *state;
+  expect_accepted(cfg, "[worker]\nconcurrency = 1\npoll_interval_ms = 10\n"
+                       "heartbeat_interval_ms = 86400000\n");
+  assert_int_equal(cfg->concurrency, 1);
+  assert_int_equal(cfg->poll_interval_ms, 10);
+  assert_int_equal(cfg->heartbeat_interval_ms, 86400000);
+  expect_accepted(cfg, "[worker]\nconcurrency = 1024\n[coordinator]\nlost_after_ms = 10\n");
+  assert_int_equal(cfg->concurrency, 1024);
+  assert_int_equal(cfg->lost_after_ms, 10);
+}
+
+static void test_numbers_refused(void **unused) {
+  expect_refused("[worker]\nconcurrency = four\n", "'four'", "whole number", NULL);
+  expect_refused("[worker]\nconcurrency = 4x\n", "'4x'", NULL);
+  expect_refused("[worker]\nconcurrency = 4.0\n", "'4.0'", NULL);
+  expect_refused("[worker]\nconcurrency = 0x10\n", "'0x10'", NULL);
+  expect_refused("[worker]\nconcurrency = 0\n", "from 1 to 1024", NULL);
+  expect_refused("[worker]\nconcurrency = 1025\n", "from 1 to 1024", NULL);
+  expect_refused("[worker]\nconcurrency = -2\n", "'-2'", NULL);
+  expect_refused("[worker]\nconcurrency =\n", "whole number", NULL);
+  expect_refused("[worker]\npoll_interval_ms = 9\n", "poll_interval_ms", "from 10 to 86400000",
+                 NULL);
+  expect_refused("[worker]\nheartbeat_interval_ms = 86400001\n", "heartbeat_interval_ms", NULL);
+  expect_refused("[worker]\ngrace_period_ms = 99999999999999999999999\n", "grace_period_ms",
+                 NULL);
+  expect_refused("[coordinator]\nlost_after_ms = -15000\n", "lost_after_ms", NULL);
+  expect_refused("[coordinator]\nreconcile_interval_ms = 5 s\n", "reconcile_interval_ms", NULL);
+}
+
+/* --- functions ------------------------------------------------------------ */
+
+static void test_function_without_command(void **unused) {
+  expect_refused("[function lonely]\nversion = 2\n", "[function lonely] has no command", NULL);
+  expect_refused("[function ok]\ncommand = /bin/true\n[function lonely]\nversion = 2\n",
+                 "[function lonely]", NULL);
+}
+
+static void test_function_bad_command(void **unused) {
+  expect_refused("[function f]\ncommand = /bin/echo \"unclosed\n", "unterminated", "[function f]",
+                 NULL);
+}
+
+/* --- raw text checks ------------------------------------------------------ */
+
+/* A line "key = vvv..." of exactly len characters. */
+static char *line_of(size_t len) {
+  char *text = bson_malloc(len + 64);
+  int n = snprintf(text, len + 64, "[database]\nuri = ");
+  size_t prefix = strlen("uri = ");
+  memset(text + n, 'v', len - prefix);
+  strcpy(text + n + (len - prefix), "\n[worker]\nconcurrency = 2\n");
+  return text;
+}
+
+static void test_line_198_chars_accepted(void **state) {
+  mtq_config_t *cfg = *state;
+  char *text = line_of(198);
+  expect_accepted(cfg, text);
+  /* Read whole, not truncated, and the lines after it are still seen. */
+  assert_int_equal(strlen(cfg->uri), 198 - strlen("uri = "));
+  assert_int_equal(cfg->concurrency, 2);
+  bson_free(text);
+}
+
+static void test_line_199_chars_refused(void **unused) {
+  /* 199 characters, the newline and the NUL overflow inih's 200-byte line. */
+  char *text = line_of(199);
+  expect_refused(text, "test.ini:2", "longer than 198", NULL);
+  bson_free(text);
+  /* A long comment line is refused too: inih would cut it and read the rest
+   * as a line of its own. */
+  char comment[260];
+  memset(comment, 'c', sizeof comment);
+  comment[0] = ';';
+  comment[250] = '\0';
+  expect_refused(comment, "test.ini:1", "longer than", NULL);
+}
+
+static void test_nul_byte_refused(void **unused) {
+  static const char text[] = "[worker]\nid = m1\0evil\nconcurrency = 2\n";
+  mtq_config_t cfg;
+  bson_error_t error;
+  mtq_config_init(&cfg);
+  assert_false(mtq_config_parse(&cfg, text, sizeof text - 1, "nul.ini", &error));
+  assert_int_equal(error.code, MTQ_ERR_INVALID);
+  assert_non_null(strstr(error.message, "nul.ini"));
+  assert_non_null(strstr(error.message, "NUL"));
+  /* Nothing was applied. */
+  assert_int_equal(cfg.concurrency, sysconf(_SC_NPROCESSORS_ONLN));
+  mtq_config_cleanup(&cfg);
+}
+
+static void test_too_large_refused(void **state) {
+  mtq_config_t *cfg = *state;
+  size_t len = 1024 * 1024 + 1;
+  char *text = bson_malloc(len);
+  memset(text, '\n', len);
+  bson_error_t error;
+  assert_false(mtq_config_parse(cfg, text, len, "big.ini", &error));
+  assert_int_equal(error.code, MTQ_ERR_TOO_LARGE);
+  /* One byte less is within the limit (and all blank lines). */
+  assert_true(mtq_config_parse(cfg, text, len - 1, "big.ini", &error));
+  bson_free(text);
+}
+
+/* --- loading files -------------------------------------------------------- */
+
+static void test_load_missing_file(void **state) {
+  mtq_config_t *cfg = *state;
+  bson_error_t error;
+  assert_false(mtq_config_load(cfg, "/nonexistent/mtq-test/mtq.ini", &error));
+  assert_int_equal(error.domain, MTQ_ERROR_DOMAIN);
+  assert_int_equal(error.code, MTQ_ERR_NOT_FOUND);
+  assert_non_null(strstr(error.message, "/nonexistent/mtq-test/mtq.ini"));
+}
+
+static char *write_temp(const char *text) {
+  const char *dir = getenv("TMPDIR");
+  char *path = bson_strdup_printf("%s/mtq-test-config-XXXXXX", dir && *dir ? dir : "/tmp");
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  size_t len = strlen(text);
+  assert_int_equal(write(fd, text, len), (ssize_t)len);
+  close(fd);
+  return path;
+}
+
+static void test_load_temp_file(void **state) {
+  mtq_config_t *cfg = *state;
+  char *path = write_temp(full_config);
+  bson_error_t error;
+  bool ok = mtq_config_load(cfg, path, &error);
+  unlink(path);
+  if (!ok) {
+    bson_free(path);
+    fail_msg("load failed: %s", error.message);
+  }
+  bson_free(path);
+  assert_string_equal(cfg->worker_id, "m1");
+  assert_int_equal(cfg->n_functions, 2);
+  assert_non_null(mtq_config_function(cfg, "render"));
+}
+
+static void test_load_temp_file_error_names_path(void **state) {
+  mtq_config_t *cfg = *state;
+  char *path = write_temp("[worker]\nconcurrency = lots\n");
+  bson_error_t error;
+  bool ok = mtq_config_load(cfg, path, &error);
+  unlink(path);
+  assert_false(ok);
+  assert_int_equal(error.code, MTQ_ERR_INVALID);
+  assert_non_null(strstr(error.message, path));
+  bson_free(path);
+}
+
+/* --- mtq_argv_split ------------------------------------------------------- */
+
+static void check_split(const char *line, const char *const *want) {
+  bson_error_t error;
+  char **argv = mtq_argv_split(line, &error);
+  if (!argv) {
+    fail_msg("split(%s) failed: %s", line, error.message);
+  }
+  assert_argv(argv, want);
+  mtq_argv_free(argv);
+}
+
+static void check_split_fails(const char *line, const char *fragment) {
+  bson_error_t error;
+  memset(&error, 0, sizeof error);
+  char **argv = mtq_argv_split(line, &error);
+  if (argv) {
+    mtq_argv_free(argv);
+    fail_msg("split(%s) succeeded", line);
+  }
+  assert_int_equal(error.domain, MTQ_ERROR_DOMAIN);
+  assert_int_equal(error.code, MTQ_ERR_INVALID);
+  assert_non_null(strstr(error.message, fragment));
+}
+
+static void test_argv_plain(void **unused) {
+  check_split("/bin/echo", (const char *const[]){"/bin/echo", NULL});
+  check_split("  a  b\tc \t", (const char *const[]){"a", "b", "c", NULL});
+}
+
+static void test_argv_quotes(void **unused) {
+  check_split("run \"a b\" 'c d'", (const char *const[]){"run", "a b", "c d", NULL});
+  check_split("x\"y z\"w", (const char *const[]){"xy zw", NULL});
+  check_split("\"it's\" 'say \"hi\"'", (const char *const[]){"it's", "say \"hi\"", NULL});
+  check_split("a '' b \"\"", (const char *const[]){"a", "", "b", "", NULL});
+  check_split("'$HOME' \"*\" `x`", (const char *const[]){"$HOME", "*", "`x`", NULL});
+}
+
+static void test_argv_backslashes(void **unused) {
+  check_split("a\\ b c", (const char *const[]){"a b", "c", NULL});
+  check_split("\"a\\\"b\"", (const char *const[]){"a\"b", NULL});
+  check_split("\\'x\\'", (const char *const[]){"'x'", NULL});
+  check_split("'a\\b'", (const char *const[]){"a\\b", NULL}); /* literal in single quotes */
+  check_split("a\\\\b", (const char *const[]){"a\\b", NULL});
+  check_split("end\\", (const char *const[]){"end\\", NULL}); /* no read past the end */
+}
+
+static void test_argv_unterminated(void **unused) {
+  check_split_fails("echo \"abc", "unterminated \" quote");
+  check_split_fails("echo 'abc", "unterminated ' quote");
+  check_split_fails("echo 'it\\'s'", "unterminated");
+  check_split_fails("\"", "unterminated");
+}
+
+static void test_argv_empty(void **unused) {
+  check_split_fails("", "empty command");
+  check_split_fails(" \t  ", "empty command");
+}
+
+static void test_argv_many_words(void **unused) {
+  const char *want[41];
+  char line[200] = "";
+  char words[40][4];
+  for (int i = 0; i < 40; i++) {
+    snprintf(words[i], sizeof words[i], "w%d", i);
+    want[i] = words[i];
+    strcat(line, words[i]);
+    strcat(line, " ");
+  }
+  want[40] = NULL;
+  check_split(line, want);
+}
+
+int main(void) {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup_cfg, teardown_cfg)
+  const struct CMUnitTest tests[] = {
+      T(test_defaults),
+      T(test_empty_file_keeps_defaults),
+      T(test_cleanup_then_reuse),
+      T(test_full_config),
+      T(test_parse_reads_only_len_bytes),
+      T(test_function_lookup),
+      T(test_function_sections_merge),
+      T(test_channels_with_spaces),
+      T(test_channels_key_repeated_replaces),
+      T(test_channels_single),
+      cmocka_unit_test(test_channels_refused),
+      T(test_channel_64_chars_accepted),
+      cmocka_unit_test(test_bad_names),
+      cmocka_unit_test(test_unknown_section),
+      cmocka_unit_test(test_unknown_key),
+      cmocka_unit_test(test_error_names_source_section_and_key),
+      cmocka_unit_test(test_empty_values),
+      cmocka_unit_test(test_syntax_error),
+      T(test_first_error_wins),
+      T(test_null_error_allowed),
+      T(test_numbers_accepted_at_bounds),
+      cmocka_unit_test(test_numbers_refused),
+      cmocka_unit_test(test_function_without_command),
+      cmocka_unit_test(test_function_bad_command),
+      T(test_line_198_chars_accepted),
+      cmocka_unit_test(test_line_199_chars_refused),
+      cmocka_unit_test(test_nul_byte_refused),
+      T(test_too_large_refused),
+      T(test_load_missing_file),
+      T(test_load_temp_file),
+      T(test_load_temp_file_error_names_path),
+      cmocka_unit_test(test_argv_plain),
+      cmocka_unit_test(test_argv_quotes),
+      cmocka_unit_test(test_argv_backslashes),
+      cmocka_unit_test(test_argv_unterminated),
+      cmocka_unit_test(test_argv_empty),
+      cmocka_unit_test(test_argv_many_words),
+  };
+#undef T
+  return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}

@@ -1,0 +1,272 @@
+/* test_hostinfo.c - the worker's parsers of /proc files and nvidia-smi output,
+ * and the whoami fields built from a reading (worker/hostinfo.c).  Texts are
+ * given inline: nothing here reads the host. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <string.h>
+
+#include "hostinfo.h"
+
+/* cmocka 1.1.5 only compares floats; figures here are doubles. */
+#define assert_near(a, b) assert_true(fabs((double)(a) - (double)(b)) < 1e-9)
+
+/* --- /proc/loadavg -------------------------------------------------------- */
+
+static void test_loadavg(void **unused) {
+  double load[3] = {-1, -1, -1};
+  assert_true(mtq_hostinfo_parse_loadavg("0.52 0.58 1.59 1/467 12345\n", load));
+  assert_near(load[0], 0.52);
+  assert_near(load[1], 0.58);
+  assert_near(load[2], 1.59);
+  assert_true(mtq_hostinfo_parse_loadavg("12.00 8.50 0.00", load));
+  assert_near(load[0], 12.0);
+  assert_near(load[2], 0.0);
+}
+
+static void test_loadavg_refused(void **unused) {
+  double load[3];
+  assert_false(mtq_hostinfo_parse_loadavg("", load));
+  assert_false(mtq_hostinfo_parse_loadavg("0.52 0.58", load));
+  assert_false(mtq_hostinfo_parse_loadavg("0.52 x 0.59", load));
+  assert_false(mtq_hostinfo_parse_loadavg("-1 0.5 0.5", load));
+  assert_false(mtq_hostinfo_parse_loadavg("nan 0.5 0.5", load));
+  assert_false(mtq_hostinfo_parse_loadavg("0.5 inf 0.5", load));
+}
+
+/* --- /proc/meminfo -------------------------------------------------------- */
+
+static void test_meminfo(void **unused) {
+  static const char text[] = "MemTotal:       16314040 kB\n"
+                             "MemFree:          842116 kB\n"
+                             "MemAvailable:    9876543 kB\n"
+                             "Buffers:          512000 kB\n"
+                             "Cached:          7000000 kB\n"
+                             "SwapCached:         1234 kB\n";
+  int64_t total = 0, avail = 0;
+  assert_true(mtq_hostinfo_parse_meminfo(text, &total, &avail));
+  assert_int_equal(total, 16314040);
+  assert_int_equal(avail, 9876543);
+}
+
+/* Before Linux 3.14 there is no MemAvailable: MemFree + Buffers + Cached
+ * stands in, and SwapCached must not be taken for Cached. */
+static void test_meminfo_old_kernel(void **unused) {
+  static const char text[] = "MemTotal:        2000000 kB\n"
+                             "MemFree:           100000 kB\n"
+                             "SwapCached:        999999 kB\n"
+                             "Buffers:            20000 kB\n"
+                             "Cached:            300000 kB\n";
+  int64_t total = 0, avail = 0;
+  assert_true(mtq_hostinfo_parse_meminfo(text, &total, &avail));
+  assert_int_equal(total, 2000000);
+  assert_int_equal(avail, 100000 + 20000 + 300000);
+
+  static const char free_only[] = "MemTotal: 1000 kB\nMemFree: 250 kB\n";
+  assert_true(mtq_hostinfo_parse_meminfo(free_only, &total, &avail));
+  assert_int_equal(avail, 250);
+}
+
+static void test_meminfo_refused(void **unused) {
+  int64_t total = -7, avail = -7;
+  assert_false(mtq_hostinfo_parse_meminfo("", &total, &avail));
+  assert_false(mtq_hostinfo_parse_meminfo("MemFree: 100 kB\nMemAvailable: 90 kB\n", &total,
+                                          &avail));
+  assert_false(mtq_hostinfo_parse_meminfo("MemTotal: 1000 kB\nBuffers: 5 kB\n", &total, &avail));
+  /* A key is matched whole, at the start of a line. */
+  assert_false(mtq_hostinfo_parse_meminfo("MemTotalX: 1000 kB\nMemAvailable: 90 kB\n", &total,
+                                          &avail));
+  assert_false(mtq_hostinfo_parse_meminfo("MemTotal: lots\nMemAvailable: 90 kB\n", &total,
+                                          &avail));
+  assert_int_equal(total, -7); /* untouched on failure */
+  assert_int_equal(avail, -7);
+}
+
+/* --- thermal zones -------------------------------------------------------- */
+
+static void test_millicelsius(void **unused) {
+  double c = 0;
+  assert_true(mtq_hostinfo_parse_millicelsius("45000\n", &c));
+  assert_near(c, 45.0);
+  assert_true(mtq_hostinfo_parse_millicelsius("45500", &c));
+  assert_near(c, 45.5);
+  assert_true(mtq_hostinfo_parse_millicelsius("-10000\n", &c));
+  assert_near(c, -10.0);
+  assert_true(mtq_hostinfo_parse_millicelsius("105000\n", &c));
+  assert_near(c, 105.0);
+}
+
+static void test_millicelsius_refused(void **unused) {
+  double c = 123.0;
+  assert_false(mtq_hostinfo_parse_millicelsius("-273000\n", &c));
+  assert_false(mtq_hostinfo_parse_millicelsius("250000\n", &c));
+  assert_false(mtq_hostinfo_parse_millicelsius("", &c));
+  assert_false(mtq_hostinfo_parse_millicelsius("hot\n", &c));
+  assert_false(mtq_hostinfo_parse_millicelsius("45000 C\n", &c));
+  assert_false(mtq_hostinfo_parse_millicelsius("45.5\n", &c));
+  assert_false(mtq_hostinfo_parse_millicelsius("99999999999999999999999\n", &c));
+  assert_near(c, 123.0);
+}
+
+/* --- nvidia-smi ----------------------------------------------------------- */
+
+static void test_nvidia_csv(void **unused) {
+  static const char text[] = "0, NVIDIA GeForce RTX 3090, 45, 1024, 24576, 60\n"
+                             "1, Tesla T4, [N/A], 0, 15360, [Not Supported]\r\n";
+  mtq_hostinfo_gpu_t gpus[4];
+  assert_int_equal(mtq_hostinfo_parse_nvidia_csv(text, gpus, 4), 2);
+  assert_int_equal(gpus[0].index, 0);
+  assert_string_equal(gpus[0].name, "NVIDIA GeForce RTX 3090");
+  assert_near(gpus[0].util_pct, 45);
+  assert_near(gpus[0].mem_used_mb, 1024);
+  assert_near(gpus[0].mem_total_mb, 24576);
+  assert_near(gpus[0].temp_c, 60);
+  assert_int_equal(gpus[1].index, 1);
+  assert_string_equal(gpus[1].name, "Tesla T4");
+  assert_true(isnan(gpus[1].util_pct));
+  assert_near(gpus[1].mem_used_mb, 0);
+  assert_near(gpus[1].mem_total_mb, 15360);
+  assert_true(isnan(gpus[1].temp_c));
+}
+
+static void test_nvidia_csv_skips_malformed(void **unused) {
+  static const char text[] = "No devices were found\n"
+                             "x, NoIndex, 1, 2, 3, 4\n"
+                             "-1, Negative, 1, 2, 3, 4\n"
+                             "2, Five fields, 1, 2, 3\n"
+                             "3, Eight, 1, 2, 3, 4, 5, 6\n"
+                             "\n"
+                             "4, Good, 10, 20, 30, 40\n";
+  mtq_hostinfo_gpu_t gpus[8];
+  assert_int_equal(mtq_hostinfo_parse_nvidia_csv(text, gpus, 8), 1);
+  assert_int_equal(gpus[0].index, 4);
+  assert_string_equal(gpus[0].name, "Good");
+  assert_near(gpus[0].temp_c, 40);
+  assert_int_equal(mtq_hostinfo_parse_nvidia_csv("", gpus, 8), 0);
+}
+
+static void test_nvidia_csv_max(void **unused) {
+  static const char text[] = "0, A, 1, 2, 3, 4\n1, B, 1, 2, 3, 4\n2, C, 1, 2, 3, 4\n";
+  mtq_hostinfo_gpu_t gpus[3];
+  memset(gpus, 0x5a, sizeof gpus);
+  assert_int_equal(mtq_hostinfo_parse_nvidia_csv(text, gpus, 2), 2);
+  assert_string_equal(gpus[1].name, "B");
+  /* Nothing written past max. */
+  assert_int_equal(gpus[2].index, 0x5a5a5a5a);
+  assert_int_equal(mtq_hostinfo_parse_nvidia_csv(text, gpus, 0), 0);
+}
+
+static void test_nvidia_csv_long_name(void **unused) {
+  char text[400];
+  char name[200];
+  memset(name, 'N', sizeof name - 1);
+  name[sizeof name - 1] = '\0';
+  snprintf(text, sizeof text, "0, %s, 1, 2, 3, 4\n", name);
+  mtq_hostinfo_gpu_t gpus[1];
+  assert_int_equal(mtq_hostinfo_parse_nvidia_csv(text, gpus, 1), 1);
+  assert_int_equal(strlen(gpus[0].name), MTQ_HOSTINFO_GPU_NAME_MAX - 1);
+}
+
+/* --- whoami fields -------------------------------------------------------- */
+
+static void test_append_full(void **unused) {
+  mtq_hostinfo_t *info = bson_malloc0(sizeof *info);
+  info->cores = 8;
+  info->has_load = true;
+  info->load[0] = 1.5;
+  info->load[1] = 1.0;
+  info->load[2] = 0.5;
+  info->has_mem = true;
+  info->mem_total_mb = 16000;
+  info->mem_available_mb = 9000;
+  info->has_disk = true;
+  strcpy(info->disk_path, "/var/lib/mtq");
+  info->disk_total_mb = 100000;
+  info->disk_free_mb = 40000;
+  info->has_cpu_temp = true;
+  info->cpu_temp_c = 55.0;
+  info->n_gpus = 1;
+  info->gpus[0].index = 0;
+  strcpy(info->gpus[0].name, "Tesla T4");
+  info->gpus[0].util_pct = NAN;
+  info->gpus[0].mem_used_mb = 100;
+  info->gpus[0].mem_total_mb = 15360;
+  info->gpus[0].temp_c = 50;
+
+  bson_t doc = BSON_INITIALIZER;
+  mtq_hostinfo_append(info, &doc);
+  bson_iter_t it, f;
+  assert_true(bson_iter_init_find(&it, &doc, "cores"));
+  assert_int_equal(bson_iter_int32(&it), 8);
+  assert_true(bson_iter_init(&it, &doc));
+  assert_true(bson_iter_find_descendant(&it, "load.2", &f));
+  assert_near(bson_iter_double(&f), 0.5);
+  assert_true(bson_iter_init(&it, &doc));
+  assert_true(bson_iter_find_descendant(&it, "mem.available_mb", &f));
+  assert_int_equal(bson_iter_int64(&f), 9000);
+  assert_true(bson_iter_init(&it, &doc));
+  assert_true(bson_iter_find_descendant(&it, "disk.path", &f));
+  assert_string_equal(bson_iter_utf8(&f, NULL), "/var/lib/mtq");
+  assert_true(bson_iter_init(&it, &doc));
+  assert_true(bson_iter_find_descendant(&it, "disk.free_mb", &f));
+  assert_int_equal(bson_iter_int64(&f), 40000);
+  assert_true(bson_iter_init_find(&it, &doc, "cpu_temp_c"));
+  assert_near(bson_iter_double(&it), 55.0);
+  assert_true(bson_iter_init(&it, &doc));
+  assert_true(bson_iter_find_descendant(&it, "gpus.0.name", &f));
+  assert_string_equal(bson_iter_utf8(&f, NULL), "Tesla T4");
+  assert_true(bson_iter_init(&it, &doc));
+  assert_true(bson_iter_find_descendant(&it, "gpus.0.mem_total_mb", &f));
+  assert_near(bson_iter_double(&f), 15360);
+  /* A figure the GPU did not report is left out, not stored as NaN. */
+  assert_true(bson_iter_init(&it, &doc));
+  assert_false(bson_iter_find_descendant(&it, "gpus.0.util_pct", &f));
+  bson_destroy(&doc);
+  bson_free(info);
+}
+
+static void test_append_absent_figures(void **unused) {
+  mtq_hostinfo_t *info = bson_malloc0(sizeof *info);
+  info->cores = 2;
+  bson_t doc = BSON_INITIALIZER;
+  mtq_hostinfo_append(info, &doc);
+  assert_true(bson_has_field(&doc, "cores"));
+  assert_false(bson_has_field(&doc, "load"));
+  assert_false(bson_has_field(&doc, "mem"));
+  assert_false(bson_has_field(&doc, "disk"));
+  assert_false(bson_has_field(&doc, "cpu_temp_c"));
+  /* gpus is always there, empty when there are none. */
+  bson_iter_t it;
+  assert_true(bson_iter_init_find(&it, &doc, "gpus"));
+  assert_true(BSON_ITER_HOLDS_ARRAY(&it));
+  uint32_t len;
+  const uint8_t *data;
+  bson_iter_array(&it, &len, &data);
+  assert_int_equal(len, 5); /* an empty BSON array */
+  bson_destroy(&doc);
+  bson_free(info);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_loadavg),
+      cmocka_unit_test(test_loadavg_refused),
+      cmocka_unit_test(test_meminfo),
+      cmocka_unit_test(test_meminfo_old_kernel),
+      cmocka_unit_test(test_meminfo_refused),
+      cmocka_unit_test(test_millicelsius),
+      cmocka_unit_test(test_millicelsius_refused),
+      cmocka_unit_test(test_nvidia_csv),
+      cmocka_unit_test(test_nvidia_csv_skips_malformed),
+      cmocka_unit_test(test_nvidia_csv_max),
+      cmocka_unit_test(test_nvidia_csv_long_name),
+      cmocka_unit_test(test_append_full),
+      cmocka_unit_test(test_append_absent_figures),
+  };
+  return cmocka_run_group_tests_name("hostinfo", tests, NULL, NULL);
+}
