@@ -171,32 +171,52 @@ typedef struct {
   bool finished;
 } place_t;
 
+/* One pass over the places a task can be, in the order tasks move through
+ * them (delayed, lanes, results): every move inserts at the destination
+ * before it deletes at the source, so a task moving during the pass is
+ * found further on.  A move between two lanes can still slip past, hence
+ * the second pass in locate(). */
+static bool locate_pass(mtq_store_t *store, mongoc_client_t *client, char **channels,
+                        const bson_oid_t *id, bson_t *doc, place_t *place, bool *found,
+                        bson_error_t *error) {
+  bool ok = true;
+  *found = false;
+  for (size_t c = 0; ok && !*found && channels[c]; c++) {
+    for (int32_t p = MTQ_PRIORITY_MAX + 1; ok && !*found && p >= MTQ_PRIORITY_MIN; p--) {
+      mongoc_collection_t *coll = p > MTQ_PRIORITY_MAX ? mtq__delayed(store, client, channels[c])
+                                                       : mtq__lane(store, client, channels[c], p);
+      ok = mtq__find_by_id(coll, id, doc, found, error);
+      if (*found) {
+        place->coll = coll;
+        place->lane = p > MTQ_PRIORITY_MAX ? -1 : p;
+      } else {
+        mongoc_collection_destroy(coll);
+      }
+    }
+  }
+  if (ok && !*found) {
+    mongoc_collection_t *coll = mtq__coll(store, client, "results");
+    ok = mtq__find_by_id(coll, id, doc, found, error);
+    if (*found) {
+      place->coll = coll;
+      place->lane = -1;
+      place->finished = true;
+    } else {
+      mongoc_collection_destroy(coll);
+    }
+  }
+  return ok;
+}
+
 static bool locate(mtq_store_t *store, mongoc_client_t *client, const bson_oid_t *id,
                    mtq_task_t *out, place_t *place, bson_error_t *error) {
   char **channels = NULL;
   bson_t doc = BSON_INITIALIZER;
   bool found = false;
-  mongoc_collection_t *coll = mtq__coll(store, client, "results");
-  bool ok = mtq__find_by_id(coll, id, &doc, &found, error);
-  place->lane = -1;
-  place->finished = found;
-  if (ok && !found) {
-    mongoc_collection_destroy(coll);
-    coll = NULL;
-    ok = mtq_store_channels(store, &channels, error);
-    for (size_t c = 0; ok && !found && channels[c]; c++) {
-      for (int32_t p = MTQ_PRIORITY_MAX + 1; ok && !found && p >= MTQ_PRIORITY_MIN; p--) {
-        coll = p > MTQ_PRIORITY_MAX ? mtq__delayed(store, client, channels[c])
-                                    : mtq__lane(store, client, channels[c], p);
-        ok = mtq__find_by_id(coll, id, &doc, &found, error);
-        if (found) {
-          place->lane = p > MTQ_PRIORITY_MAX ? -1 : p;
-        } else {
-          mongoc_collection_destroy(coll);
-          coll = NULL;
-        }
-      }
-    }
+  *place = (place_t){NULL, -1, false};
+  bool ok = mtq_store_channels(store, &channels, error);
+  for (int pass = 0; ok && !found && pass < 2; pass++) {
+    ok = locate_pass(store, client, channels, id, &doc, place, &found, error);
   }
   char hex[25];
   bson_oid_to_string(id, hex);
@@ -209,9 +229,9 @@ static bool locate(mtq_store_t *store, mongoc_client_t *client, const bson_oid_t
     mtq_error_set(error, MTQ_ERR_INVALID, "task %s is malformed: %s", hex, perr.message);
     ok = false;
   }
-  place->coll = ok ? coll : NULL;
-  if (!ok && coll) {
-    mongoc_collection_destroy(coll);
+  if (!ok && place->coll) {
+    mongoc_collection_destroy(place->coll);
+    place->coll = NULL;
   }
   bson_strfreev(channels);
   bson_destroy(&doc);
