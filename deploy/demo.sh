@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# deploy/demo.sh - end-to-end demo: a database, a coordinator, two workers and
+# a batch of tasks, all on this machine; everything is stopped at the end.
+set -euo pipefail
+# shellcheck source=deploy/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PORT="${MTQ_DEMO_PORT:-27018}"
+TASKS=20
+BACKEND=sqlite
+
+usage() {
+  cat <<EOF
+usage: deploy/demo.sh [--tasks N] [--port P] [--backend sqlite|postgresql]
+
+Runs deploy/setup.sh, then, with everything under .local/demo/:
+  - starts a database on 127.0.0.1:$PORT (deploy/db.sh, fresh each run),
+  - starts the coordinator (build/server/mtqd) declaring channel 'demo',
+  - starts two workers, m1 and m2, with 2 slots each, serving the functions
+    of deploy/examples/ (square, sleep, fail),
+  - enqueues $TASKS 'square' tasks with various priorities (one delayed by 2 s),
+    waits for each and prints inputs and results, then 'mtq stats' and
+    'mtq workers',
+  - stops the workers, the coordinator and the database.
+Logs: .local/demo/*.log.  Exit status 0 only when every task succeeded.
+
+  --tasks N   number of tasks (default $TASKS)
+  --port P    database port (default $PORT, or \$MTQ_DEMO_PORT)
+  --backend B FerretDB backend, sqlite (default) or postgresql (deploy/db.sh)
+EOF
+}
+
+while (($#)); do
+  case "$1" in
+    --tasks) TASKS="${2:?--tasks needs a value}"; shift ;;
+    --port)  PORT="${2:?--port needs a value}"; shift ;;
+    --backend) BACKEND="${2:?--backend needs a value}"; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+  esac
+  shift
+done
+if ! [[ "$TASKS" =~ ^[0-9]+$ ]] || ((TASKS < 1)); then die "--tasks must be a positive number"; fi
+
+DEMO="$MTQ_LOCAL/demo"
+URI="mongodb://127.0.0.1:$PORT/mtq"
+BUILD="$MTQ_BUILD"
+MTQ="$BUILD/cli/mtq"
+MTQD="$BUILD/server/mtqd"
+WORKER="$BUILD/worker/mtq-worker"
+EXAMPLES="$MTQ_ROOT/deploy/examples"
+DB_SH="$MTQ_ROOT/deploy/db.sh"
+DAEMONS=(m1 m2 mtqd)   # stop order: workers first
+unset MTQ_URI          # the daemons and the CLI would prefer it to their config
+
+mtq() { "$MTQ" --uri "$URI" "$@"; }
+
+# --- daemons ---------------------------------------------------------------------
+
+alive() {
+  kill -0 "$1" 2>/dev/null && [[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]]
+}
+
+# start_daemon NAME CMD...: runs CMD in the background, log in NAME.log.
+start_daemon() {
+  local name="$1"; shift
+  "$@" </dev/null >>"$DEMO/$name.log" 2>&1 &
+  echo $! >"$DEMO/$name.pid"
+  log "started $name (pid $!, log .local/demo/$name.log)"
+}
+
+# stop_daemon NAME: SIGTERM, SIGKILL after 15 s.  Also cleans up after an
+# earlier run that was killed before its own clean-up.
+stop_daemon() {
+  local name="$1" pidfile="$DEMO/$1.pid" pid i
+  [[ -f "$pidfile" ]] || return 0
+  pid="$(<"$pidfile")"
+  if alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -Eq 'mtqd|mtq-worker'; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 75; i++)); do alive "$pid" || break; sleep 0.2; done
+    if alive "$pid"; then
+      warn "$name (pid $pid) still running after 15 s, sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    log "stopped $name"
+  fi
+  rm -f "$pidfile"
+}
+
+stop_all() {
+  local name
+  for name in "${DAEMONS[@]}"; do stop_daemon "$name"; done
+  bash "$DB_SH" stop --port "$PORT" --dir "$DEMO/db" || true
+}
+
+on_exit() {
+  local rc=$?
+  trap - EXIT
+  log "stopping the demo"
+  stop_all
+  exit "$rc"
+}
+
+# --- set up ---------------------------------------------------------------------
+
+bash "$MTQ_ROOT/deploy/setup.sh"
+for b in "$MTQ" "$MTQD" "$WORKER"; do
+  [[ -x "$b" ]] || die "$b was not built"
+done
+
+mkdir -p "$DEMO"
+stop_all 2>/dev/null          # leftovers of an interrupted run
+rm -rf "$DEMO/db" "$DEMO"/*.log "$DEMO"/*.err
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+bash "$DB_SH" start --port "$PORT" --dir "$DEMO/db" --backend "$BACKEND" >/dev/null
+
+cat >"$DEMO/mtqd.ini" <<EOF
+; written by deploy/demo.sh
+[database]
+uri = $URI
+
+[coordinator]
+channels = demo
+lost_after_ms = 5000
+EOF
+
+for id in m1 m2; do
+  cat >"$DEMO/$id.ini" <<EOF
+; written by deploy/demo.sh
+[database]
+uri = $URI
+
+[worker]
+id = $id
+channels = demo
+concurrency = 2
+poll_interval_ms = 200
+heartbeat_interval_ms = 1000
+grace_period_ms = 5000
+
+[function square]
+version = 1
+command = $EXAMPLES/square.sh
+
+[function sleep]
+version = 1
+command = $EXAMPLES/sleep.sh
+
+[function fail]
+version = 1
+command = $EXAMPLES/fail.sh
+EOF
+done
+
+# check_daemon NAME: dies, showing its log, when NAME has exited.
+check_daemon() {
+  alive "$(<"$DEMO/$1.pid")" && return 0
+  tail -n 20 "$DEMO/$1.log" >&2 || true
+  die "$1 exited (log: .local/demo/$1.log)"
+}
+
+start_daemon mtqd "$MTQD" --config "$DEMO/mtqd.ini" --uri "$URI"
+# Workers refuse channels that are not declared yet: wait for the coordinator.
+for ((try = 0; ; try++)); do
+  mtq channels 2>/dev/null | grep -qx demo && break
+  check_daemon mtqd
+  ((try < 100)) || die "mtqd did not declare channel 'demo' within 20 s"
+  sleep 0.2
+done
+start_daemon m1 "$WORKER" --config "$DEMO/m1.ini" --uri "$URI"
+start_daemon m2 "$WORKER" --config "$DEMO/m2.ini" --uri "$URI"
+sleep 0.5
+check_daemon m1
+check_daemon m2
+
+# --- tasks ------------------------------------------------------------------------
+
+# enqueue N PRIORITY DELAY: prints the new task's id.
+enqueue() {
+  local opts=(--channel demo --func square --args "{\"x\": $1}" --priority "$2")
+  (($3 > 0)) && opts+=(--delay "$3")
+  mtq enqueue "${opts[@]}"
+}
+
+log "enqueuing $TASKS tasks"
+ids=() prios=() delays=()
+for ((n = 1; n <= TASKS; n++)); do
+  prio=$(((n % 4) * 3))                  # 3, 6, 9, 0, 3, ...
+  delay=0
+  ((n == TASKS)) && delay=2
+  id="$(enqueue "$n" "$prio" "$delay")" || die "cannot enqueue task $n"
+  ids+=("$id") prios+=("$prio") delays+=("$delay")
+done
+
+log "waiting for the results"
+failed=0
+printf '\n%4s  %8s  %5s  %-24s  %s\n' x priority delay task result
+for ((i = 0; i < TASKS; i++)); do
+  n=$((i + 1))
+  if result="$(mtq wait "${ids[i]}" --timeout 60 2>"$DEMO/wait.err")"; then
+    # shellcheck disable=SC2016  # "$number..." is extended JSON, not a variable
+    square="$(sed -nE 's/.*"square" *: *(\{ *"\$number[A-Za-z]+" *: *")?(-?[0-9.eE+]+).*/\2/p' <<<"$result")"
+    if [[ "$square" != "$((n * n))" ]]; then
+      result="WRONG: $result"
+      failed=$((failed + 1))
+    fi
+  else
+    result="FAILED: $(tr '\n' ' ' <"$DEMO/wait.err")"
+    failed=$((failed + 1))
+  fi
+  printf '%4s  %8s  %5s  %-24s  %s\n' "$n" "${prios[i]}" "${delays[i]}s" "${ids[i]}" "$result"
+done
+
+printf '\n$ mtq stats\n'
+mtq stats
+printf '\n$ mtq workers\n'
+mtq workers
+echo
+
+if ((failed > 0)); then
+  die "$failed of $TASKS tasks did not succeed (logs in .local/demo/)"
+fi
+log "all $TASKS tasks succeeded"
