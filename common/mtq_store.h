@@ -35,6 +35,11 @@ void mtq_store_destroy(mtq_store_t *store);
 /* Round trip to the server; fails with MTQ_ERR_UNAVAILABLE when unreachable. */
 bool mtq_store_ping(mtq_store_t *store, bson_error_t *error);
 
+/* Writes "host:port[,host:port...]/db" of a URI into buf, for messages and
+ * logs: never the user name, password or options.  "(malformed URI)" when
+ * it does not parse. */
+void mtq_uri_describe(const char *uri, char *buf, size_t size);
+
 /* Name of the database in use (borrowed). */
 const char *mtq_store_db_name(const mtq_store_t *store);
 

@@ -71,6 +71,27 @@ void mtq_store_destroy(mtq_store_t *store) {
   bson_free(store);
 }
 
+void mtq_uri_describe(const char *uri_string, char *buf, size_t size) {
+  mongoc_uri_t *uri = mongoc_uri_new_with_error(uri_string, NULL);
+  size_t off = 0;
+  buf[0] = '\0';
+  if (!uri) {
+    snprintf(buf, size, "(malformed URI)");
+    return;
+  }
+  for (const mongoc_host_list_t *h = mongoc_uri_get_hosts(uri); h && off < size; h = h->next) {
+    off += (size_t)snprintf(buf + off, size - off, "%s%s", off ? "," : "", h->host_and_port);
+  }
+  if (off == 0 && mongoc_uri_get_srv_hostname(uri)) {
+    off += (size_t)snprintf(buf, size, "%s", mongoc_uri_get_srv_hostname(uri));
+  }
+  const char *db = mongoc_uri_get_database(uri);
+  if (off < size) {
+    snprintf(buf + off, size - off, "/%s", db && *db ? db : "mtq");
+  }
+  mongoc_uri_destroy(uri);
+}
+
 const char *mtq_store_db_name(const mtq_store_t *store) { return store->db_name; }
 
 mongoc_client_t *mtq__store_pop(mtq_store_t *store) { return mongoc_client_pool_pop(store->pool); }

@@ -1,0 +1,149 @@
+/* cli.c - the connection, error messages and argument parsing of mtq. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mongoc/mongoc.h>
+
+#include "cli.h"
+
+int mtq_cli_open(mtq_cli_t *cli) {
+  if (cli->client) {
+    return MTQ_CLI_OK;
+  }
+  bson_error_t error;
+  cli->client = mtq_client_new(cli->uri, &error);
+  if (!cli->client) {
+    /* The message may quote the URI, password and all: do not print it. */
+    char where[256];
+    mtq_uri_describe(cli->uri, where, sizeof where);
+    fprintf(stderr, "mtq: bad database URI%s%s (check --uri or MTQ_URI)\n",
+            where[0] ? " for " : "", where);
+    return MTQ_CLI_USAGE;
+  }
+  cli->store = mtq_client_store(cli->client);
+  return MTQ_CLI_OK;
+}
+
+void mtq_cli_close(mtq_cli_t *cli) {
+  mtq_client_destroy(cli->client);
+  cli->client = NULL;
+  cli->store = NULL;
+}
+
+int mtq_cli_fail(const mtq_cli_t *cli, const bson_error_t *error, const char *fmt, ...) {
+  if (mtq_error_is_transient(error)) {
+    char where[256];
+    mtq_uri_describe(cli->uri, where, sizeof where);
+    fprintf(stderr, "mtq: cannot reach the database at %s: %s\n", where, error->message);
+    return MTQ_CLI_FAILED;
+  }
+  fputs("mtq: ", stderr);
+  if (fmt) {
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs(": ", stderr);
+  }
+  fprintf(stderr, "%s\n", error->message);
+  return MTQ_CLI_FAILED;
+}
+
+int mtq_cli_usage(const mtq_cli_t *cli, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("mtq: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  if (cli->command) {
+    fprintf(stderr, "\nTry 'mtq %s --help'.\n", cli->command);
+  } else {
+    fputs("\nTry 'mtq --help'.\n", stderr);
+  }
+  return MTQ_CLI_USAGE;
+}
+
+int mtq_cli_getopt(const mtq_cli_t *cli, int argc, char **argv, const char *shortopts,
+                   const struct option *longopts) {
+  int c = getopt_long(argc, argv, shortopts, longopts, NULL);
+  if (c == ':') {
+    mtq_cli_usage(cli, "option '%s' needs an argument", argv[optind - 1]);
+    return '?';
+  }
+  if (c == '?') {
+    if (optopt && optopt != '?') {
+      mtq_cli_usage(cli, "unknown option '-%c'", optopt);
+    } else {
+      mtq_cli_usage(cli, "unknown option '%s'", argv[optind - 1]);
+    }
+  }
+  return c;
+}
+
+int mtq_cli_positional(const mtq_cli_t *cli, int argc, char **argv, int n, const char *names) {
+  int have = argc - optind;
+  if (have < n) {
+    return mtq_cli_usage(cli, "missing %s", names);
+  }
+  if (have > n) {
+    return mtq_cli_usage(cli, "unexpected argument '%s'", argv[optind + n]);
+  }
+  return MTQ_CLI_OK;
+}
+
+int mtq_cli_plain_args(const mtq_cli_t *cli, int argc, char **argv, const char *help, int n,
+                       const char *names) {
+  static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+  int c;
+  while ((c = mtq_cli_getopt(cli, argc, argv, ":h", longopts)) != -1) {
+    if (c != 'h') {
+      return MTQ_CLI_USAGE;
+    }
+    fputs(help, stdout);
+    return MTQ_CLI_DONE;
+  }
+  return mtq_cli_positional(cli, argc, argv, n, names);
+}
+
+bool mtq_cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || end == s || *end || v < min || v > max) {
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+bool mtq_cli_parse_seconds(const char *s, int64_t *ms) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  /* Ten years is more than any wait or delay means; it keeps ms in range. */
+  if (errno || end == s || *end || !isfinite(v) || v < 0 || v > 10.0 * 365 * 24 * 3600) {
+    return false;
+  }
+  *ms = (int64_t)(v * 1000.0 + 0.5);
+  return true;
+}
+
+void mtq_cli_state_names(char *buf, size_t size) {
+  size_t off = 0;
+  buf[0] = '\0';
+  for (int s = 0; s < MTQ_STATE_COUNT && off < size; s++) {
+    off += (size_t)snprintf(buf + off, size - off, "%s%s", s ? ", " : "",
+                            mtq_state_name((mtq_state_t)s));
+  }
+}
+
+int mtq_cli_parse_id(const mtq_cli_t *cli, const char *s, bson_oid_t *id) {
+  if (!bson_oid_is_valid(s, strlen(s)) || strlen(s) != 24) {
+    return mtq_cli_usage(cli, "'%s' is not a task id (24 hex digits)", s);
+  }
+  bson_oid_init_from_string(id, s);
+  return MTQ_CLI_OK;
+}

@@ -1,0 +1,124 @@
+/* cli.h - what the files of the mtq command line share.
+ *
+ * main.c parses the global options and dispatches to a subcommand handler
+ * (cmd_task.c, cmd_admin.c); cli.c holds the connection, error reporting and
+ * argument parsing; output.c prints tables and JSON. */
+#ifndef MTQ_CLI_H
+#define MTQ_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "mtq.h"
+
+/* Exit codes. */
+#define MTQ_CLI_OK 0
+#define MTQ_CLI_FAILED 1 /* the operation failed, or the database is unreachable */
+#define MTQ_CLI_USAGE 2  /* bad command line */
+/* Returned by option parsing helpers once --help is printed: exit 0. */
+#define MTQ_CLI_DONE (-1)
+
+#define MTQ_CLI_DEFAULT_URI "mongodb://127.0.0.1:27017/mtq"
+
+typedef struct {
+  const char *uri;      /* borrowed from argv or the environment */
+  bool json;            /* --json: machine-readable output */
+  const char *command;  /* name of the subcommand being run, for messages */
+  mtq_client_t *client; /* owned; opened by mtq_cli_open */
+  mtq_store_t *store;   /* borrowed from client */
+} mtq_cli_t;
+
+/* A subcommand handler.  argv[0] is the subcommand's name; getopt's state is
+ * reset before it is called.  Returns the exit code. */
+typedef int (*mtq_cli_fn)(mtq_cli_t *cli, int argc, char **argv);
+
+/* --- cli.c ------------------------------------------------------------------ */
+
+/* Opens the client (no round trip yet).  Returns MTQ_CLI_OK, or prints why
+ * not and returns the exit code. */
+int mtq_cli_open(mtq_cli_t *cli);
+void mtq_cli_close(mtq_cli_t *cli);
+
+/* Prints "mtq: <what>: <error>" on stderr, or a plain "cannot reach the
+ * database at <hosts>" when the error is transient.  Returns MTQ_CLI_FAILED. */
+int mtq_cli_fail(const mtq_cli_t *cli, const bson_error_t *error, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Prints "mtq: <message>" and a hint to --help on stderr.  Returns MTQ_CLI_USAGE. */
+int mtq_cli_usage(const mtq_cli_t *cli, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* getopt_long over a subcommand's argv.  Prints a message for an unknown
+ * option or a missing argument and returns '?' then; -1 at the end. */
+int mtq_cli_getopt(const mtq_cli_t *cli, int argc, char **argv, const char *shortopts,
+                   const struct option *longopts);
+
+/* Checks that exactly n positional arguments remain after the options.
+ * Returns MTQ_CLI_OK or, after printing why, MTQ_CLI_USAGE. */
+int mtq_cli_positional(const mtq_cli_t *cli, int argc, char **argv, int n, const char *names);
+
+/* For a command whose only option is --help: parses the options (printing
+ * help returns MTQ_CLI_DONE), then checks that n positional arguments remain,
+ * from argv[optind]. */
+int mtq_cli_plain_args(const mtq_cli_t *cli, int argc, char **argv, const char *help, int n,
+                       const char *names);
+
+/* Whole decimal numbers in [min, max]. */
+bool mtq_cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+/* A non-negative number of seconds, decimals allowed, as milliseconds. */
+bool mtq_cli_parse_seconds(const char *s, int64_t *ms);
+/* A task id: 24 hex digits.  Prints "not a task id" and returns
+ * MTQ_CLI_USAGE when it is not one. */
+int mtq_cli_parse_id(const mtq_cli_t *cli, const char *s, bson_oid_t *id);
+
+/* "queued, delayed, ..." from the state table, into buf. */
+void mtq_cli_state_names(char *buf, size_t size);
+
+/* --- output.c ---------------------------------------------------------------- */
+
+/* A text table, columns as wide as their widest cell. */
+typedef struct mtq_table mtq_table_t;
+
+/* headers: ncols borrowed strings.  Caller destroys. */
+mtq_table_t *mtq_table_new(size_t ncols, const char *const *headers);
+/* Copies ncols cells (NULL prints as "-"). */
+void mtq_table_add(mtq_table_t *t, const char *const *cells);
+void mtq_table_print(const mtq_table_t *t, FILE *out);
+void mtq_table_destroy(mtq_table_t *t);
+
+/* Prints a document as relaxed extended JSON and a newline. */
+void mtq_cli_print_doc(const bson_t *doc, FILE *out);
+/* Prints the array under key of doc as a JSON array of its documents and
+ * strings (relaxed extended JSON), and a newline. */
+void mtq_cli_print_array(const bson_t *doc, const char *key, FILE *out);
+/* Prints s as a JSON string (quoted, escaped). */
+void mtq_cli_print_json_string(const char *s, FILE *out);
+
+/* "YYYY-MM-DD HH:MM:SS" in UTC, or "-" for 0. */
+void mtq_cli_format_time(int64_t ms, char *buf, size_t size);
+
+/* Prints a task as a JSON document (the stored form) and a newline. */
+void mtq_cli_print_task_json(const mtq_task_t *task, FILE *out);
+/* Prints every field of a task, one per line. */
+void mtq_cli_print_task_fields(const mtq_task_t *task, FILE *out);
+
+/* --- handlers ------------------------------------------------------------------ */
+
+/* cmd_task.c */
+int mtq_cmd_enqueue(mtq_cli_t *cli, int argc, char **argv);
+int mtq_cmd_ls(mtq_cli_t *cli, int argc, char **argv);
+int mtq_cmd_show(mtq_cli_t *cli, int argc, char **argv);
+int mtq_cmd_wait(mtq_cli_t *cli, int argc, char **argv);
+
+/* cmd_admin.c */
+int mtq_cmd_set_priority(mtq_cli_t *cli, int argc, char **argv);
+int mtq_cmd_disable(mtq_cli_t *cli, int argc, char **argv);
+int mtq_cmd_enable(mtq_cli_t *cli, int argc, char **argv);
+int mtq_cmd_cancel(mtq_cli_t *cli, int argc, char **argv);
+int mtq_cmd_workers(mtq_cli_t *cli, int argc, char **argv);
+int mtq_cmd_stats(mtq_cli_t *cli, int argc, char **argv);
+int mtq_cmd_channels(mtq_cli_t *cli, int argc, char **argv);
+
+#endif

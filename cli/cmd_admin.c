@@ -1,0 +1,315 @@
+/* cmd_admin.c - mtq set-priority, disable, enable, cancel, workers, stats
+ * and channels. */
+#include <string.h>
+
+#include "cli.h"
+
+static void print_ok(const mtq_cli_t *cli) { puts(cli->json ? "{\"ok\": true}" : "ok"); }
+
+/* --- changing a task ------------------------------------------------------------ */
+
+static const char set_priority_help[] =
+    "usage: mtq set-priority ID N\n"
+    "\n"
+    "Changes the priority of a queued, delayed or disabled task: 0 (lowest)\n"
+    "to 9 (highest).\n";
+
+int mtq_cmd_set_priority(mtq_cli_t *cli, int argc, char **argv) {
+  bson_oid_t id;
+  int64_t priority;
+  int rc = mtq_cli_plain_args(cli, argc, argv, set_priority_help, 2, "task ID and priority");
+  if (rc || (rc = mtq_cli_parse_id(cli, argv[optind], &id))) {
+    return rc == MTQ_CLI_DONE ? MTQ_CLI_OK : rc;
+  }
+  if (!mtq_cli_parse_int(argv[optind + 1], MTQ_PRIORITY_MIN, MTQ_PRIORITY_MAX, &priority)) {
+    return mtq_cli_usage(cli, "priority must be a whole number from %d to %d, not '%s'",
+                         MTQ_PRIORITY_MIN, MTQ_PRIORITY_MAX, argv[optind + 1]);
+  }
+  if ((rc = mtq_cli_open(cli))) {
+    return rc;
+  }
+  bson_error_t error;
+  if (!mtq_store_set_priority(cli->store, &id, (int32_t)priority, &error)) {
+    return mtq_cli_fail(cli, &error, NULL);
+  }
+  print_ok(cli);
+  return MTQ_CLI_OK;
+}
+
+typedef enum { CHANGE_DISABLE, CHANGE_ENABLE, CHANGE_CANCEL } change_t;
+
+static const char *const change_help[] = {
+    "usage: mtq disable ID\n\nKeeps a waiting task from being run until it is enabled.\n",
+    "usage: mtq enable ID\n\nLets a disabled task run again.\n",
+    "usage: mtq cancel ID\n\nCancels a waiting (queued, delayed or disabled) task.  A running\n"
+    "or finished task cannot be cancelled.\n",
+};
+
+static int change_task(mtq_cli_t *cli, int argc, char **argv, change_t change) {
+  bson_oid_t id;
+  int rc = mtq_cli_plain_args(cli, argc, argv, change_help[change], 1, "task ID");
+  if (rc || (rc = mtq_cli_parse_id(cli, argv[optind], &id)) || (rc = mtq_cli_open(cli))) {
+    return rc == MTQ_CLI_DONE ? MTQ_CLI_OK : rc;
+  }
+  bson_error_t error;
+  bool ok = change == CHANGE_CANCEL
+                ? mtq_store_cancel(cli->store, &id, &error)
+                : mtq_store_set_enable(cli->store, &id, change == CHANGE_ENABLE, &error);
+  if (!ok) {
+    return mtq_cli_fail(cli, &error, NULL);
+  }
+  print_ok(cli);
+  return MTQ_CLI_OK;
+}
+
+int mtq_cmd_disable(mtq_cli_t *cli, int argc, char **argv) {
+  return change_task(cli, argc, argv, CHANGE_DISABLE);
+}
+
+int mtq_cmd_enable(mtq_cli_t *cli, int argc, char **argv) {
+  return change_task(cli, argc, argv, CHANGE_ENABLE);
+}
+
+int mtq_cmd_cancel(mtq_cli_t *cli, int argc, char **argv) {
+  return change_task(cli, argc, argv, CHANGE_CANCEL);
+}
+
+/* --- workers ------------------------------------------------------------------------ */
+
+static const char workers_help[] =
+    "usage: mtq workers\n"
+    "\n"
+    "Lists the workers that ever heartbeated, with their host's figures.\n";
+
+/* A whoami document is written by another program (and may be older or
+ * newer than this one): every field is read loosely and shown as "-" when
+ * missing or of an unexpected type. */
+static void text_field(const bson_t *w, const char *path, char *buf, size_t size) {
+  bson_iter_t it, found;
+  buf[0] = '\0';
+  if (!bson_iter_init(&it, w) || !bson_iter_find_descendant(&it, path, &found)) {
+    return;
+  }
+  if (BSON_ITER_HOLDS_UTF8(&found)) {
+    snprintf(buf, size, "%s", bson_iter_utf8(&found, NULL));
+  } else if (BSON_ITER_HOLDS_DOUBLE(&found)) {
+    snprintf(buf, size, "%.2f", bson_iter_double(&found));
+  } else if (BSON_ITER_HOLDS_NUMBER(&found)) {
+    snprintf(buf, size, "%lld", (long long)bson_iter_as_int64(&found));
+  } else if (BSON_ITER_HOLDS_ARRAY(&found)) {
+    /* A list of tasks: show how many. */
+    bson_iter_t arr;
+    int n = 0;
+    if (bson_iter_recurse(&found, &arr)) {
+      while (bson_iter_next(&arr)) {
+        n++;
+      }
+    }
+    snprintf(buf, size, "%d", n);
+  }
+}
+
+/* A list of names, or of {name, version} documents, joined by commas. */
+static void list_field(const bson_t *w, const char *key, char *buf, size_t size) {
+  bson_iter_t it, arr;
+  size_t off = 0;
+  buf[0] = '\0';
+  if (!bson_iter_init_find(&it, w, key) || !BSON_ITER_HOLDS_ARRAY(&it) ||
+      !bson_iter_recurse(&it, &arr)) {
+    return;
+  }
+  while (bson_iter_next(&arr) && off < size) {
+    const char *sep = off ? "," : "";
+    bson_iter_t sub, name, version;
+    if (BSON_ITER_HOLDS_UTF8(&arr)) {
+      off += (size_t)snprintf(buf + off, size - off, "%s%s", sep, bson_iter_utf8(&arr, NULL));
+    } else if (BSON_ITER_HOLDS_DOCUMENT(&arr) && bson_iter_recurse(&arr, &sub) &&
+               bson_iter_find(&sub, "name") && BSON_ITER_HOLDS_UTF8(&sub)) {
+      name = sub;
+      bool has_version = bson_iter_recurse(&arr, &version) && bson_iter_find(&version, "version") &&
+                         BSON_ITER_HOLDS_UTF8(&version);
+      off += (size_t)snprintf(buf + off, size - off, "%s%s%s%s", sep, bson_iter_utf8(&name, NULL),
+                              has_version ? "@" : "",
+                              has_version ? bson_iter_utf8(&version, NULL) : "");
+    }
+  }
+}
+
+static void last_seen_field(const bson_t *w, int64_t now_ms, char *buf, size_t size) {
+  bson_iter_t it;
+  int64_t ms = 0;
+  buf[0] = '\0';
+  if (bson_iter_init_find(&it, w, "last_seen")) {
+    ms = BSON_ITER_HOLDS_DATE_TIME(&it) ? bson_iter_date_time(&it)
+         : BSON_ITER_HOLDS_NUMBER(&it)  ? bson_iter_as_int64(&it)
+                                        : 0;
+  }
+  if (ms > 0) {
+    snprintf(buf, size, "%llds ago", (long long)((now_ms - ms) / 1000));
+  }
+}
+
+static void add_worker_row(mtq_table_t *table, const bson_t *w, int64_t now_ms) {
+  char id[128], host[256], state[32], running[32], concurrency[32], load[32], mem[32];
+  char seen[48], channels[512], functions[1024], slots[80];
+  text_field(w, "_id", id, sizeof id);
+  text_field(w, "host", host, sizeof host);
+  text_field(w, "state", state, sizeof state);
+  text_field(w, "running", running, sizeof running);
+  text_field(w, "concurrency", concurrency, sizeof concurrency);
+  snprintf(slots, sizeof slots, "%s/%s", running[0] ? running : "-",
+           concurrency[0] ? concurrency : "-");
+  text_field(w, "load.0", load, sizeof load);
+  text_field(w, "mem.available_mb", mem, sizeof mem);
+  last_seen_field(w, now_ms, seen, sizeof seen);
+  list_field(w, "channels", channels, sizeof channels);
+  list_field(w, "functions", functions, sizeof functions);
+  const char *cells[] = {id, host, state, slots, load, mem, seen, channels, functions};
+  for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++) {
+    cells[i] = cells[i][0] ? cells[i] : NULL;
+  }
+  mtq_table_add(table, cells);
+}
+
+int mtq_cmd_workers(mtq_cli_t *cli, int argc, char **argv) {
+  int rc = mtq_cli_plain_args(cli, argc, argv, workers_help, 0, "");
+  if (rc || (rc = mtq_cli_open(cli))) {
+    return rc == MTQ_CLI_DONE ? MTQ_CLI_OK : rc;
+  }
+  bson_t doc;
+  bson_error_t error;
+  if (!mtq_store_workers(cli->store, &doc, &error)) {
+    bson_destroy(&doc);
+    return mtq_cli_fail(cli, &error, "cannot list workers");
+  }
+  if (cli->json) {
+    mtq_cli_print_array(&doc, "workers", stdout);
+    bson_destroy(&doc);
+    return MTQ_CLI_OK;
+  }
+  static const char *const headers[] = {"ID",           "HOST",      "STATE",
+                                        "RUNNING/CONCURRENCY", "LOAD1",     "MEM_AVAIL_MB",
+                                        "LAST_SEEN",    "CHANNELS",  "FUNCTIONS"};
+  mtq_table_t *table = mtq_table_new(9, headers);
+  bson_iter_t it, arr;
+  int64_t now_ms = mtq_now_ms();
+  if (bson_iter_init_find(&it, &doc, "workers") && BSON_ITER_HOLDS_ARRAY(&it) &&
+      bson_iter_recurse(&it, &arr)) {
+    while (bson_iter_next(&arr)) {
+      uint32_t len;
+      const uint8_t *data;
+      bson_t w;
+      if (BSON_ITER_HOLDS_DOCUMENT(&arr)) {
+        bson_iter_document(&arr, &len, &data);
+        if (bson_init_static(&w, data, len)) {
+          add_worker_row(table, &w, now_ms);
+        }
+      }
+    }
+  }
+  mtq_table_print(table, stdout);
+  mtq_table_destroy(table);
+  bson_destroy(&doc);
+  return MTQ_CLI_OK;
+}
+
+/* --- stats and channels ---------------------------------------------------------------- */
+
+static const char stats_help[] =
+    "usage: mtq stats\n"
+    "\n"
+    "Counts the tasks of every declared channel, per status.\n";
+
+static void add_stats_row(mtq_table_t *table, const char *channel, const bson_t *counts) {
+  char numbers[MTQ_STATE_COUNT][24];
+  const char *cells[MTQ_STATE_COUNT + 1] = {channel};
+  for (int s = 0; s < MTQ_STATE_COUNT; s++) {
+    bson_iter_t it;
+    int64_t n = 0;
+    if (bson_iter_init_find(&it, counts, mtq_state_name((mtq_state_t)s)) &&
+        BSON_ITER_HOLDS_NUMBER(&it)) {
+      n = bson_iter_as_int64(&it);
+    }
+    snprintf(numbers[s], sizeof numbers[s], "%lld", (long long)n);
+    cells[s + 1] = numbers[s];
+  }
+  mtq_table_add(table, cells);
+}
+
+int mtq_cmd_stats(mtq_cli_t *cli, int argc, char **argv) {
+  int rc = mtq_cli_plain_args(cli, argc, argv, stats_help, 0, "");
+  if (rc || (rc = mtq_cli_open(cli))) {
+    return rc == MTQ_CLI_DONE ? MTQ_CLI_OK : rc;
+  }
+  bson_t doc;
+  bson_error_t error;
+  if (!mtq_store_stats(cli->store, &doc, &error)) {
+    bson_destroy(&doc);
+    return mtq_cli_fail(cli, &error, "cannot count tasks");
+  }
+  if (cli->json) {
+    mtq_cli_print_doc(&doc, stdout);
+    bson_destroy(&doc);
+    return MTQ_CLI_OK;
+  }
+  /* The columns come from the state table, so a new state shows up here. */
+  const char *headers[MTQ_STATE_COUNT + 1] = {"CHANNEL"};
+  char upper[MTQ_STATE_COUNT][32];
+  for (int s = 0; s < MTQ_STATE_COUNT; s++) {
+    snprintf(upper[s], sizeof upper[s], "%s", mtq_state_name((mtq_state_t)s));
+    for (char *p = upper[s]; *p; p++) {
+      *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+    }
+    headers[s + 1] = upper[s];
+  }
+  mtq_table_t *table = mtq_table_new(MTQ_STATE_COUNT + 1, headers);
+  bson_iter_t it;
+  if (bson_iter_init(&it, &doc)) {
+    while (bson_iter_next(&it)) {
+      uint32_t len;
+      const uint8_t *data;
+      bson_t counts;
+      if (BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        bson_iter_document(&it, &len, &data);
+        if (bson_init_static(&counts, data, len)) {
+          add_stats_row(table, bson_iter_key(&it), &counts);
+        }
+      }
+    }
+  }
+  mtq_table_print(table, stdout);
+  mtq_table_destroy(table);
+  bson_destroy(&doc);
+  return MTQ_CLI_OK;
+}
+
+static const char channels_help[] =
+    "usage: mtq channels\n"
+    "\n"
+    "Lists the channels mtqd has declared.\n";
+
+int mtq_cmd_channels(mtq_cli_t *cli, int argc, char **argv) {
+  int rc = mtq_cli_plain_args(cli, argc, argv, channels_help, 0, "");
+  if (rc || (rc = mtq_cli_open(cli))) {
+    return rc == MTQ_CLI_DONE ? MTQ_CLI_OK : rc;
+  }
+  char **names = NULL;
+  bson_error_t error;
+  if (!mtq_store_channels(cli->store, &names, &error)) {
+    return mtq_cli_fail(cli, &error, "cannot list channels");
+  }
+  if (cli->json) {
+    fputc('[', stdout);
+    for (size_t i = 0; names[i]; i++) {
+      fputs(i ? ", " : "", stdout);
+      mtq_cli_print_json_string(names[i], stdout);
+    }
+    fputs("]\n", stdout);
+  } else {
+    for (size_t i = 0; names[i]; i++) {
+      puts(names[i]);
+    }
+  }
+  bson_strfreev(names);
+  return MTQ_CLI_OK;
+}

@@ -1,0 +1,343 @@
+/* cmd_task.c - mtq enqueue, ls, show and wait. */
+#include <string.h>
+
+#include "cli.h"
+
+/* JSON read from stdin may be larger than its BSON form; anything beyond
+ * this is refused before parsing. */
+#define STDIN_JSON_MAX_BYTES (4 * MTQ_ARGS_MAX_BYTES)
+
+/* Reads all of stdin into a NUL-terminated string the caller frees with
+ * bson_free; NULL when it is too large or unreadable. */
+static char *read_stdin(void) {
+  size_t len = 0, cap = 4096;
+  char *buf = bson_malloc(cap);
+  size_t n;
+  while ((n = fread(buf + len, 1, cap - len - 1, stdin)) > 0) {
+    len += n;
+    if (len > STDIN_JSON_MAX_BYTES) {
+      bson_free(buf);
+      return NULL;
+    }
+    if (cap - len - 1 == 0) {
+      cap *= 2;
+      buf = bson_realloc(buf, cap);
+    }
+  }
+  if (ferror(stdin)) {
+    bson_free(buf);
+    return NULL;
+  }
+  buf[len] = '\0';
+  return buf;
+}
+
+/* --- enqueue ------------------------------------------------------------------ */
+
+static const char enqueue_help[] =
+    "usage: mtq enqueue --channel C --func NAME [--version V] [--args JSON]\n"
+    "                   [--priority N] [--delay SECONDS] [--timeout SECONDS]\n"
+    "                   [--max-attempts N]\n"
+    "\n"
+    "Adds a task to a declared channel and prints its id.\n"
+    "\n"
+    "  --channel C         channel (declared by mtqd)\n"
+    "  --func NAME         function a worker runs\n"
+    "  --version V         function version (default 1)\n"
+    "  --args JSON         arguments, a JSON object (default {}); - reads stdin\n"
+    "  --priority N        0 (lowest, default) to 9 (highest)\n"
+    "  --delay SECONDS     run no earlier than this from now\n"
+    "  --timeout SECONDS   a run is killed after this (default 3600)\n"
+    "  --max-attempts N    runs before the task fails for good (default 3)\n";
+
+/* Parses enqueue's options into o; *args_json is set when --args was given. */
+static int enqueue_options(mtq_cli_t *cli, int argc, char **argv, mtq_enqueue_opts_t *o,
+                           const char **args_json) {
+  static const struct option longopts[] = {
+      {"channel", required_argument, NULL, 'c'},  {"func", required_argument, NULL, 'f'},
+      {"version", required_argument, NULL, 'v'},  {"args", required_argument, NULL, 'a'},
+      {"priority", required_argument, NULL, 'p'}, {"delay", required_argument, NULL, 'd'},
+      {"timeout", required_argument, NULL, 't'},  {"max-attempts", required_argument, NULL, 'm'},
+      {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+  int c;
+  int64_t v;
+  while ((c = mtq_cli_getopt(cli, argc, argv, ":h", longopts)) != -1) {
+    switch (c) {
+    case 'c':
+      o->channel = optarg;
+      break;
+    case 'f':
+      o->func = optarg;
+      break;
+    case 'v':
+      o->version = optarg;
+      break;
+    case 'a':
+      *args_json = optarg;
+      break;
+    case 'p':
+      if (!mtq_cli_parse_int(optarg, MTQ_PRIORITY_MIN, MTQ_PRIORITY_MAX, &v)) {
+        return mtq_cli_usage(cli, "--priority must be a whole number from %d to %d, not '%s'",
+                             MTQ_PRIORITY_MIN, MTQ_PRIORITY_MAX, optarg);
+      }
+      o->priority = (int32_t)v;
+      break;
+    case 'd':
+      if (!mtq_cli_parse_seconds(optarg, &o->delay_ms)) {
+        return mtq_cli_usage(cli, "--delay must be a number of seconds, not '%s'", optarg);
+      }
+      break;
+    case 't':
+      if (!mtq_cli_parse_int(optarg, 1, INT32_MAX, &v)) {
+        return mtq_cli_usage(cli, "--timeout must be a whole number of seconds, not '%s'", optarg);
+      }
+      o->timeout_s = (int32_t)v;
+      break;
+    case 'm':
+      if (!mtq_cli_parse_int(optarg, 1, INT32_MAX, &v)) {
+        return mtq_cli_usage(cli, "--max-attempts must be a whole number, not '%s'", optarg);
+      }
+      o->max_attempts = (int32_t)v;
+      break;
+    case 'h':
+      fputs(enqueue_help, stdout);
+      return MTQ_CLI_DONE;
+    default:
+      return MTQ_CLI_USAGE;
+    }
+  }
+  if (!o->channel || !o->func) {
+    return mtq_cli_usage(cli, "--channel and --func are required");
+  }
+  return mtq_cli_positional(cli, argc, argv, 0, "");
+}
+
+int mtq_cmd_enqueue(mtq_cli_t *cli, int argc, char **argv) {
+  mtq_enqueue_opts_t o = {0};
+  const char *args_json = NULL;
+  int rc = enqueue_options(cli, argc, argv, &o, &args_json);
+  if (rc != MTQ_CLI_OK) {
+    return rc == MTQ_CLI_DONE ? MTQ_CLI_OK : rc;
+  }
+  char *from_stdin = NULL;
+  if (args_json && strcmp(args_json, "-") == 0) {
+    from_stdin = read_stdin();
+    if (!from_stdin) {
+      fprintf(stderr, "mtq: cannot read the arguments from stdin (at most %d bytes)\n",
+              STDIN_JSON_MAX_BYTES);
+      return MTQ_CLI_FAILED;
+    }
+    args_json = from_stdin;
+  }
+  o.args_json = args_json;
+  bson_oid_t id;
+  bson_error_t error;
+  if ((rc = mtq_cli_open(cli)) == MTQ_CLI_OK) {
+    if (mtq_client_enqueue(cli->client, &o, &id, &error)) {
+      char hex[25];
+      bson_oid_to_string(&id, hex);
+      printf(cli->json ? "{\"id\": \"%s\"}\n" : "%s\n", hex);
+    } else {
+      rc = mtq_cli_fail(cli, &error, "cannot enqueue");
+    }
+  }
+  bson_free(from_stdin);
+  return rc;
+}
+
+/* --- ls ----------------------------------------------------------------------- */
+
+static const char ls_help[] =
+    "usage: mtq ls [--channel C] [--status S] [--limit N]\n"
+    "\n"
+    "Lists tasks, highest priority first.\n"
+    "\n"
+    "  --channel C   only this channel (default: all)\n"
+    "  --status S    only tasks in this status (see below)\n"
+    "  --limit N     at most N tasks (default 50)\n"
+    "\n"
+    "Statuses: ";
+
+static void add_task_row(mtq_table_t *table, const mtq_task_t *t) {
+  char id[25], prio[16], status[48], attempt[32], created[64];
+  bson_oid_to_string(&t->id, id);
+  snprintf(prio, sizeof prio, "%d", (int)t->priority);
+  snprintf(status, sizeof status, "%s%s", mtq_state_name(t->status),
+           !t->is_enable && !mtq_state_is_terminal(t->status) ? " (disabled)" : "");
+  snprintf(attempt, sizeof attempt, "%d/%d", (int)t->attempt, (int)t->max_attempts);
+  mtq_cli_format_time(t->created_at, created, sizeof created);
+  const char *cells[] = {id, t->channel, t->func, prio, status, attempt,
+                         t->worker[0] ? t->worker : NULL, created};
+  mtq_table_add(table, cells);
+}
+
+static void print_tasks(const mtq_cli_t *cli, const mtq_task_list_t *list) {
+  if (cli->json) {
+    fputc('[', stdout);
+    for (size_t i = 0; i < list->n; i++) {
+      fputs(i ? ", " : "", stdout);
+      bson_t doc = BSON_INITIALIZER;
+      mtq_task_to_bson(&list->items[i], &doc);
+      char *json = bson_as_relaxed_extended_json(&doc, NULL);
+      fputs(json, stdout);
+      bson_free(json);
+      bson_destroy(&doc);
+    }
+    fputs("]\n", stdout);
+    return;
+  }
+  static const char *const headers[] = {"ID",      "CHANNEL", "FUNC",   "PRIO",
+                                        "STATUS",  "ATTEMPT", "WORKER", "CREATED"};
+  mtq_table_t *table = mtq_table_new(8, headers);
+  for (size_t i = 0; i < list->n; i++) {
+    add_task_row(table, &list->items[i]);
+  }
+  mtq_table_print(table, stdout);
+  mtq_table_destroy(table);
+}
+
+int mtq_cmd_ls(mtq_cli_t *cli, int argc, char **argv) {
+  static const struct option longopts[] = {{"channel", required_argument, NULL, 'c'},
+                                           {"status", required_argument, NULL, 's'},
+                                           {"limit", required_argument, NULL, 'l'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
+  const char *channel = NULL;
+  mtq_state_t status = MTQ_STATE_INVALID;
+  int64_t limit = 50;
+  char names[256];
+  int c, rc;
+  while ((c = mtq_cli_getopt(cli, argc, argv, ":h", longopts)) != -1) {
+    switch (c) {
+    case 'c':
+      channel = optarg;
+      break;
+    case 's':
+      if ((status = mtq_state_parse(optarg)) == MTQ_STATE_INVALID) {
+        mtq_cli_state_names(names, sizeof names);
+        return mtq_cli_usage(cli, "unknown status '%s' (one of: %s)", optarg, names);
+      }
+      break;
+    case 'l':
+      if (!mtq_cli_parse_int(optarg, 1, 1000000, &limit)) {
+        return mtq_cli_usage(cli, "--limit must be a whole number from 1, not '%s'", optarg);
+      }
+      break;
+    case 'h':
+      mtq_cli_state_names(names, sizeof names);
+      printf("%s%s\n", ls_help, names);
+      return MTQ_CLI_OK;
+    default:
+      return MTQ_CLI_USAGE;
+    }
+  }
+  if ((rc = mtq_cli_positional(cli, argc, argv, 0, "")) || (rc = mtq_cli_open(cli))) {
+    return rc;
+  }
+  mtq_task_list_t list;
+  mtq_task_list_init(&list);
+  bson_error_t error;
+  if (mtq_store_list(cli->store, channel, status, (size_t)limit, &list, &error)) {
+    print_tasks(cli, &list);
+  } else {
+    rc = mtq_cli_fail(cli, &error, "cannot list tasks");
+  }
+  mtq_task_list_cleanup(&list);
+  return rc;
+}
+
+/* --- show and wait ------------------------------------------------------------- */
+
+static const char show_help[] =
+    "usage: mtq show ID\n"
+    "\n"
+    "Prints every field of a task, one per line (--json: the task document).\n";
+
+int mtq_cmd_show(mtq_cli_t *cli, int argc, char **argv) {
+  bson_oid_t id;
+  int rc = mtq_cli_plain_args(cli, argc, argv, show_help, 1, "task ID");
+  if (rc || (rc = mtq_cli_parse_id(cli, argv[optind], &id)) || (rc = mtq_cli_open(cli))) {
+    return rc == MTQ_CLI_DONE ? MTQ_CLI_OK : rc;
+  }
+  mtq_task_t task;
+  mtq_task_init(&task);
+  bson_error_t error;
+  if (!mtq_store_find(cli->store, &id, &task, &error)) {
+    rc = mtq_cli_fail(cli, &error, NULL);
+  } else if (cli->json) {
+    mtq_cli_print_task_json(&task, stdout);
+  } else {
+    mtq_cli_print_task_fields(&task, stdout);
+  }
+  mtq_task_cleanup(&task);
+  return rc;
+}
+
+static const char wait_help[] =
+    "usage: mtq wait ID [--timeout SECONDS]\n"
+    "\n"
+    "Waits until a task has finished and prints its result as JSON (--json:\n"
+    "the task document).  Exits 1 when the task failed or was cancelled, or\n"
+    "when the timeout (default: none) ran out.\n";
+
+/* What a finished task means for the exit code, with a message when it failed. */
+static int report_end(const mtq_cli_t *cli, const mtq_task_t *t, const char *hex) {
+  if (cli->json) {
+    mtq_cli_print_task_json(t, stdout);
+  }
+  switch (t->status) {
+  case MTQ_STATE_DONE:
+    if (!cli->json) {
+      bson_t empty = BSON_INITIALIZER;
+      mtq_cli_print_doc(t->result ? t->result : &empty, stdout);
+    }
+    return MTQ_CLI_OK;
+  case MTQ_STATE_FAILED:
+    fprintf(stderr, "mtq: task %s failed: %s\n", hex, t->error ? t->error : "(no message)");
+    return MTQ_CLI_FAILED;
+  default:
+    fprintf(stderr, "mtq: task %s was %s\n", hex, mtq_state_name(t->status));
+    return MTQ_CLI_FAILED;
+  }
+}
+
+int mtq_cmd_wait(mtq_cli_t *cli, int argc, char **argv) {
+  static const struct option longopts[] = {{"timeout", required_argument, NULL, 't'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
+  int64_t timeout_ms = -1;
+  int c, rc;
+  while ((c = mtq_cli_getopt(cli, argc, argv, ":h", longopts)) != -1) {
+    if (c == 'h') {
+      fputs(wait_help, stdout);
+      return MTQ_CLI_OK;
+    }
+    if (c != 't') {
+      return MTQ_CLI_USAGE;
+    }
+    if (!mtq_cli_parse_seconds(optarg, &timeout_ms)) {
+      return mtq_cli_usage(cli, "--timeout must be a number of seconds, not '%s'", optarg);
+    }
+  }
+  bson_oid_t id;
+  if ((rc = mtq_cli_positional(cli, argc, argv, 1, "task ID")) ||
+      (rc = mtq_cli_parse_id(cli, argv[optind], &id)) || (rc = mtq_cli_open(cli))) {
+    return rc;
+  }
+  char hex[25];
+  bson_oid_to_string(&id, hex);
+  mtq_task_t task;
+  mtq_task_init(&task);
+  bson_error_t error;
+  if (mtq_client_wait(cli->client, &id, timeout_ms, &task, &error)) {
+    rc = report_end(cli, &task, hex);
+  } else if (error.domain == MTQ_ERROR_DOMAIN && error.code == MTQ_ERR_TIMEOUT) {
+    fprintf(stderr, "mtq: timed out waiting for %s (it is %s)\n", hex,
+            mtq_state_name(task.status));
+    rc = MTQ_CLI_FAILED;
+  } else {
+    rc = mtq_cli_fail(cli, &error, NULL);
+  }
+  mtq_task_cleanup(&task);
+  return rc;
+}

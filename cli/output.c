@@ -1,0 +1,205 @@
+/* output.c - what mtq prints: text tables, JSON, times and tasks. */
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+struct mtq_table {
+  size_t ncols;
+  const char *const *headers; /* borrowed */
+  char **cells;               /* owned; nrows * ncols, row by row */
+  size_t nrows;
+};
+
+mtq_table_t *mtq_table_new(size_t ncols, const char *const *headers) {
+  mtq_table_t *t = bson_malloc0(sizeof *t);
+  t->ncols = ncols;
+  t->headers = headers;
+  return t;
+}
+
+void mtq_table_add(mtq_table_t *t, const char *const *cells) {
+  t->cells = bson_realloc(t->cells, (t->nrows + 1) * t->ncols * sizeof *t->cells);
+  for (size_t c = 0; c < t->ncols; c++) {
+    t->cells[t->nrows * t->ncols + c] = bson_strdup(cells[c] ? cells[c] : "-");
+  }
+  t->nrows++;
+}
+
+static void print_row(const mtq_table_t *t, const char *const *row, const size_t *width,
+                      FILE *out) {
+  for (size_t c = 0; c < t->ncols; c++) {
+    /* The last column is not padded, so that lines carry no trailing blanks. */
+    if (c + 1 < t->ncols) {
+      fprintf(out, "%-*s  ", (int)width[c], row[c]);
+    } else {
+      fprintf(out, "%s\n", row[c]);
+    }
+  }
+}
+
+void mtq_table_print(const mtq_table_t *t, FILE *out) {
+  size_t *width = bson_malloc0(t->ncols * sizeof *width);
+  for (size_t c = 0; c < t->ncols; c++) {
+    width[c] = strlen(t->headers[c]);
+    for (size_t r = 0; r < t->nrows; r++) {
+      size_t len = strlen(t->cells[r * t->ncols + c]);
+      width[c] = len > width[c] ? len : width[c];
+    }
+  }
+  print_row(t, t->headers, width, out);
+  for (size_t r = 0; r < t->nrows; r++) {
+    print_row(t, (const char *const *)&t->cells[r * t->ncols], width, out);
+  }
+  bson_free(width);
+}
+
+void mtq_table_destroy(mtq_table_t *t) {
+  if (!t) {
+    return;
+  }
+  for (size_t i = 0; i < t->nrows * t->ncols; i++) {
+    bson_free(t->cells[i]);
+  }
+  bson_free(t->cells);
+  bson_free(t);
+}
+
+/* --- JSON ------------------------------------------------------------------ */
+
+void mtq_cli_print_doc(const bson_t *doc, FILE *out) {
+  char *json = bson_as_relaxed_extended_json(doc, NULL);
+  fprintf(out, "%s\n", json ? json : "null");
+  bson_free(json);
+}
+
+void mtq_cli_print_json_string(const char *s, FILE *out) {
+  fputc('"', out);
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    switch (*p) {
+    case '"':
+      fputs("\\\"", out);
+      break;
+    case '\\':
+      fputs("\\\\", out);
+      break;
+    case '\n':
+      fputs("\\n", out);
+      break;
+    case '\r':
+      fputs("\\r", out);
+      break;
+    case '\t':
+      fputs("\\t", out);
+      break;
+    default:
+      if (*p < 0x20) {
+        fprintf(out, "\\u%04x", *p);
+      } else {
+        fputc(*p, out);
+      }
+    }
+  }
+  fputc('"', out);
+}
+
+void mtq_cli_print_array(const bson_t *doc, const char *key, FILE *out) {
+  bson_iter_t it, arr;
+  bool first = true;
+  fputc('[', out);
+  if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_ARRAY(&it) &&
+      bson_iter_recurse(&it, &arr)) {
+    while (bson_iter_next(&arr)) {
+      fputs(first ? "" : ", ", out);
+      first = false;
+      if (BSON_ITER_HOLDS_UTF8(&arr)) {
+        mtq_cli_print_json_string(bson_iter_utf8(&arr, NULL), out);
+      } else if (BSON_ITER_HOLDS_DOCUMENT(&arr)) {
+        uint32_t len;
+        const uint8_t *data;
+        bson_t sub;
+        bson_iter_document(&arr, &len, &data);
+        char *json = bson_init_static(&sub, data, len) ? bson_as_relaxed_extended_json(&sub, NULL)
+                                                       : NULL;
+        fputs(json ? json : "null", out);
+        bson_free(json);
+      } else {
+        fputs("null", out);
+      }
+    }
+  }
+  fputs("]\n", out);
+}
+
+/* --- times and tasks ---------------------------------------------------------- */
+
+void mtq_cli_format_time(int64_t ms, char *buf, size_t size) {
+  if (ms <= 0) {
+    snprintf(buf, size, "-");
+    return;
+  }
+  time_t secs = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  if (!strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm)) {
+    snprintf(buf, size, "-");
+  }
+}
+
+void mtq_cli_print_task_json(const mtq_task_t *task, FILE *out) {
+  bson_t doc = BSON_INITIALIZER;
+  mtq_task_to_bson(task, &doc);
+  mtq_cli_print_doc(&doc, out);
+  bson_destroy(&doc);
+}
+
+static void print_field(FILE *out, const char *name, const char *value) {
+  fprintf(out, "%-13s %s\n", name, value && *value ? value : "-");
+}
+
+static void print_time_field(FILE *out, const char *name, int64_t ms) {
+  char buf[64];
+  mtq_cli_format_time(ms, buf, sizeof buf);
+  print_field(out, name, buf);
+}
+
+static void print_doc_field(FILE *out, const char *name, const bson_t *doc) {
+  char *json = doc ? bson_as_relaxed_extended_json(doc, NULL) : NULL;
+  print_field(out, name, json);
+  bson_free(json);
+}
+
+void mtq_cli_print_task_fields(const mtq_task_t *t, FILE *out) {
+  char buf[64];
+  bson_oid_to_string(&t->id, buf);
+  print_field(out, "id", buf);
+  print_field(out, "channel", t->channel);
+  print_field(out, "func", t->func);
+  print_field(out, "version", t->version);
+  print_doc_field(out, "args", t->args);
+  snprintf(buf, sizeof buf, "%d", (int)t->priority);
+  print_field(out, "priority", buf);
+  print_field(out, "is_enable", t->is_enable ? "true" : "false");
+  print_field(out, "status", mtq_state_name(t->status));
+  snprintf(buf, sizeof buf, "%d", (int)t->attempt);
+  print_field(out, "attempt", buf);
+  snprintf(buf, sizeof buf, "%d", (int)t->max_attempts);
+  print_field(out, "max_attempts", buf);
+  snprintf(buf, sizeof buf, "%d", (int)t->timeout_s);
+  print_field(out, "timeout_s", buf);
+  snprintf(buf, sizeof buf, "%lld", (long long)t->token);
+  print_field(out, "token", buf);
+  print_time_field(out, "not_before", t->not_before);
+  print_time_field(out, "created_at", t->created_at);
+  print_time_field(out, "claimed_at", t->claimed_at);
+  print_time_field(out, "finished_at", t->finished_at);
+  print_field(out, "worker", t->worker);
+  print_doc_field(out, "result", t->result);
+  fprintf(out, "%-13s ", "error");
+  if (t->error) {
+    mtq_cli_print_json_string(t->error, out);
+    fputc('\n', out);
+  } else {
+    fputs("-\n", out);
+  }
+}

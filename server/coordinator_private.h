@@ -1,0 +1,74 @@
+/* coordinator_private.h - what coordinator.c and lost.c share. */
+#ifndef MTQD_COORDINATOR_PRIVATE_H
+#define MTQD_COORDINATOR_PRIVATE_H
+
+#include <stdatomic.h>
+
+#include "coordinator.h"
+
+typedef struct mtq__duty mtq__duty_t;
+
+/* Runs in the thread pool: store calls only, no loop calls.  Fills error
+ * (the first failure) and returns false when the duty should be retried. */
+typedef bool (*mtq__duty_run_fn)(mtq__duty_t *d, bson_error_t *error);
+/* Runs on the loop once the work is back: milliseconds until the duty is due
+ * again, or -1 for never. */
+typedef int64_t (*mtq__duty_next_fn)(mtq__duty_t *d);
+
+struct mtq__duty {
+  mtq_coordinator_t *co;
+  const char *name;
+  mtq__duty_run_fn run;
+  mtq__duty_next_fn next;
+  uv_timer_t timer;
+  uv_work_t work;
+  bool in_flight; /* loop only: a duty never runs twice at once */
+  /* Written by the work, read by the loop after it is back. */
+  bool ok;
+  bson_error_t error;
+  int64_t took_ms;
+  /* Loop only: the failure last logged, so that a repeat is not. */
+  bool failing;
+  char logged[sizeof(((bson_error_t *)0)->message)];
+};
+
+/* What the lost-worker sweep remembers of a worker between sweeps.  A
+ * worker is judged by how long its last_seen has not changed on mtqd's own
+ * clock, not by comparing the worker's clock with ours: a worker host whose
+ * clock is behind would otherwise look lost while it heartbeats. */
+typedef struct {
+  char id[MTQ_NAME_MAX + 1];
+  int64_t last_seen_ms;       /* as the worker wrote it, on its clock */
+  int64_t unchanged_since_ms; /* mtqd's monotonic clock: when last_seen took this value */
+  int64_t clean_at_ms;        /* monotonic: when found holding nothing; 0 = not known */
+} mtq__watched_worker_t;
+
+struct mtq_coordinator {
+  uv_loop_t *loop;         /* borrowed */
+  mtq_store_t *store;      /* borrowed; thread-safe */
+  const mtq_config_t *cfg; /* borrowed; read-only */
+  atomic_bool stopping;    /* read by work in the pool between store calls */
+
+  mtq__duty_t declare, lost, release, reconcile;
+
+  /* Each group below belongs to one duty's work; since a duty is never in
+   * flight twice, and its work and its next() are ordered by libuv, they need
+   * no lock. */
+  size_t n_declared;
+  int64_t declare_backoff_ms;
+  mtq__watched_worker_t *watched; /* owned */
+  size_t n_watched;
+  int64_t next_due_ms; /* earliest delayed task over the channels, 0 = none */
+  bool reconcile_stretched;
+};
+
+bool mtq__coordinator_stopping(const mtq_coordinator_t *co);
+
+/* Prepends "<fmt>: " to error's message, keeping its domain and code. */
+void mtq__error_prefix(bson_error_t *error, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* lost.c: the lost-worker sweep (a duty's run function). */
+bool mtq__lost_run(mtq__duty_t *d, bson_error_t *error);
+
+#endif
