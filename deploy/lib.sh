@@ -15,6 +15,11 @@
 #   MTQ_BUILD_DIR                CMake build directory (default <repo>/build)
 
 MTQ_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# libmongoc initialises its shared-memory counters in a constructor, before
+# main can install a log handler; when the segment cannot be had (many
+# short CLI processes at once) it prints a harmless warning. mtq never reads
+# those counters.
+export MONGOC_DISABLE_SHM=1
 MTQ_LOCAL="$MTQ_ROOT/.local"
 MTQ_FERRETDB_VERSION="v1.24.2"
 MTQ_FERRETDB="${MTQ_FERRETDB:-$MTQ_LOCAL/bin/ferretdb}"
