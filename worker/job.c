@@ -1,0 +1,241 @@
+/* job.c - a claimed task from its run to its recorded outcome.
+ *
+ * A job holds one of the worker's slots from the claim until the database
+ * has its outcome.  The outcome stays in memory, retried with backoff, for
+ * as long as the database is unreachable: a result produced while the
+ * database is down must not be lost, and keeping the slot meanwhile stops
+ * the worker from taking on work it could not report either. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "worker_private.h"
+
+typedef enum {
+  JOB_RUNNING,   /* the child process is alive */
+  JOB_RECORDING, /* finish or requeue in the thread pool */
+  JOB_WAITING,   /* a transient failure: retry timer armed */
+} job_state_t;
+
+struct mtq__job {
+  mtq__job_t *prev, *next;
+  mtq_worker_t *w;
+  job_state_t state;
+  mtq_task_t task;
+  char oid[25];
+  mtq_runner_t *runner;
+
+  /* The outcome.  requeue: give the task back (shutdown) instead of
+   * finishing it.  Read by the thread pool while RECORDING. */
+  bool requeue;
+  bool ok;
+  bson_t *result;
+  char *error_text;
+
+  uv_work_t work;
+  bool op_ok;
+  bson_error_t op_error;
+  uv_timer_t retry_timer;
+  int64_t backoff_ms;
+};
+
+static void record(mtq__job_t *job);
+
+static mtq__job_t *job_new(mtq_worker_t *w, mtq_task_t *task) {
+  mtq__job_t *job = bson_malloc0(sizeof *job);
+  job->w = w;
+  job->task = *task; /* move */
+  mtq_task_init(task);
+  bson_oid_to_string(&job->task.id, job->oid);
+  uv_timer_init(&w->loop, &job->retry_timer);
+  job->retry_timer.data = job;
+  job->work.data = job;
+  job->next = w->jobs;
+  if (w->jobs) {
+    w->jobs->prev = job;
+  }
+  w->jobs = job;
+  w->n_jobs++;
+  return job;
+}
+
+static void on_job_closed(uv_handle_t *h) {
+  mtq__job_t *job = h->data;
+  mtq_task_cleanup(&job->task);
+  if (job->result) {
+    bson_destroy(job->result);
+  }
+  bson_free(job->error_text);
+  bson_free(job);
+}
+
+/* Gives the slot back; the memory goes once the retry timer is closed. */
+static void job_free(mtq__job_t *job) {
+  mtq_worker_t *w = job->w;
+  if (job->prev) {
+    job->prev->next = job->next;
+  } else {
+    w->jobs = job->next;
+  }
+  if (job->next) {
+    job->next->prev = job->prev;
+  }
+  w->n_jobs--;
+  uv_close((uv_handle_t *)&job->retry_timer, on_job_closed);
+  mtq__worker_schedule_poll(w, 0);
+  mtq__worker_advance(w);
+}
+
+/* --- running ------------------------------------------------------------- */
+
+/* The first line of an error, shortened for a log line; the database keeps
+ * the whole text. */
+static void error_summary(const char *text, char *out, size_t size) {
+  size_t n = strcspn(text, "\n");
+  if (n >= size) {
+    n = size - 4;
+    while (n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80) {
+      n--; /* do not cut a UTF-8 character in two */
+    }
+    snprintf(out, size, "%.*s...", (int)n, text);
+  } else {
+    snprintf(out, size, "%.*s", (int)n, text);
+  }
+}
+
+static void on_runner_done(mtq_runner_outcome_t *o, void *data) {
+  mtq__job_t *job = data;
+  job->runner = NULL;
+  job->w->n_running--;
+  double secs = (double)o->duration_ms / 1000.0;
+  char summary[200];
+  switch (o->status) {
+  case MTQ_RUNNER_OK:
+    mtq_info("task %s (%s) done in %.3f s", job->oid, job->task.func, secs);
+    job->ok = true;
+    job->result = o->result;
+    break;
+  case MTQ_RUNNER_FAILED:
+    error_summary(o->error, summary, sizeof summary);
+    mtq_info("task %s (%s) failed after %.3f s: %s", job->oid, job->task.func, secs, summary);
+    job->error_text = o->error;
+    break;
+  case MTQ_RUNNER_ABORTED:
+    mtq_info("task %s (%s) aborted after %.3f s; giving it back", job->oid, job->task.func, secs);
+    job->requeue = true;
+    bson_free(o->error);
+    break;
+  }
+  record(job);
+}
+
+void mtq__job_start(mtq_worker_t *w, mtq_task_t *task) {
+  mtq__job_t *job = job_new(w, task);
+  const mtq_function_t *fn = mtq_config_function(w->cfg, job->task.func);
+  if (!fn || strcmp(fn->version, job->task.version) != 0) {
+    /* Polls skip such tasks, so this is a task edited between poll and
+     * claim.  Failing it lets the store requeue it for a worker that does
+     * serve it, if attempts remain. */
+    job->error_text = bson_strdup_printf("worker %s does not serve %s version %s",
+                                         w->cfg->worker_id, job->task.func, job->task.version);
+    mtq_warn("task %s: %s", job->oid, job->error_text);
+    record(job);
+    return;
+  }
+  mtq_runner_opts_t opts = {
+      .argv = fn->argv,
+      .base_env = w->task_env,
+      .worker_id = w->cfg->worker_id,
+  };
+  job->state = JOB_RUNNING;
+  w->n_running++;
+  job->runner = mtq_runner_start(&w->loop, &opts, &job->task, on_runner_done, job);
+  if (mtq_runner_pid(job->runner)) {
+    mtq_debug("task %s (%s version %s, attempt %" PRId32 "/%" PRId32 ") started as pid %d",
+              job->oid, job->task.func, job->task.version, job->task.attempt,
+              job->task.max_attempts, mtq_runner_pid(job->runner));
+  }
+}
+
+void mtq__job_give_back(mtq_worker_t *w, mtq_task_t *task) {
+  mtq__job_t *job = job_new(w, task);
+  job->requeue = true;
+  mtq_debug("task %s claimed as the worker stops; giving it back", job->oid);
+  record(job);
+}
+
+void mtq__jobs_abort(mtq_worker_t *w) {
+  for (mtq__job_t *job = w->jobs; job; job = job->next) {
+    if (job->runner) {
+      mtq_runner_abort(job->runner);
+    }
+  }
+}
+
+void mtq__jobs_abandon(mtq_worker_t *w) {
+  mtq__job_t *job = w->jobs;
+  while (job) {
+    mtq__job_t *next = job->next;
+    if (job->state == JOB_WAITING) {
+      mtq_err("task %s: outcome abandoned, never recorded", job->oid);
+      uv_timer_stop(&job->retry_timer);
+      job_free(job);
+    }
+    job = next;
+  }
+}
+
+/* --- recording ----------------------------------------------------------- */
+
+static void record_work(uv_work_t *req) {
+  mtq__job_t *job = req->data;
+  mtq_store_t *store = job->w->store;
+  if (job->requeue) {
+    job->op_ok = mtq_store_requeue(store, &job->task, false, "worker shutdown", &job->op_error);
+  } else {
+    job->op_ok = mtq_store_finish(store, &job->task, job->ok, job->result, job->error_text,
+                                  &job->op_error);
+  }
+}
+
+static void on_retry_timer(uv_timer_t *t) { record(t->data); }
+
+static void record_done(uv_work_t *req, int status) {
+  mtq__job_t *job = req->data;
+  mtq_worker_t *w = job->w;
+  const char *what = job->requeue ? "requeue" : "record the outcome of";
+  if (job->op_ok) {
+    if (job->backoff_ms > 0) {
+      mtq_info("task %s: %s after retrying", job->oid,
+               job->requeue ? "requeued" : "outcome recorded");
+    }
+    if (!job->requeue && !job->ok && job->task.status == MTQ_STATE_QUEUED) {
+      mtq_info("task %s will be retried (%" PRId32 " of %" PRId32 " attempts used)", job->oid,
+               job->task.attempt, job->task.max_attempts);
+    }
+    job_free(job);
+  } else if (mtq_error_is_transient(&job->op_error) && !w->abandon) {
+    job->backoff_ms = mtq__backoff_next(job->backoff_ms);
+    mtq_warn("cannot %s task %s (%s); retrying in %.1f s", what, job->oid,
+             job->op_error.message, (double)job->backoff_ms / 1000.0);
+    job->state = JOB_WAITING;
+    uv_timer_start(&job->retry_timer, on_retry_timer, (uint64_t)job->backoff_ms, 0);
+  } else {
+    /* Not transient: typically the task is no longer ours (the coordinator
+     * gave it to another worker after missing our heartbeats). */
+    mtq_err("cannot %s task %s: %s; dropping it", what, job->oid, job->op_error.message);
+    job_free(job);
+  }
+}
+
+static void record(mtq__job_t *job) {
+  if (job->w->abandon) {
+    mtq_err("task %s: outcome abandoned, never recorded", job->oid);
+    job_free(job);
+    return;
+  }
+  job->state = JOB_RECORDING;
+  job->op_ok = false;
+  memset(&job->op_error, 0, sizeof job->op_error);
+  uv_queue_work(&job->w->loop, &job->work, record_work, record_done);
+}
