@@ -189,6 +189,8 @@ static int cmd_poll(const opts_t *o) {
   double *lanes = bson_malloc((size_t)o->repeat * sizeof(double));
   double *sorted = bson_malloc((size_t)o->repeat * sizeof(double));
   bool lanes_first = true, sorted_first = true;
+  /* The poll a worker serving noop@1 makes. */
+  mtq_function_t served = {.name = "noop", .version = "1"};
   bson_t *filter = BCON_NEW("status", BCON_UTF8("queued"), "is_enable", BCON_BOOL(true));
   bson_t *fopts = BCON_NEW("limit", BCON_INT64(16), "sort", "{", "priority", BCON_INT32(-1),
                            "created_at", BCON_INT32(1), "}");
@@ -197,7 +199,7 @@ static int cmd_poll(const opts_t *o) {
     mtq_task_list_t l;
     mtq_task_list_init(&l);
     int64_t a = bench_now_us();
-    if (!mtq_store_poll(store, "benchpoll", 16, &l, &e)) {
+    if (!mtq_store_poll(store, "benchpoll", &served, 1, 16, &l, &e)) {
       die("poll", &e);
     }
     lanes[r] = (double)(bench_now_us() - a) / 1000.0;

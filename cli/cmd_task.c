@@ -48,17 +48,20 @@ static const char enqueue_help[] =
     "  --priority N        0 (lowest, default) to 9 (highest)\n"
     "  --delay SECONDS     run no earlier than this from now\n"
     "  --timeout SECONDS   a run is killed after this (default 3600)\n"
-    "  --max-attempts N    runs before the task fails for good (default 3)\n";
+    "  --max-attempts N    runs before the task fails for good (default 3)\n"
+    "  --force             enqueue even if no worker has announced this function\n"
+    "                      and version on this channel (yet)\n";
 
 /* Parses enqueue's options into o; *args_json is set when --args was given. */
 static int enqueue_options(mtq_cli_t *cli, int argc, char **argv, mtq_enqueue_opts_t *o,
-                           const char **args_json) {
+                           const char **args_json, bool *force) {
   static const struct option longopts[] = {
       {"channel", required_argument, NULL, 'c'},  {"func", required_argument, NULL, 'f'},
       {"version", required_argument, NULL, 'v'},  {"args", required_argument, NULL, 'a'},
       {"priority", required_argument, NULL, 'p'}, {"delay", required_argument, NULL, 'd'},
       {"timeout", required_argument, NULL, 't'},  {"max-attempts", required_argument, NULL, 'm'},
-      {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+      {"force", no_argument, NULL, 'F'},          {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
   int c;
   int64_t v;
   while ((c = mtq_cli_getopt(cli, argc, argv, ":h", longopts)) != -1) {
@@ -99,6 +102,9 @@ static int enqueue_options(mtq_cli_t *cli, int argc, char **argv, mtq_enqueue_op
       }
       o->max_attempts = (int32_t)v;
       break;
+    case 'F':
+      *force = true;
+      break;
     case 'h':
       fputs(enqueue_help, stdout);
       return MTQ_CLI_DONE;
@@ -112,10 +118,31 @@ static int enqueue_options(mtq_cli_t *cli, int argc, char **argv, mtq_enqueue_op
   return mtq_cli_positional(cli, argc, argv, 0, "");
 }
 
+/* A task for a function no worker serves would wait forever: refuse it
+ * (unless --force), after the channel check so that its message comes first. */
+static int check_served(mtq_cli_t *cli, const mtq_enqueue_opts_t *o) {
+  bson_error_t error;
+  bool served = false;
+  const char *version = o->version ? o->version : "1";
+  if (!mtq_store_check_channel(cli->store, o->channel, &error) ||
+      !mtq_store_function_served(cli->store, o->channel, o->func, version, &served, &error)) {
+    return mtq_cli_fail(cli, &error, "cannot enqueue");
+  }
+  if (!served) {
+    fprintf(stderr,
+            "mtq: no worker serves function '%s' version %s on channel '%s' "
+            "(see mtq workers; --force enqueues it anyway)\n",
+            o->func, version, o->channel);
+    return MTQ_CLI_FAILED;
+  }
+  return MTQ_CLI_OK;
+}
+
 int mtq_cmd_enqueue(mtq_cli_t *cli, int argc, char **argv) {
   mtq_enqueue_opts_t o = {0};
   const char *args_json = NULL;
-  int rc = enqueue_options(cli, argc, argv, &o, &args_json);
+  bool force = false;
+  int rc = enqueue_options(cli, argc, argv, &o, &args_json, &force);
   if (rc != MTQ_CLI_OK) {
     return rc == MTQ_CLI_DONE ? MTQ_CLI_OK : rc;
   }
@@ -132,7 +159,10 @@ int mtq_cmd_enqueue(mtq_cli_t *cli, int argc, char **argv) {
   o.args_json = args_json;
   bson_oid_t id;
   bson_error_t error;
-  if ((rc = mtq_cli_open(cli)) == MTQ_CLI_OK) {
+  if ((rc = mtq_cli_open(cli)) == MTQ_CLI_OK && !force) {
+    rc = check_served(cli, &o);
+  }
+  if (rc == MTQ_CLI_OK) {
     if (mtq_client_enqueue(cli->client, &o, &id, &error)) {
       char hex[25];
       bson_oid_to_string(&id, hex);

@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "mtq_config.h"
 #include "mtq_task.h"
 
 typedef struct mtq_store mtq_store_t;
@@ -62,11 +63,13 @@ bool mtq_store_enqueue(mtq_store_t *store, const mtq_task_t *task, bson_error_t 
 /* --- workers ------------------------------------------------------------- */
 
 /* Reads up to limit runnable tasks of a channel, highest priority first and
- * oldest first within a priority: status queued, is_enable true.  Appends
+ * oldest first within a priority: status queued, is_enable true, and (when
+ * n_funcs > 0) one of the given functions at its version, so that tasks a
+ * worker does not serve cannot starve the ones it does.  Appends
  * them to out.  A document with wrong field types is not returned: it is
  * moved to results as failed, keeping the original, and logged. */
-bool mtq_store_poll(mtq_store_t *store, const char *channel, size_t limit, mtq_task_list_t *out,
-                    bson_error_t *error);
+bool mtq_store_poll(mtq_store_t *store, const char *channel, const mtq_function_t *funcs,
+                    size_t n_funcs, size_t limit, mtq_task_list_t *out, bson_error_t *error);
 
 /* Claims a polled task for worker_id.  Exactly one caller wins for a given
  * task and token, on MongoDB and on FerretDB alike; a loser gets false with

@@ -1,5 +1,6 @@
 /* store_admin.c - what the coordinator and operators do to tasks: release
  * delayed ones, follow priority edits, find, list, change, cancel, count. */
+#include <stddef.h>
 #include <string.h>
 
 #include "mtq_error.h"
@@ -208,6 +209,46 @@ static bool locate_pass(mtq_store_t *store, mongoc_client_t *client, char **chan
   return ok;
 }
 
+/* A quarantined task's record in results (mtq__quarantine) keeps the
+ * malformed original aside; readers get a failed task with its error and
+ * whatever names of the original still read well. */
+static bool from_quarantine(mtq_task_t *out, const bson_oid_t *id, const bson_t *doc) {
+  bson_iter_t it;
+  if (!bson_iter_init_find(&it, doc, "original") || !BSON_ITER_HOLDS_DOCUMENT(&it)) {
+    return false;
+  }
+  mtq_task_cleanup(out);
+  bson_oid_copy(id, &out->id);
+  out->status = MTQ_STATE_FAILED;
+  out->args = bson_new();
+  static const struct {
+    const char *key;
+    size_t offset;
+  } names[] = {{"channel", offsetof(mtq_task_t, channel)},
+               {"func", offsetof(mtq_task_t, func)},
+               {"version", offsetof(mtq_task_t, version)}};
+  uint32_t len;
+  const uint8_t *data;
+  bson_t original;
+  bson_iter_document(&it, &len, &data);
+  if (bson_init_static(&original, data, len)) {
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+      bson_iter_t f;
+      if (bson_iter_init_find(&f, &original, names[i].key) && BSON_ITER_HOLDS_UTF8(&f) &&
+          mtq_name_valid(bson_iter_utf8(&f, NULL))) {
+        bson_strncpy((char *)out + names[i].offset, bson_iter_utf8(&f, NULL), MTQ_NAME_MAX + 1);
+      }
+    }
+  }
+  if (bson_iter_init_find(&it, doc, "error") && BSON_ITER_HOLDS_UTF8(&it)) {
+    out->error = bson_strdup(bson_iter_utf8(&it, NULL));
+  }
+  if (bson_iter_init_find(&it, doc, "finished_at") && BSON_ITER_HOLDS_DATE_TIME(&it)) {
+    out->finished_at = bson_iter_date_time(&it);
+  }
+  return true;
+}
+
 static bool locate(mtq_store_t *store, mongoc_client_t *client, const bson_oid_t *id,
                    mtq_task_t *out, place_t *place, bson_error_t *error) {
   char **channels = NULL;
@@ -225,7 +266,8 @@ static bool locate(mtq_store_t *store, mongoc_client_t *client, const bson_oid_t
     ok = false;
   }
   bson_error_t perr;
-  if (ok && !mtq_task_from_bson(out, &doc, NULL, &perr)) {
+  if (ok && !mtq_task_from_bson(out, &doc, NULL, &perr) &&
+      !(place->finished && from_quarantine(out, id, &doc))) {
     mtq_error_set(error, MTQ_ERR_INVALID, "task %s is malformed: %s", hex, perr.message);
     ok = false;
   }

@@ -140,11 +140,14 @@ bool mtq_store_enqueue(mtq_store_t *store, const mtq_task_t *task, bson_error_t 
 
 /* Reads up to limit runnable tasks from one lane into out. */
 static bool poll_lane(mtq_store_t *store, mongoc_client_t *client, const char *channel,
-                      int32_t priority, size_t limit, bool sort, mtq_task_list_t *out,
-                      bson_error_t *error) {
+                      int32_t priority, const bson_t *served, size_t limit, bool sort,
+                      mtq_task_list_t *out, bson_error_t *error) {
   mongoc_collection_t *lane = mtq__lane(store, client, channel, priority);
   bson_t *filter = BCON_NEW("status", BCON_UTF8("queued"), "is_enable", BCON_BOOL(true),
                             "priority", BCON_INT32(priority));
+  if (!bson_empty(served)) {
+    BSON_APPEND_ARRAY(filter, "$or", served);
+  }
   /* On FerretDB a sort makes the server read the whole lane; without one it
    * stops after `limit` matches, and rows come back in insertion order,
    * which is the age order we want.  MongoDB serves the sort from an index. */
@@ -169,17 +172,30 @@ static bool poll_lane(mtq_store_t *store, mongoc_client_t *client, const char *c
   return ok;
 }
 
-bool mtq_store_poll(mtq_store_t *store, const char *channel, size_t limit, mtq_task_list_t *out,
-                    bson_error_t *error) {
+bool mtq_store_poll(mtq_store_t *store, const char *channel, const mtq_function_t *funcs,
+                    size_t n_funcs, size_t limit, mtq_task_list_t *out, bson_error_t *error) {
+  /* [{func: f, version: v}, ...]: the functions this worker serves. */
+  bson_t served = BSON_INITIALIZER;
+  for (size_t i = 0; i < n_funcs; i++) {
+    char key[16];
+    const char *k;
+    bson_t one;
+    bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
+    BSON_APPEND_DOCUMENT_BEGIN(&served, k, &one);
+    BSON_APPEND_UTF8(&one, "func", funcs[i].name);
+    BSON_APPEND_UTF8(&one, "version", funcs[i].version);
+    bson_append_document_end(&served, &one);
+  }
   mongoc_client_t *client = mtq__store_pop(store);
   int kind = mtq__server_kind(store, client, error);
   bool ok = kind != 0;
   size_t start = out->n;
   for (int32_t p = MTQ_PRIORITY_MAX; ok && p >= MTQ_PRIORITY_MIN && out->n - start < limit; p--) {
-    ok = poll_lane(store, client, channel, p, limit - (out->n - start),
+    ok = poll_lane(store, client, channel, p, &served, limit - (out->n - start),
                    kind == MTQ__SERVER_MONGODB, out, error);
   }
   mtq__store_push(store, client);
+  bson_destroy(&served);
   return ok;
 }
 

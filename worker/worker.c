@@ -161,7 +161,8 @@ static void poll_work(uv_work_t *req) {
     mtq_task_list_t candidates;
     mtq_task_list_init(&candidates);
     bson_error_t err;
-    if (mtq_store_poll(w->store, channel, limit, &candidates, &err)) {
+    if (mtq_store_poll(w->store, channel, w->cfg->functions, w->cfg->n_functions, limit,
+                       &candidates, &err)) {
       op->ok = claim_some(op, &candidates);
     } else if (mtq_error_is_transient(&err)) {
       op->ok = false;
