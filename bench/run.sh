@@ -66,26 +66,28 @@ run_phase() {
 bench() { "$build/bench/mtq-bench" "$@"; }
 
 declare -A r
-collect() { while IFS='=' read -r k v; do r[$1_$k]=$v; done; }
+# collect PREFIX < output: stores each key=value line of a phase as r[PREFIX_key]
+# (fed by process substitution: a pipe would run it in a subshell).
+collect() { while IFS='=' read -r k v; do r[$1_$k]=$v; echo "  $1_$k=$v" >&2; done; }
 
 echo "ceiling (1 and 4 clients)..." >&2
-bench ceiling --uri "$base/ceil1" --n 2000 --threads 1 | collect c1
-bench ceiling --uri "$base/ceil4" --n 2000 --threads 4 | collect c4
+collect c1 < <(bench ceiling --uri "$base/ceil1" --n 2000 --threads 1)
+collect c4 < <(bench ceiling --uri "$base/ceil4" --n 2000 --threads 4)
 
 echo "end to end, 1 worker x 4 slots..." >&2
 run_phase e2e1 1
-bench e2e --uri "$base/e2e1" --channel bench --n 1000 | collect e1
+collect e1 < <(bench e2e --uri "$base/e2e1" --channel bench --n 1000)
 echo "enqueue->start latency on idle workers..." >&2
-bench latency --uri "$base/e2e1" --channel bench --n 200 | collect l1
+collect l1 < <(bench latency --uri "$base/e2e1" --channel bench --n 200)
 stop_all
 
 echo "end to end, 4 workers x 4 slots..." >&2
 run_phase e2e4 4
-bench e2e --uri "$base/e2e4" --channel bench --n 2000 | collect e4
+collect e4 < <(bench e2e --uri "$base/e2e4" --channel bench --n 2000)
 stop_all
 
 echo "one poll at a backlog of $backlog..." >&2
-bench poll --uri "$base/poll" --backlog "$backlog" --repeat 5 | collect p
+collect p < <(bench poll --uri "$base/poll" --backlog "$backlog" --repeat 5)
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 {

@@ -47,26 +47,40 @@ static void sleep_ms(int64_t ms) {
 
 bool mtq_client_wait(mtq_client_t *client, const bson_oid_t *id, int64_t timeout_ms,
                      mtq_task_t *out, bson_error_t *error) {
-  /* No change streams on FerretDB: poll the task by _id (an indexed lookup),
-   * quickly at first for short tasks, then every 500 ms. */
+  /* No change streams on FerretDB: poll by _id, quickly at first for short
+   * tasks, then every 500 ms.  One full search (every place a task can be)
+   * says whether the task exists at all; after it, every task ends in
+   * results, so one lookup there is enough. */
   int64_t deadline = timeout_ms < 0 ? INT64_MAX : mtq_now_ms() + timeout_ms;
   int64_t interval = 5;
+  if (!mtq_store_find(client->store, id, out, error)) {
+    return false;
+  }
   for (;;) {
-    if (!mtq_store_find(client->store, id, out, error)) {
-      return false;
-    }
     if (mtq_state_is_terminal(out->status)) {
       return true;
     }
     int64_t left = deadline - mtq_now_ms();
     if (left <= 0) {
-      char hex[25];
-      bson_oid_to_string(id, hex);
-      mtq_error_set(error, MTQ_ERR_TIMEOUT, "timed out waiting for task %s (it is %s)", hex,
-                    mtq_state_name(out->status));
-      return false;
+      break;
     }
     sleep_ms(interval < left ? interval : left);
     interval = interval * 2 > 500 ? 500 : interval * 2;
+    bool found = false;
+    if (!mtq_store_find_outcome(client->store, id, out, &found, error)) {
+      return false;
+    }
   }
+  /* Timed out: say where the task is now. */
+  if (!mtq_store_find(client->store, id, out, error)) {
+    return false;
+  }
+  if (mtq_state_is_terminal(out->status)) {
+    return true;
+  }
+  char hex[25];
+  bson_oid_to_string(id, hex);
+  mtq_error_set(error, MTQ_ERR_TIMEOUT, "timed out waiting for task %s (it is %s)", hex,
+                mtq_state_name(out->status));
+  return false;
 }

@@ -124,6 +124,10 @@ bool mtq_store_reconcile(mtq_store_t *store, const char *channel, size_t *moved,
 /* Finds a task by id wherever it is (lanes, delayed, results). */
 bool mtq_store_find(mtq_store_t *store, const bson_oid_t *id, mtq_task_t *out,
                     bson_error_t *error);
+/* Reads the recorded outcome of a task (one lookup by _id in results);
+ * *found false while it has none. */
+bool mtq_store_find_outcome(mtq_store_t *store, const bson_oid_t *id, mtq_task_t *out,
+                            bool *found, bson_error_t *error);
 /* Lists tasks; channel NULL = all channels, status MTQ_STATE_INVALID = all. */
 bool mtq_store_list(mtq_store_t *store, const char *channel, mtq_state_t status, size_t limit,
                     mtq_task_list_t *out, bson_error_t *error);

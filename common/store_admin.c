@@ -292,6 +292,24 @@ bool mtq_store_find(mtq_store_t *store, const bson_oid_t *id, mtq_task_t *out,
   return ok;
 }
 
+bool mtq_store_find_outcome(mtq_store_t *store, const bson_oid_t *id, mtq_task_t *out,
+                            bool *found, bson_error_t *error) {
+  mongoc_client_t *client = mtq__store_pop(store);
+  mongoc_collection_t *coll = mtq__coll(store, client, "results");
+  bson_t doc = BSON_INITIALIZER;
+  bool ok = mtq__find_by_id(coll, id, &doc, found, error);
+  bson_error_t perr;
+  if (ok && *found && !mtq_task_from_bson(out, &doc, NULL, &perr) &&
+      !from_quarantine(out, id, &doc)) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "outcome of the task is malformed: %s", perr.message);
+    ok = false;
+  }
+  bson_destroy(&doc);
+  mongoc_collection_destroy(coll);
+  mtq__store_push(store, client);
+  return ok;
+}
+
 static bool refuse_unless_waiting(const mtq_task_t *t, const char *what, bson_error_t *error) {
   if (t->status == MTQ_STATE_QUEUED || t->status == MTQ_STATE_DELAYED) {
     return true;

@@ -104,6 +104,7 @@ typedef struct {
   mtq_task_list_t claimed;
   bool ok;      /* false: a transient error cut the poll short */
   bson_error_t error;
+  unsigned seed; /* rand_r state for spreading claims */
 } poll_op_t;
 
 static bool serves(const mtq_config_t *cfg, const mtq_task_t *task) {
@@ -123,8 +124,18 @@ static bool lost_race(const bson_error_t *err) {
 static bool claim_some(poll_op_t *op, mtq_task_list_t *candidates) {
   mtq_worker_t *w = op->w;
   char oid[25];
+  /* Workers polling together see the same front of a lane; if each tried
+   * it in order they would all fight over its first task.  Each starts at
+   * a random place among the leading tasks of the top priority instead,
+   * which keeps priority order and spreads the claims. */
+  size_t lead = 0;
+  while (lead < candidates->n &&
+         candidates->items[lead].priority == candidates->items[0].priority) {
+    lead++;
+  }
+  size_t offset = lead ? (size_t)rand_r(&op->seed) % lead : 0;
   for (size_t i = 0; i < candidates->n && op->claimed.n < op->want; i++) {
-    mtq_task_t *t = &candidates->items[i];
+    mtq_task_t *t = &candidates->items[i < lead ? (i + offset) % lead : i];
     bson_oid_to_string(&t->id, oid);
     if (!serves(w->cfg, t)) {
       mtq_debug("skipping task %s: %s version %s is not served here", oid, t->func, t->version);
@@ -219,6 +230,7 @@ static void on_poll_timer(uv_timer_t *t) {
   op->req.data = op;
   op->want = want;
   op->start = w->next_channel++ % w->cfg->n_channels;
+  op->seed = (unsigned)uv_hrtime() ^ (unsigned)getpid();
   mtq_task_list_init(&op->claimed);
   w->poll_in_flight = true;
   uv_queue_work(&w->loop, &op->req, poll_work, poll_done);
