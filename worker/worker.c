@@ -126,16 +126,18 @@ static bool claim_some(poll_op_t *op, mtq_task_list_t *candidates) {
   char oid[25];
   /* Workers polling together see the same front of a lane; if each tried
    * it in order they would all fight over its first task.  Each starts at
-   * a random place among the leading tasks of the top priority instead,
-   * which keeps priority order and spreads the claims. */
+   * a random place among the first `want` tasks of the top priority: the
+   * tasks it would take anyway, so a worker with one free slot still takes
+   * the oldest, and priority order is kept. */
   size_t lead = 0;
   while (lead < candidates->n &&
          candidates->items[lead].priority == candidates->items[0].priority) {
     lead++;
   }
-  size_t offset = lead ? (size_t)rand_r(&op->seed) % lead : 0;
+  size_t spread = lead < op->want ? lead : op->want;
+  size_t offset = spread ? (size_t)rand_r(&op->seed) % spread : 0;
   for (size_t i = 0; i < candidates->n && op->claimed.n < op->want; i++) {
-    mtq_task_t *t = &candidates->items[i < lead ? (i + offset) % lead : i];
+    mtq_task_t *t = &candidates->items[i < spread ? (i + offset) % spread : i];
     bson_oid_to_string(&t->id, oid);
     if (!serves(w->cfg, t)) {
       mtq_debug("skipping task %s: %s version %s is not served here", oid, t->func, t->version);

@@ -1,0 +1,410 @@
+# shellcheck shell=bash
+# tests/integration/lib.sh - sourced by every integration test.
+#
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"     # BUILD_DIR REPO_ROOT
+#   mtq_setup BASE_PORT LIMIT_S
+#
+# mtq_setup makes a temporary directory, starts a private database on the
+# first free port from BASE_PORT (deploy/db.sh, data in the temporary
+# directory) and arms a watchdog: the test ends itself after LIMIT_S seconds.
+# On exit, whatever the reason, every process the test started is stopped,
+# the database too, and the temporary directory goes; when the test failed,
+# the tail of each log is printed and the logs are kept under
+# BUILD_DIR/tests/integration/logs/<test>/.  A daemon that died during the
+# test (unless killed on purpose), that does not exit 0 on SIGTERM, or whose
+# log holds a sanitizer report fails the test too.
+#
+# The first start of FerretDB builds it (deploy/db.sh install, minutes):
+# run that before the tests, or the first test may run out of time.
+#
+# Globals set for the test: MTQ_BUILD, MTQ_ROOT, TEST_NAME, TMP, PORT, URI,
+# EXEC_LOG (the side-channel log of fn/record.sh), MTQ, MTQD, MTQ_WORKER,
+# DBEDIT, FN, and WORKER_PID[id], MTQD_PID.
+
+set -euo pipefail
+shopt -s nullglob
+
+[[ $# -ge 2 ]] || { echo "usage: $0 BUILD_DIR REPO_ROOT" >&2; exit 2; }
+MTQ_BUILD="$(cd "$1" && pwd)"
+MTQ_ROOT="$(cd "$2" && pwd)"
+TEST_NAME="$(basename "$0" .sh)"
+
+MTQ="${MTQ_CLI_BIN:-$MTQ_BUILD/cli/mtq}"
+MTQD="${MTQ_MTQD_BIN:-$MTQ_BUILD/server/mtqd}"
+MTQ_WORKER="${MTQ_WORKER_BIN:-$MTQ_BUILD/worker/mtq-worker}"
+DBEDIT="${MTQ_DBEDIT_BIN:-$MTQ_BUILD/tests/integration/dbedit}"
+FN="$MTQ_ROOT/tests/integration/fn"
+DB_SH="$MTQ_ROOT/deploy/db.sh"
+
+# The daemons and the CLI read MTQ_URI before their config: a developer's
+# own setting must not point a test at a real database.
+unset MTQ_URI
+
+TMP="" PORT="" URI="" EXEC_LOG="" MTQD_PID="" WATCHDOG_PID=""
+declare -A WORKER_PID=()
+MTQ__PIDS=()        # every process started in the background, stopped in this order
+declare -A MTQ__NAME=() # pid -> "mtqd" / "worker ID": daemons whose end is checked
+declare -A MTQ__GONE=() # pids stopped or killed on purpose during the test
+MTQ__DB_UP=0
+MTQ__T0=$SECONDS
+
+# --- reporting -----------------------------------------------------------------
+
+log()  { printf '[%s %3ds] %s\n' "$TEST_NAME" "$((SECONDS - MTQ__T0))" "$*" >&2; }
+fail() { printf '[%s] FAIL: %s\n' "$TEST_NAME" "$*" >&2; exit 1; }
+
+# assert_eq EXPECTED ACTUAL WHAT
+assert_eq() {
+  [[ "$1" == "$2" ]] || fail "$3: expected '$1', got '$2'"
+}
+
+# assert_contains HAYSTACK NEEDLE WHAT (case-insensitive)
+assert_contains() {
+  grep -qiF -- "$2" <<<"$1" || fail "$3: '$2' not found in: $1"
+}
+
+# --- processes and clean-up -------------------------------------------------
+
+# alive PID: the process exists and is not a zombie.
+alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  [[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]]
+}
+
+# task_groups PID: process groups of PID's children (a worker starts each task
+# in a session of its own, so killing the worker alone leaves them running).
+task_groups() {
+  local c
+  for c in $(pgrep -P "$1" 2>/dev/null || true); do
+    ps -o pgid= -p "$c" 2>/dev/null | tr -d ' ' || true
+  done | sort -u
+}
+
+# stop_pid PID SECONDS: SIGTERM, then SIGKILL (with its tasks) after SECONDS.
+# Returns the process's exit status (137 when it needed SIGKILL).
+stop_pid() {
+  local pid="$1" secs="$2" groups i st=0
+  if ! alive "$pid"; then
+    wait "$pid" 2>/dev/null || st=$?
+    return "$st"
+  fi
+  groups="$(task_groups "$pid")"
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < secs * 10; i++)); do
+    alive "$pid" || break
+    sleep 0.1
+  done
+  if alive "$pid"; then
+    log "pid $pid still running ${secs} s after SIGTERM: SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  for g in $groups $(task_groups "$pid"); do
+    [[ "$g" -gt 1 ]] && kill -KILL -- "-$g" 2>/dev/null || true
+  done
+  wait "$pid" 2>/dev/null || st=$?
+  return "$st"
+}
+
+# print_logs: the tail of every log, for a failed test.
+print_logs() {
+  local f n
+  for f in "$TMP"/*.log "$TMP"/db/server.log; do
+    [[ -s "$f" ]] || continue
+    n=40
+    [[ "$f" == */db/server.log ]] && n=15 # FerretDB's warnings are verbose
+    printf '\n----- %s (last %d lines) -----\n' "${f#"$TMP"/}" "$n" >&2
+    tail -n "$n" "$f" >&2 || true
+  done
+}
+
+mtq__cleanup() {
+  local rc=$? pid
+  set +e
+  trap - EXIT INT TERM
+  if [[ -n "$WATCHDOG_PID" ]]; then
+    pkill -P "$WATCHDOG_PID" 2>/dev/null
+    kill "$WATCHDOG_PID" 2>/dev/null
+    wait "$WATCHDOG_PID" 2>/dev/null
+  fi
+  # Workers first (they may still be finishing against the database), mtqd
+  # next, the database last.  A daemon that died during the test, or that
+  # does not stop cleanly (exit 0) on SIGTERM, fails it.
+  local name st
+  for pid in "${MTQ__PIDS[@]}"; do
+    name="${MTQ__NAME[$pid]:-}"
+    if [[ -n "$name" && -z "${MTQ__GONE[$pid]:-}" ]] && ! alive "$pid"; then
+      echo "[$TEST_NAME] FAIL: $name (pid $pid) exited during the test" >&2
+      rc=1
+      MTQ__GONE[$pid]=1
+    fi
+    st=0
+    stop_pid "$pid" 8 || st=$?
+    if [[ -n "$name" && -z "${MTQ__GONE[$pid]:-}" ]] && ((st != 0)); then
+      echo "[$TEST_NAME] FAIL: $name (pid $pid) exited with status $st on SIGTERM" >&2
+      rc=1
+    fi
+  done
+  # A sanitizer build (MTQ_SANITIZE) reports into the daemons' logs.
+  local f
+  for f in "$TMP"/*.log; do
+    if grep -Eq 'ERROR: (Address|Leak|Thread)Sanitizer|runtime error:' "$f" 2>/dev/null; then
+      echo "[$TEST_NAME] FAIL: sanitizer report in ${f##*/}" >&2
+      rc=1
+    fi
+  done
+  if ((MTQ__DB_UP)); then
+    timeout 60 bash "$DB_SH" stop --port "$PORT" --dir "$TMP/db" >>"$TMP/db-ctl.log" 2>&1 ||
+      echo "[$TEST_NAME] warning: the database did not stop cleanly" >&2
+  fi
+  if [[ -n "$TMP" && -d "$TMP" ]]; then
+    if ((rc != 0)); then
+      print_logs
+      local keep="$MTQ_BUILD/tests/integration/logs/$TEST_NAME"
+      rm -rf "$keep" && mkdir -p "$keep" &&
+        cp "$TMP"/*.log "$TMP"/*.ini "$keep"/ 2>/dev/null
+      cp "$TMP"/db/server.log "$keep"/db-server.log 2>/dev/null
+      echo "[$TEST_NAME] logs kept in $keep" >&2
+    fi
+    rm -rf "$TMP"
+  fi
+  if ((rc == 0)); then
+    echo "[$TEST_NAME] PASS in $((SECONDS - MTQ__T0)) s"
+  else
+    echo "[$TEST_NAME] FAILED (exit $rc) after $((SECONDS - MTQ__T0)) s" >&2
+  fi
+  exit "$rc"
+}
+
+mtq__on_signal() {
+  echo "[$TEST_NAME] $1 after $((SECONDS - MTQ__T0)) s: stopping" >&2
+  exit 124
+}
+
+# --- set-up ------------------------------------------------------------------------
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# mtq_setup BASE_PORT LIMIT_S
+mtq_setup() {
+  local base="$1" limit="$2" p
+  trap mtq__cleanup EXIT
+  trap 'mtq__on_signal interrupted' INT
+  trap 'mtq__on_signal "watchdog (${MTQ_LIMIT_S} s) or SIGTERM"' TERM
+  MTQ_LIMIT_S="$limit"
+  # The watchdog: every test stops by itself, whatever hangs.  Its output goes
+  # nowhere so that a leftover sleep cannot hold ctest's pipe open.
+  { sleep "$limit"; kill -TERM $$; } </dev/null >/dev/null 2>&1 &
+  WATCHDOG_PID=$!
+
+  local b
+  for b in "$MTQ" "$MTQD" "$MTQ_WORKER" "$DBEDIT"; do
+    [[ -x "$b" ]] || fail "$b is missing: build the project first"
+  done
+  [[ -x "$DB_SH" || -f "$DB_SH" ]] || fail "$DB_SH is missing"
+
+  TMP="$(mktemp -d "${TMPDIR:-/tmp}/mtq-$TEST_NAME.XXXXXX")"
+  EXEC_LOG="$TMP/executions.log"
+  : >"$EXEC_LOG"
+
+  # The first free port from base; when another run takes it between the
+  # check and the start, the next one.
+  for ((p = base; p < base + 20; p++)); do
+    port_open "$p" && continue
+    PORT="$p"
+    log "starting the database on port $PORT ($TMP/db)"
+    MTQ__DB_UP=1
+    if timeout 600 bash "$DB_SH" start --port "$PORT" --dir "$TMP/db" >>"$TMP/db-ctl.log" 2>&1; then
+      break
+    fi
+    MTQ__DB_UP=0
+    port_open "$p" || fail "deploy/db.sh start failed: $(tail -n 5 "$TMP/db-ctl.log")"
+    timeout 60 bash "$DB_SH" stop --port "$PORT" --dir "$TMP/db" >>"$TMP/db-ctl.log" 2>&1 || true
+    rm -rf "$TMP/db"
+    PORT=""
+  done
+  [[ -n "$PORT" ]] || fail "no free port in $base..$((base + 19))"
+  URI="mongodb://127.0.0.1:$PORT/mtq"
+}
+
+# db_stop / db_start: take the database down and up again (same port, same data).
+db_stop() {
+  timeout 60 bash "$DB_SH" stop --port "$PORT" --dir "$TMP/db" >>"$TMP/db-ctl.log" 2>&1 ||
+    fail "deploy/db.sh stop failed"
+}
+db_start() {
+  timeout 120 bash "$DB_SH" start --port "$PORT" --dir "$TMP/db" >>"$TMP/db-ctl.log" 2>&1 ||
+    fail "deploy/db.sh start failed: $(tail -n 5 "$TMP/db-ctl.log")"
+}
+
+# --- configuration and daemons -------------------------------------------------
+
+# ini_section NAME DEFAULTS_VAR EXTRA_LINE...: a section whose default
+# "key = value" lines are left out when an extra line sets the same key.
+ini_section() {
+  local name="$1" line key
+  local -n ini__defaults="$2"
+  shift 2
+  echo "[$name]"
+  for line in "${ini__defaults[@]}"; do
+    key="${line%%=*}"; key="${key// /}"
+    if ! printf '%s\n' "$@" | grep -Eq "^[[:space:]]*${key}[[:space:]]*="; then
+      echo "$line"
+    fi
+  done
+  ((! $#)) || printf '%s\n' "$@"
+}
+
+# start_mtqd [EXTRA [coordinator] LINES...]: starts mtqd and waits until its
+# channels (default, other) are declared.
+start_mtqd() {
+  local ini="$TMP/mtqd.ini"
+  local defaults=("channels = default, other" "lost_after_ms = 3000"
+                  "sweep_interval_ms = 500" "reconcile_interval_ms = 1000")
+  {
+    printf '[database]\nuri = %s\n\n' "$URI"
+    ini_section coordinator defaults "$@"
+  } >"$ini"
+  "$MTQD" --config "$ini" </dev/null >>"$TMP/mtqd.log" 2>&1 &
+  MTQD_PID=$!
+  MTQ__PIDS+=("$MTQD_PID")
+  MTQ__NAME[$MTQD_PID]=mtqd
+  wait_until 30 channel_declared default || fail "mtqd did not declare its channels in 30 s"
+  log "mtqd running (pid $MTQD_PID)"
+}
+
+channel_declared() { cli channels 2>/dev/null | grep -qw "$1"; }
+
+# start_worker ID CONCURRENCY [EXTRA [worker] LINES...]: starts a worker that
+# serves record, echo, fail and notjson on channel default; records its pid
+# in WORKER_PID[ID] and waits until it has announced itself in whoami.
+start_worker() {
+  local id="$1" conc="$2"
+  shift 2
+  local ini="$TMP/worker-$id.ini"
+  local defaults=("id = $id" "channels = default" "concurrency = $conc"
+                  "poll_interval_ms = 100" "heartbeat_interval_ms = 500"
+                  "grace_period_ms = 5000")
+  {
+    printf '[database]\nuri = %s\n\n' "$URI"
+    printf '[function record]\nversion = 1\ncommand = /bin/sh %s/record.sh %s\n\n' "$FN" "$EXEC_LOG"
+    printf '[function echo]\nversion = 1\ncommand = /bin/sh %s/echo.sh\n\n' "$FN"
+    printf '[function fail]\nversion = 1\ncommand = /bin/sh %s/fail.sh\n\n' "$FN"
+    printf '[function notjson]\nversion = 1\ncommand = /bin/sh %s/notjson.sh\n\n' "$FN"
+    ini_section worker defaults "$@"
+  } >"$ini"
+  "$MTQ_WORKER" --config "$ini" </dev/null >>"$TMP/worker-$id.log" 2>&1 &
+  WORKER_PID[$id]=$!
+  MTQ__PIDS=("${WORKER_PID[$id]}" "${MTQ__PIDS[@]}") # workers stop first
+  MTQ__NAME[${WORKER_PID[$id]}]="worker $id"
+  wait_until 30 worker_state_is "$id" running ||
+    fail "worker $id did not announce itself in 30 s"
+  log "worker $id running (pid ${WORKER_PID[$id]}, concurrency $conc)"
+}
+
+# stop_worker ID: SIGTERM and wait (grace period) for a clean stop (exit 0).
+stop_worker() {
+  local pid="${WORKER_PID[$1]}" st=0
+  MTQ__GONE[$pid]=1
+  stop_pid "$pid" 15 || st=$?
+  ((st == 0)) || fail "worker $1 exited with status $st on SIGTERM"
+}
+
+# crash_worker ID: what a host crash does to a worker: the worker and the
+# task processes it runs (each in a process group of its own) die at once,
+# by SIGKILL, without a chance to record anything.
+crash_worker() {
+  local pid="${WORKER_PID[$1]}" g groups
+  MTQ__GONE[$pid]=1
+  kill -STOP "$pid" # no new task can start while we look for its tasks
+  groups="$(task_groups "$pid")"
+  for g in $groups; do
+    kill -KILL -- "-$g" 2>/dev/null || true
+  done
+  kill -KILL "$pid"
+  wait "$pid" 2>/dev/null || true
+  log "worker $1 (pid $pid) and its task groups [${groups//$'\n'/ }] killed with SIGKILL"
+}
+
+# --- the CLI and the database -----------------------------------------------------
+
+# cli ARGS...: the mtq CLI against the test's database, bounded in time.
+cli() { timeout 60 "$MTQ" --uri "$URI" "$@"; }
+
+# jget PATH < JSON: the value at a dotted path ("." = all; strings raw).
+jget() { "$DBEDIT" --get "$1"; }
+# jlen PATH < JSON: number of elements of the array or document at PATH.
+jlen() { "$DBEDIT" --len "$1"; }
+# jcanon < JSON: the JSON in one canonical form, for comparisons.
+jcanon() { "$DBEDIT" --canon; }
+
+# dbedit ARGS...: direct database edits (see dbedit.c).
+dbedit() { timeout 30 "$DBEDIT" --uri "$URI" "$@"; }
+
+# lane_is ID COLLECTION: the live task is in that collection (for wait_until).
+lane_is() { [[ "$(dbedit --where "$1" 2>/dev/null)" == "$2" ]]; }
+
+# enqueue ARGS...: mtq enqueue --channel default ARGS; prints the task id.
+enqueue() {
+  local id
+  id="$(cli enqueue --channel default "$@")" || return 1
+  [[ "$id" =~ ^[0-9a-f]{24}$ ]] || { echo "enqueue printed '$id', not a task id" >&2; return 1; }
+  printf '%s\n' "$id"
+}
+
+# task_field ID FIELD: one field of `mtq --json show ID`.
+task_field() { cli --json show "$1" | jget "$2"; }
+
+# task_status ID
+task_status() { task_field "$1" status; }
+
+# status_is ID STATUS (for wait_until)
+status_is() { [[ "$(task_status "$1" 2>/dev/null)" == "$2" ]]; }
+
+# stat_count CHANNEL STATUS: the count from `mtq --json stats`.
+stat_count() { cli --json stats | jget "$1.$2"; }
+
+# stat_is CHANNEL STATUS N (for wait_until)
+stat_is() { [[ "$(stat_count "$1" "$2" 2>/dev/null)" == "$3" ]]; }
+
+# worker_field ID FIELD: a field of the worker's entry in `mtq --json workers`.
+worker_field() {
+  local json n i
+  json="$(cli --json workers)" || return 1
+  n="$(jlen . <<<"$json")" || return 1
+  for ((i = 0; i < n; i++)); do
+    if [[ "$(jget "$i._id" <<<"$json")" == "$1" ]]; then
+      jget "$i.$2" <<<"$json"
+      return
+    fi
+  done
+  return 1
+}
+
+worker_state_is() { [[ "$(worker_field "$1" state 2>/dev/null)" == "$2" ]]; }
+
+# --- waiting -------------------------------------------------------------------------
+
+# wait_until TIMEOUT_S CMD...: polls CMD (output discarded) every 0.2 s until
+# it succeeds (return 0) or TIMEOUT_S seconds have passed (return 1).
+wait_until() {
+  local limit="$1" start=$SECONDS
+  shift
+  while ! "$@" >/dev/null 2>&1; do
+    if ((SECONDS - start >= limit)); then
+      log "gave up after ${limit} s waiting for: $*"
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+# --- the side-channel log of fn/record.sh --------------------------------------
+# Lines: "<task id> <worker id> start|end <ns>".
+
+# starts_of ID: how many times the task started.
+starts_of() { awk -v id="$1" '$1 == id && $3 == "start"' "$EXEC_LOG" | wc -l; }
+ends_of()   { awk -v id="$1" '$1 == id && $3 == "end"' "$EXEC_LOG" | wc -l; }
+# started_by WORKER: ids of the tasks the worker started, in order.
+started_by() { awk -v w="$1" '$2 == w && $3 == "start" {print $1}' "$EXEC_LOG"; }
+# start_order: task ids in the order they started.
+start_order() { awk '$3 == "start" {print $1}' "$EXEC_LOG"; }
