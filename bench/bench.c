@@ -199,7 +199,7 @@ static int cmd_poll(const opts_t *o) {
     mtq_task_list_t l;
     mtq_task_list_init(&l);
     int64_t a = bench_now_us();
-    if (!mtq_store_poll(store, "benchpoll", &served, 1, 16, &l, &e)) {
+    if (!mtq_store_poll(store, "benchpoll", &served, 1, 16, NULL, &l, &e)) {
       die("poll", &e);
     }
     lanes[r] = (double)(bench_now_us() - a) / 1000.0;

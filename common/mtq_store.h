@@ -62,14 +62,27 @@ bool mtq_store_enqueue(mtq_store_t *store, const mtq_task_t *task, bson_error_t 
 
 /* --- workers ------------------------------------------------------------- */
 
+/* What one poller remembers of a channel between polls: which lanes were
+ * empty, and until when it may skip them.  A worker refilling one slot at a
+ * time during a burst would otherwise ask all ten lanes every time; with the
+ * memo it asks an empty lane again after recheck_ms (its poll interval), so
+ * a task that lands in a lane found empty waits at most that long.  Zero it
+ * before the first poll; use it from one thread at a time. */
+typedef struct {
+  int64_t recheck_ms;
+  int64_t empty_until_ms[MTQ_PRIORITY_LEVELS];
+} mtq_poll_memo_t;
+
 /* Reads up to limit runnable tasks of a channel, highest priority first and
  * oldest first within a priority: status queued, is_enable true, and (when
  * n_funcs > 0) one of the given functions at its version, so that tasks a
- * worker does not serve cannot starve the ones it does.  Appends
+ * worker does not serve cannot starve the ones it does.  memo may be NULL
+ * (ask every lane).  Appends
  * them to out.  A document with wrong field types is not returned: it is
  * moved to results as failed, keeping the original, and logged. */
 bool mtq_store_poll(mtq_store_t *store, const char *channel, const mtq_function_t *funcs,
-                    size_t n_funcs, size_t limit, mtq_task_list_t *out, bson_error_t *error);
+                    size_t n_funcs, size_t limit, mtq_poll_memo_t *memo, mtq_task_list_t *out,
+                    bson_error_t *error);
 
 /* Claims a polled task for worker_id.  Exactly one caller wins for a given
  * task and token, on MongoDB and on FerretDB alike; a loser gets false with

@@ -173,7 +173,8 @@ static bool poll_lane(mtq_store_t *store, mongoc_client_t *client, const char *c
 }
 
 bool mtq_store_poll(mtq_store_t *store, const char *channel, const mtq_function_t *funcs,
-                    size_t n_funcs, size_t limit, mtq_task_list_t *out, bson_error_t *error) {
+                    size_t n_funcs, size_t limit, mtq_poll_memo_t *memo, mtq_task_list_t *out,
+                    bson_error_t *error) {
   /* [{func: f, version: v}, ...]: the functions this worker serves. */
   bson_t served = BSON_INITIALIZER;
   for (size_t i = 0; i < n_funcs; i++) {
@@ -190,9 +191,18 @@ bool mtq_store_poll(mtq_store_t *store, const char *channel, const mtq_function_
   int kind = mtq__server_kind(store, client, error);
   bool ok = kind != 0;
   size_t start = out->n;
+  int64_t now = memo ? mtq_now_ms() : 0;
   for (int32_t p = MTQ_PRIORITY_MAX; ok && p >= MTQ_PRIORITY_MIN && out->n - start < limit; p--) {
+    int64_t *until = memo ? &memo->empty_until_ms[p - MTQ_PRIORITY_MIN] : NULL;
+    if (until && *until > now) {
+      continue;
+    }
+    size_t before = out->n;
     ok = poll_lane(store, client, channel, p, &served, limit - (out->n - start),
                    kind == MTQ__SERVER_MONGODB, out, error);
+    if (until) {
+      *until = ok && out->n == before ? now + memo->recheck_ms : 0;
+    }
   }
   mtq__store_push(store, client);
   bson_destroy(&served);

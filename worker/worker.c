@@ -168,14 +168,15 @@ static void poll_work(uv_work_t *req) {
   size_t n = w->cfg->n_channels;
   op->ok = true;
   for (size_t k = 0; k < n && op->claimed.n < op->want && op->ok; k++) {
-    const char *channel = w->cfg->channels[(op->start + k) % n];
+    size_t c = (op->start + k) % n;
+    const char *channel = w->cfg->channels[c];
     size_t limit = (op->want - op->claimed.n) * MTQ_WORKER_POLL_PER_SLOT;
     limit = limit > MTQ_WORKER_POLL_MAX ? MTQ_WORKER_POLL_MAX : limit;
     mtq_task_list_t candidates;
     mtq_task_list_init(&candidates);
     bson_error_t err;
     if (mtq_store_poll(w->store, channel, w->cfg->functions, w->cfg->n_functions, limit,
-                       &candidates, &err)) {
+                       &w->memos[c], &candidates, &err)) {
       op->ok = claim_some(op, &candidates);
     } else if (mtq_error_is_transient(&err)) {
       op->ok = false;
@@ -349,6 +350,10 @@ mtq_worker_t *mtq_worker_new(const mtq_config_t *cfg, bson_error_t *error) {
   }
   mtq_worker_t *w = bson_malloc0(sizeof *w);
   w->cfg = cfg;
+  w->memos = bson_malloc0(cfg->n_channels * sizeof *w->memos);
+  for (size_t i = 0; i < cfg->n_channels; i++) {
+    w->memos[i].recheck_ms = cfg->poll_interval_ms;
+  }
   w->store = store;
   w->probe = mtq_hostinfo_probe_new();
   if (gethostname(w->host, sizeof w->host - 1) != 0) {
@@ -411,5 +416,6 @@ void mtq_worker_destroy(mtq_worker_t *w) {
   mtq_store_destroy(w->store);
   mtq_hostinfo_probe_destroy(w->probe);
   bson_strfreev(w->task_env);
+  bson_free(w->memos);
   bson_free(w);
 }

@@ -58,6 +58,7 @@ struct mtq_worker {
   bool check_in_flight, poll_in_flight, heartbeat_in_flight, final_sent;
 
   size_t next_channel; /* where the next poll starts, for fairness */
+  mtq_poll_memo_t *memos; /* one per channel; touched only by the poll in flight */
   mtq__job_t *jobs;    /* every claimed task not yet recorded */
   size_t n_jobs;       /* slots in use */
   size_t n_running;    /* child processes alive */
