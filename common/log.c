@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "mtq_log.h"
@@ -10,6 +11,20 @@ static const char *log_program = "mtq";
 static mtq_log_level_t log_min = MTQ_LOG_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+bool mtq_log_level_parse(const char *name, mtq_log_level_t *level) {
+  for (int i = MTQ_LOG_DEBUG; i <= MTQ_LOG_ERROR; i++) {
+    if (strcmp(name, level_names[i]) == 0) {
+      *level = (mtq_log_level_t)i;
+      return true;
+    }
+  }
+  if (strcmp(name, "warning") == 0) {
+    *level = MTQ_LOG_WARN;
+    return true;
+  }
+  return false;
+}
 
 void mtq_log_init(const char *program, mtq_log_level_t min_level) {
   log_program = program;

@@ -31,21 +31,6 @@ typedef struct {
   mtq_log_level_t log_level;
 } options_t;
 
-static bool parse_level(const char *s, mtq_log_level_t *out) {
-  static const struct {
-    const char *name;
-    mtq_log_level_t level;
-  } levels[] = {{"debug", MTQ_LOG_DEBUG}, {"info", MTQ_LOG_INFO},   {"warn", MTQ_LOG_WARN},
-                {"warning", MTQ_LOG_WARN}, {"error", MTQ_LOG_ERROR}};
-  for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
-    if (strcmp(s, levels[i].name) == 0) {
-      *out = levels[i].level;
-      return true;
-    }
-  }
-  return false;
-}
-
 /* Returns -1 to go on, else the exit code. */
 static int parse_options(int argc, char **argv, options_t *o) {
   static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
@@ -64,7 +49,7 @@ static int parse_options(int argc, char **argv, options_t *o) {
       o->uri = optarg;
       break;
     case 'l':
-      if (!parse_level(optarg, &o->log_level)) {
+      if (!mtq_log_level_parse(optarg, &o->log_level)) {
         fprintf(stderr, "mtqd: unknown log level '%s' (debug, info, warn, error)\n", optarg);
         return 2;
       }

@@ -42,17 +42,6 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
   return 2;
 }
 
-static bool parse_level(const char *s, mtq_log_level_t *out) {
-  static const char *const names[] = {"debug", "info", "warn", "error"};
-  for (int i = 0; i < 4; i++) {
-    if (strcmp(s, names[i]) == 0) {
-      *out = (mtq_log_level_t)i;
-      return true;
-    }
-  }
-  return false;
-}
-
 /* Returns -1 to go on, or the exit status. */
 static int parse_args(int argc, char **argv, options_t *o) {
   static const struct option longopts[] = {
@@ -76,7 +65,7 @@ static int parse_args(int argc, char **argv, options_t *o) {
       o->id = optarg;
       break;
     case 'l':
-      if (!parse_level(optarg, &o->level)) {
+      if (!mtq_log_level_parse(optarg, &o->level)) {
         return usage_error("unknown log level '%s' (debug, info, warn, error)", optarg);
       }
       break;
