@@ -1,5 +1,5 @@
-/* cmd_admin.c - mtq set-priority, disable, enable, cancel, workers, stats
- * and channels. */
+/* cmd_admin.c - mtq set-priority, disable, enable, cancel, suspend, resume,
+ * retry, workers, stats and channels. */
 #include <string.h>
 
 #include "cli.h"
@@ -36,13 +36,26 @@ int mtq_cmd_set_priority(mtq_cli_t *cli, int argc, char **argv) {
   return MTQ_CLI_OK;
 }
 
-typedef enum { CHANGE_DISABLE, CHANGE_ENABLE, CHANGE_CANCEL } change_t;
+typedef enum {
+  CHANGE_DISABLE,
+  CHANGE_ENABLE,
+  CHANGE_CANCEL,
+  CHANGE_SUSPEND,
+  CHANGE_RESUME,
+  CHANGE_RETRY
+} change_t;
 
 static const char *const change_help[] = {
-    "usage: mtq disable ID\n\nKeeps a waiting task from being run until it is enabled.\n",
+    "usage: mtq disable ID\n\nKeeps a waiting task from being run until it is enabled\n"
+    "(sets is_enable to false, as an operator may do in the database).\n",
     "usage: mtq enable ID\n\nLets a disabled task run again.\n",
-    "usage: mtq cancel ID\n\nCancels a waiting (queued, delayed or disabled) task.  A running\n"
-    "or finished task cannot be cancelled.\n",
+    "usage: mtq cancel ID\n\nCancels a waiting or running task.  A running task's worker\n"
+    "stops its process at its next lease renewal.  An ended task cannot be cancelled.\n",
+    "usage: mtq suspend ID\n\nHolds a waiting task (queued, delayed, retry_wait or\n"
+    "disabled) until `mtq resume ID`.\n",
+    "usage: mtq resume ID\n\nLets a suspended task wait for its turn again.\n",
+    "usage: mtq retry ID\n\nGives a dead (or failed) task a new life: queued again, its\n"
+    "attempts counted from zero, the errors of its earlier attempts kept.\n",
 };
 
 static int change_task(mtq_cli_t *cli, int argc, char **argv, change_t change) {
@@ -52,9 +65,14 @@ static int change_task(mtq_cli_t *cli, int argc, char **argv, change_t change) {
     return rc == MTQ_CLI_DONE ? MTQ_CLI_OK : rc;
   }
   bson_error_t error;
-  bool ok = change == CHANGE_CANCEL
-                ? mtq_store_cancel(cli->store, &id, &error)
-                : mtq_store_set_enable(cli->store, &id, change == CHANGE_ENABLE, &error);
+  bool ok;
+  switch (change) {
+  case CHANGE_CANCEL: ok = mtq_store_cancel(cli->store, &id, &error); break;
+  case CHANGE_SUSPEND: ok = mtq_store_suspend(cli->store, &id, &error); break;
+  case CHANGE_RESUME: ok = mtq_store_resume(cli->store, &id, &error); break;
+  case CHANGE_RETRY: ok = mtq_store_retry(cli->store, &id, &error); break;
+  default: ok = mtq_store_set_enable(cli->store, &id, change == CHANGE_ENABLE, &error); break;
+  }
   if (!ok) {
     return mtq_cli_fail(cli, &error, NULL);
   }
@@ -72,6 +90,18 @@ int mtq_cmd_enable(mtq_cli_t *cli, int argc, char **argv) {
 
 int mtq_cmd_cancel(mtq_cli_t *cli, int argc, char **argv) {
   return change_task(cli, argc, argv, CHANGE_CANCEL);
+}
+
+int mtq_cmd_suspend(mtq_cli_t *cli, int argc, char **argv) {
+  return change_task(cli, argc, argv, CHANGE_SUSPEND);
+}
+
+int mtq_cmd_resume(mtq_cli_t *cli, int argc, char **argv) {
+  return change_task(cli, argc, argv, CHANGE_RESUME);
+}
+
+int mtq_cmd_retry(mtq_cli_t *cli, int argc, char **argv) {
+  return change_task(cli, argc, argv, CHANGE_RETRY);
 }
 
 /* --- workers ------------------------------------------------------------------------ */

@@ -37,7 +37,8 @@ static char *read_stdin(void) {
 static const char enqueue_help[] =
     "usage: mtq enqueue --channel C --func NAME [--version V] [--args JSON]\n"
     "                   [--priority N] [--delay SECONDS] [--timeout SECONDS]\n"
-    "                   [--max-attempts N]\n"
+    "                   [--max-attempts N] [--backoff SECONDS] [--backoff-max SECONDS]\n"
+    "                   [--dedupe-key KEY]\n"
     "\n"
     "Adds a task to a declared channel and prints its id.\n"
     "\n"
@@ -48,7 +49,12 @@ static const char enqueue_help[] =
     "  --priority N        0 (lowest, default) to 9 (highest)\n"
     "  --delay SECONDS     run no earlier than this from now\n"
     "  --timeout SECONDS   a run is killed after this (default 3600)\n"
-    "  --max-attempts N    runs before the task fails for good (default 3)\n"
+    "  --max-attempts N    runs before the task is dead (default 3)\n"
+    "  --backoff SECONDS   wait before the 2nd attempt, doubled for each next one,\n"
+    "                      jittered (default 1)\n"
+    "  --backoff-max SECONDS  the longest such wait (default 300)\n"
+    "  --dedupe-key KEY    a second enqueue with the same KEY on this channel\n"
+    "                      prints the first task's id instead of adding a task\n"
     "  --force             enqueue even if no worker has announced this function\n"
     "                      and version on this channel (yet)\n";
 
@@ -61,6 +67,8 @@ static int enqueue_options(mtq_cli_t *cli, int argc, char **argv, mtq_enqueue_op
       {"priority", required_argument, NULL, 'p'}, {"delay", required_argument, NULL, 'd'},
       {"timeout", required_argument, NULL, 't'},  {"max-attempts", required_argument, NULL, 'm'},
       {"force", no_argument, NULL, 'F'},          {"help", no_argument, NULL, 'h'},
+      {"backoff", required_argument, NULL, 'b'},  {"backoff-max", required_argument, NULL, 'B'},
+      {"dedupe-key", required_argument, NULL, 'k'},
       {NULL, 0, NULL, 0}};
   int c;
   int64_t v;
@@ -104,6 +112,17 @@ static int enqueue_options(mtq_cli_t *cli, int argc, char **argv, mtq_enqueue_op
       break;
     case 'F':
       *force = true;
+      break;
+    case 'b':
+    case 'B':
+      if (!mtq_cli_parse_seconds(optarg, &v) || v < 1 || v > INT32_MAX) {
+        return mtq_cli_usage(cli, "--%s must be a positive number of seconds, not '%s'",
+                             c == 'b' ? "backoff" : "backoff-max", optarg);
+      }
+      *(c == 'b' ? &o->backoff_ms : &o->backoff_max_ms) = (int32_t)v;
+      break;
+    case 'k':
+      o->dedupe_key = optarg;
       break;
     case 'h':
       fputs(enqueue_help, stdout);
@@ -192,8 +211,7 @@ static void add_task_row(mtq_table_t *table, const mtq_task_t *t) {
   char id[25], prio[16], status[48], attempt[32], created[64];
   bson_oid_to_string(&t->id, id);
   snprintf(prio, sizeof prio, "%d", (int)t->priority);
-  snprintf(status, sizeof status, "%s%s", mtq_state_name(t->status),
-           !t->is_enable && !mtq_state_is_terminal(t->status) ? " (disabled)" : "");
+  snprintf(status, sizeof status, "%s", mtq_state_name(mtq_task_state(t)));
   snprintf(attempt, sizeof attempt, "%d/%d", (int)t->attempt, (int)t->max_attempts);
   mtq_cli_format_time(t->created_at, created, sizeof created);
   const char *cells[] = {id, t->channel, t->func, prio, status, attempt,
@@ -279,15 +297,102 @@ int mtq_cmd_ls(mtq_cli_t *cli, int argc, char **argv) {
 /* --- show and wait ------------------------------------------------------------- */
 
 static const char show_help[] =
-    "usage: mtq show ID\n"
+    "usage: mtq show ID [--history]\n"
     "\n"
-    "Prints every field of a task, one per line (--json: the task document).\n";
+    "Prints every field of a task, one per line (--json: the task document).\n"
+    "\n"
+    "  --history   then its audit trail: every change of state, when, by whom\n"
+    "              and why (--json: {\"task\": ..., \"events\": [...]})\n";
+
+static void print_history(const mtq_cli_t *cli, const bson_t *history) {
+  bson_iter_t it, arr;
+  if (!bson_iter_init_find(&it, history, "events") || !bson_iter_recurse(&it, &arr)) {
+    return;
+  }
+  puts("");
+  static const char *const headers[] = {"AT", "FROM", "TO", "BY", "ATTEMPT", "WHY"};
+  mtq_table_t *table = mtq_table_new(6, headers);
+  while (bson_iter_next(&arr)) {
+    bson_t ev;
+    uint32_t len;
+    const uint8_t *data;
+    if (!BSON_ITER_HOLDS_DOCUMENT(&arr)) {
+      continue;
+    }
+    bson_iter_document(&arr, &len, &data);
+    if (!bson_init_static(&ev, data, len)) {
+      continue;
+    }
+    char at[64] = "-", attempt[16] = "-";
+    const char *cells[6] = {at, NULL, NULL, NULL, attempt, NULL};
+    static const char *const keys[] = {NULL, "from", "to", "by", NULL, "why"};
+    bson_iter_t f;
+    for (int k = 0; k < 6; k++) {
+      if (keys[k] && bson_iter_init_find(&f, &ev, keys[k]) && BSON_ITER_HOLDS_UTF8(&f)) {
+        cells[k] = bson_iter_utf8(&f, NULL);
+      }
+    }
+    if (bson_iter_init_find(&f, &ev, "at") && BSON_ITER_HOLDS_DATE_TIME(&f)) {
+      mtq_cli_format_time(bson_iter_date_time(&f), at, sizeof at);
+    }
+    if (bson_iter_init_find(&f, &ev, "attempt") && BSON_ITER_HOLDS_NUMBER(&f)) {
+      snprintf(attempt, sizeof attempt, "%lld", (long long)bson_iter_as_int64(&f));
+    }
+    mtq_table_add(table, cells);
+  }
+  mtq_table_print(table, stdout);
+  mtq_table_destroy(table);
+}
 
 int mtq_cmd_show(mtq_cli_t *cli, int argc, char **argv) {
+  static const struct option longopts[] = {{"history", no_argument, NULL, 'H'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
+  bool history = false;
   bson_oid_t id;
-  int rc = mtq_cli_plain_args(cli, argc, argv, show_help, 1, "task ID");
-  if (rc || (rc = mtq_cli_parse_id(cli, argv[optind], &id)) || (rc = mtq_cli_open(cli))) {
-    return rc == MTQ_CLI_DONE ? MTQ_CLI_OK : rc;
+  int c, rc;
+  while ((c = mtq_cli_getopt(cli, argc, argv, ":h", longopts)) != -1) {
+    if (c == 'H') {
+      history = true;
+    } else if (c == 'h') {
+      fputs(show_help, stdout);
+      return MTQ_CLI_OK;
+    } else {
+      return MTQ_CLI_USAGE;
+    }
+  }
+  if ((rc = mtq_cli_positional(cli, argc, argv, 1, "task ID")) ||
+      (rc = mtq_cli_parse_id(cli, argv[optind], &id)) || (rc = mtq_cli_open(cli))) {
+    return rc;
+  }
+  if (history) {
+    mtq_task_t task;
+    mtq_task_init(&task);
+    bson_t events;
+    bson_error_t error;
+    if (!mtq_store_find(cli->store, &id, &task, &error) ||
+        !mtq_store_history(cli->store, &id, &events, &error)) {
+      rc = mtq_cli_fail(cli, &error, NULL);
+    } else if (cli->json) {
+      bson_t doc = BSON_INITIALIZER, out = BSON_INITIALIZER;
+      mtq_task_to_bson(&task, &doc);
+      BSON_APPEND_DOCUMENT(&out, "task", &doc);
+      bson_iter_t it;
+      if (bson_iter_init_find(&it, &events, "events")) {
+        bson_append_iter(&out, "events", -1, &it);
+      }
+      mtq_cli_print_doc(&out, stdout);
+      bson_destroy(&out);
+      bson_destroy(&doc);
+    } else {
+      mtq_cli_print_task_fields(&task, stdout);
+      print_history(cli, &events);
+    }
+    if (rc == MTQ_CLI_OK) {
+      bson_destroy(&events);
+    }
+    mtq_task_cleanup(&task);
+    return rc;
   }
   mtq_task_t task;
   mtq_task_init(&task);
@@ -323,7 +428,10 @@ static int report_end(const mtq_cli_t *cli, const mtq_task_t *t, const char *hex
     }
     return MTQ_CLI_OK;
   case MTQ_STATE_FAILED:
-    fprintf(stderr, "mtq: task %s failed: %s\n", hex, t->error ? t->error : "(no message)");
+  case MTQ_STATE_DEAD:
+    fprintf(stderr, "mtq: task %s %s: %s\n", hex,
+            t->status == MTQ_STATE_DEAD ? "is dead (no attempts left)" : "failed",
+            t->error ? t->error : "(no message)");
     return MTQ_CLI_FAILED;
   default:
     fprintf(stderr, "mtq: task %s was %s\n", hex, mtq_state_name(t->status));

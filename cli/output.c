@@ -180,7 +180,7 @@ void mtq_cli_print_task_fields(const mtq_task_t *t, FILE *out) {
   snprintf(buf, sizeof buf, "%d", (int)t->priority);
   print_field(out, "priority", buf);
   print_field(out, "is_enable", t->is_enable ? "true" : "false");
-  print_field(out, "status", mtq_state_name(t->status));
+  print_field(out, "status", mtq_state_name(mtq_task_state(t)));
   snprintf(buf, sizeof buf, "%d", (int)t->attempt);
   print_field(out, "attempt", buf);
   snprintf(buf, sizeof buf, "%d", (int)t->max_attempts);
@@ -201,5 +201,42 @@ void mtq_cli_print_task_fields(const mtq_task_t *t, FILE *out) {
     fputc('\n', out);
   } else {
     fputs("-\n", out);
+  }
+  snprintf(buf, sizeof buf, "%d..%d ms", (int)t->backoff_ms, (int)t->backoff_max_ms);
+  print_field(out, "retry_backoff", buf);
+  print_field(out, "dedupe_key", t->dedupe_key);
+  bson_iter_t it;
+  if (t->errors && bson_iter_init(&it, t->errors)) {
+    /* one line per failed attempt: "attempt N on W at T: error" */
+    while (bson_iter_next(&it)) {
+      bson_iter_t f;
+      bson_t one;
+      uint32_t len;
+      const uint8_t *data;
+      if (!BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        continue;
+      }
+      bson_iter_document(&it, &len, &data);
+      if (!bson_init_static(&one, data, len)) {
+        continue;
+      }
+      int attempt = bson_iter_init_find(&f, &one, "attempt") && BSON_ITER_HOLDS_NUMBER(&f)
+                        ? (int)bson_iter_as_int64(&f)
+                        : 0;
+      const char *worker = bson_iter_init_find(&f, &one, "worker") && BSON_ITER_HOLDS_UTF8(&f)
+                               ? bson_iter_utf8(&f, NULL)
+                               : "-";
+      char when[64] = "-";
+      if (bson_iter_init_find(&f, &one, "at") && BSON_ITER_HOLDS_DATE_TIME(&f)) {
+        mtq_cli_format_time(bson_iter_date_time(&f), when, sizeof when);
+      }
+      fprintf(out, "%-13s attempt %d on %s at %s: ", "errors[]", attempt, worker, when);
+      mtq_cli_print_json_string(
+          bson_iter_init_find(&f, &one, "error") && BSON_ITER_HOLDS_UTF8(&f)
+              ? bson_iter_utf8(&f, NULL)
+              : "?",
+          out);
+      fputc('\n', out);
+    }
   }
 }

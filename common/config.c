@@ -33,6 +33,7 @@ void mtq_config_init(mtq_config_t *cfg) {
   cfg->poll_interval_ms = 1000;
   cfg->heartbeat_interval_ms = 3000;
   cfg->grace_period_ms = 30000;
+  cfg->lease_ms = 30000;
   cfg->lost_after_ms = 15000;
   cfg->sweep_interval_ms = 1000;
   cfg->reconcile_interval_ms = 5000;
@@ -206,9 +207,12 @@ static bool parse_worker_key(mtq_config_t *cfg, const char *name, const char *va
   int64_t *ms = strcmp(name, "poll_interval_ms") == 0        ? &cfg->poll_interval_ms
                 : strcmp(name, "heartbeat_interval_ms") == 0 ? &cfg->heartbeat_interval_ms
                 : strcmp(name, "grace_period_ms") == 0       ? &cfg->grace_period_ms
+                : strcmp(name, "lease_ms") == 0              ? &cfg->lease_ms
                                                              : NULL;
   if (ms) {
-    return parse_int(value, 10, 24 * 3600 * 1000, ms, error);
+    /* A lease shorter than a second would be renewed faster than a busy
+     * database answers. */
+    return parse_int(value, ms == &cfg->lease_ms ? 1000 : 10, 24 * 3600 * 1000, ms, error);
   }
   mtq_error_set(error, MTQ_ERR_INVALID, "unknown key '%s' in [worker]", name);
   return false;

@@ -10,6 +10,10 @@
  *   poll_interval_ms = 1000
  *   heartbeat_interval_ms = 3000
  *   grace_period_ms = 30000
+ *   lease_ms = 30000             ; a running task's lease: renewed every quarter
+ *                                ; of it; mtqd takes the task back when it goes
+ *                                ; unrenewed this long, and the worker stops a
+ *                                ; task it could not renew for half of it
  *
  *   [function square]            ; one section per function served
  *   version = 1
@@ -47,6 +51,7 @@ typedef struct {
   int64_t poll_interval_ms;
   int64_t heartbeat_interval_ms;
   int64_t grace_period_ms;
+  int64_t lease_ms;
   mtq_function_t *functions;
   size_t n_functions;
   /* [coordinator] */

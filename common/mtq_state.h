@@ -1,14 +1,23 @@
 /* mtq_state.h - the task lifecycle, in one table.
  *
- * MTQ_STATE_MAP generates the enum, the strings stored in MongoDB and the
- * transition check; every change of a task's state goes through
- * mtq_state_can_move().
+ * MTQ_STATE_MAP generates the enum and the strings stored in MongoDB; the
+ * transition table in state.c decides every change of a task's state
+ * (mtq_state_check), in the store and so in the CLI.
  *
+ *                 ┌──────── enable ◀── disabled ◀── disable ───┐ (any waiting state)
  *   delayed ──release──▶ queued ──claim──▶ running ──▶ done
- *      │                  ▲  │               │  └────▶ failed
- *      │                  │  │               └─requeue─┘ (retry, lost worker, shutdown)
- *      └──────cancel──────┴──┴──▶ cancelled
- */
+ *                         ▲  ▲                │ ├──▶ failed    (cannot succeed: malformed,
+ *        retry_wait ──due─┘  │                │ │               rejected signature)
+ *            ▲               │                │ ├──▶ retry_wait (attempts left; backoff)
+ *            └───────────────┼── attempt fails┘ ├──▶ dead       (attempts used up)
+ *   suspended ◀─suspend─ waiting states      │   └──▶ queued    (lease expired, shutdown)
+ *   suspended ──resume──▶ queued             │
+ *   dead, failed ──retry (operator)──▶ queued
+ *   any waiting state, running, suspended ──cancel──▶ cancelled
+ *
+ * "disabled" is not stored in status: it is a waiting task whose is_enable
+ * is false (operators flip is_enable in the database directly, and the poll
+ * filters on it), reported as disabled by mtq_task_state(). */
 #ifndef MTQ_STATE_H
 #define MTQ_STATE_H
 
@@ -21,7 +30,11 @@
   X(RUNNING, "running", false)      \
   X(DONE, "done", true)             \
   X(FAILED, "failed", true)         \
-  X(CANCELLED, "cancelled", true)
+  X(CANCELLED, "cancelled", true)   \
+  X(RETRY_WAIT, "retry_wait", false) \
+  X(DEAD, "dead", true)             \
+  X(SUSPENDED, "suspended", false)  \
+  X(DISABLED, "disabled", false)
 
 typedef enum {
 #define MTQ__STATE_ENUM(e, s, t) MTQ_STATE_##e,
@@ -33,10 +46,17 @@ typedef enum {
 
 /* Stored name of a state; "invalid" for anything out of range. Static string. */
 const char *mtq_state_name(mtq_state_t state);
-/* Parses a stored name; MTQ_STATE_INVALID when unknown. */
+/* Parses a stored name ("retry-wait" is accepted for retry_wait);
+ * MTQ_STATE_INVALID when unknown. */
 mtq_state_t mtq_state_parse(const char *name);
 bool mtq_state_is_terminal(mtq_state_t state);
+/* Waiting: not running and not ended (queued, delayed, retry_wait,
+ * suspended, disabled). */
+bool mtq_state_is_waiting(mtq_state_t state);
 /* True when the lifecycle allows from -> to. */
 bool mtq_state_can_move(mtq_state_t from, mtq_state_t to);
+/* The action that makes from -> to ("claim", "cancel", ...), NULL when the
+ * table has no such edge. */
+const char *mtq_state_action(mtq_state_t from, mtq_state_t to);
 
 #endif

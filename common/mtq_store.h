@@ -9,8 +9,15 @@
  *                       level, so that a poll reads the front of a collection
  *                       instead of sorting the whole backlog (see README)
  *   q.<ch>.delayed      tasks whose not_before is in the future
+ *   q.<ch>.delayed      also holds tasks in retry_wait (a failed attempt's backoff)
  *   claims              one document per ownership change, _id "<task>:<token>";
- *                       its unique _id is what makes a claim exactly-once
+ *                       its unique _id is what makes a claim exactly-once; and
+ *                       one per end of an attempt, "<task>:<token>:end": its
+ *                       unique _id decides who ends it (the fencing token)
+ *   leases              one document per running attempt, _id "<task>:<token>",
+ *                       renewed by the holder; mtqd ends attempts whose lease
+ *                       stopped being renewed
+ *   events              the audit trail: one document per state transition
  *   results             the one recorded outcome of each finished task, _id = task id
  *   whoami              one document per worker, _id = worker id
  *
@@ -84,23 +91,36 @@ bool mtq_store_poll(mtq_store_t *store, const char *channel, const mtq_function_
                     size_t n_funcs, size_t limit, mtq_poll_memo_t *memo, mtq_task_list_t *out,
                     bson_error_t *error);
 
-/* Claims a polled task for worker_id.  Exactly one caller wins for a given
- * task and token, on MongoDB and on FerretDB alike; a loser gets false with
- * MTQ_ERR_CONFLICT.  On success the task is running, attempt is counted,
- * and task reflects the stored document. */
+/* Claims a polled task for worker_id, with a lease of lease_ms that the
+ * worker must renew (mtq_store_renew) while the task runs.  Exactly one
+ * caller wins for a given task and token, on MongoDB and on FerretDB alike;
+ * a loser gets false with MTQ_ERR_CONFLICT.  On success the task is
+ * running, attempt is counted, and task reflects the stored document. */
 bool mtq_store_claim(mtq_store_t *store, mtq_task_t *task, const char *worker_id,
-                     bson_error_t *error);
+                     int64_t lease_ms, bson_error_t *error);
+
+/* Renews the lease of a claimed task.  MTQ_ERR_CONFLICT when the lease is
+ * gone: the attempt was ended by someone else (mtqd found the lease expired,
+ * or an operator cancelled the task), and the holder must stop the task. */
+bool mtq_store_renew(mtq_store_t *store, const mtq_task_t *task, bson_error_t *error);
 
 /* Records the end of a run.  ok: result (borrowed, may be NULL = {}) is the
- * outcome.  !ok: error_text is kept; with attempts left the task goes back to
- * the queue (task->status becomes QUEUED), otherwise it fails for good.
- * Safe to call again after a transient error: an outcome is recorded once. */
+ * outcome (done).  !ok: error_text is kept with the attempt's errors; with
+ * attempts left the task waits out its backoff (retry_wait), otherwise it is
+ * dead.  MTQ_ERR_CONFLICT when this attempt was already ended by someone
+ * else: the outcome is refused (fencing).  Safe to call again after a
+ * transient error: an outcome is recorded once. */
 bool mtq_store_finish(mtq_store_t *store, mtq_task_t *task, bool ok, const bson_t *result,
                       const char *error_text, bson_error_t *error);
 
+/* Ends a claimed task as failed for good, without running it again: it can
+ * never succeed as it is (its signature is missing or wrong, say). */
+bool mtq_store_reject(mtq_store_t *store, mtq_task_t *task, const char *reason,
+                      bson_error_t *error);
+
 /* Gives a running task back to the queue with a new token.  count_attempt
  * false (a graceful shutdown) does not use up one of its attempts; when a
- * counted attempt was its last, the task fails with reason as its error. */
+ * counted attempt was its last, the task is dead with reason as its error. */
 bool mtq_store_requeue(mtq_store_t *store, mtq_task_t *task, bool count_attempt,
                        const char *reason, bson_error_t *error);
 
@@ -119,6 +139,27 @@ bool mtq_store_function_served(mtq_store_t *store, const char *channel, const ch
                                const char *version, bool *served, bson_error_t *error);
 
 /* --- coordinator --------------------------------------------------------- */
+
+/* A running attempt's lease, as the coordinator reads it. */
+typedef struct {
+  char key[64]; /* "<task>:<token>" */
+  bson_oid_t task;
+  char channel[MTQ_NAME_MAX + 1];
+  char worker[MTQ_NAME_MAX + 1];
+  int64_t priority;
+  int64_t token;
+  int64_t lease_ms; /* how long it may go unrenewed */
+  int64_t renewals; /* grows with every renewal */
+} mtq_lease_t;
+
+/* Reads every lease into *out (caller bson_free()s it). */
+bool mtq_store_leases(mtq_store_t *store, mtq_lease_t **out, size_t *n, bson_error_t *error);
+/* Ends the attempt of a lease that was not renewed in time: the task goes
+ * back to the queue (or is dead when that was its last attempt), with reason
+ * kept.  A leftover lease of an attempt that already ended is deleted.
+ * *ended_as is the task's new state, MTQ_STATE_INVALID when nothing changed. */
+bool mtq_store_expire(mtq_store_t *store, const mtq_lease_t *lease, const char *reason,
+                      mtq_state_t *ended_as, bson_error_t *error);
 
 /* Tasks of a channel that worker_id holds (status running). */
 bool mtq_store_tasks_held_by(mtq_store_t *store, const char *channel, const char *worker_id,
@@ -150,8 +191,20 @@ bool mtq_store_set_priority(mtq_store_t *store, const bson_oid_t *id, int32_t pr
 /* Enables or disables a waiting task. */
 bool mtq_store_set_enable(mtq_store_t *store, const bson_oid_t *id, bool enable,
                           bson_error_t *error);
-/* Cancels a waiting task; a running or finished task gives MTQ_ERR_STATE. */
+/* Cancels a waiting or running task (a running one's worker stops its
+ * process when its next lease renewal fails); an ended task gives
+ * MTQ_ERR_STATE. */
 bool mtq_store_cancel(mtq_store_t *store, const bson_oid_t *id, bson_error_t *error);
+/* Holds a waiting task (suspended) until mtq_store_resume. */
+bool mtq_store_suspend(mtq_store_t *store, const bson_oid_t *id, bson_error_t *error);
+bool mtq_store_resume(mtq_store_t *store, const bson_oid_t *id, bson_error_t *error);
+/* Gives a dead or failed task a new life: queued, attempts counted from 0,
+ * its earlier errors kept. */
+bool mtq_store_retry(mtq_store_t *store, const bson_oid_t *id, bson_error_t *error);
+/* Reads a task's transitions, oldest first, into out as { "events": [...] };
+ * out is initialised by the call. */
+bool mtq_store_history(mtq_store_t *store, const bson_oid_t *id, bson_t *out,
+                       bson_error_t *error);
 /* Counts tasks per channel and status into out:
  * { "<channel>": { "queued": n, "running": n, ... }, ... }; out initialised by the call. */
 bool mtq_store_stats(mtq_store_t *store, bson_t *out, bson_error_t *error);

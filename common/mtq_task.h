@@ -21,6 +21,10 @@
 #define MTQ_DEFAULT_TIMEOUT_S 3600
 #define MTQ_DEFAULT_MAX_ATTEMPTS 3
 #define MTQ_MAX_DELAY_MS (366LL * 24 * 3600 * 1000) /* a year: keeps not_before in range */
+#define MTQ_MAX_ATTEMPTS 1000
+#define MTQ_DEFAULT_BACKOFF_MS 1000        /* first retry waits about this long */
+#define MTQ_DEFAULT_BACKOFF_MAX_MS 300000  /* no retry waits longer than 5 minutes */
+#define MTQ_DEDUPE_KEY_MAX 128
 
 typedef struct {
   bson_oid_t id;
@@ -42,6 +46,11 @@ typedef struct {
   char worker[MTQ_NAME_MAX + 1];
   bson_t *result;       /* owned; set when done */
   char *error;          /* owned; set when failed or when a try failed */
+  bson_t *errors;       /* owned array, one {attempt, worker, error, at} per failed
+                         * attempt; NULL = none yet */
+  int32_t backoff_ms;     /* retry delay after the first failure, doubled each time */
+  int32_t backoff_max_ms; /* the cap of that delay */
+  char dedupe_key[MTQ_DEDUPE_KEY_MAX + 1]; /* "" = none */
 } mtq_task_t;
 
 /* What a producer asks for; fields left zero/NULL take defaults. */
@@ -54,6 +63,10 @@ typedef struct {
   int64_t delay_ms;
   int32_t timeout_s;     /* 0 = MTQ_DEFAULT_TIMEOUT_S */
   int32_t max_attempts;  /* 0 = MTQ_DEFAULT_MAX_ATTEMPTS */
+  int32_t backoff_ms;    /* 0 = MTQ_DEFAULT_BACKOFF_MS */
+  int32_t backoff_max_ms; /* 0 = MTQ_DEFAULT_BACKOFF_MAX_MS */
+  const char *dedupe_key; /* NULL = none: a second enqueue with the same key in
+                           * the same channel returns the first task */
 } mtq_enqueue_opts_t;
 
 /* Zeroes a task (args NULL).  Use mtq_task_cleanup to free what it owns. */
@@ -64,6 +77,24 @@ void mtq_task_cleanup(mtq_task_t *task);
  * every field; now_ms is the creation time.  task must be initialised. */
 bool mtq_task_build(mtq_task_t *task, const mtq_enqueue_opts_t *opts, int64_t now_ms,
                     bson_error_t *error);
+
+/* The state a person sees: status, except that a waiting task whose
+ * is_enable is false is MTQ_STATE_DISABLED. */
+mtq_state_t mtq_task_state(const mtq_task_t *task);
+
+/* Checks that the lifecycle allows task -> to; otherwise fails with
+ * MTQ_ERR_STATE: "task <id> is running: cannot <action> it". */
+bool mtq_task_check_move(const mtq_task_t *task, mtq_state_t to, const char *action,
+                         bson_error_t *error);
+
+/* How long to wait before the next attempt, after `attempt` attempts failed:
+ * backoff_ms * 2^(attempt-1), capped at backoff_max_ms, then jittered
+ * uniformly into [d/2, d] by r (0 <= r < 1), so that tasks that failed
+ * together do not come back together. */
+int64_t mtq_task_backoff(const mtq_task_t *task, double r);
+
+/* Appends {attempt, worker, error, at} to task->errors. */
+void mtq_task_add_error(mtq_task_t *task, const char *error_text, int64_t at_ms);
 
 /* Appends the whole task document (with _id) to doc, which must be empty. */
 void mtq_task_to_bson(const mtq_task_t *task, bson_t *doc);

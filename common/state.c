@@ -16,20 +16,33 @@ static const bool state_terminal[] = {
 };
 
 #define Q MTQ_STATE_QUEUED
-#define D MTQ_STATE_DELAYED
+#define DL MTQ_STATE_DELAYED
 #define R MTQ_STATE_RUNNING
-/* Allowed transitions, one row per edge.  Requeue (running -> queued) covers
- * a retry after a failure, a lost worker and a graceful shutdown. */
+#define RW MTQ_STATE_RETRY_WAIT
+#define S MTQ_STATE_SUSPENDED
+#define DI MTQ_STATE_DISABLED
+#define C MTQ_STATE_CANCELLED
+/* Allowed transitions, one row per edge, with the action that makes it. */
 static const struct {
   mtq_state_t from, to;
+  const char *action;
 } transitions[] = {
-    {D, Q}, {D, MTQ_STATE_CANCELLED},                                  /* release, cancel */
-    {Q, R}, {Q, MTQ_STATE_CANCELLED},                                  /* claim, cancel */
-    {R, MTQ_STATE_DONE}, {R, MTQ_STATE_FAILED}, {R, Q},                /* finish, requeue */
+    {DL, Q, "release"},    {RW, Q, "release"},    {S, Q, "resume"},      {DI, Q, "enable"},
+    {Q, R, "claim"},       {R, MTQ_STATE_DONE, "finish"},                {R, MTQ_STATE_FAILED, "fail"},
+    {R, RW, "retry"},      {R, MTQ_STATE_DEAD, "bury"},                  {R, Q, "requeue"},
+    {Q, DI, "disable"},    {DL, DI, "disable"},   {RW, DI, "disable"},   {S, DI, "disable"},
+    {Q, S, "suspend"},     {DL, S, "suspend"},    {RW, S, "suspend"},    {DI, S, "suspend"},
+    {Q, C, "cancel"},      {DL, C, "cancel"},     {RW, C, "cancel"},     {S, C, "cancel"},
+    {DI, C, "cancel"},     {R, C, "cancel"},
+    {MTQ_STATE_DEAD, Q, "retry"},                 {MTQ_STATE_FAILED, Q, "retry"},
 };
 #undef Q
-#undef D
+#undef DL
 #undef R
+#undef RW
+#undef S
+#undef DI
+#undef C
 
 const char *mtq_state_name(mtq_state_t state) {
   if (state < 0 || state >= MTQ_STATE_COUNT) {
@@ -39,6 +52,9 @@ const char *mtq_state_name(mtq_state_t state) {
 }
 
 mtq_state_t mtq_state_parse(const char *name) {
+  if (name && strcmp(name, "retry-wait") == 0) {
+    return MTQ_STATE_RETRY_WAIT;
+  }
   for (int i = 0; name && i < MTQ_STATE_COUNT; i++) {
     if (strcmp(name, state_names[i]) == 0) {
       return (mtq_state_t)i;
@@ -51,11 +67,21 @@ bool mtq_state_is_terminal(mtq_state_t state) {
   return state >= 0 && state < MTQ_STATE_COUNT && state_terminal[state];
 }
 
-bool mtq_state_can_move(mtq_state_t from, mtq_state_t to) {
+bool mtq_state_is_waiting(mtq_state_t state) {
+  return state == MTQ_STATE_QUEUED || state == MTQ_STATE_DELAYED ||
+         state == MTQ_STATE_RETRY_WAIT || state == MTQ_STATE_SUSPENDED ||
+         state == MTQ_STATE_DISABLED;
+}
+
+const char *mtq_state_action(mtq_state_t from, mtq_state_t to) {
   for (size_t i = 0; i < sizeof transitions / sizeof transitions[0]; i++) {
     if (transitions[i].from == from && transitions[i].to == to) {
-      return true;
+      return transitions[i].action;
     }
   }
-  return false;
+  return NULL;
+}
+
+bool mtq_state_can_move(mtq_state_t from, mtq_state_t to) {
+  return mtq_state_action(from, to) != NULL;
 }

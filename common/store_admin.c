@@ -16,6 +16,9 @@ static bool move_task(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *t
   if (!mtq__claim(store, client, task, "mtq", kind, error)) {
     return false;
   }
+  if (task->status != MTQ_STATE_QUEUED) {
+    mtq__event(store, client, task, task->status, MTQ_STATE_QUEUED, "mtqd", kind);
+  }
   task->token++;
   task->priority = priority;
   task->status = MTQ_STATE_QUEUED;
@@ -71,6 +74,8 @@ static bool release_one(void *ctx, const bson_t *doc) {
   bson_error_t err;
   if (!mtq_task_from_bson(&t, doc, s->channel, &err)) {
     mtq__quarantine(s->store, s->client, s->coll, doc, s->channel, err.message);
+  } else if (t.status == MTQ_STATE_SUSPENDED) {
+    /* held by an operator: released by mtq resume */
   } else if (t.not_before <= s->now_ms) {
     if (move_task(s->store, s->client, &t, s->coll, t.priority, "release", &err)) {
       s->count++;
@@ -310,14 +315,14 @@ bool mtq_store_find_outcome(mtq_store_t *store, const bson_oid_t *id, mtq_task_t
   return ok;
 }
 
-static bool refuse_unless_waiting(const mtq_task_t *t, const char *what, bson_error_t *error) {
-  if (t->status == MTQ_STATE_QUEUED || t->status == MTQ_STATE_DELAYED) {
+static bool refuse_unless(const mtq_task_t *t, const char *what, bson_error_t *error) {
+  if (mtq_state_is_waiting(t->status)) {
     return true;
   }
   char hex[25];
   bson_oid_to_string(&t->id, hex);
-  mtq_error_set(error, MTQ_ERR_STATE, "cannot %s task %s: it is %s", what, hex,
-                mtq_state_name(t->status));
+  mtq_error_set(error, MTQ_ERR_STATE, "task %s is %s: cannot %s it", hex,
+                mtq_state_name(mtq_task_state(t)), what);
   return false;
 }
 
@@ -346,7 +351,7 @@ bool mtq_store_set_priority(mtq_store_t *store, const bson_oid_t *id, int32_t pr
   mtq_task_init(&t);
   place_t place = {0};
   bool found = locate(store, client, id, &t, &place, error);
-  bool ok = found && refuse_unless_waiting(&t, "re-prioritise", error);
+  bool ok = found && refuse_unless(&t, "re-prioritise", error);
   if (ok && place.lane < 0) {
     bson_value_t v = {.value_type = BSON_TYPE_INT32, .value.v_int32 = priority};
     ok = set_field(place.coll, id, "priority", &v, error); /* placed on release */
@@ -368,8 +373,15 @@ bool mtq_store_set_enable(mtq_store_t *store, const bson_oid_t *id, bool enable,
   mtq_task_init(&t);
   place_t place = {0};
   bool found = locate(store, client, id, &t, &place, error);
-  bool ok = found && refuse_unless_waiting(&t, enable ? "enable" : "disable", error);
-  if (ok) {
+  bool ok = found;
+  if (ok && enable) {
+    ok = t.is_enable || mtq_task_check_move(&t, MTQ_STATE_QUEUED, "enable", error);
+  } else if (ok) {
+    ok = mtq_task_check_move(&t, MTQ_STATE_DISABLED, "disable", error);
+  }
+  if (ok && t.is_enable != enable) {
+    mtq__event(store, client, &t, mtq_task_state(&t), enable ? t.status : MTQ_STATE_DISABLED,
+               "operator", enable ? "enable" : "disable");
     bson_value_t v = {.value_type = BSON_TYPE_BOOL, .value.v_bool = enable};
     ok = set_field(place.coll, id, "is_enable", &v, error);
   }
@@ -387,14 +399,142 @@ bool mtq_store_cancel(mtq_store_t *store, const bson_oid_t *id, bson_error_t *er
   mtq_task_init(&t);
   place_t place = {0};
   bool found = locate(store, client, id, &t, &place, error);
-  bool ok = found && refuse_unless_waiting(&t, "cancel", error) &&
-            mtq__claim(store, client, &t, "mtq", "cancel", error);
+  bool ok = found && mtq_task_check_move(&t, MTQ_STATE_CANCELLED, "cancel", error);
+  if (ok && t.status == MTQ_STATE_RUNNING) {
+    /* The attempt's end lock, as the holder and mtqd take it: whoever is
+     * first decides.  The worker learns it at its next lease renewal and
+     * stops the process. */
+    ok = mtq__end_attempt(store, client, &t, MTQ_STATE_CANCELLED, "operator",
+                          "cancelled by an operator while running", NULL, false, error);
+  } else if (ok) {
+    ok = mtq__claim(store, client, &t, "operator", "cancel", error);
+    if (ok) {
+      mtq__event(store, client, &t, mtq_task_state(&t), MTQ_STATE_CANCELLED, "operator",
+                 "cancelled by an operator");
+      t.status = MTQ_STATE_CANCELLED;
+      t.finished_at = mtq_now_ms();
+      bson_free(t.error);
+      t.error = bson_strdup("cancelled by an operator");
+      ok = mtq__record_outcome(store, client, &t, place.coll, error);
+    }
+  }
+  if (found) {
+    mongoc_collection_destroy(place.coll);
+  }
+  mtq_task_cleanup(&t);
+  mtq__store_push(store, client);
+  return ok;
+}
+
+/* Changes a waiting task's status in place, under a new token: the claim on
+ * the old token makes the change exclusive against workers and other
+ * operators. */
+static bool restate(mtq_store_t *store, const bson_oid_t *id, mtq_state_t to, const char *action,
+                    bson_error_t *error) {
+  mongoc_client_t *client = mtq__store_pop(store);
+  mtq_task_t t;
+  mtq_task_init(&t);
+  place_t place = {0};
+  bool found = locate(store, client, id, &t, &place, error);
+  mtq_state_t stored = to;
+  if (found && to == MTQ_STATE_QUEUED) {
+    /* A resumed task that sits in the delayed collection waits for its time. */
+    stored = place.lane < 0 ? (t.not_before > mtq_now_ms() ? MTQ_STATE_DELAYED : MTQ_STATE_RETRY_WAIT)
+                            : MTQ_STATE_QUEUED;
+  }
+  bool ok = found && mtq_task_check_move(&t, to, action, error) &&
+            mtq__claim(store, client, &t, "operator", action, error);
   if (ok) {
-    t.status = MTQ_STATE_CANCELLED;
-    t.finished_at = mtq_now_ms();
-    bson_free(t.error);
-    t.error = bson_strdup("cancelled by an operator");
-    ok = mtq__record_outcome(store, client, &t, place.coll, error);
+    mtq__event(store, client, &t, mtq_task_state(&t), to, "operator", action);
+    t.token++;
+    bson_t *upd = BCON_NEW("$set", "{", "status", BCON_UTF8(mtq_state_name(stored)), "token",
+                           BCON_INT64(t.token), "}");
+    bson_t *filter = BCON_NEW("_id", BCON_OID(id));
+    ok = mongoc_collection_update_one(place.coll, filter, upd, NULL, NULL, error);
+    bson_destroy(filter);
+    bson_destroy(upd);
+  }
+  if (found) {
+    mongoc_collection_destroy(place.coll);
+  }
+  mtq_task_cleanup(&t);
+  mtq__store_push(store, client);
+  return ok;
+}
+
+bool mtq_store_suspend(mtq_store_t *store, const bson_oid_t *id, bson_error_t *error) {
+  return restate(store, id, MTQ_STATE_SUSPENDED, "suspend", error);
+}
+
+bool mtq_store_resume(mtq_store_t *store, const bson_oid_t *id, bson_error_t *error) {
+  return restate(store, id, MTQ_STATE_QUEUED, "resume", error);
+}
+
+bool mtq_store_retry(mtq_store_t *store, const bson_oid_t *id, bson_error_t *error) {
+  mongoc_client_t *client = mtq__store_pop(store);
+  mtq_task_t t;
+  mtq_task_init(&t);
+  place_t place = {0};
+  bool found = locate(store, client, id, &t, &place, error);
+  bool ok = found && mtq_task_check_move(&t, MTQ_STATE_QUEUED, "retry", error);
+  if (ok && !place.finished) {
+    mtq_error_set(error, MTQ_ERR_STATE, "task is %s: only an ended task can be retried",
+                  mtq_state_name(t.status));
+    ok = false;
+  }
+  if (ok) {
+    /* "<id>:<token>:retry": one retry per ended life of the task.  A lock
+     * found taken means an earlier retry was interrupted; finishing it
+     * (insert tolerating the copy, then delete) is what is left to do. */
+    mongoc_collection_t *claims = mtq__coll(store, client, "claims");
+    char hex[25], key[80];
+    bson_oid_to_string(id, hex);
+    snprintf(key, sizeof key, "%s:%lld:retry", hex, (long long)t.token);
+    bson_t *doc = BCON_NEW("_id", BCON_UTF8(key), "task", BCON_OID(id), "channel",
+                           BCON_UTF8(t.channel), "token", BCON_INT64(t.token), "by",
+                           BCON_UTF8("operator"), "kind", BCON_UTF8("retry"), "at",
+                           BCON_DATE_TIME(mtq_now_ms()));
+    bson_error_t err;
+    if (!mongoc_collection_insert_one(claims, doc, NULL, NULL, &err) &&
+        !mtq_error_is_duplicate(&err)) {
+      if (error) {
+        *error = err;
+      }
+      ok = false;
+    }
+    bson_destroy(doc);
+    mongoc_collection_destroy(claims);
+  }
+  if (ok) {
+    mtq__event(store, client, &t, t.status, MTQ_STATE_QUEUED, "operator", "retry");
+    t.token++;
+    t.status = MTQ_STATE_QUEUED;
+    t.attempt = 0;
+    t.is_enable = true;
+    t.finished_at = 0;
+    t.claimed_at = 0;
+    t.not_before = 0;
+    t.worker[0] = '\0';
+    if (t.result) {
+      bson_destroy(t.result);
+      t.result = NULL;
+    }
+    mongoc_collection_t *lane = mtq__lane(store, client, t.channel, t.priority);
+    bson_t doc = BSON_INITIALIZER;
+    mtq_task_to_bson(&t, &doc);
+    bson_error_t err;
+    ok = mongoc_collection_insert_one(lane, &doc, NULL, NULL, &err) ||
+         mtq_error_is_duplicate(&err);
+    if (!ok && error) {
+      *error = err;
+    }
+    bson_destroy(&doc);
+    mongoc_collection_destroy(lane);
+    if (ok) {
+      bson_t *filter = BCON_NEW("_id", BCON_OID(id));
+      ok = mongoc_collection_delete_one(place.coll, filter, NULL, NULL, error);
+      bson_destroy(filter);
+    }
   }
   if (found) {
     mongoc_collection_destroy(place.coll);

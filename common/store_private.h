@@ -51,4 +51,20 @@ bool mtq__find_by_id(mongoc_collection_t *coll, const bson_oid_t *id, bson_t *ou
 void mtq__quarantine(mtq_store_t *store, mongoc_client_t *client, mongoc_collection_t *from,
                      const bson_t *doc, const char *channel, const char *reason);
 
+/* Ends attempt task->token (the task is running under that token): takes
+ * the attempt's end lock for `by` (MTQ_ERR_CONFLICT when someone else ended
+ * it: fencing), records the event, then moves the task to `to`: queued (in
+ * place, next token), retry_wait (to the delayed collection, after its
+ * backoff), or an outcome in results (done with result, failed, dead,
+ * cancelled).  why is kept as the error and, when count_attempt, appended to
+ * the task's errors.  Drops the lease. */
+bool mtq__end_attempt(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *task,
+                      mtq_state_t to, const char *by, const char *why, const bson_t *result,
+                      bool count_attempt, bson_error_t *error);
+
+/* Appends one transition of task to the events collection (best effort:
+ * a failure is logged). */
+void mtq__event(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
+                mtq_state_t from, mtq_state_t to, const char *by, const char *why);
+
 #endif

@@ -33,11 +33,17 @@ static bool list_channel(mtq_store_t *store, mongoc_client_t *client, const char
   bson_t filter = BSON_INITIALIZER;
   bool ok = true;
   if (status == MTQ_STATE_INVALID || !mtq_state_is_terminal(status)) {
-    if (status != MTQ_STATE_INVALID) {
+    if (status == MTQ_STATE_DISABLED) {
+      BSON_APPEND_BOOL(&filter, "is_enable", false); /* a view, not a stored status */
+    } else if (status != MTQ_STATE_INVALID) {
       BSON_APPEND_UTF8(&filter, "status", mtq_state_name(status));
     }
+    /* The delayed collection holds delayed, retry_wait and suspended tasks;
+     * the lanes hold queued, running and suspended ones. */
+    bool in_delayed = status != MTQ_STATE_QUEUED && status != MTQ_STATE_RUNNING;
+    bool in_lanes = status != MTQ_STATE_DELAYED && status != MTQ_STATE_RETRY_WAIT;
     for (int32_t p = MTQ_PRIORITY_MAX + 1; ok && p >= MTQ_PRIORITY_MIN; p--) {
-      if (p > MTQ_PRIORITY_MAX && status != MTQ_STATE_INVALID && status != MTQ_STATE_DELAYED) {
+      if ((p > MTQ_PRIORITY_MAX && !in_delayed) || (p <= MTQ_PRIORITY_MAX && !in_lanes)) {
         continue;
       }
       mongoc_collection_t *coll = p > MTQ_PRIORITY_MAX ? mtq__delayed(store, client, channel)

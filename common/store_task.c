@@ -78,9 +78,26 @@ static bool update_by_id(mongoc_collection_t *coll, const bson_oid_t *id, const 
 bool mtq__record_outcome(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
                          mongoc_collection_t *from, bson_error_t *error) {
   /* results/_id is the task id, so however often this runs (a retry after a
-   * lost reply, a late holder) a task has one recorded outcome: the first. */
+   * lost reply) a task has one recorded outcome.  Only the winner of an
+   * attempt's end lock gets here, so an existing record with an older
+   * token is a stale one: an operator's `mtq retry` that was interrupted
+   * before it removed the dead record; it is replaced. */
   mongoc_collection_t *results = mtq__coll(store, client, "results");
-  bool ok = insert_doc(results, task, true, error) && delete_by_id(from, &task->id, error);
+  bson_t doc = BSON_INITIALIZER;
+  mtq_task_to_bson(task, &doc);
+  bson_error_t err;
+  bool ok = mongoc_collection_insert_one(results, &doc, NULL, NULL, &err);
+  if (!ok && mtq_error_is_duplicate(&err)) {
+    bson_t *filter = BCON_NEW("_id", BCON_OID(&task->id), "token", "{", "$lt",
+                              BCON_INT64(task->token), "}");
+    ok = mongoc_collection_replace_one(results, filter, &doc, NULL, NULL, &err);
+    bson_destroy(filter);
+  }
+  if (!ok && error) {
+    *error = err;
+  }
+  bson_destroy(&doc);
+  ok = ok && delete_by_id(from, &task->id, error);
   mongoc_collection_destroy(results);
   return ok;
 }
@@ -209,12 +226,48 @@ bool mtq_store_poll(mtq_store_t *store, const char *channel, const mtq_function_
   return ok;
 }
 
+/* --- the claim and the lease ------------------------------------------- */
+
+/* A lease has the claim's key: "<id>:<token>". */
+#define lease_key claim_key
+
 bool mtq_store_claim(mtq_store_t *store, mtq_task_t *task, const char *worker_id,
-                     bson_error_t *error) {
+                     int64_t lease_ms, bson_error_t *error) {
+  /* 1. The lease first, so that every claim has a lease to expire even if
+   *    the claimant dies between the two inserts.  Its _id is the claim key:
+   *    of many pollers, one inserts it. */
+  char key[64];
+  lease_key(task, key, sizeof key);
+  int64_t now = mtq_now_ms();
   mongoc_client_t *client = mtq__store_pop(store);
-  bool ok = mtq__claim(store, client, task, worker_id, "run", error);
+  mongoc_collection_t *leases = mtq__coll(store, client, "leases");
+  bson_t *lease = BCON_NEW("_id", BCON_UTF8(key), "task", BCON_OID(&task->id), "channel",
+                           BCON_UTF8(task->channel), "priority", BCON_INT32(task->priority),
+                           "token", BCON_INT64(task->token), "worker", BCON_UTF8(worker_id),
+                           "lease_ms", BCON_INT64(lease_ms), "renewals", BCON_INT64(0),
+                           "at", BCON_DATE_TIME(now));
+  bson_error_t err;
+  bool ok = mongoc_collection_insert_one(leases, lease, NULL, NULL, &err);
+  if (!ok && mtq_error_is_duplicate(&err)) {
+    mtq_error_set(error, MTQ_ERR_CONFLICT, "task %s was claimed by someone else first", key);
+  } else if (!ok && error) {
+    *error = err;
+  }
+  /* 2. The claim record: permanent, so a poller that read an old token can
+   *    never claim it again once its lease is gone. */
+  if (ok && !mtq__claim(store, client, task, worker_id, "run", error)) {
+    ok = false;
+    bson_t *mine = BCON_NEW("_id", BCON_UTF8(key), "worker", BCON_UTF8(worker_id));
+    mongoc_collection_delete_one(leases, mine, NULL, NULL, NULL);
+    bson_destroy(mine);
+  }
+  bson_destroy(lease);
+  mongoc_collection_destroy(leases);
   if (ok) {
-    int64_t now = mtq_now_ms();
+    /* 3. The document, for polling and for people.  If marking it fails the
+     *    task still runs: pollers meet the lease and the claim, and the end
+     *    of the attempt rewrites the document. */
+    mtq_state_t from = task->status;
     task->status = MTQ_STATE_RUNNING;
     task->attempt++;
     task->claimed_at = now;
@@ -224,14 +277,10 @@ bool mtq_store_claim(mtq_store_t *store, mtq_task_t *task, const char *worker_id
                            BCON_UTF8(worker_id), "claimed_at", BCON_DATE_TIME(now), "attempt",
                            BCON_INT32(task->attempt), "}");
     bson_error_t uerr;
-    /* The claim is ours whatever happens next.  If marking the document
-     * fails, the task still runs; other pollers meet the claim and skip it,
-     * and finishing removes the document. */
     if (!update_by_id(lane, &task->id, upd, &uerr)) {
-      char key[64];
-      claim_key(task, key, sizeof key);
       mtq_warn("claimed %s but could not mark it running: %s", key, uerr.message);
     }
+    mtq__event(store, client, task, from, MTQ_STATE_RUNNING, worker_id, NULL);
     bson_destroy(upd);
     mongoc_collection_destroy(lane);
   }
@@ -239,45 +288,98 @@ bool mtq_store_claim(mtq_store_t *store, mtq_task_t *task, const char *worker_id
   return ok;
 }
 
-/* Checks that the live document still carries our token.  *gone is set when
- * the document has left the lane (its outcome is recorded, or it was moved). */
-static bool still_ours(mongoc_collection_t *lane, const mtq_task_t *task, bool *gone,
-                       bson_error_t *error) {
-  bson_t doc = BSON_INITIALIZER;
-  bool found = false;
-  *gone = false;
-  bool ok = mtq__find_by_id(lane, &task->id, &doc, &found, error);
-  if (ok && !found) {
-    *gone = true;
-  } else if (ok) {
-    bson_iter_t it;
-    int64_t token = -1;
-    if (bson_iter_init_find(&it, &doc, "token") &&
-        (BSON_ITER_HOLDS_INT64(&it) || BSON_ITER_HOLDS_INT32(&it) || BSON_ITER_HOLDS_DOUBLE(&it))) {
-      token = bson_iter_as_int64(&it);
-    }
-    if (token != task->token) {
-      char hex[25];
-      bson_oid_to_string(&task->id, hex);
-      mtq_error_set(error, MTQ_ERR_CONFLICT,
-                    "task %s was taken back (token %lld, ours %lld): outcome discarded", hex,
-                    (long long)token, (long long)task->token);
-      ok = false;
-    }
+bool mtq_store_renew(mtq_store_t *store, const mtq_task_t *task, bson_error_t *error) {
+  char key[64];
+  lease_key(task, key, sizeof key);
+  mongoc_client_t *client = mtq__store_pop(store);
+  mongoc_collection_t *leases = mtq__coll(store, client, "leases");
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(key));
+  bson_t *upd = BCON_NEW("$inc", "{", "renewals", BCON_INT64(1), "}", "$set", "{", "renewed_at",
+                         BCON_DATE_TIME(mtq_now_ms()), "}");
+  bson_t reply;
+  bool ok = mongoc_collection_update_one(leases, filter, upd, NULL, &reply, error);
+  bson_iter_t it;
+  if (ok && bson_iter_init_find(&it, &reply, "matchedCount") && bson_iter_as_int64(&it) == 0) {
+    mtq_error_set(error, MTQ_ERR_CONFLICT,
+                  "lease %s is gone: the attempt was ended by someone else (expired or cancelled)",
+                  key);
+    ok = false;
   }
-  bson_destroy(&doc);
+  bson_destroy(&reply);
+  bson_destroy(upd);
+  bson_destroy(filter);
+  mongoc_collection_destroy(leases);
+  mtq__store_push(store, client);
   return ok;
 }
 
-/* Gives the task back to its lane with the next token. */
-static bool put_back(mongoc_collection_t *lane, mtq_task_t *task, const char *reason,
-                     bson_error_t *error) {
+/* --- the end of an attempt ------------------------------------------------ */
+
+/* Takes the end of attempt <id>:<token>: inserts claims/"<id>:<token>:end".
+ * Of the holder finishing, the coordinator expiring the lease and an
+ * operator cancelling, one wins; the others get MTQ_ERR_CONFLICT, and so a
+ * late result of an old holder never overwrites a newer outcome (fencing).
+ * A lock that this same actor took earlier (a retry after a lost reply) is
+ * accepted, so that the caller can finish what it started. */
+static bool end_lock(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
+                     const char *by, const char *kind, bson_error_t *error) {
+  char key[80];
+  claim_key(task, key, sizeof key);
+  bson_strncpy(key + strlen(key), ":end", sizeof key - strlen(key));
+  mongoc_collection_t *claims = mtq__coll(store, client, "claims");
+  bson_t *doc = BCON_NEW("_id", BCON_UTF8(key), "task", BCON_OID(&task->id), "channel",
+                         BCON_UTF8(task->channel), "token", BCON_INT64(task->token), "by",
+                         BCON_UTF8(by), "kind", BCON_UTF8(kind), "at",
+                         BCON_DATE_TIME(mtq_now_ms()));
+  bson_error_t err;
+  bool ok = mongoc_collection_insert_one(claims, doc, NULL, NULL, &err);
+  if (!ok && mtq_error_is_duplicate(&err)) {
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(key));
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(claims, filter, NULL, NULL);
+    const bson_t *found;
+    const char *fby = "?", *fkind = "?";
+    if (mongoc_cursor_next(cur, &found)) {
+      bson_iter_t it;
+      if (bson_iter_init_find(&it, found, "by") && BSON_ITER_HOLDS_UTF8(&it)) {
+        fby = bson_iter_utf8(&it, NULL);
+      }
+      if (bson_iter_init_find(&it, found, "kind") && BSON_ITER_HOLDS_UTF8(&it)) {
+        fkind = bson_iter_utf8(&it, NULL);
+      }
+    }
+    ok = strcmp(fby, by) == 0 && strcmp(fkind, kind) == 0;
+    if (!ok) {
+      mtq_error_set(error, MTQ_ERR_CONFLICT, "attempt %s was already ended (%s by %s)", key,
+                    fkind, fby);
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(filter);
+  } else if (!ok && error) {
+    *error = err;
+  }
+  bson_destroy(doc);
+  mongoc_collection_destroy(claims);
+  return ok;
+}
+
+static void drop_lease(mtq_store_t *store, mongoc_client_t *client, const char *key) {
+  mongoc_collection_t *leases = mtq__coll(store, client, "leases");
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(key));
+  bson_error_t err;
+  if (!mongoc_collection_delete_one(leases, filter, NULL, NULL, &err)) {
+    /* Harmless: the coordinator deletes a lease whose attempt has ended. */
+    mtq_debug("cannot delete lease %s: %s", key, err.message);
+  }
+  bson_destroy(filter);
+  mongoc_collection_destroy(leases);
+}
+
+/* Gives the task back to its lane, in place, with the next token. */
+static bool put_back(mongoc_collection_t *lane, mtq_task_t *task, bson_error_t *error) {
   task->token++;
   task->status = MTQ_STATE_QUEUED;
   task->worker[0] = '\0';
   task->claimed_at = 0;
-  bson_free(task->error);
-  task->error = reason ? bson_strndup(reason, MTQ_ERROR_MAX_BYTES) : NULL;
   bson_t upd = BSON_INITIALIZER, set;
   BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
   BSON_APPEND_UTF8(&set, "status", "queued");
@@ -290,40 +392,94 @@ static bool put_back(mongoc_collection_t *lane, mtq_task_t *task, const char *re
   } else {
     BSON_APPEND_NULL(&set, "error");
   }
+  if (task->errors) {
+    BSON_APPEND_ARRAY(&set, "errors", task->errors);
+  }
   bson_append_document_end(&upd, &set);
   bool ok = update_by_id(lane, &task->id, &upd, error);
   bson_destroy(&upd);
   return ok;
 }
 
-static bool end_or_retry(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *task,
-                         bool ok_run, const bson_t *result, const char *error_text,
-                         bool count_attempt, bson_error_t *error) {
-  mongoc_collection_t *lane = mtq__lane(store, client, task->channel, task->priority);
-  bool gone = false;
-  bool ok = still_ours(lane, task, &gone, error);
-  if (ok && gone) {
-    /* Already ended by an earlier call whose reply was lost: nothing to do. */
-  } else if (ok && !ok_run && (!count_attempt || task->attempt < task->max_attempts)) {
-    if (!count_attempt && task->attempt > 0) {
-      task->attempt--;
+/* Moves the task from its lane to the channel's delayed collection, to be
+ * released by mtqd once its backoff has passed. */
+static bool to_retry_wait(mtq_store_t *store, mongoc_client_t *client, mongoc_collection_t *lane,
+                          mtq_task_t *task, bson_error_t *error) {
+  task->token++;
+  task->status = MTQ_STATE_RETRY_WAIT;
+  task->worker[0] = '\0';
+  task->claimed_at = 0;
+  task->not_before = mtq_now_ms() + mtq_task_backoff(task, (double)random() / 2147483648.0);
+  mongoc_collection_t *delayed = mtq__delayed(store, client, task->channel);
+  bool ok = insert_doc(delayed, task, true, error) && delete_by_id(lane, &task->id, error);
+  mongoc_collection_destroy(delayed);
+  return ok;
+}
+
+bool mtq__end_attempt(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *task,
+                      mtq_state_t to, const char *by, const char *why, const bson_t *result,
+                      bool count_attempt, bson_error_t *error) {
+  mtq_state_t from = task->status;
+  char lease[64];
+  lease_key(task, lease, sizeof lease);
+  /* What this call changes in *task, restored when it fails, so that the
+   * caller can call again with the task as it was. */
+  mtq_task_t before = *task;
+  before.errors = task->errors ? bson_copy(task->errors) : NULL;
+  before.error = task->error ? bson_strdup(task->error) : NULL;
+  if (!end_lock(store, client, task, by, mtq_state_action(MTQ_STATE_RUNNING, to), error)) {
+    return false;
+  }
+  int64_t now = mtq_now_ms();
+  if (to != MTQ_STATE_DONE && to != MTQ_STATE_CANCELLED && why) {
+    bson_free(task->error);
+    task->error = bson_strndup(why, MTQ_ERROR_MAX_BYTES);
+    if (count_attempt) {
+      mtq_task_add_error(task, task->error, now);
     }
-    ok = put_back(lane, task, error_text, error);
-  } else if (ok) {
-    task->status = ok_run ? MTQ_STATE_DONE : MTQ_STATE_FAILED;
-    task->finished_at = mtq_now_ms();
-    if (ok_run) {
-      if (task->result) {
-        bson_destroy(task->result);
-      }
-      task->result = result ? bson_copy(result) : bson_new();
-    } else {
+  }
+  if (!count_attempt && task->attempt > 0 && from == MTQ_STATE_RUNNING) {
+    task->attempt--;
+  }
+  /* The event first, under an _id of this attempt's end: a retry of this
+   * call after a lost reply does not record it twice. */
+  mtq__event(store, client, task, from, to, by, why);
+  mongoc_collection_t *lane = mtq__lane(store, client, task->channel, task->priority);
+  bool ok;
+  if (to == MTQ_STATE_QUEUED) {
+    ok = put_back(lane, task, error);
+  } else if (to == MTQ_STATE_RETRY_WAIT) {
+    ok = to_retry_wait(store, client, lane, task, error);
+  } else {
+    task->status = to;
+    task->finished_at = now;
+    if (to == MTQ_STATE_DONE) {
+      task->result = result ? bson_copy(result) : bson_new(); /* the old one: see below */
       bson_free(task->error);
-      task->error = bson_strndup(error_text ? error_text : "failed", MTQ_ERROR_MAX_BYTES);
+      task->error = NULL;
     }
     ok = mtq__record_outcome(store, client, task, lane, error);
   }
   mongoc_collection_destroy(lane);
+  if (ok) {
+    drop_lease(store, client, lease);
+    if (before.result && before.result != task->result) {
+      bson_destroy(before.result);
+    }
+    if (before.errors) {
+      bson_destroy(before.errors);
+    }
+    bson_free(before.error);
+  } else {
+    if (task->errors) {
+      bson_destroy(task->errors);
+    }
+    bson_free(task->error);
+    if (task->result && task->result != before.result) {
+      bson_destroy(task->result);
+    }
+    *task = before; /* args and result pointers are the ones it had */
+  }
   return ok;
 }
 
@@ -334,16 +490,32 @@ bool mtq_store_finish(mtq_store_t *store, mtq_task_t *task, bool ok, const bson_
                   result->len, MTQ_RESULT_MAX_BYTES);
     return false;
   }
+  mtq_state_t to = ok                                       ? MTQ_STATE_DONE
+                   : task->attempt < task->max_attempts ? MTQ_STATE_RETRY_WAIT
+                                                            : MTQ_STATE_DEAD;
   mongoc_client_t *client = mtq__store_pop(store);
-  bool r = end_or_retry(store, client, task, ok, result, error_text, true, error);
+  bool r = mtq__end_attempt(store, client, task, to, task->worker, ok ? NULL : error_text,
+                            result, true, error);
+  mtq__store_push(store, client);
+  return r;
+}
+
+bool mtq_store_reject(mtq_store_t *store, mtq_task_t *task, const char *reason,
+                      bson_error_t *error) {
+  mongoc_client_t *client = mtq__store_pop(store);
+  bool r = mtq__end_attempt(store, client, task, MTQ_STATE_FAILED, task->worker, reason, NULL,
+                            true, error);
   mtq__store_push(store, client);
   return r;
 }
 
 bool mtq_store_requeue(mtq_store_t *store, mtq_task_t *task, bool count_attempt,
                        const char *reason, bson_error_t *error) {
+  mtq_state_t to = !count_attempt || task->attempt < task->max_attempts ? MTQ_STATE_QUEUED
+                                                                         : MTQ_STATE_DEAD;
   mongoc_client_t *client = mtq__store_pop(store);
-  bool r = end_or_retry(store, client, task, false, NULL, reason, count_attempt, error);
+  bool r = mtq__end_attempt(store, client, task, to, task->worker[0] ? task->worker : "mtq",
+                            reason, NULL, count_attempt, error);
   mtq__store_push(store, client);
   return r;
 }

@@ -43,6 +43,9 @@ void mtq_task_cleanup(mtq_task_t *task) {
     bson_destroy(task->result);
   }
   bson_free(task->error);
+  if (task->errors) {
+    bson_destroy(task->errors);
+  }
   mtq_task_init(task);
 }
 
@@ -169,10 +172,23 @@ bool mtq_task_build(mtq_task_t *task, const mtq_enqueue_opts_t *opts, int64_t no
     return false;
   }
   if (opts->delay_ms < 0 || opts->delay_ms > MTQ_MAX_DELAY_MS || opts->timeout_s < 0 ||
-      opts->max_attempts < 0 || opts->max_attempts > 1000) {
+      opts->max_attempts < 0 || opts->max_attempts > MTQ_MAX_ATTEMPTS) {
     mtq_error_set(error, MTQ_ERR_INVALID,
-                  "delay must be 0..%lld s, timeout not negative, max attempts 0..1000",
-                  (long long)(MTQ_MAX_DELAY_MS / 1000));
+                  "delay must be 0..%lld s, timeout not negative, max attempts 0..%d",
+                  (long long)(MTQ_MAX_DELAY_MS / 1000), MTQ_MAX_ATTEMPTS);
+    return false;
+  }
+  if (opts->backoff_ms < 0 || opts->backoff_max_ms < 0 ||
+      (opts->backoff_ms && opts->backoff_max_ms && opts->backoff_max_ms < opts->backoff_ms)) {
+    mtq_error_set(error, MTQ_ERR_INVALID,
+                  "retry backoff must be positive and its maximum not below its start");
+    return false;
+  }
+  if (opts->dedupe_key && (!opts->dedupe_key[0] ||
+                           strlen(opts->dedupe_key) > MTQ_DEDUPE_KEY_MAX ||
+                           !bson_utf8_validate(opts->dedupe_key, strlen(opts->dedupe_key), false))) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "dedupe key must be 1..%d bytes of UTF-8",
+                  MTQ_DEDUPE_KEY_MAX);
     return false;
   }
   const char *json = opts->args_json ? opts->args_json : "{}";
@@ -196,6 +212,11 @@ bool mtq_task_build(mtq_task_t *task, const mtq_enqueue_opts_t *opts, int64_t no
   task->max_attempts = opts->max_attempts ? opts->max_attempts : MTQ_DEFAULT_MAX_ATTEMPTS;
   task->timeout_s = opts->timeout_s ? opts->timeout_s : MTQ_DEFAULT_TIMEOUT_S;
   task->token = 0;
+  task->backoff_ms = opts->backoff_ms ? opts->backoff_ms : MTQ_DEFAULT_BACKOFF_MS;
+  task->backoff_max_ms = opts->backoff_max_ms ? opts->backoff_max_ms
+                                              : BSON_MAX(task->backoff_ms, MTQ_DEFAULT_BACKOFF_MAX_MS);
+  bson_strncpy(task->dedupe_key, opts->dedupe_key ? opts->dedupe_key : "",
+               sizeof task->dedupe_key);
   task->created_at = now_ms;
   task->not_before = now_ms + opts->delay_ms;
   return true;
@@ -246,6 +267,90 @@ void mtq_task_to_bson(const mtq_task_t *task, bson_t *doc) {
   } else {
     BSON_APPEND_NULL(doc, "error");
   }
+  if (task->errors) {
+    BSON_APPEND_ARRAY(doc, "errors", task->errors);
+  }
+  BSON_APPEND_INT32(doc, "backoff_ms", task->backoff_ms);
+  BSON_APPEND_INT32(doc, "backoff_max_ms", task->backoff_max_ms);
+  if (task->dedupe_key[0]) {
+    BSON_APPEND_UTF8(doc, "dedupe_key", task->dedupe_key);
+  }
+}
+
+mtq_state_t mtq_task_state(const mtq_task_t *task) {
+  if (!task->is_enable && mtq_state_is_waiting(task->status)) {
+    return MTQ_STATE_DISABLED;
+  }
+  return task->status;
+}
+
+bool mtq_task_check_move(const mtq_task_t *task, mtq_state_t to, const char *action,
+                         bson_error_t *error) {
+  mtq_state_t from = mtq_task_state(task);
+  if (mtq_state_can_move(from, to)) {
+    return true;
+  }
+  char hex[25];
+  bson_oid_to_string(&task->id, hex);
+  mtq_error_set(error, MTQ_ERR_STATE, "task %s is %s: cannot %s it", hex, mtq_state_name(from),
+                action);
+  return false;
+}
+
+int64_t mtq_task_backoff(const mtq_task_t *task, double r) {
+  int64_t base = task->backoff_ms > 0 ? task->backoff_ms : MTQ_DEFAULT_BACKOFF_MS;
+  int64_t cap = task->backoff_max_ms > 0 ? task->backoff_max_ms : MTQ_DEFAULT_BACKOFF_MAX_MS;
+  int64_t d = base;
+  for (int32_t i = 1; i < task->attempt && d < cap; i++) {
+    d *= 2;
+  }
+  d = BSON_MIN(d, cap);
+  if (r < 0 || r >= 1) {
+    r = 0;
+  }
+  return d / 2 + (int64_t)((double)(d - d / 2) * r);
+}
+
+void mtq_task_add_error(mtq_task_t *task, const char *error_text, int64_t at_ms) {
+  bson_t *arr = bson_new();
+  uint32_t n = 0;
+  bson_iter_t it;
+  if (task->errors && bson_iter_init(&it, task->errors)) {
+    /* Keeps the last MTQ_MAX_ATTEMPTS entries: an operator's retries of a
+     * dead task must not grow the document without bound. */
+    uint32_t total = bson_count_keys(task->errors), skip = 0;
+    if (total >= MTQ_MAX_ATTEMPTS) {
+      skip = total - MTQ_MAX_ATTEMPTS + 1;
+    }
+    while (bson_iter_next(&it)) {
+      if (skip) {
+        skip--;
+        continue;
+      }
+      char key[16];
+      const char *k;
+      bson_uint32_to_string(n++, &k, key, sizeof key);
+      bson_append_iter(arr, k, -1, &it);
+    }
+  }
+  char key[16];
+  const char *k;
+  bson_uint32_to_string(n, &k, key, sizeof key);
+  bson_t one;
+  BSON_APPEND_DOCUMENT_BEGIN(arr, k, &one);
+  BSON_APPEND_INT32(&one, "attempt", task->attempt);
+  if (task->worker[0]) {
+    BSON_APPEND_UTF8(&one, "worker", task->worker);
+  } else {
+    BSON_APPEND_NULL(&one, "worker");
+  }
+  BSON_APPEND_UTF8(&one, "error", error_text ? error_text : "failed");
+  BSON_APPEND_DATE_TIME(&one, "at", at_ms);
+  bson_append_document_end(arr, &one);
+  if (task->errors) {
+    bson_destroy(task->errors);
+  }
+  task->errors = arr;
 }
 
 /* --- reading -------------------------------------------------------------- */
@@ -383,7 +488,7 @@ static bool read_field(mtq_task_t *t, const bson_iter_t *it, unsigned *seen, bso
     ok = read_int(it, 0, INT32_MAX, &v, error);
     t->attempt = (int32_t)v;
   } else if (FIELD("max_attempts", 0)) {
-    ok = read_int(it, 1, 1000, &v, error);
+    ok = read_int(it, 1, MTQ_MAX_ATTEMPTS, &v, error);
     t->max_attempts = (int32_t)v;
   } else if (FIELD("timeout_s", 0)) {
     ok = read_int(it, 1, INT32_MAX, &v, error);
@@ -402,6 +507,34 @@ static bool read_field(mtq_task_t *t, const bson_iter_t *it, unsigned *seen, bso
     ok = read_name(it, t->worker, true, error);
   } else if (FIELD("result", 0)) {
     ok = read_doc(it, &t->result, true, error);
+  } else if (FIELD("errors", 0)) {
+    if (BSON_ITER_HOLDS_ARRAY(it)) {
+      uint32_t len;
+      const uint8_t *data;
+      bson_iter_array(it, &len, &data);
+      if (t->errors) {
+        bson_destroy(t->errors);
+      }
+      t->errors = bson_new_from_data(data, len);
+      if (!t->errors) {
+        mtq_error_set(error, MTQ_ERR_INVALID, "field 'errors' is corrupt BSON");
+        return false;
+      }
+    } else if (!BSON_ITER_HOLDS_NULL(it)) {
+      return wrong_type(it, "an array or null", error);
+    }
+  } else if (FIELD("backoff_ms", 0)) {
+    ok = read_int(it, 1, INT32_MAX, &v, error);
+    t->backoff_ms = (int32_t)v;
+  } else if (FIELD("backoff_max_ms", 0)) {
+    ok = read_int(it, 1, INT32_MAX, &v, error);
+    t->backoff_max_ms = (int32_t)v;
+  } else if (FIELD("dedupe_key", 0)) {
+    if (BSON_ITER_HOLDS_UTF8(it) && strlen(bson_iter_utf8(it, NULL)) <= MTQ_DEDUPE_KEY_MAX) {
+      bson_strncpy(t->dedupe_key, bson_iter_utf8(it, NULL), sizeof t->dedupe_key);
+    } else if (!BSON_ITER_HOLDS_NULL(it)) {
+      return wrong_type(it, "a string of at most 128 bytes or null", error);
+    }
   } else if (FIELD("error", 0)) {
     if (BSON_ITER_HOLDS_UTF8(it)) {
       bson_free(t->error);
@@ -421,6 +554,8 @@ bool mtq_task_from_bson(mtq_task_t *task, const bson_t *doc, const char *channel
   mtq_task_cleanup(task);
   task->max_attempts = MTQ_DEFAULT_MAX_ATTEMPTS;
   task->timeout_s = MTQ_DEFAULT_TIMEOUT_S;
+  task->backoff_ms = MTQ_DEFAULT_BACKOFF_MS;
+  task->backoff_max_ms = MTQ_DEFAULT_BACKOFF_MAX_MS;
   if (channel) {
     bson_strncpy(task->channel, channel, sizeof task->channel);
   }

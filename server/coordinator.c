@@ -156,6 +156,7 @@ static int64_t declare_next(mtq__duty_t *d) {
   }
   log_channels(co->cfg);
   duty_arm(&co->lost, 0);
+  duty_arm(&co->leases_duty, 0);
   duty_arm(&co->release, 0);
   duty_arm(&co->reconcile, 0);
   return -1;
@@ -277,6 +278,7 @@ mtq_coordinator_t *mtq_coordinator_new(uv_loop_t *loop, mtq_store_t *store,
   co->declare_backoff_ms = DECLARE_BACKOFF_MIN_MS;
   duty_init(co, &co->declare, "declaring channels", declare_run, declare_next);
   duty_init(co, &co->lost, "lost-worker sweep", mtq__lost_run, lost_next);
+  duty_init(co, &co->leases_duty, "lease sweep", mtq__leases_run, lost_next);
   duty_init(co, &co->release, "delayed-task release", release_run, release_next);
   duty_init(co, &co->reconcile, "reconcile", reconcile_run, reconcile_next);
   return co;
@@ -288,7 +290,8 @@ void mtq_coordinator_stop(mtq_coordinator_t *co) {
   if (atomic_exchange(&co->stopping, true)) {
     return;
   }
-  mtq__duty_t *duties[] = {&co->declare, &co->lost, &co->release, &co->reconcile};
+  mtq__duty_t *duties[] = {&co->declare, &co->lost, &co->leases_duty, &co->release,
+                           &co->reconcile};
   for (size_t i = 0; i < sizeof duties / sizeof duties[0]; i++) {
     uv_close((uv_handle_t *)&duties[i]->timer, NULL);
   }
@@ -297,6 +300,7 @@ void mtq_coordinator_stop(mtq_coordinator_t *co) {
 void mtq_coordinator_destroy(mtq_coordinator_t *co) {
   if (co) {
     bson_free(co->watched);
+    bson_free(co->leases);
     bson_free(co);
   }
 }

@@ -40,8 +40,14 @@ typedef struct {
   char id[MTQ_NAME_MAX + 1];
   int64_t last_seen_ms;       /* as the worker wrote it, on its clock */
   int64_t unchanged_since_ms; /* mtqd's monotonic clock: when last_seen took this value */
-  int64_t clean_at_ms;        /* monotonic: when found holding nothing; 0 = not known */
 } mtq__watched_worker_t;
+
+/* What the lease sweep remembers of a lease between sweeps (see leases.c). */
+typedef struct {
+  char key[64];
+  int64_t renewals;
+  int64_t unchanged_since_ms; /* mtqd's monotonic clock */
+} mtq__watched_lease_t;
 
 struct mtq_coordinator {
   uv_loop_t *loop;         /* borrowed */
@@ -49,7 +55,7 @@ struct mtq_coordinator {
   const mtq_config_t *cfg; /* borrowed; read-only */
   atomic_bool stopping;    /* read by work in the pool between store calls */
 
-  mtq__duty_t declare, lost, release, reconcile;
+  mtq__duty_t declare, lost, leases_duty, release, reconcile;
 
   /* Each group below belongs to one duty's work; since a duty is never in
    * flight twice, and its work and its next() are ordered by libuv, they need
@@ -58,6 +64,8 @@ struct mtq_coordinator {
   int64_t declare_backoff_ms;
   mtq__watched_worker_t *watched; /* owned */
   size_t n_watched;
+  mtq__watched_lease_t *leases; /* owned */
+  size_t n_leases;
   int64_t next_due_ms; /* earliest delayed task over the channels, 0 = none */
   bool reconcile_stretched;
 };
@@ -70,5 +78,7 @@ void mtq__error_prefix(bson_error_t *error, const char *fmt, ...)
 
 /* lost.c: the lost-worker sweep (a duty's run function). */
 bool mtq__lost_run(mtq__duty_t *d, bson_error_t *error);
+/* leases.c: the expired-lease sweep (a duty's run function). */
+bool mtq__leases_run(mtq__duty_t *d, bson_error_t *error);
 
 #endif

@@ -37,6 +37,18 @@ struct mtq__job {
   bson_error_t op_error;
   uv_timer_t retry_timer;
   int64_t backoff_ms;
+
+  /* The lease.  renewed_ms: when the last renewal that succeeded was sent
+   * (loop time), so that "renewed within half the lease" is measured from
+   * before the database saw it.  fenced: the attempt was ended by someone
+   * else; its outcome is not ours to record. */
+  int64_t renewed_ms;
+  bool fenced;
+  /* The lease's identity, fixed at the claim: job->task changes in the
+   * thread pool while the outcome is recorded, and the lease must be renewed
+   * meanwhile too (a slow database must not cost the outcome). */
+  bson_oid_t lease_id;
+  int64_t lease_token;
 };
 
 static void record(mtq__job_t *job);
@@ -44,6 +56,9 @@ static void record(mtq__job_t *job);
 static mtq__job_t *job_new(mtq_worker_t *w, mtq_task_t *task) {
   mtq__job_t *job = bson_malloc0(sizeof *job);
   job->w = w;
+  job->renewed_ms = (int64_t)uv_now(&w->loop);
+  bson_oid_copy(&task->id, &job->lease_id);
+  job->lease_token = task->token;
   job->task = *task; /* move */
   mtq_task_init(task);
   bson_oid_to_string(&job->task.id, job->oid);
@@ -121,10 +136,18 @@ static void on_runner_done(mtq_runner_outcome_t *o, void *data) {
     job->error_text = o->error;
     break;
   case MTQ_RUNNER_ABORTED:
-    mtq_info("task %s (%s) aborted after %.3f s; giving it back", job->oid, job->task.func, secs);
+    if (!job->fenced) {
+      mtq_info("task %s (%s) aborted after %.3f s; giving it back", job->oid, job->task.func,
+               secs);
+    }
     job->requeue = true;
     bson_free(o->error);
     break;
+  }
+  if (job->fenced) {
+    mtq_info("task %s: its attempt was ended elsewhere; outcome discarded", job->oid);
+    job_free(job);
+    return;
   }
   record(job);
 }
@@ -209,7 +232,7 @@ static void record_done(uv_work_t *req, int status) {
       mtq_info("task %s: %s after retrying", job->oid,
                job->requeue ? "requeued" : "outcome recorded");
     }
-    if (!job->requeue && !job->ok && job->task.status == MTQ_STATE_QUEUED) {
+    if (!job->requeue && !job->ok && job->task.status == MTQ_STATE_RETRY_WAIT) {
       mtq_info("task %s will be retried (%" PRId32 " of %" PRId32 " attempts used)", job->oid,
                job->task.attempt, job->task.max_attempts);
     }
@@ -220,9 +243,13 @@ static void record_done(uv_work_t *req, int status) {
              job->op_error.message, (double)job->backoff_ms / 1000.0);
     job->state = JOB_WAITING;
     uv_timer_start(&job->retry_timer, on_retry_timer, (uint64_t)job->backoff_ms, 0);
+  } else if (job->op_error.domain == MTQ_ERROR_DOMAIN &&
+             job->op_error.code == MTQ_ERR_CONFLICT) {
+    /* Fenced: the attempt was ended by someone else (mtqd found its lease
+     * expired, or an operator cancelled it); a newer outcome stands. */
+    mtq_warn("task %s: outcome refused: %s", job->oid, job->op_error.message);
+    job_free(job);
   } else {
-    /* Not transient: typically the task is no longer ours (the coordinator
-     * gave it to another worker after missing our heartbeats). */
     mtq_err("cannot %s task %s: %s; dropping it", what, job->oid, job->op_error.message);
     job_free(job);
   }
@@ -238,4 +265,115 @@ static void record(mtq__job_t *job) {
   job->op_ok = false;
   memset(&job->op_error, 0, sizeof job->op_error);
   uv_queue_work(&job->w->loop, &job->work, record_work, record_done);
+}
+
+/* --- the lease ------------------------------------------------------------ */
+
+typedef struct {
+  bson_oid_t id;
+  int64_t token;
+  bool ok;
+  bool gone;
+} renewal_t;
+
+typedef struct {
+  uv_work_t req;
+  mtq_worker_t *w;
+  int64_t sent_ms;
+  size_t n;
+  renewal_t *items;
+} renew_op_t;
+
+static void renew_work(uv_work_t *req) {
+  renew_op_t *op = req->data;
+  for (size_t i = 0; i < op->n; i++) {
+    renewal_t *r = &op->items[i];
+    mtq_task_t t;
+    mtq_task_init(&t);
+    t.id = r->id;
+    t.token = r->token;
+    bson_error_t err;
+    r->ok = mtq_store_renew(op->w->store, &t, &err);
+    r->gone = !r->ok && err.domain == MTQ_ERROR_DOMAIN && err.code == MTQ_ERR_CONFLICT;
+    if (!r->ok && !r->gone && mtq_error_is_transient(&err)) {
+      /* The database is away: the rest would wait out the same timeout. */
+      for (size_t j = i + 1; j < op->n; j++) {
+        op->items[j].ok = op->items[j].gone = false;
+      }
+      break;
+    }
+  }
+}
+
+static mtq__job_t *find_job(mtq_worker_t *w, const bson_oid_t *id, int64_t token) {
+  for (mtq__job_t *job = w->jobs; job; job = job->next) {
+    if (bson_oid_equal(&job->lease_id, id) && job->lease_token == token) {
+      return job;
+    }
+  }
+  return NULL;
+}
+
+static void renew_done(uv_work_t *req, int status) {
+  renew_op_t *op = req->data;
+  mtq_worker_t *w = op->w;
+  w->renew_in_flight = false;
+  for (size_t i = 0; i < op->n; i++) {
+    mtq__job_t *job = find_job(w, &op->items[i].id, op->items[i].token);
+    if (!job) {
+      continue; /* ended meanwhile */
+    }
+    if (op->items[i].ok && op->sent_ms > job->renewed_ms) {
+      job->renewed_ms = op->sent_ms;
+    } else if (op->items[i].gone && !job->fenced) {
+      job->fenced = true;
+      mtq_warn("task %s: lease lost (the task was cancelled or given to another worker)%s",
+               job->oid, job->runner ? "; stopping it" : "");
+      if (job->runner) {
+        mtq_runner_abort(job->runner);
+      }
+    }
+  }
+  bson_free(op->items);
+  bson_free(op);
+  mtq__worker_advance(w);
+}
+
+void mtq__jobs_renew(mtq_worker_t *w) {
+  int64_t now = (int64_t)uv_now(&w->loop);
+  int64_t limit = w->cfg->lease_ms / 2;
+  for (mtq__job_t *job = w->jobs; job; job = job->next) {
+    if (job->runner && !job->fenced && now - job->renewed_ms > limit) {
+      /* mtqd takes a task back once its lease has gone unrenewed for
+       * lease_ms; stopping it at half that makes sure it never runs here
+       * and on another worker at the same time. */
+      mtq_err("task %s: lease not renewed for %lld ms (database unreachable?); stopping it",
+              job->oid, (long long)(now - job->renewed_ms));
+      mtq_runner_abort(job->runner);
+      job->renewed_ms = now; /* one abort is enough */
+    }
+  }
+  if (w->renew_in_flight || !w->jobs) {
+    return;
+  }
+  renew_op_t *op = bson_malloc0(sizeof *op);
+  op->w = w;
+  op->sent_ms = now;
+  op->items = bson_malloc0(w->n_jobs * sizeof *op->items);
+  for (mtq__job_t *job = w->jobs; job && op->n < w->n_jobs; job = job->next) {
+    if (job->fenced) {
+      continue;
+    }
+    renewal_t *r = &op->items[op->n++];
+    r->id = job->lease_id;
+    r->token = job->lease_token;
+  }
+  if (op->n == 0) {
+    bson_free(op->items);
+    bson_free(op);
+    return;
+  }
+  w->renew_in_flight = true;
+  op->req.data = op;
+  uv_queue_work(&w->loop, &op->req, renew_work, renew_done);
 }

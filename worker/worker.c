@@ -49,12 +49,16 @@ static void check_work(uv_work_t *req) {
   }
 }
 
+static void on_lease_timer(uv_timer_t *t) { mtq__jobs_renew(t->data); }
+
 static void enter_running(mtq_worker_t *w) {
   w->phase = MTQ_WORKER_RUNNING;
   w->registered = true;
   mtq_info("worker %s serving %zu channel(s) with %d slot(s)", w->cfg->worker_id,
            w->cfg->n_channels, w->cfg->concurrency);
   mtq__heartbeat_start(w);
+  uint64_t every = (uint64_t)(w->cfg->lease_ms / 4);
+  uv_timer_start(&w->lease_timer, on_lease_timer, every, every);
   mtq__worker_schedule_poll(w, 0);
 }
 
@@ -144,7 +148,7 @@ static bool claim_some(poll_op_t *op, mtq_task_list_t *candidates) {
       continue;
     }
     bson_error_t err;
-    if (mtq_store_claim(w->store, t, w->cfg->worker_id, &err)) {
+    if (mtq_store_claim(w->store, t, w->cfg->worker_id, w->cfg->lease_ms, &err)) {
       mtq_task_t *slot = mtq_task_list_push(&op->claimed);
       *slot = *t; /* move: the candidate list must not free what it owned */
       mtq_task_init(t);
@@ -311,6 +315,7 @@ static void close_all(mtq_worker_t *w) {
   uv_close((uv_handle_t *)&w->poll_timer, NULL);
   uv_close((uv_handle_t *)&w->heartbeat_timer, NULL);
   uv_close((uv_handle_t *)&w->grace_timer, NULL);
+  uv_close((uv_handle_t *)&w->lease_timer, NULL);
 }
 
 void mtq__worker_advance(mtq_worker_t *w) {
@@ -325,8 +330,10 @@ void mtq__worker_advance(mtq_worker_t *w) {
     return;
   }
   mtq__heartbeat_stop(w);
+  uv_timer_stop(&w->lease_timer);
   /* A late "running" heartbeat must not land after the "stopped" one. */
-  if (w->n_jobs > 0 || w->check_in_flight || w->poll_in_flight || w->heartbeat_in_flight) {
+  if (w->n_jobs > 0 || w->check_in_flight || w->poll_in_flight || w->heartbeat_in_flight ||
+      w->renew_in_flight) {
     return;
   }
   if (w->registered && !w->final_sent && !w->abandon) {
@@ -391,8 +398,10 @@ static void init_handle_data(mtq_worker_t *w) {
   uv_timer_init(&w->loop, &w->poll_timer);
   uv_timer_init(&w->loop, &w->heartbeat_timer);
   uv_timer_init(&w->loop, &w->grace_timer);
+  uv_timer_init(&w->loop, &w->lease_timer);
   w->sigterm.data = w->sigint.data = w;
   w->start_timer.data = w->poll_timer.data = w->heartbeat_timer.data = w->grace_timer.data = w;
+  w->lease_timer.data = w;
 }
 
 int mtq_worker_run(mtq_worker_t *w) {

@@ -49,13 +49,13 @@ struct mtq_worker {
   bool abandon;    /* forced stop: outcomes not yet recorded are dropped */
 
   uv_signal_t sigterm, sigint;
-  uv_timer_t start_timer, poll_timer, heartbeat_timer, grace_timer;
+  uv_timer_t start_timer, poll_timer, heartbeat_timer, grace_timer, lease_timer;
   int64_t start_backoff_ms;
   int64_t poll_backoff_ms; /* 0 while polls succeed */
   size_t heartbeat_failures;
 
   /* Thread-pool work in flight; the worker closes only when all are back. */
-  bool check_in_flight, poll_in_flight, heartbeat_in_flight, final_sent;
+  bool check_in_flight, poll_in_flight, heartbeat_in_flight, renew_in_flight, final_sent;
 
   size_t next_channel; /* where the next poll starts, for fairness */
   mtq_poll_memo_t *memos; /* one per channel; touched only by the poll in flight */
@@ -84,6 +84,11 @@ void mtq__job_give_back(mtq_worker_t *w, mtq_task_t *task);
 void mtq__jobs_abort(mtq_worker_t *w);
 /* Drops every outcome waiting for a retry (forced stop). */
 void mtq__jobs_abandon(mtq_worker_t *w);
+/* The lease timer's tick: renews the lease of every claimed task (in the
+ * thread pool), stops a task whose lease is gone (cancelled, or taken back
+ * by mtqd), and stops a task whose lease could not be renewed for half of
+ * lease_ms, before mtqd may give it to another worker. */
+void mtq__jobs_renew(mtq_worker_t *w);
 
 /* heartbeat.c */
 void mtq__heartbeat_start(mtq_worker_t *w);

@@ -11,7 +11,7 @@
  *   dbedit --uri URI --where TASKID          prints the live document's collection
  *   dbedit --uri URI --find-result TASKID    prints results/TASKID as JSON
  *   dbedit --uri URI --count COLLECTION      prints its number of documents
- *   dbedit --uri URI --count-claims          same as --count claims
+ *   dbedit --uri URI --count-claims          claims taken to run a task (kind "run")
  *   dbedit --get PATH  < JSON                prints the value at a dotted path
  *                                            (array indexes are numbers): strings
  *                                            raw, documents and arrays as JSON
@@ -310,9 +310,12 @@ static int do_find(mongoc_database_t *db, const char *id, bool result, bool wher
   return rc == 3 ? 1 : rc;
 }
 
-static int do_count(mongoc_database_t *db, const char *name) {
+static int do_count(mongoc_database_t *db, const char *name, const char *kind) {
   mongoc_collection_t *coll = mongoc_database_get_collection(db, name);
   bson_t filter = BSON_INITIALIZER;
+  if (kind) {
+    BSON_APPEND_UTF8(&filter, "kind", kind);
+  }
   bson_error_t err;
   int64_t n = mongoc_collection_count_documents(coll, &filter, NULL, NULL, NULL, &err);
   bson_destroy(&filter);
@@ -382,9 +385,9 @@ int main(int argc, char **argv) {
   } else if (strcmp(mode, "--find-result") == 0) {
     rc = do_find(db, arg, true, false);
   } else if (strcmp(mode, "--count") == 0) {
-    rc = do_count(db, arg);
+    rc = do_count(db, arg, NULL);
   } else {
-    rc = do_count(db, "claims");
+    rc = do_count(db, "claims", "run");
   }
   mongoc_database_destroy(db);
   mongoc_client_destroy(client);

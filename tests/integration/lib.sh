@@ -283,7 +283,7 @@ start_worker() {
   local ini="$TMP/worker-$id.ini"
   local defaults=("id = $id" "channels = default" "concurrency = $conc"
                   "poll_interval_ms = 100" "heartbeat_interval_ms = 500"
-                  "grace_period_ms = 5000")
+                  "grace_period_ms = 5000" "lease_ms = 3000")
   {
     printf '[database]\nuri = %s\n\n' "$URI"
     printf '[function record]\nversion = 1\ncommand = /bin/sh %s/record.sh %s\n\n' "$FN" "$EXEC_LOG"

@@ -68,7 +68,8 @@ check_task() {
 # A long reconcile interval: the damaged document below must be met by the
 # worker's own poll, not by mtqd.
 start_mtqd "reconcile_interval_ms = 600000"
-start_worker w1 2
+# A lease longer than the outage below: its task must ride it out.
+start_worker w1 2 "lease_ms = 60000"
 W1_PID="${WORKER_PID[w1]}"
 
 # --- refused at enqueue ----------------------------------------------------------
@@ -140,17 +141,17 @@ fi
 # --- failing at run time -------------------------------------------------------------
 
 notjson="$(enqueue --func notjson --max-attempts 1)" || fail "enqueue notjson failed"
-expect_status "$notjson" failed
+expect_status "$notjson" dead
 failing="$(enqueue --func fail --max-attempts 2)" || fail "enqueue fail failed"
-expect_status "$failing" failed
+expect_status "$failing" dead
 
 run cli wait "$notjson" --timeout 60
 expect_refused "mtq wait on a task whose output is not JSON" 1 "not a JSON object"
-check_task "$notjson" failed "not a JSON object" "task printing non-JSON"
+check_task "$notjson" dead "not a JSON object" "task printing non-JSON"
 
 run cli wait "$failing" --timeout 60
 expect_refused "mtq wait on a failing task" 1 "deliberate failure"
-check_task "$failing" failed "deliberate failure of task $failing attempt 2" "task exiting 3"
+check_task "$failing" dead "deliberate failure of task $failing attempt 2" "task exiting 3"
 assert_eq 2 "$(task_field "$failing" attempt)" "attempts of the failing task"
 
 # --- a task document damaged in the database ----------------------------------------
@@ -242,7 +243,7 @@ log "after the outage: new task done, the task that ended meanwhile ran once"
 
 # --- the counts add up --------------------------------------------------------------------
 
-declare -A want=([queued]=0 [delayed]=0 [running]=0 [done]=0 [failed]=0 [cancelled]=0)
+declare -A want=([queued]=0 [delayed]=0 [running]=0 [done]=0 [failed]=0 [dead]=0 [cancelled]=0)
 for id in "${!expect[@]}"; do
   want[${expect[$id]}]=$((${want[${expect[$id]}]} + 1))
   if [[ "${expect[$id]}" != failed || "$id" != "$damaged" ]]; then

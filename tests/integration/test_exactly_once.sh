@@ -18,7 +18,7 @@ SLOTS=4
 
 start_mtqd
 for ((w = 1; w <= WORKERS; w++)); do
-  start_worker "w$w" "$SLOTS" "poll_interval_ms = 50"
+  start_worker "w$w" "$SLOTS" "poll_interval_ms = 50" "lease_ms = 20000"
 done
 
 # producer K: enqueues N/PRODUCERS tasks, one CLI call each; ids to ids.K.

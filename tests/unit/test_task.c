@@ -614,7 +614,8 @@ static void test_to_bson_types(void **state) {
       {"not_before", BSON_TYPE_DATE_TIME}, {"created_at", BSON_TYPE_DATE_TIME},
       {"claimed_at", BSON_TYPE_NULL},  {"finished_at", BSON_TYPE_NULL},
       {"worker", BSON_TYPE_NULL},      {"result", BSON_TYPE_NULL},
-      {"error", BSON_TYPE_NULL},
+      {"error", BSON_TYPE_NULL},       {"backoff_ms", BSON_TYPE_INT32},
+      {"backoff_max_ms", BSON_TYPE_INT32},
   };
   bson_iter_t it;
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -802,6 +803,90 @@ static void test_task_list(void **unused) {
   assert_null(list.items);
 }
 
+/* Retry backoff: doubles from backoff_ms, capped, jittered into [d/2, d]. */
+static void test_backoff(void **unused) {
+  mtq_task_t t;
+  mtq_task_init(&t);
+  t.backoff_ms = 1000;
+  t.backoff_max_ms = 5000;
+  int64_t want[] = {1000, 1000, 2000, 4000, 5000, 5000};
+  for (int32_t a = 0; a <= 5; a++) {
+    t.attempt = a;
+    assert_int_equal(mtq_task_backoff(&t, 0.0), want[a] / 2);
+    assert_true(mtq_task_backoff(&t, 0.999999) <= want[a]);
+    assert_true(mtq_task_backoff(&t, 0.999999) >= want[a] - 1);
+    assert_int_equal(mtq_task_backoff(&t, 5.0), want[a] / 2); /* r out of range */
+  }
+  t.attempt = 1000; /* no overflow however many attempts */
+  assert_true(mtq_task_backoff(&t, 0.5) <= 5000);
+  mtq_task_cleanup(&t);
+}
+
+static void test_errors_kept_and_round_trip(void **unused) {
+  mtq_task_t t, back;
+  mtq_task_init(&t);
+  mtq_task_init(&back);
+  mtq_enqueue_opts_t o = {.channel = "c", .func = "f", .dedupe_key = "k-1", .backoff_ms = 10,
+                          .backoff_max_ms = 20};
+  bson_error_t err;
+  assert_true(mtq_task_build(&t, &o, 1000, &err));
+  assert_int_equal(t.backoff_ms, 10);
+  assert_int_equal(t.backoff_max_ms, 20);
+  t.attempt = 1;
+  bson_strncpy(t.worker, "w1", sizeof t.worker);
+  mtq_task_add_error(&t, "boom", 2000);
+  t.attempt = 2;
+  mtq_task_add_error(&t, "bang", 3000);
+  assert_int_equal(bson_count_keys(t.errors), 2);
+  bson_t doc = BSON_INITIALIZER;
+  mtq_task_to_bson(&t, &doc);
+  assert_true(mtq_task_from_bson(&back, &doc, "c", &err));
+  assert_string_equal(back.dedupe_key, "k-1");
+  assert_int_equal(back.backoff_ms, 10);
+  assert_int_equal(bson_count_keys(back.errors), 2);
+  bson_iter_t it;
+  assert_true(bson_iter_init(&it, back.errors));
+  assert_true(bson_iter_find_descendant(&it, "1.error", &it));
+  assert_string_equal(bson_iter_utf8(&it, NULL), "bang");
+  bson_destroy(&doc);
+  mtq_task_cleanup(&back);
+  mtq_task_cleanup(&t);
+}
+
+static void test_bad_new_options(void **unused) {
+  mtq_task_t t;
+  mtq_task_init(&t);
+  bson_error_t err;
+  mtq_enqueue_opts_t o = {.channel = "c", .func = "f", .dedupe_key = ""};
+  assert_false(mtq_task_build(&t, &o, 1000, &err));
+  char big[MTQ_DEDUPE_KEY_MAX + 2];
+  memset(big, 'k', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  o.dedupe_key = big;
+  assert_false(mtq_task_build(&t, &o, 1000, &err));
+  o.dedupe_key = NULL;
+  o.backoff_ms = 100;
+  o.backoff_max_ms = 50;
+  assert_false(mtq_task_build(&t, &o, 1000, &err));
+  mtq_task_cleanup(&t);
+}
+
+static void test_disabled_is_a_view(void **unused) {
+  mtq_task_t t;
+  mtq_task_init(&t);
+  t.status = MTQ_STATE_QUEUED;
+  t.is_enable = false;
+  assert_int_equal(mtq_task_state(&t), MTQ_STATE_DISABLED);
+  bson_error_t err;
+  assert_true(mtq_task_check_move(&t, MTQ_STATE_QUEUED, "enable", &err));
+  t.status = MTQ_STATE_RUNNING; /* a running task is running, whatever is_enable says */
+  assert_int_equal(mtq_task_state(&t), MTQ_STATE_RUNNING);
+  assert_false(mtq_task_check_move(&t, MTQ_STATE_DISABLED, "disable", &err));
+  assert_int_equal(err.code, MTQ_ERR_STATE);
+  assert_non_null(strstr(err.message, "is running: cannot disable"));
+  mtq_task_cleanup(&t);
+}
+
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_task, teardown_task)
   const struct CMUnitTest tests[] = {
@@ -836,6 +921,10 @@ int main(void) {
       T(test_from_bson_reuses_task),
       T(test_from_bson_corrupt),
       cmocka_unit_test(test_task_list),
+      cmocka_unit_test(test_backoff),
+      cmocka_unit_test(test_errors_kept_and_round_trip),
+      cmocka_unit_test(test_bad_new_options),
+      cmocka_unit_test(test_disabled_is_a_view),
   };
 #undef T
   return cmocka_run_group_tests_name("task", tests, NULL, NULL);

@@ -1,0 +1,73 @@
+/* store_event.c - the audit trail: one document in `events` per change of a
+ * task's state (who, when, from, to, why); `mtq show ID --history` reads it.
+ *
+ * An event's _id is "<task>:<token>:<to>": a token names one ownership of
+ * the task, so an operation that is retried after a lost reply records its
+ * transition once. */
+#include <string.h>
+
+#include "mtq_error.h"
+#include "mtq_log.h"
+#include "store_private.h"
+
+void mtq__event(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
+                mtq_state_t from, mtq_state_t to, const char *by, const char *why) {
+  char hex[25], key[96];
+  bson_oid_to_string(&task->id, hex);
+  snprintf(key, sizeof key, "%s:%lld:%s", hex, (long long)task->token, mtq_state_name(to));
+  bson_t doc = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&doc, "_id", key);
+  BSON_APPEND_OID(&doc, "task", &task->id);
+  BSON_APPEND_UTF8(&doc, "channel", task->channel);
+  BSON_APPEND_UTF8(&doc, "from", mtq_state_name(from));
+  BSON_APPEND_UTF8(&doc, "to", mtq_state_name(to));
+  BSON_APPEND_UTF8(&doc, "by", by && *by ? by : "mtq");
+  BSON_APPEND_INT32(&doc, "attempt", task->attempt);
+  BSON_APPEND_INT64(&doc, "token", task->token);
+  if (why) {
+    char *cut = bson_strndup(why, MTQ_ERROR_MAX_BYTES);
+    BSON_APPEND_UTF8(&doc, "why", cut);
+    bson_free(cut);
+  }
+  BSON_APPEND_DATE_TIME(&doc, "at", mtq_now_ms());
+  mongoc_collection_t *events = mtq__coll(store, client, "events");
+  bson_error_t err;
+  if (!mongoc_collection_insert_one(events, &doc, NULL, NULL, &err) &&
+      !mtq_error_is_duplicate(&err)) {
+    /* The transition itself is recorded in the task; an audit line that
+     * cannot be written is reported, not allowed to block the queue. */
+    mtq_warn("cannot record event %s (%s -> %s): %s", key, mtq_state_name(from),
+             mtq_state_name(to), err.message);
+  }
+  mongoc_collection_destroy(events);
+  bson_destroy(&doc);
+}
+
+bool mtq_store_history(mtq_store_t *store, const bson_oid_t *id, bson_t *out,
+                       bson_error_t *error) {
+  bson_init(out);
+  mongoc_client_t *client = mtq__store_pop(store);
+  mongoc_collection_t *events = mtq__coll(store, client, "events");
+  bson_t *filter = BCON_NEW("task", BCON_OID(id));
+  bson_t *opts = BCON_NEW("sort", "{", "at", BCON_INT32(1), "}", "projection", "{", "task",
+                          BCON_INT32(0), "}");
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(events, filter, opts, NULL);
+  const bson_t *doc;
+  bson_t arr;
+  BSON_APPEND_ARRAY_BEGIN(out, "events", &arr);
+  uint32_t n = 0;
+  while (mongoc_cursor_next(cur, &doc)) {
+    char key[16];
+    const char *k;
+    bson_uint32_to_string(n++, &k, key, sizeof key);
+    BSON_APPEND_DOCUMENT(&arr, k, doc);
+  }
+  bson_append_array_end(out, &arr);
+  bool ok = !mongoc_cursor_error(cur, error);
+  mongoc_cursor_destroy(cur);
+  bson_destroy(opts);
+  bson_destroy(filter);
+  mongoc_collection_destroy(events);
+  mtq__store_push(store, client);
+  return ok;
+}

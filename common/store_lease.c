@@ -1,0 +1,120 @@
+/* store_lease.c - what mtqd does with leases: list them, and end the
+ * attempt of one that stopped being renewed (see mtq_store.h, "leases"). */
+#include <string.h>
+
+#include "mtq_error.h"
+#include "mtq_log.h"
+#include "store_private.h"
+
+static bool read_lease(const bson_t *doc, mtq_lease_t *l) {
+  bson_iter_t it;
+  memset(l, 0, sizeof *l);
+  if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_UTF8(&it) ||
+      strlen(bson_iter_utf8(&it, NULL)) >= sizeof l->key) {
+    return false;
+  }
+  bson_strncpy(l->key, bson_iter_utf8(&it, NULL), sizeof l->key);
+  if (!bson_iter_init_find(&it, doc, "task") || !BSON_ITER_HOLDS_OID(&it)) {
+    return false;
+  }
+  bson_oid_copy(bson_iter_oid(&it), &l->task);
+  if (!bson_iter_init_find(&it, doc, "channel") || !BSON_ITER_HOLDS_UTF8(&it) ||
+      !mtq_name_valid(bson_iter_utf8(&it, NULL))) {
+    return false;
+  }
+  bson_strncpy(l->channel, bson_iter_utf8(&it, NULL), sizeof l->channel);
+  if (bson_iter_init_find(&it, doc, "worker") && BSON_ITER_HOLDS_UTF8(&it)) {
+    bson_strncpy(l->worker, bson_iter_utf8(&it, NULL), sizeof l->worker);
+  }
+#define NUM(field, dst)                                                       \
+  if (!bson_iter_init_find(&it, doc, field) || !BSON_ITER_HOLDS_NUMBER(&it)) { \
+    return false;                                                             \
+  }                                                                           \
+  dst = bson_iter_as_int64(&it);
+  NUM("priority", l->priority);
+  NUM("token", l->token);
+  NUM("lease_ms", l->lease_ms);
+  NUM("renewals", l->renewals);
+#undef NUM
+  return true;
+}
+
+bool mtq_store_leases(mtq_store_t *store, mtq_lease_t **out, size_t *n, bson_error_t *error) {
+  *out = NULL;
+  *n = 0;
+  mongoc_client_t *client = mtq__store_pop(store);
+  mongoc_collection_t *leases = mtq__coll(store, client, "leases");
+  bson_t filter = BSON_INITIALIZER;
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(leases, &filter, NULL, NULL);
+  const bson_t *doc;
+  size_t cap = 0;
+  while (mongoc_cursor_next(cur, &doc)) {
+    mtq_lease_t l;
+    if (!read_lease(doc, &l)) {
+      char *json = bson_as_relaxed_extended_json(doc, NULL);
+      mtq_warn("malformed lease ignored: %.200s", json);
+      bson_free(json);
+      continue;
+    }
+    if (*n == cap) {
+      cap = cap ? 2 * cap : 16;
+      *out = bson_realloc(*out, cap * sizeof **out);
+    }
+    (*out)[(*n)++] = l;
+  }
+  bool ok = !mongoc_cursor_error(cur, error);
+  mongoc_cursor_destroy(cur);
+  mongoc_collection_destroy(leases);
+  mtq__store_push(store, client);
+  return ok;
+}
+
+static void delete_lease(mongoc_collection_t *leases, const char *key) {
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(key));
+  mongoc_collection_delete_one(leases, filter, NULL, NULL, NULL);
+  bson_destroy(filter);
+}
+
+bool mtq_store_expire(mtq_store_t *store, const mtq_lease_t *lease, const char *reason,
+                      mtq_state_t *ended_as, bson_error_t *error) {
+  *ended_as = MTQ_STATE_INVALID;
+  mongoc_client_t *client = mtq__store_pop(store);
+  mongoc_collection_t *lane = mtq__lane(store, client, lease->channel, (int32_t)lease->priority);
+  mongoc_collection_t *leases = mtq__coll(store, client, "leases");
+  bson_t doc = BSON_INITIALIZER;
+  bool found = false;
+  bool ok = mtq__find_by_id(lane, &lease->task, &doc, &found, error);
+  mtq_task_t t;
+  mtq_task_init(&t);
+  bson_error_t perr;
+  if (ok && !found) {
+    delete_lease(leases, lease->key); /* the task has ended: a leftover lease */
+  } else if (ok && !mtq_task_from_bson(&t, &doc, lease->channel, &perr)) {
+    mtq__quarantine(store, client, lane, &doc, lease->channel, perr.message);
+    delete_lease(leases, lease->key);
+  } else if (ok && t.token != lease->token) {
+    delete_lease(leases, lease->key); /* an older attempt's, or a stale poller's */
+  } else if (ok) {
+    /* A task never marked running (its claimant died between the claim and
+     * the mark) did not start: giving it back does not use an attempt. */
+    bool started = t.status == MTQ_STATE_RUNNING;
+    mtq_state_t to = !started || t.attempt < t.max_attempts ? MTQ_STATE_QUEUED : MTQ_STATE_DEAD;
+    if (!started) {
+      t.status = MTQ_STATE_RUNNING;
+      t.attempt++;
+    }
+    ok = mtq__end_attempt(store, client, &t, to, "mtqd", reason, NULL, started, error);
+    if (ok) {
+      *ended_as = to;
+    } else if (error && error->domain == MTQ_ERROR_DOMAIN && error->code == MTQ_ERR_CONFLICT) {
+      delete_lease(leases, lease->key); /* its holder ended it meanwhile */
+      ok = true;
+    }
+  }
+  mtq_task_cleanup(&t);
+  bson_destroy(&doc);
+  mongoc_collection_destroy(leases);
+  mongoc_collection_destroy(lane);
+  mtq__store_push(store, client);
+  return ok;
+}
