@@ -21,6 +21,9 @@
 #define MTQ_DEFAULT_TIMEOUT_S 3600
 #define MTQ_DEFAULT_MAX_ATTEMPTS 3
 #define MTQ_MAX_DELAY_MS (366LL * 24 * 3600 * 1000) /* a year: keeps not_before in range */
+/* Signed tasks (mtq_sign.h).  Defined here because the task carries them. */
+#define MTQ_KEY_ID_MAX 32   /* a key id: 1..32 of [A-Za-z0-9_.-] */
+#define MTQ_SIG_HEX_LEN 64  /* HMAC-SHA256 as lowercase hex */
 
 typedef struct {
   bson_oid_t id;
@@ -42,6 +45,8 @@ typedef struct {
   char worker[MTQ_NAME_MAX + 1];
   bson_t *result;       /* owned; set when done */
   char *error;          /* owned; set when failed or when a try failed */
+  char sig_key[MTQ_KEY_ID_MAX + 1]; /* id of the key that signed it; "" = unsigned */
+  char sig[MTQ_SIG_HEX_LEN + 1];    /* the signature (mtq_sign.h); "" = unsigned */
 } mtq_task_t;
 
 /* What a producer asks for; fields left zero/NULL take defaults. */
