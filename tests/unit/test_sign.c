@@ -1,5 +1,6 @@
 /* test_sign.c - signed tasks (common/sign.c), the sig field of the task
- * document (common/task.c).  No database; key files only under mkstemp()-made
+ * document (common/task.c) and the [security] section of the config
+ * (common/config.c).  No database; key files only under mkstemp()-made
  * temporary names. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mtq_config.h"
 #include "mtq_error.h"
 #include "mtq_sign.h"
 #include "sign_private.h"
@@ -673,6 +675,137 @@ static void test_sig_wrong_types(void **unused) {
                         "sig.hmac", "hex");
 }
 
+/* --- [security] in the config --------------------------------------------- */
+
+static bool parse(mtq_config_t *cfg, const char *text, bson_error_t *error) {
+  mtq_config_init(cfg);
+  return mtq_config_parse(cfg, text, strlen(text), "test.ini", error);
+}
+
+static void test_config_security(void **unused) {
+  mtq_config_t cfg;
+  bson_error_t error;
+  assert_true(parse(&cfg,
+                    "[security]\n"
+                    "keys = k2:/etc/mtq/k2.key, k1:/etc/mtq/k1.key   ; key id : file\n"
+                    "sign_with = k1\n"
+                    "require_signature = true\n",
+                    &error));
+  assert_int_equal(cfg.n_keys, 2);
+  assert_string_equal(cfg.key_ids[0], "k2");
+  assert_string_equal(cfg.key_files[0], "/etc/mtq/k2.key");
+  assert_string_equal(cfg.key_ids[1], "k1");
+  assert_string_equal(cfg.key_files[1], "/etc/mtq/k1.key");
+  assert_string_equal(cfg.sign_with, "k1");
+  assert_true(cfg.require_signature);
+  mtq_config_cleanup(&cfg);
+
+  /* Defaults: required once there are keys, not before; sign_with may
+   * come before keys. */
+  assert_true(parse(&cfg, "[security]\nkeys = k1:/k1.key\n", &error));
+  assert_true(cfg.require_signature);
+  assert_null(cfg.sign_with);
+  mtq_config_cleanup(&cfg);
+  assert_true(parse(&cfg, "[worker]\nid = m1\n", &error));
+  assert_false(cfg.require_signature);
+  assert_int_equal(cfg.n_keys, 0);
+  mtq_config_cleanup(&cfg);
+  assert_true(parse(&cfg, "[security]\nsign_with = b\nrequire_signature = no\nkeys = a:/a, b:/b\n",
+                    &error));
+  assert_false(cfg.require_signature);
+  assert_string_equal(cfg.sign_with, "b");
+  mtq_config_cleanup(&cfg);
+  assert_true(parse(&cfg, "[security]\nrequire_signature = false\n", &error));
+  assert_false(cfg.require_signature);
+  mtq_config_cleanup(&cfg);
+  /* A path may hold ':'; the id ends at the first one. */
+  assert_true(parse(&cfg, "[security]\nkeys = k1:/srv/a:b/k1.key\n", &error));
+  assert_string_equal(cfg.key_files[0], "/srv/a:b/k1.key");
+  mtq_config_cleanup(&cfg);
+}
+
+static void expect_config_refused(const char *text, const char *frag) {
+  mtq_config_t cfg;
+  bson_error_t error;
+  bool ok = parse(&cfg, text, &error);
+  mtq_config_cleanup(&cfg);
+  if (ok) {
+    fail_msg("accepted:\n%s", text);
+  }
+  assert_int_equal(error.code, MTQ_ERR_INVALID);
+  assert_contains(error.message, "test.ini");
+  assert_contains(error.message, frag);
+}
+
+static void test_config_security_refused(void **unused) {
+  expect_config_refused("[security]\nkeys = k1\n", "'k1' is not id:path");
+  expect_config_refused("[security]\nkeys = k1:\n", "is not id:path");
+  expect_config_refused("[security]\nkeys = :/k1.key\n", "is not id:path");
+  expect_config_refused("[security]\nkeys = k 1:/k1.key\n", "is not id:path");
+  expect_config_refused("[security]\nkeys = k1:/a, k1:/b\n", "'k1' is listed twice");
+  expect_config_refused("[security]\nkeys = ,\n", "empty list");
+  expect_config_refused("[security]\nkeys =\n", "empty list");
+  expect_config_refused("[security]\nkeys = k1:/a\nsign_with = k3\n", "'k3' is not in keys");
+  expect_config_refused("[security]\nsign_with = k1\n", "'k1' is not in keys");
+  expect_config_refused("[security]\nkeys = k1:/a\nsign_with = k 1\n", "not a valid key id");
+  expect_config_refused("[security]\nkeys = k1:/a\nrequire_signature = maybe\n",
+                        "'maybe' is not true or false");
+  expect_config_refused("[security]\nrequire_signature = true\n", "no keys to verify with");
+  expect_config_refused("[security]\nsecret = abc\n", "unknown key 'secret' in [security]");
+  expect_config_refused("[securty]\nkeys = k1:/a\n", "unknown section");
+}
+
+static void test_config_keyring(void **unused) {
+  static const char s2[] = "fedcba9876543210fedcba9876543210\n";
+  char *f1 = key_file(secret1, strlen(secret1), 0600);
+  char *f2 = key_file(s2, strlen(s2), 0600);
+  char text[512];
+  mtq_config_t cfg;
+  bson_error_t error;
+  mtq_keyring_t *ring = (mtq_keyring_t *)&error; /* must be overwritten */
+
+  assert_true(parse(&cfg, "[worker]\nid = m1\n", &error));
+  assert_true(mtq_config_keyring(&cfg, &ring, &error));
+  assert_null(ring);
+  mtq_config_cleanup(&cfg);
+
+  snprintf(text, sizeof text, "[security]\nkeys = k2:%s, k1:%s\nsign_with = k1\n", f2, f1);
+  assert_true(parse(&cfg, text, &error));
+  if (!mtq_config_keyring(&cfg, &ring, &error)) {
+    fail_msg("keyring refused: %s", error.message);
+  }
+  mtq_config_cleanup(&cfg);
+  mtq_task_t t;
+  build_ok(&t, NULL);
+  sign_ok(ring, &t);
+  assert_string_equal(t.sig_key, "k1");
+  mtq_keyring_t *k1 = ring_k1();
+  verify_ok(k1, &t);
+  mtq_keyring_destroy(k1);
+  mtq_keyring_destroy(ring);
+
+  /* Without sign_with the first key signs. */
+  snprintf(text, sizeof text, "[security]\nkeys = k2:%s, k1:%s\n", f2, f1);
+  assert_true(parse(&cfg, text, &error));
+  assert_true(mtq_config_keyring(&cfg, &ring, &error));
+  mtq_config_cleanup(&cfg);
+  sign_ok(ring, &t);
+  assert_string_equal(t.sig_key, "k2");
+  mtq_keyring_destroy(ring);
+
+  assert_int_equal(chmod(f1, 0644), 0);
+  assert_true(parse(&cfg, text, &error));
+  assert_false(mtq_config_keyring(&cfg, &ring, &error));
+  assert_null(ring);
+  assert_contains(error.message, f1);
+  assert_contains(error.message, "too open");
+  mtq_config_cleanup(&cfg);
+
+  mtq_task_cleanup(&t);
+  drop_file(f1);
+  drop_file(f2);
+}
+
 /* --- MTQ_SIGN_KEYS -------------------------------------------------------- */
 
 static void test_keyring_from_env(void **unused) {
@@ -736,6 +869,9 @@ int main(void) {
       cmocka_unit_test(test_round_trip),
       cmocka_unit_test(test_negative_zero),
       cmocka_unit_test(test_sig_wrong_types),
+      cmocka_unit_test(test_config_security),
+      cmocka_unit_test(test_config_security_refused),
+      cmocka_unit_test(test_config_keyring),
       cmocka_unit_test(test_keyring_from_env),
   };
   return cmocka_run_group_tests_name("sign", tests, NULL, NULL);
