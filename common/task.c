@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "mtq_error.h"
+#include "mtq_sign.h"
 #include "mtq_task.h"
 
 #define MAX_DEPTH 64
@@ -374,7 +375,7 @@ static bool read_sig(mtq_task_t *t, const bson_iter_t *it, bson_error_t *error) 
       *dst = bson_iter_utf8(&sub, NULL);
     }
   }
-  if (!key || !mtq_name_valid(key) || strlen(key) > MTQ_KEY_ID_MAX) {
+  if (!key || !mtq_key_id_valid(key)) {
     mtq_error_set(error, MTQ_ERR_INVALID, "field 'sig.key' is %s",
                   key ? "not a valid key id (1-32 of A-Z a-z 0-9 _ . -)" : "missing");
     return false;
