@@ -9,6 +9,7 @@
 #include "mtq_config.h"
 #include "mtq_error.h"
 #include "mtq_task.h"
+#include "sign_private.h"
 
 /* inih's Debian build reads lines into a 200-byte buffer (newline and NUL
  * included) and splits longer ones silently; we refuse them instead. */
@@ -20,6 +21,7 @@ typedef struct {
   const char *source;
   bson_error_t *error;
   bool failed;
+  int require_signature; /* -1 until the file sets it: its default depends on keys */
 } parse_state_t;
 
 void mtq_config_init(mtq_config_t *cfg) {
@@ -51,6 +53,9 @@ void mtq_config_cleanup(mtq_config_t *cfg) {
   bson_free(cfg->worker_id);
   free_list(cfg->channels, cfg->n_channels);
   free_list(cfg->coord_channels, cfg->n_coord_channels);
+  free_list(cfg->key_ids, cfg->n_keys);
+  free_list(cfg->key_files, cfg->n_keys);
+  bson_free(cfg->sign_with);
   for (size_t i = 0; i < cfg->n_functions; i++) {
     bson_free(cfg->functions[i].name);
     bson_free(cfg->functions[i].version);
@@ -237,6 +242,39 @@ static bool parse_coordinator_key(mtq_config_t *cfg, const char *name, const cha
   return false;
 }
 
+static bool parse_security_key(parse_state_t *st, const char *name, const char *value,
+                               bson_error_t *error) {
+  mtq_config_t *cfg = st->cfg;
+  if (strcmp(name, "keys") == 0) {
+    free_list(cfg->key_ids, cfg->n_keys);
+    free_list(cfg->key_files, cfg->n_keys);
+    cfg->key_ids = cfg->key_files = NULL;
+    cfg->n_keys = 0;
+    return mtq__key_spec_parse(value, &cfg->key_ids, &cfg->key_files, &cfg->n_keys, error);
+  }
+  if (strcmp(name, "sign_with") == 0) {
+    if (!mtq_key_id_valid(value)) {
+      mtq_error_set(error, MTQ_ERR_INVALID, "'%s' is not a valid key id", value);
+      return false;
+    }
+    return set_string(&cfg->sign_with, value, error);
+  }
+  if (strcmp(name, "require_signature") == 0) {
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+      if (strcmp(value, yes[i]) == 0 || strcmp(value, no[i]) == 0) {
+        st->require_signature = strcmp(value, yes[i]) == 0;
+        return true;
+      }
+    }
+    mtq_error_set(error, MTQ_ERR_INVALID, "'%s' is not true or false", value);
+    return false;
+  }
+  mtq_error_set(error, MTQ_ERR_INVALID, "unknown key '%s' in [security]", name);
+  return false;
+}
+
 /* The function named by a "[function NAME]" section, created on first use. */
 static mtq_function_t *function_for(mtq_config_t *cfg, const char *fname, bson_error_t *error) {
   if (!mtq_name_valid(fname)) {
@@ -296,6 +334,8 @@ static int on_entry(void *user, const char *section, const char *name, const cha
     ok = parse_worker_key(st->cfg, name, value, &err);
   } else if (strcmp(section, "coordinator") == 0) {
     ok = parse_coordinator_key(st->cfg, name, value, &err);
+  } else if (strcmp(section, "security") == 0) {
+    ok = parse_security_key(st, name, value, &err);
   } else if (strncmp(section, "function ", 9) == 0) {
     ok = parse_function_key(st->cfg, section + 9, name, value, &err);
   } else {
@@ -313,7 +353,7 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 }
 
 static bool known_section(const char *name, size_t len) {
-  static const char *const fixed[] = {"database", "worker", "coordinator"};
+  static const char *const fixed[] = {"database", "worker", "coordinator", "security"};
   for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
     if (strlen(fixed[i]) == len && strncmp(name, fixed[i], len) == 0) {
       return true;
@@ -355,8 +395,8 @@ static bool check_lines(const char *text, const char *source, bson_error_t *erro
       const char *close = memchr(p + i, ']', len - i);
       if (!close || !known_section(p + i + 1, (size_t)(close - p - i - 1))) {
         mtq_error_set(error, MTQ_ERR_INVALID, "%s:%d: %s", source, line,
-                      close ? "unknown section (expected [database], [worker], [coordinator] or "
-                              "[function NAME])"
+                      close ? "unknown section (expected [database], [worker], [coordinator], "
+                              "[security] or [function NAME])"
                             : "section header without ']'");
         return false;
       }
@@ -390,6 +430,34 @@ static bool check_functions(const mtq_config_t *cfg, const char *text, const cha
   return true;
 }
 
+/* What [security] decides as a whole, once every line is read: the lines
+ * may come in any order. */
+static bool check_security(mtq_config_t *cfg, int require_signature, const char *source,
+                           bson_error_t *error) {
+  bool listed = !cfg->sign_with;
+  for (size_t i = 0; i < cfg->n_keys && !listed; i++) {
+    listed = strcmp(cfg->key_ids[i], cfg->sign_with) == 0;
+  }
+  if (!listed) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "%s: [security] sign_with: key '%s' is not in keys",
+                  source, cfg->sign_with);
+    return false;
+  }
+  if (require_signature == 1 && cfg->n_keys == 0) {
+    mtq_error_set(error, MTQ_ERR_INVALID,
+                  "%s: [security] require_signature = true, but no keys to verify with", source);
+    return false;
+  }
+  cfg->require_signature = require_signature < 0 ? cfg->n_keys > 0 : require_signature;
+  return true;
+}
+
+bool mtq_config_keyring(const mtq_config_t *cfg, mtq_keyring_t **out, bson_error_t *error) {
+  *out = NULL;
+  return cfg->n_keys == 0 || mtq__keyring_load(cfg->key_ids, cfg->key_files, cfg->n_keys,
+                                               cfg->sign_with, out, error);
+}
+
 bool mtq_config_parse(mtq_config_t *cfg, const char *text, size_t len, const char *source,
                       bson_error_t *error) {
   if (len > CONFIG_MAX_FILE) {
@@ -408,7 +476,7 @@ bool mtq_config_parse(mtq_config_t *cfg, const char *text, size_t len, const cha
     bson_free(copy);
     return false;
   }
-  parse_state_t st = {cfg, source, error, false};
+  parse_state_t st = {cfg, source, error, false, -1};
   int rc = ini_parse_string(copy, on_entry, &st);
   bool ok = !st.failed;
   if (ok && rc != 0) {
@@ -417,6 +485,7 @@ bool mtq_config_parse(mtq_config_t *cfg, const char *text, size_t len, const cha
     ok = false;
   }
   ok = ok && check_functions(cfg, copy, source, error);
+  ok = ok && check_security(cfg, st.require_signature, source, error);
   bson_free(copy);
   return ok;
 }

@@ -25,6 +25,11 @@
  *   sweep_interval_ms = 1000
  *   reconcile_interval_ms = 5000
  *
+ *   [security]                   ; signed tasks (mtq_sign.h)
+ *   keys = k2:/etc/mtq/k2.key, k1:/etc/mtq/k1.key   ; id:file, all accepted for verifying
+ *   sign_with = k2               ; the key producers sign with; default: the first of keys
+ *   require_signature = true     ; default: true when keys are set
+ *
  * Parsing uses inih.  A command is split into words like a shell would
  * (quotes, backslashes) but is never run through a shell. */
 #ifndef MTQ_CONFIG_H
@@ -34,6 +39,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "mtq_sign.h"
 
 typedef struct {
   char *name;
@@ -60,6 +67,12 @@ typedef struct {
   int64_t lost_after_ms;
   int64_t sweep_interval_ms;
   int64_t reconcile_interval_ms;
+  /* [security]: key_ids[i] is read from key_files[i] */
+  char **key_ids;
+  char **key_files;
+  size_t n_keys;
+  char *sign_with;        /* NULL: the first of key_ids */
+  bool require_signature; /* false: unsigned tasks run too (while producers start signing) */
 } mtq_config_t;
 
 /* Fills *cfg with defaults (no channels, no functions, concurrency = cores,
@@ -74,6 +87,10 @@ bool mtq_config_parse(mtq_config_t *cfg, const char *text, size_t len, const cha
 
 /* Reads and parses a file. */
 bool mtq_config_load(mtq_config_t *cfg, const char *path, bson_error_t *error);
+
+/* Loads the key files of [security] into a new ring (*out, which the caller
+ * destroys), signing with sign_with.  No keys: *out = NULL and success. */
+bool mtq_config_keyring(const mtq_config_t *cfg, mtq_keyring_t **out, bson_error_t *error);
 
 /* Frees everything the config owns; cfg may be reused after mtq_config_init. */
 void mtq_config_cleanup(mtq_config_t *cfg);

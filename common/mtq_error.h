@@ -21,6 +21,7 @@ typedef enum {
   MTQ_ERR_TIMEOUT,         /* a wait ran out */
   MTQ_ERR_UNAVAILABLE,     /* database unreachable: try again later */
   MTQ_ERR_TOO_LARGE,       /* a document or payload over its limit */
+  MTQ_ERR_SIGNATURE,       /* task unsigned, signed with an unknown key, or altered */
 } mtq_errcode_t;
 
 /* Sets *error (which may be NULL) to an mtq error; printf-style message. */

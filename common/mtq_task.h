@@ -25,6 +25,9 @@
 #define MTQ_DEFAULT_BACKOFF_MS 1000        /* first retry waits about this long */
 #define MTQ_DEFAULT_BACKOFF_MAX_MS 300000  /* no retry waits longer than 5 minutes */
 #define MTQ_DEDUPE_KEY_MAX 128
+/* Signed tasks (mtq_sign.h).  Defined here because the task carries them. */
+#define MTQ_KEY_ID_MAX 32   /* a key id: 1..32 of [A-Za-z0-9_.-] */
+#define MTQ_SIG_HEX_LEN 64  /* HMAC-SHA256 as lowercase hex */
 
 typedef struct {
   bson_oid_t id;
@@ -51,6 +54,8 @@ typedef struct {
   int32_t backoff_ms;     /* retry delay after the first failure, doubled each time */
   int32_t backoff_max_ms; /* the cap of that delay */
   char dedupe_key[MTQ_DEDUPE_KEY_MAX + 1]; /* "" = none */
+  char sig_key[MTQ_KEY_ID_MAX + 1]; /* id of the key that signed it; "" = unsigned */
+  char sig[MTQ_SIG_HEX_LEN + 1];    /* the signature (mtq_sign.h); "" = unsigned */
 } mtq_task_t;
 
 /* What a producer asks for; fields left zero/NULL take defaults. */

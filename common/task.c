@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "mtq_error.h"
+#include "mtq_sign.h"
 #include "mtq_task.h"
 
 #define MAX_DEPTH 64
@@ -275,6 +276,13 @@ void mtq_task_to_bson(const mtq_task_t *task, bson_t *doc) {
   if (task->dedupe_key[0]) {
     BSON_APPEND_UTF8(doc, "dedupe_key", task->dedupe_key);
   }
+  if (task->sig[0]) {
+    bson_t sig;
+    BSON_APPEND_DOCUMENT_BEGIN(doc, "sig", &sig);
+    BSON_APPEND_UTF8(&sig, "key", task->sig_key);
+    BSON_APPEND_UTF8(&sig, "hmac", task->sig);
+    bson_append_document_end(doc, &sig);
+  }
 }
 
 mtq_state_t mtq_task_state(const mtq_task_t *task) {
@@ -448,6 +456,46 @@ static bool read_doc(const bson_iter_t *it, bson_t **out, bool nullable, bson_er
   return true;
 }
 
+/* sig: {key, hmac}.  Only the form is checked here; whether the signature
+ * is right is mtq_task_verify's business. */
+static bool read_sig(mtq_task_t *t, const bson_iter_t *it, bson_error_t *error) {
+  bson_iter_t sub;
+  if (!BSON_ITER_HOLDS_DOCUMENT(it)) {
+    return wrong_type(it, "a document", error);
+  }
+  if (!bson_iter_recurse(it, &sub)) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "field 'sig' is corrupt BSON");
+    return false;
+  }
+  const char *key = NULL, *hmac = NULL;
+  while (bson_iter_next(&sub)) {
+    const char *k = bson_iter_key(&sub);
+    const char **dst = strcmp(k, "key") == 0 ? &key : strcmp(k, "hmac") == 0 ? &hmac : NULL;
+    if (dst && !BSON_ITER_HOLDS_UTF8(&sub)) {
+      mtq_error_set(error, MTQ_ERR_INVALID, "field 'sig.%s' must be a string, not %s", k,
+                    type_name(bson_iter_type(&sub)));
+      return false;
+    }
+    if (dst) {
+      *dst = bson_iter_utf8(&sub, NULL);
+    }
+  }
+  if (!key || !mtq_key_id_valid(key)) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "field 'sig.key' is %s",
+                  key ? "not a valid key id (1-32 of A-Z a-z 0-9 _ . -)" : "missing");
+    return false;
+  }
+  size_t n = hmac ? strspn(hmac, "0123456789abcdef") : 0;
+  if (!hmac || n != MTQ_SIG_HEX_LEN || hmac[n]) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "field 'sig.hmac' is %s",
+                  hmac ? "not 64 lowercase hex digits" : "missing");
+    return false;
+  }
+  bson_strncpy(t->sig_key, key, sizeof t->sig_key);
+  bson_strncpy(t->sig, hmac, sizeof t->sig);
+  return true;
+}
+
 static bool read_field(mtq_task_t *t, const bson_iter_t *it, unsigned *seen, bson_error_t *error) {
   const char *k = bson_iter_key(it);
   int64_t v = 0;
@@ -542,6 +590,8 @@ static bool read_field(mtq_task_t *t, const bson_iter_t *it, unsigned *seen, bso
     } else if (!BSON_ITER_HOLDS_NULL(it)) {
       return wrong_type(it, "a string or null", error);
     }
+  } else if (FIELD("sig", 0)) {
+    ok = read_sig(t, it, error);
   }
 #undef FIELD
   /* Other fields (an operator's notes, the original of a quarantined

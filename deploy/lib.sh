@@ -27,7 +27,7 @@ MTQ_BUILD="${MTQ_BUILD_DIR:-$MTQ_ROOT/build}"
 
 # Packages needed to build and test mtq.
 MTQ_BUILD_DEPS=(cmake ninja-build gcc pkg-config libmongoc-dev libbson-dev
-                libuv1-dev libcmocka-dev libinih-dev)
+                libuv1-dev libcmocka-dev libinih-dev libssl-dev)
 
 log()  { printf '[mtq] %s\n' "$*" >&2; }
 warn() { printf '[mtq] warning: %s\n' "$*" >&2; }
