@@ -63,7 +63,7 @@ static int cmd_e2e(const opts_t *o) {
   mtq_enqueue_opts_t eo = {.channel = o->channel, .func = o->func, .args_json = "{}"};
   int64_t t0 = bench_now_us();
   for (int i = 0; i < o->n; i++) {
-    if (!mtq_client_enqueue(c, &eo, &ids[i], &e)) {
+    if (!mtq_client_enqueue(c, &eo, &ids[i], NULL, &e)) {
       die("enqueue", &e);
     }
   }
@@ -105,7 +105,7 @@ static int cmd_latency(const opts_t *o) {
     mtq_task_t t;
     mtq_task_init(&t);
     int64_t t0 = bench_now_us();
-    if (!mtq_client_enqueue(c, &eo, &id, &e) || !mtq_client_wait(c, &id, 60000, &t, &e)) {
+    if (!mtq_client_enqueue(c, &eo, &id, NULL, &e) || !mtq_client_wait(c, &id, 60000, &t, &e)) {
       die("latency", &e);
     }
     e2e[i] = (double)(bench_now_us() - t0) / 1000.0;
@@ -161,7 +161,7 @@ static int cmd_poll(const opts_t *o) {
     die("connect", &e);
   }
   mtq_store_t *store = mtq_client_store(c);
-  if (!mtq_store_declare_channel(store, "benchpoll", &e)) {
+  if (!mtq_store_declare_channel(store, "benchpoll", 0, &e)) {
     die("declare", &e);
   }
   mongoc_uri_t *uri = mongoc_uri_new(o->uri);
@@ -183,7 +183,7 @@ static int cmd_poll(const opts_t *o) {
   bson_t udoc = BSON_INITIALIZER;
   mtq_task_to_bson(&ut, &udoc);
   mongoc_collection_insert_one(naive, &udoc, NULL, NULL, NULL);
-  if (!mtq_store_enqueue(store, &ut, &e)) {
+  if (!mtq_store_enqueue(store, &ut, NULL, &e)) {
     die("enqueue", &e);
   }
   double *lanes = bson_malloc((size_t)o->repeat * sizeof(double));

@@ -1,7 +1,9 @@
 /* cmd_task.c - mtq enqueue, ls, show and wait. */
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
+#include "mtq_sign.h"
 
 /* JSON read from stdin may be larger than its BSON form; anything beyond
  * this is refused before parsing. */
@@ -38,9 +40,10 @@ static const char enqueue_help[] =
     "usage: mtq enqueue --channel C --func NAME [--version V] [--args JSON]\n"
     "                   [--priority N] [--delay SECONDS] [--timeout SECONDS]\n"
     "                   [--max-attempts N] [--backoff SECONDS] [--backoff-max SECONDS]\n"
-    "                   [--dedupe-key KEY]\n"
+    "                   [--dedupe-key KEY] [--wait]\n"
     "\n"
-    "Adds a task to a declared channel and prints its id.\n"
+    "Adds a task to a declared channel and prints its id.  With MTQ_SIGN_KEYS set\n"
+    "(\"ID:KEYFILE[,...]\"), the task is signed with the first key.\n"
     "\n"
     "  --channel C         channel (declared by mtqd)\n"
     "  --func NAME         function a worker runs\n"
@@ -55,12 +58,14 @@ static const char enqueue_help[] =
     "  --backoff-max SECONDS  the longest such wait (default 300)\n"
     "  --dedupe-key KEY    a second enqueue with the same KEY on this channel\n"
     "                      prints the first task's id instead of adding a task\n"
+    "  --wait              when the channel is full (mtqd's max_backlog), wait for\n"
+    "                      room instead of failing\n"
     "  --force             enqueue even if no worker has announced this function\n"
     "                      and version on this channel (yet)\n";
 
 /* Parses enqueue's options into o; *args_json is set when --args was given. */
 static int enqueue_options(mtq_cli_t *cli, int argc, char **argv, mtq_enqueue_opts_t *o,
-                           const char **args_json, bool *force) {
+                           const char **args_json, bool *force, bool *wait_for_room) {
   static const struct option longopts[] = {
       {"channel", required_argument, NULL, 'c'},  {"func", required_argument, NULL, 'f'},
       {"version", required_argument, NULL, 'v'},  {"args", required_argument, NULL, 'a'},
@@ -68,7 +73,7 @@ static int enqueue_options(mtq_cli_t *cli, int argc, char **argv, mtq_enqueue_op
       {"timeout", required_argument, NULL, 't'},  {"max-attempts", required_argument, NULL, 'm'},
       {"force", no_argument, NULL, 'F'},          {"help", no_argument, NULL, 'h'},
       {"backoff", required_argument, NULL, 'b'},  {"backoff-max", required_argument, NULL, 'B'},
-      {"dedupe-key", required_argument, NULL, 'k'},
+      {"dedupe-key", required_argument, NULL, 'k'}, {"wait", no_argument, NULL, 'w'},
       {NULL, 0, NULL, 0}};
   int c;
   int64_t v;
@@ -124,6 +129,9 @@ static int enqueue_options(mtq_cli_t *cli, int argc, char **argv, mtq_enqueue_op
     case 'k':
       o->dedupe_key = optarg;
       break;
+    case 'w':
+      *wait_for_room = true;
+      break;
     case 'h':
       fputs(enqueue_help, stdout);
       return MTQ_CLI_DONE;
@@ -160,8 +168,8 @@ static int check_served(mtq_cli_t *cli, const mtq_enqueue_opts_t *o) {
 int mtq_cmd_enqueue(mtq_cli_t *cli, int argc, char **argv) {
   mtq_enqueue_opts_t o = {0};
   const char *args_json = NULL;
-  bool force = false;
-  int rc = enqueue_options(cli, argc, argv, &o, &args_json, &force);
+  bool force = false, wait_for_room = false;
+  int rc = enqueue_options(cli, argc, argv, &o, &args_json, &force, &wait_for_room);
   if (rc != MTQ_CLI_OK) {
     return rc == MTQ_CLI_DONE ? MTQ_CLI_OK : rc;
   }
@@ -181,13 +189,36 @@ int mtq_cmd_enqueue(mtq_cli_t *cli, int argc, char **argv) {
   if ((rc = mtq_cli_open(cli)) == MTQ_CLI_OK && !force) {
     rc = check_served(cli, &o);
   }
-  if (rc == MTQ_CLI_OK) {
-    if (mtq_client_enqueue(cli->client, &o, &id, &error)) {
-      char hex[25];
-      bson_oid_to_string(&id, hex);
-      printf(cli->json ? "{\"id\": \"%s\"}\n" : "%s\n", hex);
-    } else {
+  mtq_keyring_t *ring = NULL;
+  if (rc == MTQ_CLI_OK && !mtq_keyring_from_env(getenv("MTQ_SIGN_KEYS"), &ring, &error)) {
+    rc = mtq_cli_fail(cli, &error, "MTQ_SIGN_KEYS");
+  } else if (rc == MTQ_CLI_OK) {
+    mtq_client_set_keyring(cli->client, ring);
+  }
+  bool existing = false, told = false;
+  while (rc == MTQ_CLI_OK && !mtq_client_enqueue(cli->client, &o, &id, &existing, &error)) {
+    if (!wait_for_room || error.domain != MTQ_ERROR_DOMAIN || error.code != MTQ_ERR_FULL) {
       rc = mtq_cli_fail(cli, &error, "cannot enqueue");
+    } else {
+      if (!told) {
+        fprintf(stderr, "mtq: %s; waiting for room\n", error.message);
+        told = true;
+      }
+      struct timespec pause = {1, 0};
+      nanosleep(&pause, NULL);
+    }
+  }
+  if (rc == MTQ_CLI_OK) {
+    char hex[25];
+    bson_oid_to_string(&id, hex);
+    if (cli->json) {
+      printf("{\"id\": \"%s\", \"existing\": %s}\n", hex, existing ? "true" : "false");
+    } else {
+      printf("%s\n", hex);
+    }
+    if (existing && !cli->json) {
+      fprintf(stderr, "mtq: dedupe key '%s' already names this task: nothing added\n",
+              o.dedupe_key);
     }
   }
   bson_free(from_stdin);

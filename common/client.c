@@ -3,9 +3,11 @@
 
 #include "mtq_client.h"
 #include "mtq_error.h"
+#include "mtq_sign.h"
 
 struct mtq_client {
   mtq_store_t *store;
+  mtq_keyring_t *ring; /* owned; NULL = tasks go unsigned */
 };
 
 mtq_client_t *mtq_client_new(const char *uri, bson_error_t *error) {
@@ -21,24 +23,32 @@ mtq_client_t *mtq_client_new(const char *uri, bson_error_t *error) {
 void mtq_client_destroy(mtq_client_t *client) {
   if (client) {
     mtq_store_destroy(client->store);
+    mtq_keyring_destroy(client->ring);
     bson_free(client);
   }
 }
 
 mtq_store_t *mtq_client_store(mtq_client_t *client) { return client->store; }
 
+void mtq_client_set_keyring(mtq_client_t *client, mtq_keyring_t *ring) {
+  mtq_keyring_destroy(client->ring);
+  client->ring = ring;
+}
+
 bool mtq_client_enqueue(mtq_client_t *client, const mtq_enqueue_opts_t *opts, bson_oid_t *id,
-                        bson_error_t *error) {
+                        bool *existing, bson_error_t *error) {
   mtq_task_t task;
   mtq_task_init(&task);
   bool ok = mtq_task_build(&task, opts, mtq_now_ms(), error) &&
-            mtq_store_enqueue(client->store, &task, error);
+            (mtq_keyring_empty(client->ring) || mtq_task_sign(client->ring, &task, error)) &&
+            mtq_store_enqueue(client->store, &task, existing, error);
   if (ok) {
     bson_oid_copy(&task.id, id);
   }
   mtq_task_cleanup(&task);
   return ok;
 }
+
 
 static void sleep_ms(int64_t ms) {
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};

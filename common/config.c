@@ -231,6 +231,9 @@ static bool parse_coordinator_key(mtq_config_t *cfg, const char *name, const cha
     cfg->n_coord_channels = 0;
     return parse_names(value, &cfg->coord_channels, &cfg->n_coord_channels, error);
   }
+  if (strcmp(name, "max_backlog") == 0) {
+    return parse_int(value, 0, INT64_MAX / 2, &cfg->max_backlog, error);
+  }
   int64_t *ms = strcmp(name, "lost_after_ms") == 0           ? &cfg->lost_after_ms
                 : strcmp(name, "sweep_interval_ms") == 0     ? &cfg->sweep_interval_ms
                 : strcmp(name, "reconcile_interval_ms") == 0 ? &cfg->reconcile_interval_ms

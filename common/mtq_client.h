@@ -6,8 +6,8 @@
  *   bson_oid_t id;
  *   mtq_task_t t;
  *   mtq_task_init(&t);
- *   if (mtq_client_enqueue(c, &o, &id, &err) && mtq_client_wait(c, &id, 60000, &t, &err))
- *     ... t.status is DONE, FAILED or CANCELLED; t.result / t.error ...
+ *   if (mtq_client_enqueue(c, &o, &id, NULL, &err) && mtq_client_wait(c, &id, 60000, &t, &err))
+ *     ... t.status is DONE, FAILED, DEAD or CANCELLED; t.result / t.error ...
  *   mtq_task_cleanup(&t);
  *   mtq_client_destroy(c);
  */
@@ -23,10 +23,18 @@ typedef struct mtq_client mtq_client_t;
 mtq_client_t *mtq_client_new(const char *uri, bson_error_t *error);
 void mtq_client_destroy(mtq_client_t *client);
 
-/* Validates opts, checks the channel is declared, inserts the task and
- * writes its id to *id. */
+/* Validates opts, checks the channel is declared, signs the task (when a
+ * keyring is set), inserts it and writes its id to *id.  *existing (may be
+ * NULL) is set when opts->dedupe_key named a task enqueued before, whose id
+ * is then written to *id.  MTQ_ERR_FULL when the channel holds its maximum
+ * backlog. */
 bool mtq_client_enqueue(mtq_client_t *client, const mtq_enqueue_opts_t *opts, bson_oid_t *id,
-                        bson_error_t *error);
+                        bool *existing, bson_error_t *error);
+
+/* Producers sign every task they enqueue with ring's signer (mtq_sign.h);
+ * the client owns ring from now on.  NULL: unsigned. */
+typedef struct mtq_keyring mtq_keyring_t;
+void mtq_client_set_keyring(mtq_client_t *client, mtq_keyring_t *ring);
 
 /* Waits until the task has finished (done, failed or cancelled) or
  * timeout_ms passed (MTQ_ERR_TIMEOUT; < 0 waits forever).  out (initialised

@@ -24,6 +24,8 @@
  *   lost_after_ms = 15000
  *   sweep_interval_ms = 1000
  *   reconcile_interval_ms = 5000
+ *   max_backlog = 100000         ; enqueue fails once a channel holds this many
+ *                                ; tasks not yet ended (default 0: no limit)
  *
  *   [security]                   ; signed tasks (mtq_sign.h)
  *   keys = k2:/etc/mtq/k2.key, k1:/etc/mtq/k1.key   ; id:file, all accepted for verifying
@@ -67,6 +69,7 @@ typedef struct {
   int64_t lost_after_ms;
   int64_t sweep_interval_ms;
   int64_t reconcile_interval_ms;
+  int64_t max_backlog; /* per channel; 0 = no limit */
   /* [security]: key_ids[i] is read from key_files[i] */
   char **key_ids;
   char **key_files;

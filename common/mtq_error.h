@@ -22,6 +22,7 @@ typedef enum {
   MTQ_ERR_UNAVAILABLE,     /* database unreachable: try again later */
   MTQ_ERR_TOO_LARGE,       /* a document or payload over its limit */
   MTQ_ERR_SIGNATURE,       /* task unsigned, signed with an unknown key, or altered */
+  MTQ_ERR_FULL,            /* the channel holds its maximum backlog: try again later */
 } mtq_errcode_t;
 
 /* Sets *error (which may be NULL) to an mtq error; printf-style message. */

@@ -54,8 +54,10 @@ const char *mtq_store_db_name(const mtq_store_t *store);
 /* --- channels ------------------------------------------------------------ */
 
 /* Declares a channel: its document, its collections and their indexes.
- * Idempotent. */
-bool mtq_store_declare_channel(mtq_store_t *store, const char *channel, bson_error_t *error);
+ * Idempotent.  max_backlog: the most waiting tasks producers may add (0 =
+ * no limit), kept in the channel document. */
+bool mtq_store_declare_channel(mtq_store_t *store, const char *channel, int64_t max_backlog,
+                               bson_error_t *error);
 /* Fails with MTQ_ERR_UNKNOWN_CHANNEL when the channel was never declared. */
 bool mtq_store_check_channel(mtq_store_t *store, const char *channel, bson_error_t *error);
 /* Lists declared channels into a NULL-terminated array the caller frees
@@ -64,8 +66,17 @@ bool mtq_store_channels(mtq_store_t *store, char ***names, bson_error_t *error);
 
 /* --- producers ----------------------------------------------------------- */
 
-/* Inserts a built task (mtq_task_build) into its channel. */
-bool mtq_store_enqueue(mtq_store_t *store, const mtq_task_t *task, bson_error_t *error);
+/* Inserts a built task (mtq_task_build) into its channel.
+ *
+ * With a dedupe key, the first enqueue of a key in a channel inserts
+ * dedupe/"<channel>:<key>" (its unique _id decides between concurrent
+ * producers); a later one finds it, sets task->id to the first task's id
+ * and *existing (may be NULL) to true, and inserts nothing.
+ *
+ * When the channel has a maximum backlog (mtqd's max_backlog) and holds
+ * that many waiting tasks, fails with MTQ_ERR_FULL. */
+bool mtq_store_enqueue(mtq_store_t *store, mtq_task_t *task, bool *existing,
+                       bson_error_t *error);
 
 /* --- workers ------------------------------------------------------------- */
 

@@ -222,7 +222,8 @@ static bool channel_known(mtq_store_t *store, const char *channel) {
   return known;
 }
 
-bool mtq_store_declare_channel(mtq_store_t *store, const char *channel, bson_error_t *error) {
+bool mtq_store_declare_channel(mtq_store_t *store, const char *channel, int64_t max_backlog,
+                               bson_error_t *error) {
   if (!mtq_name_valid(channel)) {
     mtq_error_set(error, MTQ_ERR_INVALID, "'%s' is not a valid channel name", channel);
     return false;
@@ -241,8 +242,11 @@ bool mtq_store_declare_channel(mtq_store_t *store, const char *channel, bson_err
     mongoc_collection_destroy(coll);
   }
   if (ok) {
+    coll = mtq__coll(store, client, "events");
+    ok = create_index(coll, "by_task", BCON_NEW("task", BCON_INT32(1)), error);
+    mongoc_collection_destroy(coll);
     coll = mtq__coll(store, client, "results");
-    ok = create_index(coll, "by_channel",
+    ok = ok && create_index(coll, "by_channel",
                       BCON_NEW("channel", BCON_INT32(1), "status", BCON_INT32(1)), error) &&
          create_index(coll, "by_finish", BCON_NEW("finished_at", BCON_INT32(1)), error);
     mongoc_collection_destroy(coll);
@@ -252,7 +256,8 @@ bool mtq_store_declare_channel(mtq_store_t *store, const char *channel, bson_err
      * all its collections and indexes. */
     coll = mtq__coll(store, client, "channels");
     bson_t *sel = BCON_NEW("_id", BCON_UTF8(channel));
-    bson_t *upd = BCON_NEW("$setOnInsert", "{", "created_at", BCON_DATE_TIME(mtq_now_ms()), "}");
+    bson_t *upd = BCON_NEW("$setOnInsert", "{", "created_at", BCON_DATE_TIME(mtq_now_ms()), "}",
+                           "$set", "{", "max_backlog", BCON_INT64(max_backlog), "}");
     bson_t opts = BSON_INITIALIZER;
     BSON_APPEND_BOOL(&opts, "upsert", true);
     ok = mongoc_collection_update_one(coll, sel, upd, &opts, NULL, error);

@@ -141,16 +141,129 @@ void mtq__quarantine(mtq_store_t *store, mongoc_client_t *client, mongoc_collect
   mtq_task_cleanup(&t);
 }
 
-bool mtq_store_enqueue(mtq_store_t *store, const mtq_task_t *task, bson_error_t *error) {
-  if (!mtq_store_check_channel(store, task->channel, error)) {
+/* Reads the channel's max_backlog (0 = none) from its document, which also
+ * proves that the channel is declared. */
+static bool channel_limit(mtq_store_t *store, mongoc_client_t *client, const char *channel,
+                          int64_t *max_backlog, bson_error_t *error) {
+  mongoc_collection_t *coll = mtq__coll(store, client, "channels");
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(channel));
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, NULL, NULL);
+  const bson_t *doc;
+  *max_backlog = 0;
+  bool found = mongoc_cursor_next(cur, &doc);
+  bson_iter_t it;
+  if (found && bson_iter_init_find(&it, doc, "max_backlog") && BSON_ITER_HOLDS_NUMBER(&it)) {
+    *max_backlog = bson_iter_as_int64(&it);
+  }
+  bool ok = !mongoc_cursor_error(cur, error);
+  if (ok && !found) {
+    mtq_error_set(error, MTQ_ERR_UNKNOWN_CHANNEL,
+                  "unknown channel '%s' (channels are declared by mtqd's [coordinator] channels)",
+                  channel);
+    ok = false;
+  }
+  mongoc_cursor_destroy(cur);
+  bson_destroy(filter);
+  mongoc_collection_destroy(coll);
+  return ok;
+}
+
+/* Tasks of the channel not yet ended: its lanes and its delayed collection,
+ * by the servers' estimated counts (collection metadata, not a scan). */
+static bool channel_backlog(mtq_store_t *store, mongoc_client_t *client, const char *channel,
+                            int64_t *n, bson_error_t *error) {
+  *n = 0;
+  for (int32_t p = MTQ_PRIORITY_MIN; p <= MTQ_PRIORITY_MAX + 1; p++) {
+    mongoc_collection_t *coll = p > MTQ_PRIORITY_MAX ? mtq__delayed(store, client, channel)
+                                                     : mtq__lane(store, client, channel, p);
+    int64_t c = mongoc_collection_estimated_document_count(coll, NULL, NULL, NULL, error);
+    mongoc_collection_destroy(coll);
+    if (c < 0) {
+      return false;
+    }
+    *n += c;
+  }
+  return true;
+}
+
+/* The dedupe record of task's key: inserted when the key is new, else read.
+ * *first is the id of the task that holds the key. */
+static bool dedupe(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
+                   bson_oid_t *first, bson_error_t *error) {
+  char *key = bson_strdup_printf("%s:%s", task->channel, task->dedupe_key);
+  mongoc_collection_t *coll = mtq__coll(store, client, "dedupe");
+  bson_t *doc = BCON_NEW("_id", BCON_UTF8(key), "task", BCON_OID(&task->id), "channel",
+                         BCON_UTF8(task->channel), "at", BCON_DATE_TIME(mtq_now_ms()));
+  bson_error_t err;
+  bool ok = mongoc_collection_insert_one(coll, doc, NULL, NULL, &err);
+  bson_oid_copy(&task->id, first);
+  if (!ok && mtq_error_is_duplicate(&err)) {
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(key));
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, NULL, NULL);
+    const bson_t *found;
+    bson_iter_t it;
+    if (mongoc_cursor_next(cur, &found) && bson_iter_init_find(&it, found, "task") &&
+        BSON_ITER_HOLDS_OID(&it)) {
+      bson_oid_copy(bson_iter_oid(&it), first);
+      ok = true;
+    } else if (!mongoc_cursor_error(cur, error)) {
+      /* Removed between our insert and our read (retention): try again. */
+      mtq_error_set(error, MTQ_ERR_UNAVAILABLE, "dedupe key '%s' changed meanwhile", key);
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(filter);
+  } else if (!ok && error) {
+    *error = err;
+  }
+  bson_destroy(doc);
+  mongoc_collection_destroy(coll);
+  bson_free(key);
+  return ok;
+}
+
+bool mtq_store_enqueue(mtq_store_t *store, mtq_task_t *task, bool *existing,
+                       bson_error_t *error) {
+  if (existing) {
+    *existing = false;
+  }
+  if (!mtq_name_valid(task->channel)) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "'%s' is not a valid channel name", task->channel);
     return false;
   }
   mongoc_client_t *client = mtq__store_pop(store);
-  mongoc_collection_t *coll = task->status == MTQ_STATE_DELAYED
-                                  ? mtq__delayed(store, client, task->channel)
-                                  : mtq__lane(store, client, task->channel, task->priority);
-  bool ok = insert_doc(coll, task, false, error);
-  mongoc_collection_destroy(coll);
+  int64_t limit = 0, backlog = 0;
+  bool ok = channel_limit(store, client, task->channel, &limit, error);
+  if (ok && limit > 0) {
+    ok = channel_backlog(store, client, task->channel, &backlog, error);
+    if (ok && backlog >= limit) {
+      mtq_error_set(error, MTQ_ERR_FULL,
+                    "channel %s is full: %lld tasks not yet ended, its max_backlog is %lld",
+                    task->channel, (long long)backlog, (long long)limit);
+      ok = false;
+    }
+  }
+  bson_oid_t first;
+  if (ok && task->dedupe_key[0]) {
+    /* The key first: a producer that dies after it leaves a key naming a
+     * task that never came; the task itself is inserted right after, and
+     * a re-enqueue by the same producer finds it by the key. */
+    ok = dedupe(store, client, task, &first, error);
+    if (ok && !bson_oid_equal(&first, &task->id)) {
+      bson_oid_copy(&first, &task->id);
+      if (existing) {
+        *existing = true;
+      }
+      mtq__store_push(store, client);
+      return true;
+    }
+  }
+  if (ok) {
+    mongoc_collection_t *coll = task->status == MTQ_STATE_DELAYED
+                                    ? mtq__delayed(store, client, task->channel)
+                                    : mtq__lane(store, client, task->channel, task->priority);
+    ok = insert_doc(coll, task, false, error);
+    mongoc_collection_destroy(coll);
+  }
   mtq__store_push(store, client);
   return ok;
 }

@@ -121,7 +121,7 @@ static bool declare_run(mtq__duty_t *d, bson_error_t *error) {
       return true;
     }
     const char *channel = co->cfg->coord_channels[co->n_declared];
-    if (!mtq_store_declare_channel(co->store, channel, error)) {
+    if (!mtq_store_declare_channel(co->store, channel, co->cfg->max_backlog, error)) {
       mtq__error_prefix(error, "declaring channel %s", channel);
       return false;
     }

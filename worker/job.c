@@ -28,6 +28,7 @@ struct mtq__job {
   /* The outcome.  requeue: give the task back (shutdown) instead of
    * finishing it.  Read by the thread pool while RECORDING. */
   bool requeue;
+  bool reject; /* refused unrun (bad signature): failed for good, error_text says why */
   bool ok;
   bson_t *result;
   char *error_text;
@@ -152,8 +153,30 @@ static void on_runner_done(mtq_runner_outcome_t *o, void *data) {
   record(job);
 }
 
+/* With keys configured, only a task whose signature verifies runs: a task
+ * edited in the database to change what runs (func, version, args,
+ * timeouts) is refused and recorded as failed, never retried. */
+static bool signature_ok(mtq__job_t *job) {
+  const mtq_config_t *cfg = job->w->cfg;
+  if (mtq_keyring_empty(job->w->ring) || (!job->task.sig[0] && !cfg->require_signature)) {
+    return true;
+  }
+  bson_error_t err;
+  if (mtq_task_verify(job->w->ring, &job->task, &err)) {
+    return true;
+  }
+  job->reject = true;
+  job->error_text = bson_strdup_printf("rejected by worker %s: %s", cfg->worker_id, err.message);
+  mtq_warn("task %s: %s", job->oid, job->error_text);
+  return false;
+}
+
 void mtq__job_start(mtq_worker_t *w, mtq_task_t *task) {
   mtq__job_t *job = job_new(w, task);
+  if (!signature_ok(job)) {
+    record(job);
+    return;
+  }
   const mtq_function_t *fn = mtq_config_function(w->cfg, job->task.func);
   if (!fn || strcmp(fn->version, job->task.version) != 0) {
     /* Polls skip such tasks, so this is a task edited between poll and
@@ -215,6 +238,8 @@ static void record_work(uv_work_t *req) {
   mtq_store_t *store = job->w->store;
   if (job->requeue) {
     job->op_ok = mtq_store_requeue(store, &job->task, false, "worker shutdown", &job->op_error);
+  } else if (job->reject) {
+    job->op_ok = mtq_store_reject(store, &job->task, job->error_text, &job->op_error);
   } else {
     job->op_ok = mtq_store_finish(store, &job->task, job->ok, job->result, job->error_text,
                                   &job->op_error);

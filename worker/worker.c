@@ -351,12 +351,18 @@ mtq_worker_t *mtq_worker_new(const mtq_config_t *cfg, bson_error_t *error) {
     mtq_error_set(error, MTQ_ERR_INVALID, "a worker needs a database uri, channels and functions");
     return NULL;
   }
+  mtq_keyring_t *ring = NULL;
+  if (!mtq_config_keyring(cfg, &ring, error)) {
+    return NULL;
+  }
   mtq_store_t *store = mtq_store_new(cfg->uri, "mtq-worker", error);
   if (!store) {
+    mtq_keyring_destroy(ring);
     return NULL;
   }
   mtq_worker_t *w = bson_malloc0(sizeof *w);
   w->cfg = cfg;
+  w->ring = ring;
   w->memos = bson_malloc0(cfg->n_channels * sizeof *w->memos);
   for (size_t i = 0; i < cfg->n_channels; i++) {
     w->memos[i].recheck_ms = cfg->poll_interval_ms;
@@ -423,6 +429,7 @@ void mtq_worker_destroy(mtq_worker_t *w) {
     mtq_warn("event loop closed with handles still open");
   }
   mtq_store_destroy(w->store);
+  mtq_keyring_destroy(w->ring);
   mtq_hostinfo_probe_destroy(w->probe);
   bson_strfreev(w->task_env);
   bson_free(w->memos);

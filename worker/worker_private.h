@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "hostinfo.h"
+#include "mtq_sign.h"
 #include "mtq.h"
 #include "runner.h"
 #include "worker.h"
@@ -37,6 +38,7 @@ struct mtq_worker {
   uv_loop_t loop;
   const mtq_config_t *cfg;      /* immutable, borrowed */
   mtq_store_t *store;           /* immutable; thread-safe */
+  mtq_keyring_t *ring;          /* immutable: keys that verify tasks; NULL = none */
   mtq_hostinfo_probe_t *probe;  /* used only by the one heartbeat in flight */
   char **task_env;              /* immutable: the environment tasks inherit */
   char host[256];               /* immutable */

@@ -382,6 +382,34 @@ worker_field() {
 
 worker_state_is() { [[ "$(worker_field "$1" state 2>/dev/null)" == "$2" ]]; }
 
+# --- commands expected to fail ---------------------------------------------------------
+
+# problem MESSAGE: a failed expectation; fails the test (a test may redefine
+# it to collect them).
+problem() { fail "$*"; }
+
+# run CMD...: runs CMD; sets RC, OUT (stdout), ERR (stderr), SECS (duration).
+run() {
+  local t0=$SECONDS
+  set +e
+  OUT="$("$@" 2>"$TMP/stderr.txt")"
+  RC=$?
+  set -e
+  ERR="$(<"$TMP/stderr.txt")"
+  SECS=$((SECONDS - t0))
+}
+
+# expect_refused WHAT RC_REGEX MESSAGE_REGEX: checks the last run.
+expect_refused() {
+  if ! [[ "$RC" =~ ^($2)$ ]]; then
+    problem "$1: exit status $RC, expected $2 (stdout: '$OUT', stderr: '$ERR')"
+  elif ! grep -Eqi -- "$3" <<<"$ERR"; then
+    problem "$1: exit $RC but the message does not match /$3/: '$ERR'"
+  else
+    log "ok: $1 -> exit $RC: $ERR"
+  fi
+}
+
 # --- waiting -------------------------------------------------------------------------
 
 # wait_until TIMEOUT_S CMD...: polls CMD (output discarded) every 0.2 s until
