@@ -20,6 +20,10 @@
  *   lost_after_ms = 15000
  *   sweep_interval_ms = 1000
  *   reconcile_interval_ms = 5000
+ *   retain_done_s = 604800       ; keep done tasks 7 days (0 = forever)
+ *   retain_failed_s = 2592000    ; failed, dead, cancelled: 30 days (0 = forever)
+ *   retention_interval_ms = 60000
+ *   retention_batch = 500        ; tasks removed per database round (1..10000)
  *
  * Parsing uses inih.  A command is split into words like a shell would
  * (quotes, backslashes) but is never run through a shell. */
@@ -55,7 +59,14 @@ typedef struct {
   int64_t lost_after_ms;
   int64_t sweep_interval_ms;
   int64_t reconcile_interval_ms;
+  int64_t retain_done_s;   /* 0 = keep forever */
+  int64_t retain_failed_s; /* failed, dead and cancelled; 0 = keep forever */
+  int64_t retention_interval_ms;
+  int64_t retention_batch;
 } mtq_config_t;
+
+#define MTQ_RETAIN_MAX_S (10LL * 366 * 24 * 3600)
+#define MTQ_RETENTION_BATCH_MAX 10000
 
 /* Fills *cfg with defaults (no channels, no functions, concurrency = cores,
  * worker_id = host name). */
