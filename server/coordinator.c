@@ -1,6 +1,6 @@
 /* coordinator.c - the duty machinery: timers, thread-pool work, start-up
  * declarations and the delayed-task and reconcile duties (see coordinator.h).
- * The lost-worker sweep is in lost.c. */
+ * The lost-worker sweep is in lost.c, retention in retention.c. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -158,6 +158,9 @@ static int64_t declare_next(mtq__duty_t *d) {
   duty_arm(&co->lost, 0);
   duty_arm(&co->release, 0);
   duty_arm(&co->reconcile, 0);
+  if (mtq__retention_announce(co->cfg)) {
+    duty_arm(&co->retention, 0);
+  }
   return -1;
 }
 
@@ -279,6 +282,7 @@ mtq_coordinator_t *mtq_coordinator_new(uv_loop_t *loop, mtq_store_t *store,
   duty_init(co, &co->lost, "lost-worker sweep", mtq__lost_run, lost_next);
   duty_init(co, &co->release, "delayed-task release", release_run, release_next);
   duty_init(co, &co->reconcile, "reconcile", reconcile_run, reconcile_next);
+  duty_init(co, &co->retention, "retention", mtq__retention_run, mtq__retention_next);
   return co;
 }
 
@@ -288,7 +292,8 @@ void mtq_coordinator_stop(mtq_coordinator_t *co) {
   if (atomic_exchange(&co->stopping, true)) {
     return;
   }
-  mtq__duty_t *duties[] = {&co->declare, &co->lost, &co->release, &co->reconcile};
+  mtq__duty_t *duties[] = {&co->declare, &co->lost, &co->release, &co->reconcile,
+                           &co->retention};
   for (size_t i = 0; i < sizeof duties / sizeof duties[0]; i++) {
     uv_close((uv_handle_t *)&duties[i]->timer, NULL);
   }
