@@ -260,12 +260,16 @@ static int64_t reconcile_next(mtq__duty_t *d) {
 
 /* --- lost workers --------------------------------------------------------------- */
 
-/* Every sweep_interval_ms, start to start; after a failure, a whole
+/* Every sweep_interval_ms, start to start (at once after a sweep that took
+ * longer: a negative delay would mean never); after a failure, a whole
  * interval from now, so that an unreachable database is not asked again the
  * moment the last attempt timed out. */
 static int64_t lost_next(mtq__duty_t *d) {
   int64_t interval_ms = d->co->cfg->sweep_interval_ms;
-  return d->ok ? interval_ms - d->took_ms : interval_ms;
+  if (!d->ok) {
+    return interval_ms;
+  }
+  return d->took_ms < interval_ms ? interval_ms - d->took_ms : 0;
 }
 
 /* --- life cycle ------------------------------------------------------------------- */
