@@ -14,6 +14,9 @@
 #include "mtq_log.h"
 #include "store_private.h"
 
+/* Results read per round trip of the walk. */
+#define WALK_BATCH 64
+
 /* One result chosen for removal. */
 typedef struct {
   bson_oid_t id;
@@ -78,9 +81,12 @@ static bool find_expired(mtq_store_t *store, mongoc_client_t *client,
     return false;
   }
   bson_t filter = BSON_INITIALIZER;
+  /* Small cursor batches: when nothing is due the first result read ends the
+   * walk, and FerretDB decodes every document of a batch before sending it. */
+  int64_t walk_batch = batch < WALK_BATCH ? (int64_t)batch : WALK_BATCH;
   bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(1), "status", BCON_INT32(1),
                           "finished_at", BCON_INT32(1), "channel", BCON_INT32(1), "}",
-                          "batchSize", BCON_INT64((int64_t)batch));
+                          "batchSize", BCON_INT64(walk_batch));
   if (kind == MTQ__SERVER_MONGODB) {
     /* MongoDB's natural order is not insertion order; the index is there. */
     BCON_APPEND(&filter, "finished_at", "{", "$lt", BCON_DATE_TIME(newest_ms), "}");

@@ -80,7 +80,7 @@ bool mtq__retention_run(mtq__duty_t *d, bson_error_t *error) {
              purged.tasks, purged.tasks == 1 ? "" : "s", purged.claims,
              purged.claims == 1 ? "" : "s", purged.events, purged.events == 1 ? "" : "s",
              batches, batches == 1 ? "" : "es", (long long)(monotonic_ms() - started_ms),
-             ok && more ? "; more left for the next pass" : "");
+             ok && more ? "; the batch was full, the next pass goes on" : "");
   }
   return ok;
 }
