@@ -5,7 +5,7 @@
 # cancelled: 4 s), in batches of 50 every 0.5 s.  A task still waiting
 # (disabled, delayed) or running is never touched, nor its claim, nor its
 # events, however old it is.  A backlog left while mtqd was down goes in
-# passes of several batches.
+# several batches.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
 mtq_setup 27390 300
 
@@ -157,7 +157,10 @@ start_mtqd "retain_done_s = $DONE_S" "retain_failed_s = $FAILED_S" \
 wait_until 30 count_is 0 results || fail "backlog results left: $(count results)"
 assert_eq 0 "$(count claims)" "claims left after the backlog"
 log "backlog of $N removed $(($(now_ms) - t_start)) ms after mtqd was started"
-grep -q "([2-9] batches" "$TMP/mtqd.log" || fail "no pass took more than one batch of the backlog"
+# 200 at 50 a batch: at least one pass ended on a full batch and the next
+# went on.  (How many batches fit in one pass depends on the machine's speed.)
+grep -q "the batch was full, the next pass goes on" "$TMP/mtqd.log" ||
+  fail "no pass ended on a full batch of the backlog"
 
 grep -q "removed [0-9]* finished task" "$TMP/mtqd.log" || fail "mtqd did not log what it removed"
 if grep -q "retention failed" "$TMP/mtqd.log"; then
