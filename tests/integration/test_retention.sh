@@ -22,6 +22,7 @@ count_is() {
   shift
   [[ "$(count "$@" 2>/dev/null)" == "$n" ]]
 }
+# shellcheck disable=SC2016 # $oid is a JSON key, not a variable
 of_task() { printf '{"task": {"$oid": "%s"}}' "$1"; }
 now_ms() { date +%s%3N; }
 # add_event ID: one event of the task, shaped like those mtq records.
