@@ -39,6 +39,10 @@ void mtq_config_init(mtq_config_t *cfg) {
   cfg->lost_after_ms = 15000;
   cfg->sweep_interval_ms = 1000;
   cfg->reconcile_interval_ms = 5000;
+  cfg->retain_done_s = 7 * 24 * 3600;
+  cfg->retain_failed_s = 30 * 24 * 3600;
+  cfg->retention_interval_ms = 60000;
+  cfg->retention_batch = 500;
 }
 
 static void free_list(char **list, size_t n) {
@@ -237,9 +241,21 @@ static bool parse_coordinator_key(mtq_config_t *cfg, const char *name, const cha
   int64_t *ms = strcmp(name, "lost_after_ms") == 0           ? &cfg->lost_after_ms
                 : strcmp(name, "sweep_interval_ms") == 0     ? &cfg->sweep_interval_ms
                 : strcmp(name, "reconcile_interval_ms") == 0 ? &cfg->reconcile_interval_ms
+                : strcmp(name, "retention_interval_ms") == 0 ? &cfg->retention_interval_ms
                                                              : NULL;
   if (ms) {
     return parse_int(value, 10, 24 * 3600 * 1000, ms, error);
+  }
+  /* 0 keeps finished tasks forever; ten years is far beyond any sane
+   * retention and keeps the cutoff arithmetic clear of overflow. */
+  int64_t *secs = strcmp(name, "retain_done_s") == 0     ? &cfg->retain_done_s
+                  : strcmp(name, "retain_failed_s") == 0 ? &cfg->retain_failed_s
+                                                         : NULL;
+  if (secs) {
+    return parse_int(value, 0, MTQ_RETAIN_MAX_S, secs, error);
+  }
+  if (strcmp(name, "retention_batch") == 0) {
+    return parse_int(value, 1, MTQ_RETENTION_BATCH_MAX, &cfg->retention_batch, error);
   }
   mtq_error_set(error, MTQ_ERR_INVALID, "unknown key '%s' in [coordinator]", name);
   return false;

@@ -26,6 +26,10 @@
  *   reconcile_interval_ms = 5000
  *   max_backlog = 100000         ; enqueue fails once a channel holds this many
  *                                ; tasks not yet ended (default 0: no limit)
+ *   retain_done_s = 604800       ; keep done tasks 7 days (0 = forever)
+ *   retain_failed_s = 2592000    ; failed, dead, cancelled: 30 days (0 = forever)
+ *   retention_interval_ms = 60000
+ *   retention_batch = 500        ; tasks removed per database round (1..10000)
  *
  *   [security]                   ; signed tasks (mtq_sign.h)
  *   keys = k2:/etc/mtq/k2.key, k1:/etc/mtq/k1.key   ; id:file, all accepted for verifying
@@ -76,7 +80,14 @@ typedef struct {
   size_t n_keys;
   char *sign_with;        /* NULL: the first of key_ids */
   bool require_signature; /* false: unsigned tasks run too (while producers start signing) */
+  int64_t retain_done_s;   /* 0 = keep forever */
+  int64_t retain_failed_s; /* failed, dead and cancelled; 0 = keep forever */
+  int64_t retention_interval_ms;
+  int64_t retention_batch;
 } mtq_config_t;
+
+#define MTQ_RETAIN_MAX_S (10LL * 366 * 24 * 3600)
+#define MTQ_RETENTION_BATCH_MAX 10000
 
 /* Fills *cfg with defaults (no channels, no functions, concurrency = cores,
  * worker_id = host name). */

@@ -19,6 +19,8 @@
  *                       stopped being renewed
  *   events              the audit trail: one document per state transition
  *   results             the one recorded outcome of each finished task, _id = task id
+ *                       (removed, with the task's claims and events, once kept
+ *                       long enough: mtq_store_purge)
  *   whoami              one document per worker, _id = worker id
  *
  * Every function is thread-safe: each call takes a client from an internal
@@ -219,5 +221,32 @@ bool mtq_store_history(mtq_store_t *store, const bson_oid_t *id, bson_t *out,
 /* Counts tasks per channel and status into out:
  * { "<channel>": { "queued": n, "running": n, ... }, ... }; out initialised by the call. */
 bool mtq_store_stats(mtq_store_t *store, bson_t *out, bson_error_t *error);
+
+/* --- retention ----------------------------------------------------------- */
+
+/* Finished tasks of these outcomes (statuses stored in results, such as
+ * "done", "failed", "dead", "cancelled"; NULL-terminated, borrowed) whose
+ * finished_at is before before_ms are due for removal; before_ms 0 keeps them. */
+typedef struct {
+  const char *const *statuses;
+  int64_t before_ms;
+} mtq_purge_rule_t;
+
+/* What purges removed, added up over calls. */
+typedef struct {
+  size_t tasks;     /* results */
+  size_t claims;
+  size_t events;
+  size_t kept_live; /* due, but a live document of the task still exists */
+} mtq_purged_t;
+
+/* Removes at most batch finished tasks that a rule makes due, oldest first:
+ * their claims and events (by task), then their results.  A task whose
+ * result is not recorded is never touched, nor one whose live document still
+ * exists.  Counts are added to *purged (caller zeroes it).  *more is set when
+ * the batch was full and made progress: calling again may remove more.  A
+ * missing events collection is no error. */
+bool mtq_store_purge(mtq_store_t *store, const mtq_purge_rule_t *rules, size_t n_rules,
+                     size_t batch, mtq_purged_t *purged, bool *more, bson_error_t *error);
 
 #endif

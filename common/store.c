@@ -252,6 +252,12 @@ bool mtq_store_declare_channel(mtq_store_t *store, const char *channel, int64_t 
     mongoc_collection_destroy(coll);
   }
   if (ok) {
+    /* Retention removes a finished task's claims by task (store_retention.c). */
+    coll = mtq__coll(store, client, "claims");
+    ok = create_index(coll, "by_task", BCON_NEW("task", BCON_INT32(1)), error);
+    mongoc_collection_destroy(coll);
+  }
+  if (ok) {
     /* The channel document goes last: a channel that producers can see has
      * all its collections and indexes. */
     coll = mtq__coll(store, client, "channels");

@@ -1,6 +1,6 @@
 /* coordinator.c - the duty machinery: timers, thread-pool work, start-up
  * declarations and the delayed-task and reconcile duties (see coordinator.h).
- * The lost-worker sweep is in lost.c. */
+ * The lost-worker sweep is in lost.c, retention in retention.c. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -159,6 +159,9 @@ static int64_t declare_next(mtq__duty_t *d) {
   duty_arm(&co->leases_duty, 0);
   duty_arm(&co->release, 0);
   duty_arm(&co->reconcile, 0);
+  if (mtq__retention_announce(co->cfg)) {
+    duty_arm(&co->retention, 0);
+  }
   return -1;
 }
 
@@ -203,8 +206,10 @@ static int64_t release_next(mtq__duty_t *d) {
   if (!d->ok || !co->next_due_ms) {
     return interval_ms;
   }
+  /* Negative means "never" to duty_done: a task due while this sweep ran
+   * is due now. */
   int64_t wait_ms = co->next_due_ms - mtq_now_ms();
-  return wait_ms < interval_ms ? wait_ms : interval_ms;
+  return wait_ms < 0 ? 0 : wait_ms < interval_ms ? wait_ms : interval_ms;
 }
 
 /* --- reconcile ----------------------------------------------------------------- */
@@ -258,12 +263,16 @@ static int64_t reconcile_next(mtq__duty_t *d) {
 
 /* --- lost workers --------------------------------------------------------------- */
 
-/* Every sweep_interval_ms, start to start; after a failure, a whole
+/* Every sweep_interval_ms, start to start (at once after a sweep that took
+ * longer: a negative delay would mean never); after a failure, a whole
  * interval from now, so that an unreachable database is not asked again the
  * moment the last attempt timed out. */
 static int64_t lost_next(mtq__duty_t *d) {
   int64_t interval_ms = d->co->cfg->sweep_interval_ms;
-  return d->ok ? interval_ms - d->took_ms : interval_ms;
+  if (!d->ok) {
+    return interval_ms;
+  }
+  return d->took_ms < interval_ms ? interval_ms - d->took_ms : 0;
 }
 
 /* --- life cycle ------------------------------------------------------------------- */
@@ -281,6 +290,7 @@ mtq_coordinator_t *mtq_coordinator_new(uv_loop_t *loop, mtq_store_t *store,
   duty_init(co, &co->leases_duty, "lease sweep", mtq__leases_run, lost_next);
   duty_init(co, &co->release, "delayed-task release", release_run, release_next);
   duty_init(co, &co->reconcile, "reconcile", reconcile_run, reconcile_next);
+  duty_init(co, &co->retention, "retention", mtq__retention_run, mtq__retention_next);
   return co;
 }
 
@@ -290,8 +300,8 @@ void mtq_coordinator_stop(mtq_coordinator_t *co) {
   if (atomic_exchange(&co->stopping, true)) {
     return;
   }
-  mtq__duty_t *duties[] = {&co->declare, &co->lost, &co->leases_duty, &co->release,
-                           &co->reconcile};
+  mtq__duty_t *duties[] = {&co->declare, &co->lost,      &co->leases_duty,
+                           &co->release, &co->reconcile, &co->retention};
   for (size_t i = 0; i < sizeof duties / sizeof duties[0]; i++) {
     uv_close((uv_handle_t *)&duties[i]->timer, NULL);
   }

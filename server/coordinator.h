@@ -1,6 +1,6 @@
 /* coordinator.h - mtqd's duties on a libuv loop.
  *
- * The coordinator declares its channels, then keeps three duties, each a
+ * The coordinator declares its channels, then keeps four duties, each a
  * loop timer armed for when it is next due:
  *
  *   lost workers   a worker silent for lost_after_ms is marked lost and the
@@ -8,6 +8,8 @@
  *   delayed tasks  tasks whose not_before has come move to their lane
  *   reconcile      tasks whose priority was edited in the database move to
  *                  the lane of their new priority
+ *   retention      finished tasks kept past retain_done_s / retain_failed_s
+ *                  are removed with their claims and events, in batches
  *
  * Every store call runs in libuv's thread pool; the loop thread only arms
  * timers and logs.  A duty is never in flight twice. */

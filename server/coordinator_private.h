@@ -1,4 +1,4 @@
-/* coordinator_private.h - what coordinator.c and lost.c share. */
+/* coordinator_private.h - what coordinator.c, lost.c and retention.c share. */
 #ifndef MTQD_COORDINATOR_PRIVATE_H
 #define MTQD_COORDINATOR_PRIVATE_H
 
@@ -55,7 +55,7 @@ struct mtq_coordinator {
   const mtq_config_t *cfg; /* borrowed; read-only */
   atomic_bool stopping;    /* read by work in the pool between store calls */
 
-  mtq__duty_t declare, lost, leases_duty, release, reconcile;
+  mtq__duty_t declare, lost, leases_duty, release, reconcile, retention;
 
   /* Each group below belongs to one duty's work; since a duty is never in
    * flight twice, and its work and its next() are ordered by libuv, they need
@@ -80,5 +80,11 @@ void mtq__error_prefix(bson_error_t *error, const char *fmt, ...)
 bool mtq__lost_run(mtq__duty_t *d, bson_error_t *error);
 /* leases.c: the expired-lease sweep (a duty's run function). */
 bool mtq__leases_run(mtq__duty_t *d, bson_error_t *error);
+
+/* retention.c: the retention duty.  announce logs the policy and returns
+ * false when it keeps everything (the duty is then never armed). */
+bool mtq__retention_announce(const mtq_config_t *cfg);
+bool mtq__retention_run(mtq__duty_t *d, bson_error_t *error);
+int64_t mtq__retention_next(mtq__duty_t *d);
 
 #endif

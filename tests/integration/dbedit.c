@@ -10,8 +10,13 @@
  *   dbedit --uri URI --find TASKID           prints the live document as JSON
  *   dbedit --uri URI --where TASKID          prints the live document's collection
  *   dbedit --uri URI --find-result TASKID    prints results/TASKID as JSON
- *   dbedit --uri URI --count COLLECTION      prints its number of documents
+ *   dbedit --uri URI --count COLLECTION [FILTER]
+ *                                            prints its number of documents (matching
+ *                                            FILTER, extended JSON; 0 when it does
+ *                                            not exist)
  *   dbedit --uri URI --count-claims          claims taken to run a task (kind "run")
+ *   dbedit --uri URI --insert COLLECTION JSON
+ *                                            inserts one document (extended JSON)
  *   dbedit --get PATH  < JSON                prints the value at a dotted path
  *                                            (array indexes are numbers): strings
  *                                            raw, documents and arrays as JSON
@@ -29,7 +34,8 @@
 static int usage(void) {
   fprintf(stderr, "usage: dbedit --uri URI (--id ID --set JSON | --find ID | --where ID |\n"
                   "                         --find-result ID |\n"
-                  "                         --count COLLECTION | --count-claims)\n"
+                  "                         --count COLLECTION [FILTER] | --count-claims |\n"
+                  "                         --insert COLLECTION JSON)\n"
                   "       dbedit (--get PATH | --len PATH | --canon) < JSON\n");
   return 2;
 }
@@ -310,13 +316,14 @@ static int do_find(mongoc_database_t *db, const char *id, bool result, bool wher
   return rc == 3 ? 1 : rc;
 }
 
-static int do_count(mongoc_database_t *db, const char *name, const char *kind) {
-  mongoc_collection_t *coll = mongoc_database_get_collection(db, name);
+static int do_count(mongoc_database_t *db, const char *name, const char *json) {
   bson_t filter = BSON_INITIALIZER;
-  if (kind) {
-    BSON_APPEND_UTF8(&filter, "kind", kind);
-  }
   bson_error_t err;
+  if (json && !bson_init_from_json(&filter, json, -1, &err)) {
+    fprintf(stderr, "dbedit: --count filter: %s\n", err.message);
+    return 2;
+  }
+  mongoc_collection_t *coll = mongoc_database_get_collection(db, name);
   int64_t n = mongoc_collection_count_documents(coll, &filter, NULL, NULL, NULL, &err);
   bson_destroy(&filter);
   mongoc_collection_destroy(coll);
@@ -328,8 +335,26 @@ static int do_count(mongoc_database_t *db, const char *name, const char *kind) {
   return 0;
 }
 
+static int do_insert(mongoc_database_t *db, const char *name, const char *json) {
+  bson_t doc;
+  bson_error_t err;
+  if (!bson_init_from_json(&doc, json, -1, &err)) {
+    fprintf(stderr, "dbedit: --insert: %s\n", err.message);
+    return 2;
+  }
+  mongoc_collection_t *coll = mongoc_database_get_collection(db, name);
+  bool ok = mongoc_collection_insert_one(coll, &doc, NULL, NULL, &err);
+  if (!ok) {
+    fprintf(stderr, "dbedit: insert into %s failed: %s\n", name, err.message);
+  }
+  mongoc_collection_destroy(coll);
+  bson_destroy(&doc);
+  return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
   const char *uri_s = NULL, *id = NULL, *set = NULL, *mode = NULL, *arg = NULL;
+  const char *count_filter = NULL, *insert_json = NULL;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     bool has_value = i + 1 < argc;
@@ -343,11 +368,18 @@ int main(int argc, char **argv) {
       id = argv[++i];
     } else if (strcmp(a, "--set") == 0) {
       set = argv[++i];
+    } else if (strcmp(a, "--insert") == 0 && i + 2 < argc) {
+      mode = a;
+      arg = argv[++i];
+      insert_json = argv[++i];
     } else if (strcmp(a, "--find") == 0 || strcmp(a, "--find-result") == 0 ||
                strcmp(a, "--where") == 0 ||
                strcmp(a, "--count") == 0 || strcmp(a, "--get") == 0 || strcmp(a, "--len") == 0) {
       mode = a;
       arg = argv[++i];
+      if (strcmp(a, "--count") == 0 && i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
+        count_filter = argv[++i];
+      }
     } else {
       return usage();
     }
@@ -385,9 +417,11 @@ int main(int argc, char **argv) {
   } else if (strcmp(mode, "--find-result") == 0) {
     rc = do_find(db, arg, true, false);
   } else if (strcmp(mode, "--count") == 0) {
-    rc = do_count(db, arg, NULL);
+    rc = do_count(db, arg, count_filter);
+  } else if (strcmp(mode, "--insert") == 0) {
+    rc = do_insert(db, arg, insert_json);
   } else {
-    rc = do_count(db, "claims", "run");
+    rc = do_count(db, "claims", "{\"kind\": \"run\"}");
   }
   mongoc_database_destroy(db);
   mongoc_client_destroy(client);

@@ -100,6 +100,10 @@ static void test_defaults(void **state) {
   assert_int_equal(cfg->lost_after_ms, 15000);
   assert_int_equal(cfg->sweep_interval_ms, 1000);
   assert_int_equal(cfg->reconcile_interval_ms, 5000);
+  assert_int_equal(cfg->retain_done_s, 7 * 24 * 3600);
+  assert_int_equal(cfg->retain_failed_s, 30 * 24 * 3600);
+  assert_int_equal(cfg->retention_interval_ms, 60000);
+  assert_int_equal(cfg->retention_batch, 500);
 }
 
 static void test_empty_file_keeps_defaults(void **state) {
@@ -150,7 +154,11 @@ static const char full_config[] =
     "channels = default, gpu, batch\n"
     "lost_after_ms = 20000\n"
     "sweep_interval_ms = 500\n"
-    "reconcile_interval_ms = 7000\n";
+    "reconcile_interval_ms = 7000\n"
+    "retain_done_s = 3600\n"
+    "retain_failed_s = 86400\n"
+    "retention_interval_ms = 30000\n"
+    "retention_batch = 200\n";
 
 static void test_full_config(void **state) {
   mtq_config_t *cfg = *state;
@@ -184,6 +192,10 @@ static void test_full_config(void **state) {
   assert_int_equal(cfg->lost_after_ms, 20000);
   assert_int_equal(cfg->sweep_interval_ms, 500);
   assert_int_equal(cfg->reconcile_interval_ms, 7000);
+  assert_int_equal(cfg->retain_done_s, 3600);
+  assert_int_equal(cfg->retain_failed_s, 86400);
+  assert_int_equal(cfg->retention_interval_ms, 30000);
+  assert_int_equal(cfg->retention_batch, 200);
 }
 
 /* The text need not be NUL-terminated: only len bytes are read. */
@@ -299,6 +311,9 @@ static void test_unknown_key(void **unused) {
   /* A coordinator key is not a worker key and the other way round. */
   expect_refused("[worker]\nlost_after_ms = 5000\n", "unknown key 'lost_after_ms'", NULL);
   expect_refused("[coordinator]\nconcurrency = 2\n", "unknown key 'concurrency'", NULL);
+  expect_refused("[worker]\nretain_done_s = 60\n", "unknown key 'retain_done_s' in [worker]",
+                 NULL);
+  expect_refused("[coordinator]\nretain_done = 60\n", "unknown key 'retain_done'", NULL);
 }
 
 static void test_error_names_source_section_and_key(void **unused) {
@@ -368,6 +383,39 @@ static void test_numbers_accepted_at_bounds(void **state) {
   expect_accepted(cfg, "[worker]\nconcurrency = 1024\n[coordinator]\nlost_after_ms = 10\n");
   assert_int_equal(cfg->concurrency, 1024);
   assert_int_equal(cfg->lost_after_ms, 10);
+}
+
+/* 0 is a valid retention (keep forever), unlike an interval. */
+static void test_retention_bounds_accepted(void **state) {
+  mtq_config_t *cfg = *state;
+  expect_accepted(cfg, "[coordinator]\nretain_done_s = 0\nretain_failed_s = 0\n"
+                       "retention_interval_ms = 10\nretention_batch = 1\n");
+  assert_int_equal(cfg->retain_done_s, 0);
+  assert_int_equal(cfg->retain_failed_s, 0);
+  assert_int_equal(cfg->retention_interval_ms, 10);
+  assert_int_equal(cfg->retention_batch, 1);
+  expect_accepted(cfg, "[coordinator]\nretain_done_s = 316224000\nretain_failed_s = 2\n"
+                       "retention_interval_ms = 86400000\nretention_batch = 10000\n");
+  assert_int_equal(cfg->retain_done_s, MTQ_RETAIN_MAX_S);
+  assert_int_equal(cfg->retain_failed_s, 2);
+  assert_int_equal(cfg->retention_interval_ms, 86400000);
+  assert_int_equal(cfg->retention_batch, MTQ_RETENTION_BATCH_MAX);
+}
+
+static void test_retention_refused(void **unused) {
+  expect_refused("[coordinator]\nretain_done_s = -1\n", "retain_done_s", "'-1'",
+                 "from 0 to 316224000", NULL);
+  expect_refused("[coordinator]\nretain_failed_s = 316224001\n", "retain_failed_s", NULL);
+  expect_refused("[coordinator]\nretain_done_s = 7d\n", "retain_done_s", "'7d'", NULL);
+  expect_refused("[coordinator]\nretain_failed_s =\n", "retain_failed_s", "whole number", NULL);
+  expect_refused("[coordinator]\nretention_interval_ms = 0\n", "retention_interval_ms",
+                 "from 10 to 86400000", NULL);
+  expect_refused("[coordinator]\nretention_interval_ms = 86400001\n", "retention_interval_ms",
+                 NULL);
+  expect_refused("[coordinator]\nretention_batch = 0\n", "retention_batch", "from 1 to 10000",
+                 NULL);
+  expect_refused("[coordinator]\nretention_batch = 10001\n", "retention_batch", NULL);
+  expect_refused("[coordinator]\nretention_batch = 1e3\n", "retention_batch", "'1e3'", NULL);
 }
 
 static void test_numbers_refused(void **unused) {
@@ -612,6 +660,8 @@ int main(void) {
       T(test_null_error_allowed),
       T(test_numbers_accepted_at_bounds),
       cmocka_unit_test(test_numbers_refused),
+      T(test_retention_bounds_accepted),
+      cmocka_unit_test(test_retention_refused),
       cmocka_unit_test(test_function_without_command),
       cmocka_unit_test(test_function_bad_command),
       T(test_line_198_chars_accepted),
