@@ -143,7 +143,20 @@ bool mtq_json_to_doc(const char *json, size_t len, size_t max_bytes, bson_t *out
                   out->len, max_bytes);
     return false;
   }
-  return check_keys(out, "document", 0, error);
+  if (!check_keys(out, "document", 0, error)) {
+    return false;
+  }
+  /* libbson's parser takes an over-long NUL ("\xc0\x80", as Java writes
+   * one) inside a string, but cannot print it back: the worker would hand
+   * the task {} instead of its args, and the CLI would have nothing to show.
+   * What does not print is refused here, where the sender still hears of it. */
+  char *printed = bson_as_relaxed_extended_json(out, NULL);
+  if (!printed) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "malformed JSON: a string is not valid UTF-8");
+    return false;
+  }
+  bson_free(printed);
+  return true;
 }
 
 static bool copy_name(char *dst, const char *src, const char *what, bson_error_t *error) {

@@ -498,6 +498,24 @@ static void test_json_to_doc_depth(void **unused) {
   bson_free(deep);
 }
 
+/* Found by tests/fuzz/fuzz_json: libbson parses an over-long NUL inside a
+ * string but cannot print the document as JSON again, which the worker does
+ * to hand args to the task. */
+static void test_json_to_doc_unprintable(void **unused) {
+  bson_t doc;
+  bson_error_t error;
+  const char json[] = "{\"a\": \"x\xc0\x80y\"}";
+  assert_false(mtq_json_to_doc(json, strlen(json), 1024, &doc, &error));
+  assert_int_equal(error.code, MTQ_ERR_INVALID);
+  assert_contains(error.message, "not valid UTF-8");
+  bson_destroy(&doc);
+
+  /* An escaped NUL is fine: it prints as \u0000. */
+  const char nul[] = "{\"a\": \"x\\u0000y\"}";
+  assert_true(mtq_json_to_doc(nul, strlen(nul), 1024, &doc, &error));
+  bson_destroy(&doc);
+}
+
 /* --- mtq_task_to_bson / mtq_task_from_bson round trip --------------------- */
 
 static void assert_same_doc(const bson_t *a, const bson_t *b) {
@@ -822,6 +840,7 @@ int main(void) {
       T(test_build_allowed_field_names),
       cmocka_unit_test(test_json_to_doc),
       cmocka_unit_test(test_json_to_doc_depth),
+      cmocka_unit_test(test_json_to_doc_unprintable),
       T(test_round_trip_every_field),
       T(test_round_trip_fresh_task),
       T(test_round_trip_every_state),
