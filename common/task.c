@@ -7,6 +7,7 @@
 #include "mtq_task.h"
 
 #define MAX_DEPTH 64
+#define MAX_JSON_DATE_MS INT64_C(253402300799999) /* 9999-12-31T23:59:59.999Z */
 
 int64_t mtq_now_ms(void) {
   struct timespec ts;
@@ -64,6 +65,13 @@ static bool check_keys(const bson_t *doc, const char *what, int depth, bson_erro
     if (key[0] == '$' || strchr(key, '.')) {
       mtq_error_set(error, MTQ_ERR_INVALID,
                     "%s: field name '%s' may not start with '$' or contain '.'", what, key);
+      return false;
+    }
+    /* libbson prints a later date as an ISO string with a five-digit year,
+     * which its own parser refuses: a task echoing it would fail. */
+    if (BSON_ITER_HOLDS_DATE_TIME(&it) && bson_iter_date_time(&it) > MAX_JSON_DATE_MS) {
+      mtq_error_set(error, MTQ_ERR_INVALID, "%s: field '%s' is a date after the year 9999", what,
+                    key);
       return false;
     }
     if (BSON_ITER_HOLDS_DOCUMENT(&it) || BSON_ITER_HOLDS_ARRAY(&it)) {
