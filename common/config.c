@@ -337,8 +337,12 @@ static bool check_lines(const char *text, const char *source, bson_error_t *erro
                     CONFIG_MAX_LINE);
       return false;
     }
+    /* inih skips every isspace() character at the start of a line, so each
+     * of them indents it: a line led by \v was a continuation, or a
+     * [function] header that check_functions never saw. */
     size_t i = 0;
-    while (i < len && (p[i] == ' ' || p[i] == '\t')) {
+    while (i < len &&
+           (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\v' || p[i] == '\f')) {
       i++;
     }
     bool blank = i == len || p[i] == ';' || p[i] == '#';
