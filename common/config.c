@@ -13,6 +13,8 @@
 /* inih's Debian build reads lines into a 200-byte buffer (newline and NUL
  * included) and splits longer ones silently; we refuse them instead. */
 #define CONFIG_MAX_LINE 198
+/* inih keeps 49 characters of a section name (MAX_SECTION in ini.c). */
+#define CONFIG_MAX_SECTION 49
 #define CONFIG_MAX_FILE (1024 * 1024)
 
 typedef struct {
@@ -358,6 +360,14 @@ static bool check_lines(const char *text, const char *source, bson_error_t *erro
                       close ? "unknown section (expected [database], [worker], [coordinator] or "
                               "[function NAME])"
                             : "section header without ']'");
+        return false;
+      }
+      /* A longer name reached on_entry cut short, and the function so
+       * configured was then reported as having no command. */
+      if ((size_t)(close - p - i - 1) > CONFIG_MAX_SECTION) {
+        mtq_error_set(error, MTQ_ERR_INVALID,
+                      "%s:%d: section name longer than %d characters (function names: 40)",
+                      source, line, CONFIG_MAX_SECTION);
         return false;
       }
     }

@@ -330,6 +330,18 @@ static void test_syntax_error(void **unused) {
   expect_refused("[worker]\nchannels = a\n  b\n", "test.ini:3", "indented line", NULL);
 }
 
+/* inih cuts section names to 49 characters: a function name of 41 to 64
+ * characters (valid elsewhere) was configured under its first 40 and then
+ * reported as having no command. */
+static void test_long_function_name(void **state) {
+  mtq_config_t *cfg = *state;
+  expect_refused("[function aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\ncommand = /bin/true\n",
+                 "test.ini:1", "section name longer than 49 characters", NULL);
+  expect_accepted(cfg,
+                  "[function aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\ncommand = /bin/true\n");
+  assert_non_null(mtq_config_function(cfg, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+}
+
 /* Found by tests/fuzz/fuzz_config: inih also skips \r, \v and \f at the
  * start of a line, so they made continuation lines the pre-pass did not
  * refuse, and hid a [function] header from the check for a command: the
@@ -624,6 +636,7 @@ int main(void) {
       cmocka_unit_test(test_empty_values),
       cmocka_unit_test(test_syntax_error),
       T(test_other_white_space_indents),
+      T(test_long_function_name),
       T(test_first_error_wins),
       T(test_null_error_allowed),
       T(test_numbers_accepted_at_bounds),
