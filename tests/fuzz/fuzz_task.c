@@ -2,7 +2,8 @@
  * documents from the database, where anyone with access may have edited
  * them by hand.
  *
- * Input: the bytes of one BSON document.  Besides not crashing, a document
+ * Input: the bytes of one BSON document (its length prefix and final NUL
+ * are made to fit the input).  Besides not crashing, a document
  * that is accepted must survive a round trip: written back with
  * mtq_task_to_bson (as the store does when it moves a task) it must be read
  * again, and to the same task, or a task could be moved into a lane from
@@ -10,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "mtq_task.h"
 
@@ -21,11 +23,23 @@ static void fail(const char *what, const bson_t *doc) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  /* Most mutations insert or erase bytes; the document's length prefix and
+   * final NUL are set to fit, or nearly all of them would be thrown away
+   * below.  A valid document is left unchanged. */
+  if (size < 5 || size > INT32_MAX) {
+    return 0;
+  }
+  uint8_t *bytes = malloc(size);
+  memcpy(bytes, data, size);
+  uint32_t len_le = BSON_UINT32_TO_LE((uint32_t)size);
+  memcpy(bytes, &len_le, 4);
+  bytes[size - 1] = 0;
   /* The driver hands the store only well-formed documents (the server sent
    * them), so inputs that are not valid BSON are not interesting. */
   bson_t doc;
   size_t offset;
-  if (!bson_init_static(&doc, data, size) || !bson_validate(&doc, BSON_VALIDATE_NONE, &offset)) {
+  if (!bson_init_static(&doc, bytes, size) || !bson_validate(&doc, BSON_VALIDATE_NONE, &offset)) {
+    free(bytes);
     return 0;
   }
   mtq_task_t task;
@@ -52,5 +66,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mtq_task_cleanup(&again);
   }
   mtq_task_cleanup(&task);
+  free(bytes);
   return 0;
 }
