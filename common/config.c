@@ -14,6 +14,8 @@
 /* inih's Debian build reads lines into a 200-byte buffer (newline and NUL
  * included) and splits longer ones silently; we refuse them instead. */
 #define CONFIG_MAX_LINE 198
+/* inih keeps 49 characters of a section name (MAX_SECTION in ini.c). */
+#define CONFIG_MAX_SECTION 49
 #define CONFIG_MAX_FILE (1024 * 1024)
 
 typedef struct {
@@ -400,8 +402,12 @@ static bool check_lines(const char *text, const char *source, bson_error_t *erro
                     CONFIG_MAX_LINE);
       return false;
     }
+    /* inih skips every isspace() character at the start of a line, so each
+     * of them indents it: a line led by \v was a continuation, or a
+     * [function] header that check_functions never saw. */
     size_t i = 0;
-    while (i < len && (p[i] == ' ' || p[i] == '\t')) {
+    while (i < len &&
+           (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\v' || p[i] == '\f')) {
       i++;
     }
     bool blank = i == len || p[i] == ';' || p[i] == '#';
@@ -417,6 +423,14 @@ static bool check_lines(const char *text, const char *source, bson_error_t *erro
                       close ? "unknown section (expected [database], [worker], [coordinator], "
                               "[security] or [function NAME])"
                             : "section header without ']'");
+        return false;
+      }
+      /* A longer name reached on_entry cut short, and the function so
+       * configured was then reported as having no command. */
+      if ((size_t)(close - p - i - 1) > CONFIG_MAX_SECTION) {
+        mtq_error_set(error, MTQ_ERR_INVALID,
+                      "%s:%d: section name longer than %d characters (function names: 40)",
+                      source, line, CONFIG_MAX_SECTION);
         return false;
       }
     }

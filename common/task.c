@@ -8,6 +8,7 @@
 #include "mtq_task.h"
 
 #define MAX_DEPTH 64
+#define MAX_JSON_DATE_MS INT64_C(253402300799999) /* 9999-12-31T23:59:59.999Z */
 
 int64_t mtq_now_ms(void) {
   struct timespec ts;
@@ -68,6 +69,13 @@ static bool check_keys(const bson_t *doc, const char *what, int depth, bson_erro
     if (key[0] == '$' || strchr(key, '.')) {
       mtq_error_set(error, MTQ_ERR_INVALID,
                     "%s: field name '%s' may not start with '$' or contain '.'", what, key);
+      return false;
+    }
+    /* libbson prints a later date as an ISO string with a five-digit year,
+     * which its own parser refuses: a task echoing it would fail. */
+    if (BSON_ITER_HOLDS_DATE_TIME(&it) && bson_iter_date_time(&it) > MAX_JSON_DATE_MS) {
+      mtq_error_set(error, MTQ_ERR_INVALID, "%s: field '%s' is a date after the year 9999", what,
+                    key);
       return false;
     }
     if (BSON_ITER_HOLDS_DOCUMENT(&it) || BSON_ITER_HOLDS_ARRAY(&it)) {
@@ -147,7 +155,20 @@ bool mtq_json_to_doc(const char *json, size_t len, size_t max_bytes, bson_t *out
                   out->len, max_bytes);
     return false;
   }
-  return check_keys(out, "document", 0, error);
+  if (!check_keys(out, "document", 0, error)) {
+    return false;
+  }
+  /* libbson's parser takes an over-long NUL ("\xc0\x80", as Java writes
+   * one) inside a string, but cannot print it back: the worker would hand
+   * the task {} instead of its args, and the CLI would have nothing to show.
+   * What does not print is refused here, where the sender still hears of it. */
+  char *printed = bson_as_relaxed_extended_json(out, NULL);
+  if (!printed) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "malformed JSON: a string is not valid UTF-8");
+    return false;
+  }
+  bson_free(printed);
+  return true;
 }
 
 static bool copy_name(char *dst, const char *src, const char *what, bson_error_t *error) {

@@ -25,9 +25,11 @@ MTQ_FERRETDB_VERSION="v1.24.2"
 MTQ_FERRETDB="${MTQ_FERRETDB:-$MTQ_LOCAL/bin/ferretdb}"
 MTQ_BUILD="${MTQ_BUILD_DIR:-$MTQ_ROOT/build}"
 
-# Packages needed to build and test mtq.
+# Packages needed to build and test mtq.  clang and its compiler-rt
+# (libclang-rt-14-dev on Debian 12 holds libFuzzer and the sanitizers) are
+# for the fuzz test, tests/fuzz/run.sh.
 MTQ_BUILD_DEPS=(cmake ninja-build gcc pkg-config libmongoc-dev libbson-dev
-                libuv1-dev libcmocka-dev libinih-dev libssl-dev)
+                libuv1-dev libcmocka-dev libinih-dev libssl-dev clang libclang-rt-14-dev)
 
 log()  { printf '[mtq] %s\n' "$*" >&2; }
 warn() { printf '[mtq] warning: %s\n' "$*" >&2; }

@@ -11,7 +11,8 @@ usage: deploy/test.sh [CTEST_ARGS...]
 Runs deploy/setup.sh (build packages, FerretDB, build of mtq), then
   ctest --test-dir build --output-on-failure [CTEST_ARGS...]
 i.e. the unit and the integration tests (each integration test starts its own
-database with deploy/db.sh).  Extra arguments go to ctest, e.g. '-L unit',
+database with deploy/db.sh) and the fuzz test (tests/fuzz/run.sh, about two
+minutes).  Extra arguments go to ctest, e.g. '-L unit', '-LE fuzz',
 '-R worker', '-j 4'.  \$MTQ_BUILD_DIR moves the build directory.
 Exit status: non-zero when the build or any test fails.
 EOF2

@@ -345,6 +345,33 @@ static void test_syntax_error(void **unused) {
   expect_refused("[worker]\nchannels = a\n  b\n", "test.ini:3", "indented line", NULL);
 }
 
+/* inih cuts section names to 49 characters: a function name of 41 to 64
+ * characters (valid elsewhere) was configured under its first 40 and then
+ * reported as having no command. */
+static void test_long_function_name(void **state) {
+  mtq_config_t *cfg = *state;
+  expect_refused("[function aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\ncommand = /bin/true\n",
+                 "test.ini:1", "section name longer than 49 characters", NULL);
+  expect_accepted(cfg,
+                  "[function aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\ncommand = /bin/true\n");
+  assert_non_null(mtq_config_function(cfg, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+}
+
+/* Found by tests/fuzz/fuzz_config: inih also skips \r, \v and \f at the
+ * start of a line, so they made continuation lines the pre-pass did not
+ * refuse, and hid a [function] header from the check for a command: the
+ * file was accepted with a function the worker could not run. */
+static void test_other_white_space_indents(void **state) {
+  expect_refused("; c/o.sx\n\v[function train]\nversion = rs\n", "test.ini:2", "indented line",
+                 NULL);
+  expect_refused("\r[function f]\nversion = 2\n", "test.ini:1", "indented line", NULL);
+  expect_refused("[worker]\nchannels = a\n\fb\n", "test.ini:3", "indented line", NULL);
+  /* Lines of white space only are still blank, CRLF still ends a line. */
+  mtq_config_t *cfg = *state;
+  expect_accepted(cfg, "[worker]\r\n\v\f\r\nid = m1\r\n");
+  assert_string_equal(cfg->worker_id, "m1");
+}
+
 /* Only the first error is reported, and nothing after it is applied; what
  * came before stays in cfg. */
 static void test_first_error_wins(void **state) {
@@ -656,6 +683,8 @@ int main(void) {
       cmocka_unit_test(test_error_names_source_section_and_key),
       cmocka_unit_test(test_empty_values),
       cmocka_unit_test(test_syntax_error),
+      T(test_other_white_space_indents),
+      T(test_long_function_name),
       T(test_first_error_wins),
       T(test_null_error_allowed),
       T(test_numbers_accepted_at_bounds),

@@ -498,6 +498,43 @@ static void test_json_to_doc_depth(void **unused) {
   bson_free(deep);
 }
 
+/* Found by tests/fuzz/fuzz_json: libbson parses an over-long NUL inside a
+ * string but cannot print the document as JSON again, which the worker does
+ * to hand args to the task. */
+static void test_json_to_doc_unprintable(void **unused) {
+  bson_t doc;
+  bson_error_t error;
+  const char json[] = "{\"a\": \"x\xc0\x80y\"}";
+  assert_false(mtq_json_to_doc(json, strlen(json), 1024, &doc, &error));
+  assert_int_equal(error.code, MTQ_ERR_INVALID);
+  assert_contains(error.message, "not valid UTF-8");
+  bson_destroy(&doc);
+
+  /* An escaped NUL is fine: it prints as \u0000. */
+  const char nul[] = "{\"a\": \"x\\u0000y\"}";
+  assert_true(mtq_json_to_doc(nul, strlen(nul), 1024, &doc, &error));
+  bson_destroy(&doc);
+}
+
+/* Found by tests/fuzz/fuzz_json: a date after 9999 prints as
+ * "10000-01-01T00:00:00Z", which does not parse again. */
+static void test_json_to_doc_date_range(void **unused) {
+  bson_t doc;
+  bson_error_t error;
+  const char last[] = "{\"at\": {\"$date\": {\"$numberLong\": \"253402300799999\"}}}";
+  assert_true(mtq_json_to_doc(last, strlen(last), 1024, &doc, &error));
+  bson_destroy(&doc);
+  const char past[] = "{\"a\": [{\"at\": {\"$date\": {\"$numberLong\": \"253402300800000\"}}}]}";
+  assert_false(mtq_json_to_doc(past, strlen(past), 1024, &doc, &error));
+  assert_int_equal(error.code, MTQ_ERR_INVALID);
+  assert_contains(error.message, "'at' is a date after the year 9999");
+  bson_destroy(&doc);
+  /* Before 1970 prints as a number of milliseconds, and parses again. */
+  const char early[] = "{\"at\": {\"$date\": {\"$numberLong\": \"-62135596800000\"}}}";
+  assert_true(mtq_json_to_doc(early, strlen(early), 1024, &doc, &error));
+  bson_destroy(&doc);
+}
+
 /* --- mtq_task_to_bson / mtq_task_from_bson round trip --------------------- */
 
 static void assert_same_doc(const bson_t *a, const bson_t *b) {
@@ -907,6 +944,8 @@ int main(void) {
       T(test_build_allowed_field_names),
       cmocka_unit_test(test_json_to_doc),
       cmocka_unit_test(test_json_to_doc_depth),
+      cmocka_unit_test(test_json_to_doc_unprintable),
+      cmocka_unit_test(test_json_to_doc_date_range),
       T(test_round_trip_every_field),
       T(test_round_trip_fresh_task),
       T(test_round_trip_every_state),
