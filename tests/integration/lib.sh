@@ -72,7 +72,8 @@ alive() {
 }
 
 # task_groups PID: process groups of PID's children (a worker starts each task
-# in a session of its own, so killing the worker alone leaves them running).
+# in a session of its own: when the worker dies the kernel kills the task
+# process, but not what the task started in its group).
 task_groups() {
   local c
   for c in $(pgrep -P "$1" 2>/dev/null || true); do
@@ -274,9 +275,15 @@ start_mtqd() {
 
 channel_declared() { cli channels 2>/dev/null | grep -qw "$1"; }
 
+# worker_function NAME COMMAND: every worker started from now on also serves
+# function NAME (version 1) with COMMAND.
+declare -A MTQ__FUNCTION=()
+worker_function() { MTQ__FUNCTION[$1]="$2"; }
+
 # start_worker ID CONCURRENCY [EXTRA [worker] LINES...]: starts a worker that
-# serves record, echo, fail and notjson on channel default; records its pid
-# in WORKER_PID[ID] and waits until it has announced itself in whoami.
+# serves record, echo, fail and notjson (and those of worker_function) on
+# channel default; records its pid in WORKER_PID[ID] and waits until it has
+# announced itself in whoami.
 start_worker() {
   local id="$1" conc="$2"
   shift 2
@@ -290,6 +297,10 @@ start_worker() {
     printf '[function echo]\nversion = 1\ncommand = /bin/sh %s/echo.sh\n\n' "$FN"
     printf '[function fail]\nversion = 1\ncommand = /bin/sh %s/fail.sh\n\n' "$FN"
     printf '[function notjson]\nversion = 1\ncommand = /bin/sh %s/notjson.sh\n\n' "$FN"
+    local fn
+    for fn in "${!MTQ__FUNCTION[@]}"; do
+      printf '[function %s]\nversion = 1\ncommand = %s\n\n' "$fn" "${MTQ__FUNCTION[$fn]}"
+    done
     ini_section worker defaults "$@"
   } >"$ini"
   "$MTQ_WORKER" --config "$ini" </dev/null >>"$TMP/worker-$id.log" 2>&1 &
@@ -323,6 +334,17 @@ crash_worker() {
   kill -KILL "$pid"
   wait "$pid" 2>/dev/null || true
   log "worker $1 (pid $pid) and its task groups [${groups//$'\n'/ }] killed with SIGKILL"
+}
+
+# kill_worker ID: SIGKILL to the worker process alone, as when it crashes by
+# itself.  Its task processes are left to the kernel, which kills them when
+# their worker dies (PR_SET_PDEATHSIG, see worker/runner.h).
+kill_worker() {
+  local pid="${WORKER_PID[$1]}"
+  MTQ__GONE[$pid]=1
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  log "worker $1 (pid $pid) killed with SIGKILL"
 }
 
 # --- the CLI and the database -----------------------------------------------------
