@@ -11,7 +11,11 @@
  *   dbedit --uri URI --where TASKID          prints the live document's collection
  *   dbedit --uri URI --find-result TASKID    prints results/TASKID as JSON
  *   dbedit --uri URI --count COLLECTION      prints its number of documents
+ *                                            (--filter JSON: of those matching)
  *   dbedit --uri URI --count-claims          same as --count claims
+ *   dbedit --uri URI --ids COLLECTION        prints the _id of every document, one a
+ *                                            line, ObjectIds as hex (--filter JSON:
+ *                                            of those matching)
  *   dbedit --get PATH  < JSON                prints the value at a dotted path
  *                                            (array indexes are numbers): strings
  *                                            raw, documents and arrays as JSON
@@ -28,8 +32,8 @@
 
 static int usage(void) {
   fprintf(stderr, "usage: dbedit --uri URI (--id ID --set JSON | --find ID | --where ID |\n"
-                  "                         --find-result ID |\n"
-                  "                         --count COLLECTION | --count-claims)\n"
+                  "                         --find-result ID | --count-claims |\n"
+                  "                         (--count | --ids) COLLECTION [--filter JSON])\n"
                   "       dbedit (--get PATH | --len PATH | --canon) < JSON\n");
   return 2;
 }
@@ -310,12 +314,10 @@ static int do_find(mongoc_database_t *db, const char *id, bool result, bool wher
   return rc == 3 ? 1 : rc;
 }
 
-static int do_count(mongoc_database_t *db, const char *name) {
+static int do_count(mongoc_database_t *db, const char *name, const bson_t *filter) {
   mongoc_collection_t *coll = mongoc_database_get_collection(db, name);
-  bson_t filter = BSON_INITIALIZER;
   bson_error_t err;
-  int64_t n = mongoc_collection_count_documents(coll, &filter, NULL, NULL, NULL, &err);
-  bson_destroy(&filter);
+  int64_t n = mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL, &err);
   mongoc_collection_destroy(coll);
   if (n < 0) {
     fprintf(stderr, "dbedit: count of %s failed: %s\n", name, err.message);
@@ -325,8 +327,33 @@ static int do_count(mongoc_database_t *db, const char *name) {
   return 0;
 }
 
+/* Prints the _id of every matching document, one a line. */
+static int do_ids(mongoc_database_t *db, const char *name, const bson_t *filter) {
+  mongoc_collection_t *coll = mongoc_database_get_collection(db, name);
+  bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(1), "}");
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+  const bson_t *doc;
+  while (mongoc_cursor_next(cur, &doc)) {
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, doc, "_id")) {
+      print_value(&it);
+    }
+  }
+  bson_error_t err;
+  int rc = 0;
+  if (mongoc_cursor_error(cur, &err)) {
+    fprintf(stderr, "dbedit: reading %s failed: %s\n", name, err.message);
+    rc = 1;
+  }
+  mongoc_cursor_destroy(cur);
+  bson_destroy(opts);
+  mongoc_collection_destroy(coll);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   const char *uri_s = NULL, *id = NULL, *set = NULL, *mode = NULL, *arg = NULL;
+  const char *filter_json = "{}";
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     bool has_value = i + 1 < argc;
@@ -340,9 +367,11 @@ int main(int argc, char **argv) {
       id = argv[++i];
     } else if (strcmp(a, "--set") == 0) {
       set = argv[++i];
+    } else if (strcmp(a, "--filter") == 0) {
+      filter_json = argv[++i];
     } else if (strcmp(a, "--find") == 0 || strcmp(a, "--find-result") == 0 ||
-               strcmp(a, "--where") == 0 ||
-               strcmp(a, "--count") == 0 || strcmp(a, "--get") == 0 || strcmp(a, "--len") == 0) {
+               strcmp(a, "--where") == 0 || strcmp(a, "--count") == 0 ||
+               strcmp(a, "--ids") == 0 || strcmp(a, "--get") == 0 || strcmp(a, "--len") == 0) {
       mode = a;
       arg = argv[++i];
     } else {
@@ -358,14 +387,20 @@ int main(int argc, char **argv) {
   if (!uri_s || (!mode && !(id && set))) {
     return usage();
   }
+  bson_t filter;
+  bson_error_t err;
+  if (!bson_init_from_json(&filter, filter_json, -1, &err)) {
+    fprintf(stderr, "dbedit: --filter: %s\n", err.message);
+    return 2;
+  }
 
   mongoc_init();
   /* The driver's warnings (FerretDB lacks endSessions...) are noise here. */
   mongoc_log_set_handler(NULL, NULL);
-  bson_error_t err;
   mongoc_uri_t *uri = mongoc_uri_new_with_error(uri_s, &err);
   if (!uri) {
     fprintf(stderr, "dbedit: bad URI: %s\n", err.message);
+    bson_destroy(&filter);
     return 2;
   }
   if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS)) {
@@ -382,10 +417,13 @@ int main(int argc, char **argv) {
   } else if (strcmp(mode, "--find-result") == 0) {
     rc = do_find(db, arg, true, false);
   } else if (strcmp(mode, "--count") == 0) {
-    rc = do_count(db, arg);
+    rc = do_count(db, arg, &filter);
+  } else if (strcmp(mode, "--ids") == 0) {
+    rc = do_ids(db, arg, &filter);
   } else {
-    rc = do_count(db, "claims");
+    rc = do_count(db, "claims", &filter);
   }
+  bson_destroy(&filter);
   mongoc_database_destroy(db);
   mongoc_client_destroy(client);
   mongoc_uri_destroy(uri);
