@@ -19,7 +19,8 @@
 #
 # Globals set for the test: MTQ_BUILD, MTQ_ROOT, TEST_NAME, TMP, PORT, URI,
 # EXEC_LOG (the side-channel log of fn/record.sh), MTQ, MTQD, MTQ_WORKER,
-# DBEDIT, FN, and WORKER_PID[id], MTQD_PID.
+# DBEDIT, FN, and WORKER_PID[id], MTQD_PID.  A test may add files of its own
+# to MTQ_KEEP, kept with the logs when it fails.
 
 set -euo pipefail
 shopt -s nullglob
@@ -42,6 +43,7 @@ unset MTQ_URI
 
 TMP="" PORT="" URI="" EXEC_LOG="" MTQD_PID="" WATCHDOG_PID=""
 declare -A WORKER_PID=()
+MTQ_KEEP=()         # more files the test wants kept with the logs when it fails
 MTQ__PIDS=()        # every process started in the background, stopped in this order
 declare -A MTQ__NAME=() # pid -> "mtqd" / "worker ID": daemons whose end is checked
 declare -A MTQ__GONE=() # pids stopped or killed on purpose during the test
@@ -162,7 +164,7 @@ mtq__cleanup() {
       print_logs
       local keep="$MTQ_BUILD/tests/integration/logs/$TEST_NAME"
       rm -rf "$keep" && mkdir -p "$keep" &&
-        cp "$TMP"/*.log "$TMP"/*.ini "$keep"/ 2>/dev/null
+        cp "$TMP"/*.log "$TMP"/*.ini "${MTQ_KEEP[@]}" "$keep"/ 2>/dev/null
       cp "$TMP"/db/server.log "$keep"/db-server.log 2>/dev/null
       echo "[$TEST_NAME] logs kept in $keep" >&2
     fi

@@ -39,7 +39,7 @@ task_pid="$(<"$pid_file")"
 
 # is_task_process: task_pid is still our `sleep 30`, not a recycled pid.
 is_task_process() {
-  alive "$task_pid" && [[ "$(tr '\0' ' ' <"/proc/$task_pid/cmdline" 2>/dev/null)" == "sleep 30 " ]]
+  alive "$task_pid" && [[ "$(tr '\0' ' ' 2>/dev/null <"/proc/$task_pid/cmdline")" == "sleep 30 " ]]
 }
 wait_until 5 is_task_process || fail "task process $task_pid is not running sleep 30"
 # The worker started it directly (the trampoline executed the command in
