@@ -309,10 +309,18 @@ start_worker() {
   WORKER_PID[$id]=$!
   MTQ__PIDS=("${WORKER_PID[$id]}" "${MTQ__PIDS[@]}") # workers stop first
   MTQ__NAME[${WORKER_PID[$id]}]="worker $id"
-  wait_until 30 worker_state_is "$id" running ||
+  wait_until 30 announced_or_gone "$id" "${WORKER_PID[$id]}" ||
     fail "worker $id did not announce itself in 30 s"
+  if ! alive "${WORKER_PID[$id]}"; then
+    MTQ__GONE[${WORKER_PID[$id]}]=1 # reported here, not again at clean-up
+    fail "worker $id exited at start: $(tail -n 3 "$TMP/worker-$id.log")"
+  fi
   log "worker $id running (pid ${WORKER_PID[$id]}, concurrency $conc)"
 }
+
+# announced_or_gone ID PID (for wait_until): the worker announced itself, or
+# its process is gone (a bad configuration), which there is no use waiting on.
+announced_or_gone() { ! alive "$2" || worker_state_is "$1" running; }
 
 # stop_worker ID: SIGTERM and wait (grace period) for a clean stop (exit 0).
 stop_worker() {
