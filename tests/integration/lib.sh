@@ -40,6 +40,10 @@ DB_SH="$MTQ_ROOT/deploy/db.sh"
 # The daemons and the CLI read MTQ_URI before their config: a developer's
 # own setting must not point a test at a real database.
 unset MTQ_URI
+# libmongoc gives every process a /dev/shm/mongoc-<pid> counters file that
+# only its exit removes: each daemon a test SIGKILLs would leave one behind
+# (deploy/lib.sh sets the same for the scripts).
+export MONGOC_DISABLE_SHM=1
 
 TMP="" PORT="" URI="" EXEC_LOG="" MTQD_PID="" WATCHDOG_PID=""
 declare -A WORKER_PID=()
