@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "mtq.h"
+#include "runner.h"
 #include "worker.h"
 
 static const char usage_text[] =
@@ -122,6 +123,11 @@ static bool load_config(const options_t *o, mtq_config_t *cfg, bson_error_t *err
 }
 
 int main(int argc, char **argv) {
+  /* A task being started (see runner.h): nothing of the worker may run
+   * first, so this comes before option parsing and logging. */
+  if (argc > 1 && strcmp(argv[1], MTQ_RUNNER_EXEC_FLAG) == 0) {
+    mtq_runner_exec_task(argc, argv);
+  }
   options_t o;
   int rc = parse_args(argc, argv, &o);
   if (rc >= 0) {

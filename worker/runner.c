@@ -8,9 +8,13 @@
  * on the loop when the caller hears of the outcome. */
 #include <errno.h>
 #include <inttypes.h>
+#include <mongoc/mongoc.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include "mtq_error.h"
 #include "mtq_log.h"
@@ -309,6 +313,15 @@ static bool only_space(const char *s, size_t len) {
   return true;
 }
 
+/* The trampoline could not execute the command: it exited with
+ * MTQ_RUNNER_EXEC_FAILED after writing "cannot start <argv0>: <reason>". */
+static bool exec_failed(const mtq_runner_t *r) {
+  char head[sizeof r->argv0 + 16];
+  int n = snprintf(head, sizeof head, "cannot start %s: ", r->argv0);
+  return r->exit_status == MTQ_RUNNER_EXEC_FAILED && n > 0 && (size_t)n < sizeof head &&
+         r->err_len >= (size_t)n && memcmp(r->err_buf, head, (size_t)n) == 0;
+}
+
 static void decide(mtq_runner_t *r, mtq_runner_outcome_t *o) {
   char prefix[600]; /* bson_error_t.message is 504 bytes */
   o->duration_ms = r->duration_ms;
@@ -321,6 +334,11 @@ static void decide(mtq_runner_t *r, mtq_runner_outcome_t *o) {
   if (r->term_signal) {
     snprintf(prefix, sizeof prefix, "killed by signal %d", r->term_signal);
     o->error = compose_error(r, prefix, ": ");
+    return;
+  }
+  if (exec_failed(r)) {
+    /* The trampoline's own message is the whole story. */
+    o->error = compose_error(r, "", "");
     return;
   }
   if (r->exit_status != 0) {
@@ -448,6 +466,23 @@ static void close_stdin(mtq_runner_t *r) {
   }
 }
 
+/* SELF --exec-task PPID -- COMMAND [ARGS...] (see mtq_runner_exec_task).
+ * The array is the caller's to bson_free; its strings are borrowed from
+ * command and ppid. */
+static char **trampoline_argv(char *const *command, char *ppid) {
+  size_t n = 0;
+  while (command[n]) {
+    n++;
+  }
+  char **argv = bson_malloc0((n + 5) * sizeof *argv);
+  argv[0] = (char *)"mtq-worker";
+  argv[1] = (char *)MTQ_RUNNER_EXEC_FLAG;
+  argv[2] = ppid;
+  argv[3] = (char *)"--";
+  memcpy(argv + 4, command, n * sizeof *argv);
+  return argv;
+}
+
 mtq_runner_t *mtq_runner_start(uv_loop_t *loop, const mtq_runner_opts_t *opts,
                                const mtq_task_t *task, mtq_runner_done_cb cb, void *data) {
   mtq_runner_t *r = bson_malloc0(sizeof *r);
@@ -470,10 +505,18 @@ mtq_runner_t *mtq_runner_start(uv_loop_t *loop, const mtq_runner_opts_t *opts,
       {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&r->err},
   };
   char **env = build_env(opts, task);
+  /* The child is this very executable (the file, even if it was replaced on
+   * disk since), which sets PR_SET_PDEATHSIG and executes the command.  The
+   * kernel sends that signal when the thread that forked the child exits,
+   * not the process: uv_spawn runs on the loop thread, and mtq-worker runs
+   * its loop on the main thread, which lives as long as the worker. */
+  char ppid[24];
+  snprintf(ppid, sizeof ppid, "%d", (int)getpid());
+  char **argv = trampoline_argv(opts->argv, ppid);
   uv_process_options_t po = {
       .exit_cb = on_child_exit,
-      .file = opts->argv[0],
-      .args = (char **)opts->argv,
+      .file = "/proc/self/exe",
+      .args = argv,
       .env = env,
       .flags = UV_PROCESS_DETACHED, /* setsid: a process group of its own */
       .stdio_count = 3,
@@ -483,9 +526,14 @@ mtq_runner_t *mtq_runner_start(uv_loop_t *loop, const mtq_runner_opts_t *opts,
   /* uv_spawn initialises the process handle even when it fails, so it is
    * closed like the others either way. */
   int rc = uv_spawn(loop, &r->process, &po);
+  bson_free(argv);
   bson_strfreev(env);
   if (rc != 0) {
-    r->fail = bson_strdup_printf("cannot start %s: %s", r->argv0, uv_strerror(rc));
+    /* The command itself is looked up by the trampoline; what fails here is
+     * the fork, or the worker's own executable. */
+    bool self = rc == UV_ENOENT || rc == UV_EACCES;
+    r->fail = bson_strdup_printf("cannot start %s: %s%s", r->argv0, uv_strerror(rc),
+                                 self ? " (executing /proc/self/exe)" : "");
     r->exited = r->out_eof = r->err_eof = true;
     complete(r);
     return r;
@@ -499,4 +547,41 @@ mtq_runner_t *mtq_runner_start(uv_loop_t *loop, const mtq_runner_opts_t *opts,
     close_stdin(r);
   }
   return r;
+}
+
+/* --- the trampoline ------------------------------------------------------ */
+
+_Noreturn void mtq_runner_exec_task(int argc, char **argv) {
+  /* First of all, so that the window in which the worker could die unseen
+   * is as short as can be: the check of the parent below closes it. */
+  int pdeath_errno = prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 ? 0 : errno;
+  /* libmongoc initialised itself in a library constructor when this process
+   * started, creating /dev/shm/mongoc-<pid>, which only its destructor
+   * removes; exec and _exit run no destructors.  (mongoc_init is a no-op
+   * when the constructor ran, and makes the cleanup safe when it did not.) */
+  mongoc_init();
+  mongoc_cleanup();
+  char *end = NULL;
+  long ppid = argc >= 5 ? strtol(argv[2], &end, 10) : 0;
+  if (argc < 5 || end == argv[2] || *end || ppid <= 0 || strcmp(argv[3], "--") != 0) {
+    fprintf(stderr, "usage: mtq-worker %s PPID -- COMMAND [ARGS...]\n", MTQ_RUNNER_EXEC_FLAG);
+    _exit(MTQ_RUNNER_EXEC_FAILED);
+  }
+  const char *command = argv[4];
+  /* Fails only on a bad argument, which cannot be; but a task that would
+   * outlive its worker is what this mode exists to prevent. */
+  if (pdeath_errno != 0) {
+    fprintf(stderr, "cannot start %s: prctl(PR_SET_PDEATHSIG): %s\n", command,
+            uv_strerror(uv_translate_sys_error(pdeath_errno)));
+    _exit(MTQ_RUNNER_EXEC_FAILED);
+  }
+  /* The worker died between fork and prctl: the signal will never come,
+   * and nobody waits for this task any more. */
+  if (getppid() != (pid_t)ppid) {
+    _exit(MTQ_RUNNER_EXEC_FAILED);
+  }
+  execvp(command, argv + 4);
+  /* The same words the runner used when it executed commands itself. */
+  fprintf(stderr, "cannot start %s: %s\n", command, uv_strerror(uv_translate_sys_error(errno)));
+  _exit(MTQ_RUNNER_EXEC_FAILED);
 }

@@ -5,7 +5,14 @@
  * child's stdin as JSON; its stdout, a JSON object, is the result; the tail
  * of its stderr explains a failure.  The child leads its own process group,
  * and the whole group is killed when the task ends, times out or is aborted,
- * so that a task's own children do not outlive it. */
+ * so that a task's own children do not outlive it.
+ *
+ * The child also dies with the worker: if mtq-worker is killed (SIGKILL, a
+ * crash), the kernel sends the task process SIGKILL (PR_SET_PDEATHSIG), so
+ * that a task whose lease then expires cannot run twice at once.  libuv has
+ * no hook between fork and exec to set that, so the child is the worker's
+ * own executable in a trampoline mode that sets it and then executes the
+ * command:  mtq-worker --exec-task PPID -- COMMAND [ARGS...]  */
 #ifndef MTQ_RUNNER_H
 #define MTQ_RUNNER_H
 
@@ -14,6 +21,11 @@
 #include <uv.h>
 
 #include "mtq_task.h"
+
+/* argv[1] of the trampoline mode (see above and mtq_runner_exec_task). */
+#define MTQ_RUNNER_EXEC_FLAG "--exec-task"
+/* Exit status of the trampoline when it cannot execute the command. */
+#define MTQ_RUNNER_EXEC_FAILED 127
 
 /* After SIGTERM, how long a task has before SIGKILL. */
 #define MTQ_RUNNER_KILL_AFTER_MS 5000
@@ -61,5 +73,14 @@ void mtq_runner_abort(mtq_runner_t *runner);
 
 /* Process id of the child (0 when it could not be started), for logs. */
 int mtq_runner_pid(const mtq_runner_t *runner);
+
+/* The trampoline: mtq-worker's main calls it first thing when argv[1] is
+ * MTQ_RUNNER_EXEC_FLAG, with argv = SELF --exec-task PPID -- COMMAND [ARGS...].
+ * It asks the kernel for SIGKILL when its parent dies, exits at once if the
+ * parent (pid PPID) is already gone, and executes COMMAND (searched in PATH)
+ * with the environment it was given.  Never returns: when COMMAND cannot be
+ * executed it writes "cannot start COMMAND: <reason>" to stderr and exits
+ * with MTQ_RUNNER_EXEC_FAILED. */
+_Noreturn void mtq_runner_exec_task(int argc, char **argv);
 
 #endif

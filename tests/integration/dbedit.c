@@ -14,6 +14,10 @@
  *                                            prints its number of documents (matching
  *                                            FILTER, extended JSON; 0 when it does
  *                                            not exist)
+ *   dbedit --uri URI --ids COLLECTION [--filter JSON]
+ *                                            prints the _id of every (matching)
+ *                                            document, one a line
+ *   dbedit --uri URI --count COLLECTION --filter JSON   same as the positional FILTER
  *   dbedit --uri URI --count-claims          claims taken to run a task (kind "run")
  *   dbedit --uri URI --insert COLLECTION JSON
  *                                            inserts one document (extended JSON)
@@ -352,6 +356,36 @@ static int do_insert(mongoc_database_t *db, const char *name, const char *json) 
   return ok ? 0 : 1;
 }
 
+/* Prints the _id of every document matching json (NULL: all), one a line. */
+static int do_ids(mongoc_database_t *db, const char *name, const char *json) {
+  bson_t filter = BSON_INITIALIZER;
+  bson_error_t err;
+  if (json && !bson_init_from_json(&filter, json, -1, &err)) {
+    fprintf(stderr, "dbedit: --filter: %s\n", err.message);
+    return 2;
+  }
+  mongoc_collection_t *coll = mongoc_database_get_collection(db, name);
+  bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(1), "}");
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
+  const bson_t *doc;
+  while (mongoc_cursor_next(cur, &doc)) {
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, doc, "_id")) {
+      print_value(&it);
+    }
+  }
+  int rc = 0;
+  if (mongoc_cursor_error(cur, &err)) {
+    fprintf(stderr, "dbedit: reading %s failed: %s\n", name, err.message);
+    rc = 1;
+  }
+  mongoc_cursor_destroy(cur);
+  bson_destroy(opts);
+  bson_destroy(&filter);
+  mongoc_collection_destroy(coll);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   const char *uri_s = NULL, *id = NULL, *set = NULL, *mode = NULL, *arg = NULL;
   const char *count_filter = NULL, *insert_json = NULL;
@@ -368,13 +402,15 @@ int main(int argc, char **argv) {
       id = argv[++i];
     } else if (strcmp(a, "--set") == 0) {
       set = argv[++i];
+    } else if (strcmp(a, "--filter") == 0) {
+      count_filter = argv[++i];
     } else if (strcmp(a, "--insert") == 0 && i + 2 < argc) {
       mode = a;
       arg = argv[++i];
       insert_json = argv[++i];
     } else if (strcmp(a, "--find") == 0 || strcmp(a, "--find-result") == 0 ||
-               strcmp(a, "--where") == 0 ||
-               strcmp(a, "--count") == 0 || strcmp(a, "--get") == 0 || strcmp(a, "--len") == 0) {
+               strcmp(a, "--where") == 0 || strcmp(a, "--count") == 0 ||
+               strcmp(a, "--ids") == 0 || strcmp(a, "--get") == 0 || strcmp(a, "--len") == 0) {
       mode = a;
       arg = argv[++i];
       if (strcmp(a, "--count") == 0 && i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
@@ -420,6 +456,8 @@ int main(int argc, char **argv) {
     rc = do_count(db, arg, count_filter);
   } else if (strcmp(mode, "--insert") == 0) {
     rc = do_insert(db, arg, insert_json);
+  } else if (strcmp(mode, "--ids") == 0) {
+    rc = do_ids(db, arg, count_filter);
   } else {
     rc = do_count(db, "claims", "{\"kind\": \"run\"}");
   }

@@ -19,7 +19,8 @@
 #
 # Globals set for the test: MTQ_BUILD, MTQ_ROOT, TEST_NAME, TMP, PORT, URI,
 # EXEC_LOG (the side-channel log of fn/record.sh), MTQ, MTQD, MTQ_WORKER,
-# DBEDIT, FN, and WORKER_PID[id], MTQD_PID.
+# DBEDIT, FN, and WORKER_PID[id], MTQD_PID.  A test may add files of its own
+# to MTQ_KEEP, kept with the logs when it fails.
 
 set -euo pipefail
 shopt -s nullglob
@@ -39,9 +40,14 @@ DB_SH="$MTQ_ROOT/deploy/db.sh"
 # The daemons and the CLI read MTQ_URI before their config: a developer's
 # own setting must not point a test at a real database.
 unset MTQ_URI
+# libmongoc gives every process a /dev/shm/mongoc-<pid> counters file that
+# only its exit removes: each daemon a test SIGKILLs would leave one behind
+# (deploy/lib.sh sets the same for the scripts).
+export MONGOC_DISABLE_SHM=1
 
 TMP="" PORT="" URI="" EXEC_LOG="" MTQD_PID="" WATCHDOG_PID=""
 declare -A WORKER_PID=()
+MTQ_KEEP=()         # more files the test wants kept with the logs when it fails
 MTQ__PIDS=()        # every process started in the background, stopped in this order
 declare -A MTQ__NAME=() # pid -> "mtqd" / "worker ID": daemons whose end is checked
 declare -A MTQ__GONE=() # pids stopped or killed on purpose during the test
@@ -72,7 +78,8 @@ alive() {
 }
 
 # task_groups PID: process groups of PID's children (a worker starts each task
-# in a session of its own, so killing the worker alone leaves them running).
+# in a session of its own: when the worker dies the kernel kills the task
+# process, but not what the task started in its group).
 task_groups() {
   local c
   for c in $(pgrep -P "$1" 2>/dev/null || true); do
@@ -161,7 +168,7 @@ mtq__cleanup() {
       print_logs
       local keep="$MTQ_BUILD/tests/integration/logs/$TEST_NAME"
       rm -rf "$keep" && mkdir -p "$keep" &&
-        cp "$TMP"/*.log "$TMP"/*.ini "$keep"/ 2>/dev/null
+        cp "$TMP"/*.log "$TMP"/*.ini "${MTQ_KEEP[@]}" "$keep"/ 2>/dev/null
       cp "$TMP"/db/server.log "$keep"/db-server.log 2>/dev/null
       echo "[$TEST_NAME] logs kept in $keep" >&2
     fi
@@ -274,9 +281,15 @@ start_mtqd() {
 
 channel_declared() { cli channels 2>/dev/null | grep -qw "$1"; }
 
+# worker_function NAME COMMAND: every worker started from now on also serves
+# function NAME (version 1) with COMMAND.
+declare -A MTQ__FUNCTION=()
+worker_function() { MTQ__FUNCTION[$1]="$2"; }
+
 # start_worker ID CONCURRENCY [EXTRA [worker] LINES...]: starts a worker that
-# serves record, echo, fail and notjson on channel default; records its pid
-# in WORKER_PID[ID] and waits until it has announced itself in whoami.
+# serves record, echo, fail and notjson (and those of worker_function) on
+# channel default; records its pid in WORKER_PID[ID] and waits until it has
+# announced itself in whoami.
 start_worker() {
   local id="$1" conc="$2"
   shift 2
@@ -290,16 +303,28 @@ start_worker() {
     printf '[function echo]\nversion = 1\ncommand = /bin/sh %s/echo.sh\n\n' "$FN"
     printf '[function fail]\nversion = 1\ncommand = /bin/sh %s/fail.sh\n\n' "$FN"
     printf '[function notjson]\nversion = 1\ncommand = /bin/sh %s/notjson.sh\n\n' "$FN"
+    local fn
+    for fn in "${!MTQ__FUNCTION[@]}"; do
+      printf '[function %s]\nversion = 1\ncommand = %s\n\n' "$fn" "${MTQ__FUNCTION[$fn]}"
+    done
     ini_section worker defaults "$@"
   } >"$ini"
   "$MTQ_WORKER" --config "$ini" </dev/null >>"$TMP/worker-$id.log" 2>&1 &
   WORKER_PID[$id]=$!
   MTQ__PIDS=("${WORKER_PID[$id]}" "${MTQ__PIDS[@]}") # workers stop first
   MTQ__NAME[${WORKER_PID[$id]}]="worker $id"
-  wait_until 30 worker_state_is "$id" running ||
+  wait_until 30 announced_or_gone "$id" "${WORKER_PID[$id]}" ||
     fail "worker $id did not announce itself in 30 s"
+  if ! alive "${WORKER_PID[$id]}"; then
+    MTQ__GONE[${WORKER_PID[$id]}]=1 # reported here, not again at clean-up
+    fail "worker $id exited at start: $(tail -n 3 "$TMP/worker-$id.log")"
+  fi
   log "worker $id running (pid ${WORKER_PID[$id]}, concurrency $conc)"
 }
+
+# announced_or_gone ID PID (for wait_until): the worker announced itself, or
+# its process is gone (a bad configuration), which there is no use waiting on.
+announced_or_gone() { ! alive "$2" || worker_state_is "$1" running; }
 
 # stop_worker ID: SIGTERM and wait (grace period) for a clean stop (exit 0).
 stop_worker() {
@@ -323,6 +348,17 @@ crash_worker() {
   kill -KILL "$pid"
   wait "$pid" 2>/dev/null || true
   log "worker $1 (pid $pid) and its task groups [${groups//$'\n'/ }] killed with SIGKILL"
+}
+
+# kill_worker ID: SIGKILL to the worker process alone, as when it crashes by
+# itself.  Its task processes are left to the kernel, which kills them when
+# their worker dies (PR_SET_PDEATHSIG, see worker/runner.h).
+kill_worker() {
+  local pid="${WORKER_PID[$1]}"
+  MTQ__GONE[$pid]=1
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  log "worker $1 (pid $pid) killed with SIGKILL"
 }
 
 # --- the CLI and the database -----------------------------------------------------
