@@ -1,6 +1,7 @@
 /* error.c - mtq's error domain on top of bson_error_t. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <mongoc/mongoc.h>
 
@@ -28,6 +29,32 @@ bool mtq_error_is_transient(const bson_error_t *error) {
   /* Driver-side failures to reach or talk to a server: selection timeouts,
    * refused or dropped connections.  Server-side errors (a command that ran
    * and failed) are not transient. */
+  /* Server errors that mean "the server is going away or was interrupted",
+   * not "your command is wrong": a database restarting answers the
+   * commands in flight with these (FerretDB: "context canceled", code 50). */
+  if (error->domain == MONGOC_ERROR_SERVER || error->domain == MONGOC_ERROR_QUERY ||
+      error->domain == MONGOC_ERROR_COLLECTION || error->domain == MONGOC_ERROR_WRITE_CONCERN) {
+    switch (error->code) {
+    case 6:     /* HostUnreachable */
+    case 7:     /* HostNotFound */
+    case 50:    /* MaxTimeMSExpired */
+    case 89:    /* NetworkTimeout */
+    case 91:    /* ShutdownInProgress */
+    case 189:   /* PrimarySteppedDown */
+    case 262:   /* ExceededTimeLimit */
+    case 9001:  /* SocketException */
+    case 10107: /* NotWritablePrimary */
+    case 11600: /* InterruptedAtShutdown */
+    case 11602: /* InterruptedDueToReplStateChange */
+    case 13435: /* NotPrimaryNoSecondaryOk */
+      return true;
+    default:
+      break;
+    }
+    if (strstr(error->message, "context canceled")) {
+      return true;
+    }
+  }
   return error->domain == MONGOC_ERROR_SERVER_SELECTION || error->domain == MONGOC_ERROR_STREAM ||
          error->domain == MONGOC_ERROR_PROTOCOL ||
          (error->domain == MONGOC_ERROR_CLIENT &&

@@ -7,17 +7,47 @@
 #include "mtq_log.h"
 #include "store_private.h"
 
+/* Claims the task's token for by/kind, or finds that by/kind claimed it
+ * before: a move cut short (a reply lost as the database restarted) is
+ * finished by the next attempt instead of leaving the task stuck under a
+ * claimed token. */
+static bool claim_or_resume(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
+                            const char *by, const char *kind, bson_error_t *error) {
+  bson_error_t err;
+  if (mtq__claim(store, client, task, by, kind, &err)) {
+    return true;
+  }
+  if (err.domain != MTQ_ERROR_DOMAIN || err.code != MTQ_ERR_CONFLICT) {
+    if (error) {
+      *error = err;
+    }
+    return false;
+  }
+  char hex[25], key[64];
+  bson_oid_to_string(&task->id, hex);
+  snprintf(key, sizeof key, "%s:%lld", hex, (long long)task->token);
+  mongoc_collection_t *claims = mtq__coll(store, client, "claims");
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(key), "by", BCON_UTF8(by), "kind", BCON_UTF8(kind));
+  int64_t n = mongoc_collection_count_documents(claims, filter, NULL, NULL, NULL, error);
+  bson_destroy(filter);
+  mongoc_collection_destroy(claims);
+  if (n == 0 && error) {
+    *error = err;
+  }
+  return n > 0;
+}
+
 /* Moves a waiting task (read from `from`) into the lane of `priority` under a
  * new token.  The claim makes the move exclusive against workers; the insert
  * tolerates a copy left by an interrupted earlier move. */
 static bool move_task(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *task,
-                      mongoc_collection_t *from, int32_t priority, const char *kind,
-                      bson_error_t *error) {
-  if (!mtq__claim(store, client, task, "mtq", kind, error)) {
+                      mongoc_collection_t *from, int32_t priority, const char *by,
+                      const char *kind, bson_error_t *error) {
+  if (!claim_or_resume(store, client, task, by, kind, error)) {
     return false;
   }
   if (task->status != MTQ_STATE_QUEUED) {
-    mtq__event(store, client, task, task->status, MTQ_STATE_QUEUED, "mtqd", kind);
+    mtq__event(store, client, task, task->status, MTQ_STATE_QUEUED, by, kind);
   }
   task->token++;
   task->priority = priority;
@@ -77,7 +107,7 @@ static bool release_one(void *ctx, const bson_t *doc) {
   } else if (t.status == MTQ_STATE_SUSPENDED) {
     /* held by an operator: released by mtq resume */
   } else if (t.not_before <= s->now_ms) {
-    if (move_task(s->store, s->client, &t, s->coll, t.priority, "release", &err)) {
+    if (move_task(s->store, s->client, &t, s->coll, t.priority, "mtqd", "release", &err)) {
       s->count++;
     } else if (err.domain != MTQ_ERROR_DOMAIN || err.code != MTQ_ERR_CONFLICT) {
       mtq_warn("cannot release delayed task: %s", err.message);
@@ -111,7 +141,7 @@ static bool reconcile_one(void *ctx, const bson_t *doc) {
   if (!mtq_task_from_bson(&t, doc, s->channel, &err)) {
     mtq__quarantine(s->store, s->client, s->coll, doc, s->channel, err.message);
   } else if (t.status == MTQ_STATE_QUEUED && t.priority != s->lane_priority) {
-    if (move_task(s->store, s->client, &t, s->coll, t.priority, "move", &err)) {
+    if (move_task(s->store, s->client, &t, s->coll, t.priority, "mtqd", "move", &err)) {
       s->count++;
     } else if (err.domain != MTQ_ERROR_DOMAIN || err.code != MTQ_ERR_CONFLICT) {
       mtq_warn("cannot move re-prioritised task: %s", err.message);
@@ -356,7 +386,7 @@ bool mtq_store_set_priority(mtq_store_t *store, const bson_oid_t *id, int32_t pr
     bson_value_t v = {.value_type = BSON_TYPE_INT32, .value.v_int32 = priority};
     ok = set_field(place.coll, id, "priority", &v, error); /* placed on release */
   } else if (ok && place.lane != priority) {
-    ok = move_task(store, client, &t, place.coll, priority, "move", error);
+    ok = move_task(store, client, &t, place.coll, priority, "operator", "move", error);
   }
   if (found) {
     mongoc_collection_destroy(place.coll);
@@ -405,7 +435,7 @@ bool mtq_store_cancel(mtq_store_t *store, const bson_oid_t *id, bson_error_t *er
      * first decides.  The worker learns it at its next lease renewal and
      * stops the process. */
     ok = mtq__end_attempt(store, client, &t, MTQ_STATE_CANCELLED, "operator",
-                          "cancelled by an operator while running", NULL, false, error);
+                          "cancelled by an operator while running", NULL, false, false, error);
   } else if (ok) {
     ok = mtq__claim(store, client, &t, "operator", "cancel", error);
     if (ok) {

@@ -75,6 +75,47 @@ static void delete_lease(mongoc_collection_t *leases, const char *key) {
   bson_destroy(filter);
 }
 
+/* True when coll holds a document with this _id (whatever its contents). */
+static bool holds(mongoc_collection_t *coll, const bson_oid_t *id, bool *found,
+                  bson_error_t *error) {
+  bson_t doc = BSON_INITIALIZER;
+  bool ok = mtq__find_by_id(coll, id, &doc, found, error);
+  bson_destroy(&doc);
+  return ok;
+}
+
+/* Completes an attempt whose ender died after taking its end lock: when its
+ * decision reached the database (an outcome in results, or the task waiting
+ * in the delayed collection), only the leftovers go; otherwise mtqd takes
+ * the lock over and gives the task back, as for any expired lease. */
+static bool finish_abandoned(mtq_store_t *store, mongoc_client_t *client,
+                             mongoc_collection_t *lane, mongoc_collection_t *leases,
+                             const mtq_lease_t *lease, mtq_task_t *t, mtq_state_t to,
+                             const char *reason, bool started, mtq_state_t *ended_as,
+                             bson_error_t *error) {
+  mongoc_collection_t *results = mtq__coll(store, client, "results");
+  mongoc_collection_t *delayed = mtq__delayed(store, client, t->channel);
+  bool in_results = false, in_delayed = false;
+  bool ok = holds(results, &t->id, &in_results, error) &&
+            (in_results || holds(delayed, &t->id, &in_delayed, error));
+  if (ok && (in_results || in_delayed)) {
+    bson_t *filter = BCON_NEW("_id", BCON_OID(&t->id), "token", BCON_INT64(t->token));
+    ok = mongoc_collection_delete_one(lane, filter, NULL, NULL, error);
+    bson_destroy(filter);
+    if (ok) {
+      delete_lease(leases, lease->key);
+    }
+  } else if (ok) {
+    ok = mtq__end_attempt(store, client, t, to, "mtqd", reason, NULL, started, true, error);
+    if (ok) {
+      *ended_as = to;
+    }
+  }
+  mongoc_collection_destroy(delayed);
+  mongoc_collection_destroy(results);
+  return ok;
+}
+
 bool mtq_store_expire(mtq_store_t *store, const mtq_lease_t *lease, const char *reason,
                       mtq_state_t *ended_as, bson_error_t *error) {
   *ended_as = MTQ_STATE_INVALID;
@@ -95,20 +136,41 @@ bool mtq_store_expire(mtq_store_t *store, const mtq_lease_t *lease, const char *
   } else if (ok && t.token != lease->token) {
     delete_lease(leases, lease->key); /* an older attempt's, or a stale poller's */
   } else if (ok) {
-    /* A task never marked running (its claimant died between the claim and
-     * the mark) did not start: giving it back does not use an attempt. */
+    /* A task not marked running: its claimant died between the lease and
+     * the claim, or between the claim and the mark.  In the first case the
+     * claim of this token is still free, and once the lease is gone a
+     * poller that read the task earlier could take it and run it beside
+     * the next holder: taking that claim here closes it.  Either way the
+     * task did not start: giving it back uses no attempt. */
     bool started = t.status == MTQ_STATE_RUNNING;
+    bson_error_t cerr;
+    if (!started && !mtq__claim(store, client, &t, "mtqd", "expire", &cerr) &&
+        !(cerr.domain == MTQ_ERROR_DOMAIN && cerr.code == MTQ_ERR_CONFLICT)) {
+      if (error) {
+        *error = cerr;
+      }
+      ok = false;
+    }
     mtq_state_t to = !started || t.attempt < t.max_attempts ? MTQ_STATE_QUEUED : MTQ_STATE_DEAD;
-    if (!started) {
+    if (ok && !started) {
       t.status = MTQ_STATE_RUNNING;
       t.attempt++;
     }
-    ok = mtq__end_attempt(store, client, &t, to, "mtqd", reason, NULL, started, error);
-    if (ok) {
+    bson_error_t eerr;
+    bool ended = ok && mtq__end_attempt(store, client, &t, to, "mtqd", reason, NULL, started,
+                                        false, &eerr);
+    if (ok && !ended && eerr.domain == MTQ_ERROR_DOMAIN && eerr.code == MTQ_ERR_CONFLICT) {
+      /* Someone took this attempt's end lock, yet the task still shows the
+       * attempt and its lease went unrenewed: the ender died half-way. */
+      ok = finish_abandoned(store, client, lane, leases, lease, &t, to, reason, started,
+                            ended_as, error);
+    } else if (ok && !ended) {
+      if (error) {
+        *error = eerr;
+      }
+      ok = false;
+    } else if (ok) {
       *ended_as = to;
-    } else if (error && error->domain == MTQ_ERROR_DOMAIN && error->code == MTQ_ERR_CONFLICT) {
-      delete_lease(leases, lease->key); /* its holder ended it meanwhile */
-      ok = true;
     }
   }
   mtq_task_cleanup(&t);

@@ -57,10 +57,12 @@ void mtq__quarantine(mtq_store_t *store, mongoc_client_t *client, mongoc_collect
  * place, next token), retry_wait (to the delayed collection, after its
  * backoff), or an outcome in results (done with result, failed, dead,
  * cancelled).  why is kept as the error and, when count_attempt, appended to
- * the task's errors.  Drops the lease. */
+ * the task's errors.  Drops the lease.  take_over: an end lock held by
+ * someone else is taken (its owner died half-way: only mtqd, on an expired
+ * lease, may say so). */
 bool mtq__end_attempt(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *task,
                       mtq_state_t to, const char *by, const char *why, const bson_t *result,
-                      bool count_attempt, bson_error_t *error);
+                      bool count_attempt, bool take_over, bson_error_t *error);
 
 /* Appends one transition of task to the events collection (best effort:
  * a failure is logged). */

@@ -368,11 +368,21 @@ bool mtq_store_claim(mtq_store_t *store, mtq_task_t *task, const char *worker_id
   }
   /* 2. The claim record: permanent, so a poller that read an old token can
    *    never claim it again once its lease is gone. */
-  if (ok && !mtq__claim(store, client, task, worker_id, "run", error)) {
+  bson_error_t cerr;
+  if (ok && !mtq__claim(store, client, task, worker_id, "run", &cerr)) {
     ok = false;
-    bson_t *mine = BCON_NEW("_id", BCON_UTF8(key), "worker", BCON_UTF8(worker_id));
-    mongoc_collection_delete_one(leases, mine, NULL, NULL, NULL);
-    bson_destroy(mine);
+    if (cerr.domain == MTQ_ERROR_DOMAIN && cerr.code == MTQ_ERR_CONFLICT) {
+      /* A stale read: the token was claimed long ago.  Our lease goes. */
+      bson_t *mine = BCON_NEW("_id", BCON_UTF8(key), "worker", BCON_UTF8(worker_id));
+      mongoc_collection_delete_one(leases, mine, NULL, NULL, NULL);
+      bson_destroy(mine);
+    }
+    /* Otherwise the claim may have been written with its reply lost: the
+     * lease stays, and mtqd, finding it unrenewed, gives the task back
+     * under a new token. */
+    if (error) {
+      *error = cerr;
+    }
   }
   bson_destroy(lease);
   mongoc_collection_destroy(leases);
@@ -435,7 +445,7 @@ bool mtq_store_renew(mtq_store_t *store, const mtq_task_t *task, bson_error_t *e
  * A lock that this same actor took earlier (a retry after a lost reply) is
  * accepted, so that the caller can finish what it started. */
 static bool end_lock(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
-                     const char *by, const char *kind, bson_error_t *error) {
+                     const char *by, const char *kind, bool take_over, bson_error_t *error) {
   char key[80];
   claim_key(task, key, sizeof key);
   bson_strncpy(key + strlen(key), ":end", sizeof key - strlen(key));
@@ -461,7 +471,14 @@ static bool end_lock(mtq_store_t *store, mongoc_client_t *client, const mtq_task
       }
     }
     ok = strcmp(fby, by) == 0 && strcmp(fkind, kind) == 0;
-    if (!ok) {
+    if (!ok && take_over) {
+      /* The lock's owner died before it finished: the lock becomes ours, so
+       * that the owner, should it come back, is refused. */
+      bson_t *upd = BCON_NEW("$set", "{", "by", BCON_UTF8(by), "kind", BCON_UTF8(kind),
+                             "took_over_from", BCON_UTF8(fby), "}");
+      ok = mongoc_collection_update_one(claims, filter, upd, NULL, NULL, error);
+      bson_destroy(upd);
+    } else if (!ok) {
       mtq_error_set(error, MTQ_ERR_CONFLICT, "attempt %s was already ended (%s by %s)", key,
                     fkind, fby);
     }
@@ -531,7 +548,7 @@ static bool to_retry_wait(mtq_store_t *store, mongoc_client_t *client, mongoc_co
 
 bool mtq__end_attempt(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *task,
                       mtq_state_t to, const char *by, const char *why, const bson_t *result,
-                      bool count_attempt, bson_error_t *error) {
+                      bool count_attempt, bool take_over, bson_error_t *error) {
   mtq_state_t from = task->status;
   char lease[64];
   lease_key(task, lease, sizeof lease);
@@ -540,7 +557,8 @@ bool mtq__end_attempt(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *t
   mtq_task_t before = *task;
   before.errors = task->errors ? bson_copy(task->errors) : NULL;
   before.error = task->error ? bson_strdup(task->error) : NULL;
-  if (!end_lock(store, client, task, by, mtq_state_action(MTQ_STATE_RUNNING, to), error)) {
+  if (!end_lock(store, client, task, by, mtq_state_action(MTQ_STATE_RUNNING, to), take_over,
+                error)) {
     return false;
   }
   int64_t now = mtq_now_ms();
@@ -608,7 +626,7 @@ bool mtq_store_finish(mtq_store_t *store, mtq_task_t *task, bool ok, const bson_
                                                             : MTQ_STATE_DEAD;
   mongoc_client_t *client = mtq__store_pop(store);
   bool r = mtq__end_attempt(store, client, task, to, task->worker, ok ? NULL : error_text,
-                            result, true, error);
+                            result, true, false, error);
   mtq__store_push(store, client);
   return r;
 }
@@ -617,7 +635,7 @@ bool mtq_store_reject(mtq_store_t *store, mtq_task_t *task, const char *reason,
                       bson_error_t *error) {
   mongoc_client_t *client = mtq__store_pop(store);
   bool r = mtq__end_attempt(store, client, task, MTQ_STATE_FAILED, task->worker, reason, NULL,
-                            true, error);
+                            true, false, error);
   mtq__store_push(store, client);
   return r;
 }
@@ -628,7 +646,7 @@ bool mtq_store_requeue(mtq_store_t *store, mtq_task_t *task, bool count_attempt,
                                                                          : MTQ_STATE_DEAD;
   mongoc_client_t *client = mtq__store_pop(store);
   bool r = mtq__end_attempt(store, client, task, to, task->worker[0] ? task->worker : "mtq",
-                            reason, NULL, count_attempt, error);
+                            reason, NULL, count_attempt, false, error);
   mtq__store_push(store, client);
   return r;
 }

@@ -173,6 +173,19 @@ static bool signature_ok(mtq__job_t *job) {
 
 void mtq__job_start(mtq_worker_t *w, mtq_task_t *task) {
   mtq__job_t *job = job_new(w, task);
+  /* The lease runs from the claim, made in the thread pool; a poll slowed
+   * down by the database may hand over a task whose lease nobody renewed
+   * for a while.  Past half the lease mtqd may already be giving it to
+   * another worker: it is not started here. */
+  int64_t held_ms = mtq_now_ms() - job->task.claimed_at;
+  job->renewed_ms -= held_ms > 0 ? held_ms : 0;
+  if (held_ms > w->cfg->lease_ms / 2) {
+    mtq_warn("task %s: claimed %lld ms ago, too long to start it safely; giving it back",
+             job->oid, (long long)held_ms);
+    job->requeue = true;
+    record(job);
+    return;
+  }
   if (!signature_ok(job)) {
     record(job);
     return;
