@@ -445,6 +445,20 @@ static void test_retention_refused(void **unused) {
   expect_refused("[coordinator]\nretention_batch = 1e3\n", "retention_batch", "'1e3'", NULL);
 }
 
+/* The lease: at least a second; max_backlog: 0 (no limit) or more. */
+static void test_lease_and_backlog(void **state) {
+  mtq_config_t *cfg = *state;
+  assert_int_equal(cfg->lease_ms, 30000);
+  assert_int_equal(cfg->max_backlog, 0);
+  expect_accepted(cfg, "[worker]\nlease_ms = 1000\n[coordinator]\nmax_backlog = 5\n");
+  assert_int_equal(cfg->lease_ms, 1000);
+  assert_int_equal(cfg->max_backlog, 5);
+  expect_refused("[worker]\nlease_ms = 999\n", "lease_ms", "from 1000 to 86400000", NULL);
+  expect_refused("[worker]\nlease_ms = 1s\n", "lease_ms", "'1s'", NULL);
+  expect_refused("[coordinator]\nmax_backlog = -1\n", "max_backlog", NULL);
+  expect_refused("[worker]\nmax_backlog = 5\n", "unknown key 'max_backlog' in [worker]", NULL);
+}
+
 static void test_numbers_refused(void **unused) {
   expect_refused("[worker]\nconcurrency = four\n", "'four'", "whole number", NULL);
   expect_refused("[worker]\nconcurrency = 4x\n", "'4x'", NULL);
@@ -689,6 +703,7 @@ int main(void) {
       T(test_null_error_allowed),
       T(test_numbers_accepted_at_bounds),
       cmocka_unit_test(test_numbers_refused),
+      T(test_lease_and_backlog),
       T(test_retention_bounds_accepted),
       cmocka_unit_test(test_retention_refused),
       cmocka_unit_test(test_function_without_command),
