@@ -77,11 +77,20 @@ bool mtq_client_wait(mtq_client_t *client, const bson_oid_t *id, int64_t timeout
     sleep_ms(interval < left ? interval : left);
     interval = interval * 2 > 500 ? 500 : interval * 2;
     bool found = false;
-    if (!mtq_store_find_outcome(client->store, id, out, &found, error)) {
-      return false;
+    bson_error_t err;
+    if (!mtq_store_find_outcome(client->store, id, out, &found, &err)) {
+      if (!mtq_error_is_transient(&err)) {
+        if (error) {
+          *error = err;
+        }
+        return false;
+      }
+      /* The database went away after the task was found: a wait rides it
+       * out (until its timeout), as the daemons do. */
+      interval = 2000;
     }
   }
-  /* Timed out: say where the task is now. */
+  /* Timed out: say where the task is now (or why that cannot be said). */
   if (!mtq_store_find(client->store, id, out, error)) {
     return false;
   }

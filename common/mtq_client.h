@@ -36,8 +36,9 @@ bool mtq_client_enqueue(mtq_client_t *client, const mtq_enqueue_opts_t *opts, bs
 typedef struct mtq_keyring mtq_keyring_t;
 void mtq_client_set_keyring(mtq_client_t *client, mtq_keyring_t *ring);
 
-/* Waits until the task has finished (done, failed or cancelled) or
- * timeout_ms passed (MTQ_ERR_TIMEOUT; < 0 waits forever).  out (initialised
+/* Waits until the task has finished (done, failed, dead or cancelled) or
+ * timeout_ms passed (MTQ_ERR_TIMEOUT; < 0 waits forever).  Once the task is
+ * found, the database going away and coming back does not end the wait.  out (initialised
  * by the caller) receives the task.  Polls by _id with a growing interval. */
 bool mtq_client_wait(mtq_client_t *client, const bson_oid_t *id, int64_t timeout_ms,
                      mtq_task_t *out, bson_error_t *error);
