@@ -39,7 +39,8 @@ static void print_help(FILE *out) {
         "\n"
         "Operate an mtq task queue.\n"
         "\n"
-        "  --uri URI   database (else $MTQ_URI, else " MTQ_CLI_DEFAULT_URI ")\n"
+        "  --uri URI   database (else $MTQ_URI, else " MTQ_CLI_DEFAULT_URI ");\n"
+        "              credentials belong in $MTQ_URI, not on the command line\n"
         "  --json      machine-readable output\n"
         "  --help      this help\n"
         "\n"
@@ -98,6 +99,13 @@ static int parse_global(mtq_cli_t *cli, int argc, char **argv) {
     switch (c) {
     case 'u':
       cli->uri = optarg;
+      /* "user:password@" on a command line is readable by every user of the
+       * host (ps, /proc): say so once, and how to avoid it. */
+      if (strchr(optarg, '@') && strchr(optarg, ':') != strrchr(optarg, ':')) {
+        fputs("mtq: warning: a password in --uri is visible to other users (ps); "
+              "set MTQ_URI instead\n",
+              stderr);
+      }
       break;
     case 'j':
       cli->json = true;
