@@ -1,4 +1,9 @@
-/* ceiling.c - the raw rate of the database operations one task needs. */
+/* ceiling.c - the raw rate of the database operations one task needs, as
+ * the store issues them for a task that runs shorter than a lease renewal:
+ * read the channel document, insert the task; poll; insert the lease and
+ * the claim, mark it running, record the claim's event; insert the end
+ * lock, record the end's event, insert the outcome, delete the task and the
+ * lease; read the outcome. */
 #include <pthread.h>
 #include <stdio.h>
 
@@ -12,8 +17,32 @@ typedef struct {
   bool ok;
 } ceiling_job_t;
 
-static bool run_one(mongoc_collection_t *lane, mongoc_collection_t *claims,
-                    mongoc_collection_t *results, int i, int id) {
+typedef struct {
+  mongoc_collection_t *lane, *claims, *results, *leases, *events, *channels;
+} colls_t;
+
+static bool insert_key(mongoc_collection_t *coll, const char *key, const bson_oid_t *oid,
+                       bson_error_t *e) {
+  bson_t *doc = BCON_NEW("_id", BCON_UTF8(key), "task", BCON_OID(oid), "at",
+                         BCON_DATE_TIME(0));
+  bool ok = mongoc_collection_insert_one(coll, doc, NULL, NULL, e);
+  bson_destroy(doc);
+  return ok;
+}
+
+static bool read_all(mongoc_collection_t *coll, const bson_t *filter, const bson_t *opts,
+                     bson_error_t *e) {
+  const bson_t *doc;
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+  while (mongoc_cursor_next(cur, &doc)) {
+  }
+  bool ok = !mongoc_cursor_error(cur, e);
+  mongoc_cursor_destroy(cur);
+  return ok;
+}
+
+static bool run_one(const colls_t *c, int i, int id) {
+  mongoc_collection_t *lane = c->lane, *claims = c->claims, *results = c->results;
   bson_oid_t oid;
   bson_oid_init(&oid, NULL);
   bson_error_t e;
@@ -32,25 +61,25 @@ static bool run_one(mongoc_collection_t *lane, mongoc_collection_t *claims,
   bson_t *claim = BCON_NEW("_id", BCON_UTF8(key), "task", BCON_OID(&oid));
   bson_t *running = BCON_NEW("$set", "{", "status", BCON_UTF8("running"), "worker",
                              BCON_UTF8("bench"), "}");
-  bool ok = mongoc_collection_insert_one(lane, task, NULL, NULL, &e);
-  const bson_t *doc;
-  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(lane, poll, limit, NULL);
-  while (ok && mongoc_cursor_next(cur, &doc)) {
-  }
-  ok = ok && !mongoc_cursor_error(cur, &e);
-  mongoc_cursor_destroy(cur);
-  ok = ok && mongoc_collection_insert_one(claims, claim, NULL, NULL, &e) &&
-       mongoc_collection_update_one(lane, by_id, running, NULL, NULL, &e);
-  cur = mongoc_collection_find_with_opts(lane, by_id, NULL, NULL);
-  while (ok && mongoc_cursor_next(cur, &doc)) {
-  }
-  mongoc_cursor_destroy(cur);
-  ok = ok && mongoc_collection_insert_one(results, task, NULL, NULL, &e) &&
-       mongoc_collection_delete_one(lane, by_id, NULL, NULL, &e);
-  cur = mongoc_collection_find_with_opts(results, by_id, NULL, NULL);
-  while (ok && mongoc_cursor_next(cur, &doc)) {
-  }
-  mongoc_cursor_destroy(cur);
+  char end_key[80], ev1[96], ev2[96];
+  snprintf(end_key, sizeof end_key, "%s:end", key);
+  snprintf(ev1, sizeof ev1, "%s:running", key);
+  snprintf(ev2, sizeof ev2, "%s:done", key);
+  bson_t *channel = BCON_NEW("_id", BCON_UTF8("ceiling"));
+  bool ok = read_all(c->channels, channel, NULL, &e) &&
+            mongoc_collection_insert_one(lane, task, NULL, NULL, &e) &&
+            read_all(lane, poll, limit, &e) && insert_key(c->leases, key, &oid, &e) &&
+            mongoc_collection_insert_one(claims, claim, NULL, NULL, &e) &&
+            mongoc_collection_update_one(lane, by_id, running, NULL, NULL, &e) &&
+            insert_key(c->events, ev1, &oid, &e) && insert_key(claims, end_key, &oid, &e) &&
+            insert_key(c->events, ev2, &oid, &e) &&
+            mongoc_collection_insert_one(results, task, NULL, NULL, &e) &&
+            mongoc_collection_delete_one(lane, by_id, NULL, NULL, &e);
+  bson_t *lease = BCON_NEW("_id", BCON_UTF8(key));
+  ok = ok && mongoc_collection_delete_one(c->leases, lease, NULL, NULL, &e) &&
+       read_all(results, by_id, NULL, &e);
+  bson_destroy(lease);
+  bson_destroy(channel);
   if (!ok) {
     fprintf(stderr, "ceiling: %s\n", e.message);
   }
@@ -68,16 +97,22 @@ static void *ceiling_thread(void *arg) {
   mongoc_client_t *client = mongoc_client_pool_pop(job->pool);
   char lane_name[64];
   snprintf(lane_name, sizeof lane_name, "ceiling.lane%d", job->id);
-  mongoc_collection_t *lane = mongoc_client_get_collection(client, job->db, lane_name);
-  mongoc_collection_t *claims = mongoc_client_get_collection(client, job->db, "ceiling.claims");
-  mongoc_collection_t *results = mongoc_client_get_collection(client, job->db, "ceiling.results");
+  colls_t c = {
+      .lane = mongoc_client_get_collection(client, job->db, lane_name),
+      .claims = mongoc_client_get_collection(client, job->db, "ceiling.claims"),
+      .results = mongoc_client_get_collection(client, job->db, "ceiling.results"),
+      .leases = mongoc_client_get_collection(client, job->db, "ceiling.leases"),
+      .events = mongoc_client_get_collection(client, job->db, "ceiling.events"),
+      .channels = mongoc_client_get_collection(client, job->db, "ceiling.channels"),
+  };
   job->ok = true;
   for (int i = 0; job->ok && i < job->n; i++) {
-    job->ok = run_one(lane, claims, results, i, job->id);
+    job->ok = run_one(&c, i, job->id);
   }
-  mongoc_collection_destroy(lane);
-  mongoc_collection_destroy(claims);
-  mongoc_collection_destroy(results);
+  mongoc_collection_t *all[] = {c.lane, c.claims, c.results, c.leases, c.events, c.channels};
+  for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) {
+    mongoc_collection_destroy(all[k]);
+  }
   mongoc_client_pool_push(job->pool, client);
   return NULL;
 }

@@ -106,8 +106,9 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'
   echo
   echo "## Raw ceiling"
   echo
-  echo "The bare database operations one task costs (insert, poll, claim insert, mark running,"
-  echo "read back, result insert, delete, read result), issued from C with no mtq logic:"
+  echo "The bare database operations one task costs (read the channel, insert, poll, insert lease"
+  echo "and claim, mark running, event, end lock, event, insert outcome, delete task and lease,"
+  echo "read the outcome: 13 round trips), issued from C with no mtq logic:"
   echo
   echo "| clients | tasks/s | mtq 1 worker / ceiling | mtq 4 workers / ceiling |"
   echo "|---|---|---|---|"
