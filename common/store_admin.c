@@ -63,10 +63,7 @@ static bool move_task(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *t
   bson_destroy(&doc);
   mongoc_collection_destroy(to);
   if (ok) {
-    bson_t filter = BSON_INITIALIZER;
-    BSON_APPEND_OID(&filter, "_id", &task->id);
-    ok = mongoc_collection_delete_one(from, &filter, NULL, NULL, error);
-    bson_destroy(&filter);
+    ok = mtq__write_at_token(from, &task->id, task->token - 1, NULL, error);
   }
   return ok;
 }
@@ -479,9 +476,7 @@ static bool restate(mtq_store_t *store, const bson_oid_t *id, mtq_state_t to, co
     t.token++;
     bson_t *upd = BCON_NEW("$set", "{", "status", BCON_UTF8(mtq_state_name(stored)), "token",
                            BCON_INT64(t.token), "}");
-    bson_t *filter = BCON_NEW("_id", BCON_OID(id));
-    ok = mongoc_collection_update_one(place.coll, filter, upd, NULL, NULL, error);
-    bson_destroy(filter);
+    ok = mtq__write_at_token(place.coll, id, t.token - 1, upd, error);
     bson_destroy(upd);
   }
   if (found) {
@@ -561,9 +556,7 @@ bool mtq_store_retry(mtq_store_t *store, const bson_oid_t *id, bson_error_t *err
     bson_destroy(&doc);
     mongoc_collection_destroy(lane);
     if (ok) {
-      bson_t *filter = BCON_NEW("_id", BCON_OID(id));
-      ok = mongoc_collection_delete_one(place.coll, filter, NULL, NULL, error);
-      bson_destroy(filter);
+      ok = mtq__write_at_token(place.coll, id, t.token - 1, NULL, error); /* the ended record */
     }
   }
   if (found) {

@@ -66,12 +66,12 @@ static bool delete_by_id(mongoc_collection_t *coll, const bson_oid_t *id, bson_e
   return ok;
 }
 
-static bool update_by_id(mongoc_collection_t *coll, const bson_oid_t *id, const bson_t *update,
-                         bson_error_t *error) {
-  bson_t filter = BSON_INITIALIZER;
-  BSON_APPEND_OID(&filter, "_id", id);
-  bool ok = mongoc_collection_update_one(coll, &filter, update, NULL, NULL, error);
-  bson_destroy(&filter);
+bool mtq__write_at_token(mongoc_collection_t *coll, const bson_oid_t *id, int64_t token,
+                         const bson_t *update, bson_error_t *error) {
+  bson_t *filter = BCON_NEW("_id", BCON_OID(id), "token", BCON_INT64(token));
+  bool ok = update ? mongoc_collection_update_one(coll, filter, update, NULL, NULL, error)
+                   : mongoc_collection_delete_one(coll, filter, NULL, NULL, error);
+  bson_destroy(filter);
   return ok;
 }
 
@@ -97,7 +97,7 @@ bool mtq__record_outcome(mtq_store_t *store, mongoc_client_t *client, const mtq_
     *error = err;
   }
   bson_destroy(&doc);
-  ok = ok && delete_by_id(from, &task->id, error);
+  ok = ok && mtq__write_at_token(from, &task->id, task->token, NULL, error);
   mongoc_collection_destroy(results);
   return ok;
 }
@@ -400,7 +400,7 @@ bool mtq_store_claim(mtq_store_t *store, mtq_task_t *task, const char *worker_id
                            BCON_UTF8(worker_id), "claimed_at", BCON_DATE_TIME(now), "attempt",
                            BCON_INT32(task->attempt), "}");
     bson_error_t uerr;
-    if (!update_by_id(lane, &task->id, upd, &uerr)) {
+    if (!mtq__write_at_token(lane, &task->id, task->token, upd, &uerr)) {
       mtq_warn("claimed %s but could not mark it running: %s", key, uerr.message);
     }
     mtq__event(store, client, task, from, MTQ_STATE_RUNNING, worker_id, NULL);
@@ -506,7 +506,7 @@ static void drop_lease(mtq_store_t *store, mongoc_client_t *client, const char *
 
 /* Gives the task back to its lane, in place, with the next token. */
 static bool put_back(mongoc_collection_t *lane, mtq_task_t *task, bson_error_t *error) {
-  task->token++;
+  int64_t held = task->token++;
   task->status = MTQ_STATE_QUEUED;
   task->worker[0] = '\0';
   task->claimed_at = 0;
@@ -526,7 +526,7 @@ static bool put_back(mongoc_collection_t *lane, mtq_task_t *task, bson_error_t *
     BSON_APPEND_ARRAY(&set, "errors", task->errors);
   }
   bson_append_document_end(&upd, &set);
-  bool ok = update_by_id(lane, &task->id, &upd, error);
+  bool ok = mtq__write_at_token(lane, &task->id, held, &upd, error);
   bson_destroy(&upd);
   return ok;
 }
@@ -535,13 +535,16 @@ static bool put_back(mongoc_collection_t *lane, mtq_task_t *task, bson_error_t *
  * released by mtqd once its backoff has passed. */
 static bool to_retry_wait(mtq_store_t *store, mongoc_client_t *client, mongoc_collection_t *lane,
                           mtq_task_t *task, bson_error_t *error) {
-  task->token++;
+  int64_t held = task->token++;
   task->status = MTQ_STATE_RETRY_WAIT;
   task->worker[0] = '\0';
   task->claimed_at = 0;
   task->not_before = mtq_now_ms() + mtq_task_backoff(task, (double)random() / 2147483648.0);
   mongoc_collection_t *delayed = mtq__delayed(store, client, task->channel);
-  bool ok = insert_doc(delayed, task, true, error) && delete_by_id(lane, &task->id, error);
+  /* The delete names the old token: mtqd may release the task (a new
+   * document in this lane, next token) the moment the insert is done. */
+  bool ok = insert_doc(delayed, task, true, error) &&
+            mtq__write_at_token(lane, &task->id, held, NULL, error);
   mongoc_collection_destroy(delayed);
   return ok;
 }

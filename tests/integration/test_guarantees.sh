@@ -90,10 +90,13 @@ cli cancel "$later" >/dev/null || fail "mtq cancel of a disabled task failed"
 first="$(enqueue --func echo --dedupe-key order-17 --args '{"n": 1}')" || fail "enqueue with a key failed"
 again="$(enqueue --func echo --dedupe-key order-17 --args '{"n": 2}')" || fail "second enqueue failed"
 assert_eq "$first" "$again" "id returned for the same dedupe key"
+producers=()
 for i in $(seq 1 8); do
   cli enqueue --channel default --func echo --dedupe-key race-1 >"$TMP/race-$i.txt" 2>/dev/null &
+  producers+=($!)
 done
-wait
+# Only the producers: a bare `wait` would also wait for the daemons and the watchdog.
+wait "${producers[@]}"
 ids="$(cat "$TMP"/race-*.txt | sort -u)"
 assert_eq 1 "$(wc -l <<<"$ids")" "distinct ids from 8 concurrent producers with one key"
 cli wait "$first" --timeout 30 >/dev/null || fail "the deduplicated task did not finish"
