@@ -41,6 +41,7 @@ void mtq_config_init(mtq_config_t *cfg) {
   cfg->lost_after_ms = 15000;
   cfg->sweep_interval_ms = 1000;
   cfg->reconcile_interval_ms = 5000;
+  cfg->dispatch_interval_ms = 500;
   cfg->retain_done_s = 7 * 24 * 3600;
   cfg->retain_failed_s = 30 * 24 * 3600;
   cfg->retention_interval_ms = 60000;
@@ -58,6 +59,7 @@ void mtq_config_cleanup(mtq_config_t *cfg) {
   bson_free(cfg->uri);
   bson_free(cfg->worker_id);
   free_list(cfg->channels, cfg->n_channels);
+  free_list(cfg->tags, cfg->n_tags);
   free_list(cfg->coord_channels, cfg->n_coord_channels);
   free_list(cfg->key_ids, cfg->n_keys);
   free_list(cfg->key_files, cfg->n_keys);
@@ -208,6 +210,12 @@ static bool parse_worker_key(mtq_config_t *cfg, const char *name, const char *va
     cfg->n_channels = 0;
     return parse_names(value, &cfg->channels, &cfg->n_channels, error);
   }
+  if (strcmp(name, "tags") == 0) {
+    free_list(cfg->tags, cfg->n_tags);
+    cfg->tags = NULL;
+    cfg->n_tags = 0;
+    return parse_names(value, &cfg->tags, &cfg->n_tags, error);
+  }
   if (strcmp(name, "concurrency") == 0) {
     if (!parse_int(value, 1, 1024, &v, error)) {
       return false;
@@ -244,6 +252,7 @@ static bool parse_coordinator_key(mtq_config_t *cfg, const char *name, const cha
                 : strcmp(name, "sweep_interval_ms") == 0     ? &cfg->sweep_interval_ms
                 : strcmp(name, "reconcile_interval_ms") == 0 ? &cfg->reconcile_interval_ms
                 : strcmp(name, "retention_interval_ms") == 0 ? &cfg->retention_interval_ms
+                : strcmp(name, "dispatch_interval_ms") == 0  ? &cfg->dispatch_interval_ms
                                                              : NULL;
   if (ms) {
     return parse_int(value, 10, 24 * 3600 * 1000, ms, error);

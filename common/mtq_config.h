@@ -67,6 +67,8 @@ typedef struct {
   int64_t lease_ms;
   mtq_function_t *functions;
   size_t n_functions;
+  char **tags; /* what this worker offers (redundancy requirements name one) */
+  size_t n_tags;
   /* [coordinator] */
   char **coord_channels;
   size_t n_coord_channels;
@@ -74,6 +76,7 @@ typedef struct {
   int64_t sweep_interval_ms;
   int64_t reconcile_interval_ms;
   int64_t max_backlog; /* per channel; 0 = no limit */
+  int64_t dispatch_interval_ms; /* how often mtqd looks at redundant tasks */
   /* [security]: key_ids[i] is read from key_files[i] */
   char **key_ids;
   char **key_files;

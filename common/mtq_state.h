@@ -14,6 +14,7 @@
  *   suspended ──resume──▶ queued             │
  *   dead, failed ──retry (operator)──▶ queued
  *   any waiting state, running, suspended ──cancel──▶ cancelled
+ *   running ──▶ conflict (a redundant task whose copies disagree: no quorum)
  *
  * "disabled" is not stored in status: it is a waiting task whose is_enable
  * is false (operators flip is_enable in the database directly, and the poll
@@ -34,7 +35,8 @@
   X(RETRY_WAIT, "retry_wait", false) \
   X(DEAD, "dead", true)             \
   X(SUSPENDED, "suspended", false)  \
-  X(DISABLED, "disabled", false)
+  X(DISABLED, "disabled", false)    \
+  X(CONFLICT, "conflict", true)
 
 typedef enum {
 #define MTQ__STATE_ENUM(e, s, t) MTQ_STATE_##e,

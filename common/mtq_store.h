@@ -186,6 +186,29 @@ bool mtq_store_release_due(mtq_store_t *store, const char *channel, int64_t now_
 bool mtq_store_reconcile(mtq_store_t *store, const char *channel, size_t *moved,
                          bson_error_t *error);
 
+/* --- redundant dispatch (mtqd: server/dispatch.c) --------------------------- */
+
+/* Every live parent (a task with redundancy: mtq_task_is_parent) from the
+ * dispatch collection; a malformed one is quarantined. */
+bool mtq_store_parents(mtq_store_t *store, mtq_task_list_t *out, bson_error_t *error);
+/* "to.<worker_id>": the channel of the copies addressed to one worker. */
+void mtq_direct_channel(const char *worker_id, char *out, size_t size);
+/* Sends a copy of parent for slot to worker_id: a new queued task in the
+ * worker's own channel (which only that worker claims), carrying parent,
+ * slot and origin; *copy_id is its id. */
+bool mtq_store_send_copy(mtq_store_t *store, const mtq_task_t *parent, const char *worker_id,
+                         int32_t slot, bson_oid_t *copy_id, bson_error_t *error);
+/* Marks a queued parent running (its copies are being sent). */
+bool mtq_store_start_parent(mtq_store_t *store, mtq_task_t *parent, bson_error_t *error);
+/* Writes a parent's status and copies; MTQ_ERR_NOT_FOUND when it is no
+ * longer live under its token (cancelled or retried meanwhile). */
+bool mtq_store_save_parent(mtq_store_t *store, const mtq_task_t *parent, bson_error_t *error);
+/* Ends a running parent as done (result), failed or conflict (why), with
+ * the end lock of its attempt: MTQ_ERR_CONFLICT when an operator cancelled
+ * it first. */
+bool mtq_store_end_parent(mtq_store_t *store, mtq_task_t *parent, mtq_state_t to,
+                          const bson_t *result, const char *why, bson_error_t *error);
+
 /* --- operators ----------------------------------------------------------- */
 
 /* Finds a task by id wherever it is (lanes, delayed, results). */

@@ -28,6 +28,31 @@
 /* Signed tasks (mtq_sign.h).  Defined here because the task carries them. */
 #define MTQ_KEY_ID_MAX 32   /* a key id: 1..32 of [A-Za-z0-9_.-] */
 #define MTQ_SIG_HEX_LEN 64  /* HMAC-SHA256 as lowercase hex */
+/* Redundant dispatch (server/dispatch.c). */
+#define MTQ_COPIES_MAX 16
+#define MTQ_REPLACEMENTS_MAX 64
+#define MTQ_HEDGE_AUTO (-1) /* hedge_ms: derive the deadline from the function's p95 */
+#define MTQ_DIRECT_PREFIX "to." /* the channel of copies addressed to one worker */
+
+/* How the result of a redundant task is picked from its copies. */
+typedef enum {
+  MTQ_PICK_FIRST,  /* the first success wins; the other copies are cancelled */
+  MTQ_PICK_QUORUM, /* a majority of copies agree (equal canonical hash) */
+  MTQ_PICK_ALL,    /* every copy must succeed; every result is kept */
+} mtq_pick_t;
+
+/* A task that goes through the coordinator's dispatcher instead of a lane:
+ * copies > 0.  Requirements rule workers out; they apply to every copy. */
+typedef struct {
+  int32_t copies;           /* 0 = an ordinary task; 1..MTQ_COPIES_MAX */
+  mtq_pick_t pick;
+  int32_t max_replacements; /* copies sent for failed, lost or late ones */
+  int64_t hedge_ms;         /* 0 = none; > 0: a second copy when the first runs
+                             * longer; MTQ_HEDGE_AUTO: after the function's p95 */
+  bool need_gpu;
+  int64_t min_mem_mb;       /* free memory the worker's host must report */
+  char tag[MTQ_NAME_MAX + 1]; /* a tag the worker's config must list; "" = any */
+} mtq_redundancy_t;
 
 typedef struct {
   bson_oid_t id;
@@ -56,6 +81,14 @@ typedef struct {
   char dedupe_key[MTQ_DEDUPE_KEY_MAX + 1]; /* "" = none */
   char sig_key[MTQ_KEY_ID_MAX + 1]; /* id of the key that signed it; "" = unsigned */
   char sig[MTQ_SIG_HEX_LEN + 1];    /* the signature (mtq_sign.h); "" = unsigned */
+  /* A parent (red.copies > 0) lives in the dispatch collection; mtqd sends
+   * its copies, one per slot, each to one worker's own channel. */
+  mtq_redundancy_t red;
+  bson_t *copies;         /* owned; parents: one record per copy sent; NULL = none */
+  /* A copy: a task in channel "to.<worker>" that only that worker claims. */
+  bson_oid_t parent;      /* zeroed = not a copy */
+  int32_t slot;           /* which of the parent's slots it fills */
+  char origin[MTQ_NAME_MAX + 1]; /* the parent's channel */
 } mtq_task_t;
 
 /* What a producer asks for; fields left zero/NULL take defaults. */
@@ -72,6 +105,9 @@ typedef struct {
   int32_t backoff_max_ms; /* 0 = MTQ_DEFAULT_BACKOFF_MAX_MS */
   const char *dedupe_key; /* NULL = none: a second enqueue with the same key in
                            * the same channel returns the first task */
+  mtq_redundancy_t red;   /* copies 0 = an ordinary task (then the rest must be
+                           * zero, except requirements: they make it a parent
+                           * with one copy) */
 } mtq_enqueue_opts_t;
 
 /* Zeroes a task (args NULL).  Use mtq_task_cleanup to free what it owns. */
@@ -98,6 +134,17 @@ bool mtq_task_check_move(const mtq_task_t *task, mtq_state_t to, const char *act
  * together do not come back together. */
 int64_t mtq_task_backoff(const mtq_task_t *task, double r);
 
+/* A parent of copies (goes to the dispatcher), a copy (runs once: a failed
+ * copy is replaced by the dispatcher, not retried), or neither. */
+bool mtq_task_is_parent(const mtq_task_t *task);
+bool mtq_task_is_copy(const mtq_task_t *task);
+/* Whether a failed attempt gets another one: attempts left, and not a copy. */
+bool mtq_task_may_retry(const mtq_task_t *task);
+
+const char *mtq_pick_name(mtq_pick_t pick);
+/* "first", "quorum" or "all"; false otherwise. */
+bool mtq_pick_parse(const char *name, mtq_pick_t *out);
+
 /* Appends {attempt, worker, error, at} to task->errors. */
 void mtq_task_add_error(mtq_task_t *task, const char *error_text, int64_t at_ms);
 
@@ -114,6 +161,11 @@ bool mtq_task_from_bson(mtq_task_t *task, const bson_t *doc, const char *channel
  * most max_bytes once encoded).  *out is initialised by the call. */
 bool mtq_json_to_doc(const char *json, size_t len, size_t max_bytes, bson_t *out,
                      bson_error_t *error);
+
+/* SHA-256 (hex) of a result document in canonical form: keys sorted at
+ * every level, integral numbers equal whatever their BSON type; so that two
+ * copies' results are equal exactly when their hashes are (canon.c). */
+void mtq_result_hash(const bson_t *doc, char hex[MTQ_SIG_HEX_LEN + 1]);
 
 /* A channel, function or worker name: 1..64 of [A-Za-z0-9_.-]. */
 bool mtq_name_valid(const char *name);

@@ -204,10 +204,15 @@ uint8_t *mtq__sign_message(const mtq_task_t *task, size_t *len) {
   static const char magic[] = "mtq-sig-v1\n";
   buf_t b = {0};
   buf_put(&b, magic, sizeof magic - 1);
+  /* A copy of a redundant task (mtqd made it; it holds no key) carries its
+   * parent's signature: it is checked against the parent's id and channel,
+   * and the rest of what runs is the parent's too. */
+  bool copy = mtq_task_is_copy(task);
+  const char *channel = copy ? task->origin : task->channel;
   char oid[25];
-  bson_oid_to_string(&task->id, oid);
+  bson_oid_to_string(copy ? &task->parent : &task->id, oid);
   put_field(&b, "_id", oid, strlen(oid));
-  put_field(&b, "channel", task->channel, strlen(task->channel));
+  put_field(&b, "channel", channel, strlen(channel));
   put_field(&b, "func", task->func, strlen(task->func));
   put_field(&b, "version", task->version, strlen(task->version));
   /* A task without args is written with an empty document, so it is signed

@@ -33,7 +33,8 @@ static const struct {
     {Q, DI, "disable"},    {DL, DI, "disable"},   {RW, DI, "disable"},   {S, DI, "disable"},
     {Q, S, "suspend"},     {DL, S, "suspend"},    {RW, S, "suspend"},    {DI, S, "suspend"},
     {Q, C, "cancel"},      {DL, C, "cancel"},     {RW, C, "cancel"},     {S, C, "cancel"},
-    {DI, C, "cancel"},     {R, C, "cancel"},
+    {DI, C, "cancel"},     {R, C, "cancel"},      {R, MTQ_STATE_CONFLICT, "disagree"},
+    {MTQ_STATE_CONFLICT, Q, "retry"},
     {MTQ_STATE_DEAD, Q, "retry"},                 {MTQ_STATE_FAILED, Q, "retry"},
 };
 #undef Q

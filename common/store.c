@@ -111,6 +111,12 @@ mongoc_collection_t *mtq__lane(mtq_store_t *store, mongoc_client_t *client, cons
   return mtq__coll(store, client, name);
 }
 
+mongoc_collection_t *mtq__home(mtq_store_t *store, mongoc_client_t *client,
+                              const mtq_task_t *task) {
+  return mtq_task_is_parent(task) ? mtq__coll(store, client, MTQ__DISPATCH)
+                                  : mtq__lane(store, client, task->channel, task->priority);
+}
+
 mongoc_collection_t *mtq__delayed(mtq_store_t *store, mongoc_client_t *client,
                                   const char *channel) {
   char name[MTQ_NAME_MAX + 16];

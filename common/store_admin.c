@@ -200,7 +200,7 @@ bool mtq_store_tasks_held_by(mtq_store_t *store, const char *channel, const char
 /* Where a task was found: its collection (caller destroys) and lane. */
 typedef struct {
   mongoc_collection_t *coll;
-  int32_t lane; /* -1: delayed or results */
+  int32_t lane; /* -1: delayed, dispatch or results */
   bool finished;
 } place_t;
 
@@ -225,6 +225,16 @@ static bool locate_pass(mtq_store_t *store, mongoc_client_t *client, char **chan
       } else {
         mongoc_collection_destroy(coll);
       }
+    }
+  }
+  if (ok && !*found) { /* the parent of redundant copies, while it is live */
+    mongoc_collection_t *coll = mtq__coll(store, client, MTQ__DISPATCH);
+    ok = mtq__find_by_id(coll, id, doc, found, error);
+    if (*found) {
+      place->coll = coll;
+      place->lane = -1;
+    } else {
+      mongoc_collection_destroy(coll);
     }
   }
   if (ok && !*found) {
@@ -466,8 +476,9 @@ static bool restate(mtq_store_t *store, const bson_oid_t *id, mtq_state_t to, co
   mtq_state_t stored = to;
   if (found && to == MTQ_STATE_QUEUED) {
     /* A resumed task that sits in the delayed collection waits for its time. */
-    stored = place.lane < 0 ? (t.not_before > mtq_now_ms() ? MTQ_STATE_DELAYED : MTQ_STATE_RETRY_WAIT)
-                            : MTQ_STATE_QUEUED;
+    stored = place.lane < 0 && !mtq_task_is_parent(&t)
+                 ? (t.not_before > mtq_now_ms() ? MTQ_STATE_DELAYED : MTQ_STATE_RETRY_WAIT)
+                 : MTQ_STATE_QUEUED;
   }
   bool ok = found && mtq_task_check_move(&t, to, action, error) &&
             mtq__claim(store, client, &t, "operator", action, error);
@@ -544,7 +555,11 @@ bool mtq_store_retry(mtq_store_t *store, const bson_oid_t *id, bson_error_t *err
       bson_destroy(t.result);
       t.result = NULL;
     }
-    mongoc_collection_t *lane = mtq__lane(store, client, t.channel, t.priority);
+    if (t.copies) { /* a parent starts over with new copies */
+      bson_destroy(t.copies);
+      t.copies = NULL;
+    }
+    mongoc_collection_t *lane = mtq__home(store, client, &t);
     bson_t doc = BSON_INITIALIZER;
     mtq_task_to_bson(&t, &doc);
     bson_error_t err;

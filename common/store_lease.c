@@ -151,7 +151,7 @@ bool mtq_store_expire(mtq_store_t *store, const mtq_lease_t *lease, const char *
       }
       ok = false;
     }
-    mtq_state_t to = !started || t.attempt < t.max_attempts ? MTQ_STATE_QUEUED : MTQ_STATE_DEAD;
+    mtq_state_t to = !started || mtq_task_may_retry(&t) ? MTQ_STATE_QUEUED : MTQ_STATE_DEAD;
     if (ok && !started) {
       t.status = MTQ_STATE_RUNNING;
       t.attempt++;

@@ -29,6 +29,11 @@ mongoc_collection_t *mtq__lane(mtq_store_t *store, mongoc_client_t *client, cons
                                int32_t priority);
 mongoc_collection_t *mtq__delayed(mtq_store_t *store, mongoc_client_t *client,
                                   const char *channel);
+/* Where a live task is when it is not delayed: its lane, or for the parent
+ * of redundant copies, the dispatch collection. */
+mongoc_collection_t *mtq__home(mtq_store_t *store, mongoc_client_t *client,
+                               const mtq_task_t *task);
+#define MTQ__DISPATCH "dispatch"
 
 /* MongoDB or FerretDB (asks the server once); 0 when it cannot be reached. */
 int mtq__server_kind(mtq_store_t *store, mongoc_client_t *client, bson_error_t *error);

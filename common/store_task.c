@@ -258,9 +258,11 @@ bool mtq_store_enqueue(mtq_store_t *store, mtq_task_t *task, bool *existing,
     }
   }
   if (ok) {
-    mongoc_collection_t *coll = task->status == MTQ_STATE_DELAYED
+    /* A parent waits for its time in the dispatch collection: mtqd sends
+     * its copies once not_before is due. */
+    mongoc_collection_t *coll = task->status == MTQ_STATE_DELAYED && !mtq_task_is_parent(task)
                                     ? mtq__delayed(store, client, task->channel)
-                                    : mtq__lane(store, client, task->channel, task->priority);
+                                    : mtq__home(store, client, task);
     ok = insert_doc(coll, task, false, error);
     mongoc_collection_destroy(coll);
   }
@@ -351,6 +353,15 @@ bool mtq_store_claim(mtq_store_t *store, mtq_task_t *task, const char *worker_id
    *    of many pollers, one inserts it. */
   char key[64];
   lease_key(task, key, sizeof key);
+  /* A copy sits in its worker's own channel "to.<worker>": nobody else may
+   * run it, whatever they polled. */
+  size_t plen = strlen(MTQ_DIRECT_PREFIX);
+  if (strncmp(task->channel, MTQ_DIRECT_PREFIX, plen) == 0 &&
+      strcmp(task->channel + plen, worker_id) != 0) {
+    mtq_error_set(error, MTQ_ERR_CONFLICT, "task %s is addressed to worker %s, not %s", key,
+                  task->channel + plen, worker_id);
+    return false;
+  }
   int64_t now = mtq_now_ms();
   mongoc_client_t *client = mtq__store_pop(store);
   mongoc_collection_t *leases = mtq__coll(store, client, "leases");
@@ -578,7 +589,7 @@ bool mtq__end_attempt(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *t
   /* The event first, under an _id of this attempt's end: a retry of this
    * call after a lost reply does not record it twice. */
   mtq__event(store, client, task, from, to, by, why);
-  mongoc_collection_t *lane = mtq__lane(store, client, task->channel, task->priority);
+  mongoc_collection_t *lane = mtq__home(store, client, task);
   bool ok;
   if (to == MTQ_STATE_QUEUED) {
     ok = put_back(lane, task, error);
@@ -624,9 +635,9 @@ bool mtq_store_finish(mtq_store_t *store, mtq_task_t *task, bool ok, const bson_
                   result->len, MTQ_RESULT_MAX_BYTES);
     return false;
   }
-  mtq_state_t to = ok                                       ? MTQ_STATE_DONE
-                   : task->attempt < task->max_attempts ? MTQ_STATE_RETRY_WAIT
-                                                            : MTQ_STATE_DEAD;
+  mtq_state_t to = ok                         ? MTQ_STATE_DONE
+                   : mtq_task_may_retry(task) ? MTQ_STATE_RETRY_WAIT
+                                              : MTQ_STATE_DEAD;
   mongoc_client_t *client = mtq__store_pop(store);
   bool r = mtq__end_attempt(store, client, task, to, task->worker, ok ? NULL : error_text,
                             result, true, false, error);
@@ -645,8 +656,8 @@ bool mtq_store_reject(mtq_store_t *store, mtq_task_t *task, const char *reason,
 
 bool mtq_store_requeue(mtq_store_t *store, mtq_task_t *task, bool count_attempt,
                        const char *reason, bson_error_t *error) {
-  mtq_state_t to = !count_attempt || task->attempt < task->max_attempts ? MTQ_STATE_QUEUED
-                                                                         : MTQ_STATE_DEAD;
+  mtq_state_t to = !count_attempt || mtq_task_may_retry(task) ? MTQ_STATE_QUEUED
+                                                                : MTQ_STATE_DEAD;
   mongoc_client_t *client = mtq__store_pop(store);
   bool r = mtq__end_attempt(store, client, task, to, task->worker[0] ? task->worker : "mtq",
                             reason, NULL, count_attempt, false, error);

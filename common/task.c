@@ -48,7 +48,70 @@ void mtq_task_cleanup(mtq_task_t *task) {
   if (task->errors) {
     bson_destroy(task->errors);
   }
+  if (task->copies) {
+    bson_destroy(task->copies);
+  }
   mtq_task_init(task);
+}
+
+bool mtq_task_is_parent(const mtq_task_t *task) { return task->red.copies > 0; }
+
+bool mtq_task_is_copy(const mtq_task_t *task) {
+  static const bson_oid_t zero;
+  return !bson_oid_equal(&task->parent, &zero);
+}
+
+bool mtq_task_may_retry(const mtq_task_t *task) {
+  return !mtq_task_is_copy(task) && task->attempt < task->max_attempts;
+}
+
+static const char *const pick_names[] = {"first", "quorum", "all"};
+
+const char *mtq_pick_name(mtq_pick_t pick) {
+  return pick >= MTQ_PICK_FIRST && pick <= MTQ_PICK_ALL ? pick_names[pick] : "invalid";
+}
+
+bool mtq_pick_parse(const char *name, mtq_pick_t *out) {
+  for (int i = MTQ_PICK_FIRST; name && i <= MTQ_PICK_ALL; i++) {
+    if (strcmp(name, pick_names[i]) == 0) {
+      *out = (mtq_pick_t)i;
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Checks a producer's redundancy request and fills task->red from it. */
+static bool build_redundancy(mtq_task_t *task, const mtq_redundancy_t *r, bson_error_t *error) {
+  bool wants = r->copies || r->hedge_ms || r->need_gpu || r->min_mem_mb || r->tag[0];
+  if (!wants) {
+    return true;
+  }
+  if (r->copies < 0 || r->copies > MTQ_COPIES_MAX || r->max_replacements < 0 ||
+      r->max_replacements > MTQ_REPLACEMENTS_MAX || r->min_mem_mb < 0 ||
+      (r->hedge_ms < 0 && r->hedge_ms != MTQ_HEDGE_AUTO) || r->pick < MTQ_PICK_FIRST ||
+      r->pick > MTQ_PICK_ALL) {
+    mtq_error_set(error, MTQ_ERR_INVALID,
+                  "copies must be 1..%d, replacements 0..%d, memory and hedge deadline not "
+                  "negative",
+                  MTQ_COPIES_MAX, MTQ_REPLACEMENTS_MAX);
+    return false;
+  }
+  if (r->tag[0] && !mtq_name_valid(r->tag)) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "tag '%s' is not a valid name", r->tag);
+    return false;
+  }
+  task->red = *r;
+  if (task->red.copies == 0) {
+    task->red.copies = 1; /* requirements or a hedge alone: one copy, placed */
+  }
+  if (task->red.hedge_ms && (task->red.copies != 1 || task->red.pick != MTQ_PICK_FIRST)) {
+    mtq_error_set(error, MTQ_ERR_INVALID,
+                  "a hedge applies to a task of one copy picked first (got %d copies, pick %s)",
+                  task->red.copies, mtq_pick_name(task->red.pick));
+    return false;
+  }
+  return true;
 }
 
 /* MongoDB and FerretDB both refuse, or treat specially, field names that
@@ -213,6 +276,9 @@ bool mtq_task_build(mtq_task_t *task, const mtq_enqueue_opts_t *opts, int64_t no
                   MTQ_DEDUPE_KEY_MAX);
     return false;
   }
+  if (!build_redundancy(task, &opts->red, error)) {
+    return false;
+  }
   const char *json = opts->args_json ? opts->args_json : "{}";
   bson_t args;
   bson_error_t jerr;
@@ -303,6 +369,29 @@ void mtq_task_to_bson(const mtq_task_t *task, bson_t *doc) {
     BSON_APPEND_UTF8(&sig, "key", task->sig_key);
     BSON_APPEND_UTF8(&sig, "hmac", task->sig);
     bson_append_document_end(doc, &sig);
+  }
+  if (mtq_task_is_parent(task)) {
+    const mtq_redundancy_t *r = &task->red;
+    bson_t sub;
+    BSON_APPEND_DOCUMENT_BEGIN(doc, "redundancy", &sub);
+    BSON_APPEND_INT32(&sub, "copies", r->copies);
+    BSON_APPEND_UTF8(&sub, "pick", mtq_pick_name(r->pick));
+    BSON_APPEND_INT32(&sub, "max_replacements", r->max_replacements);
+    BSON_APPEND_INT64(&sub, "hedge_ms", r->hedge_ms);
+    BSON_APPEND_BOOL(&sub, "need_gpu", r->need_gpu);
+    BSON_APPEND_INT64(&sub, "min_mem_mb", r->min_mem_mb);
+    if (r->tag[0]) {
+      BSON_APPEND_UTF8(&sub, "tag", r->tag);
+    }
+    bson_append_document_end(doc, &sub);
+    if (task->copies) {
+      BSON_APPEND_ARRAY(doc, "copies", task->copies);
+    }
+  }
+  if (mtq_task_is_copy(task)) {
+    BSON_APPEND_OID(doc, "parent", &task->parent);
+    BSON_APPEND_INT32(doc, "slot", task->slot);
+    BSON_APPEND_UTF8(doc, "origin", task->origin);
   }
 }
 
@@ -517,6 +606,74 @@ static bool read_sig(mtq_task_t *t, const bson_iter_t *it, bson_error_t *error) 
   return true;
 }
 
+static bool read_array(const bson_iter_t *it, bson_t **out, bson_error_t *error) {
+  if (BSON_ITER_HOLDS_NULL(it)) {
+    return true;
+  }
+  if (!BSON_ITER_HOLDS_ARRAY(it)) {
+    return wrong_type(it, "an array or null", error);
+  }
+  uint32_t len;
+  const uint8_t *data;
+  bson_iter_array(it, &len, &data);
+  if (*out) {
+    bson_destroy(*out);
+  }
+  *out = bson_new_from_data(data, len);
+  if (!*out) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "field '%s' is corrupt BSON", bson_iter_key(it));
+    return false;
+  }
+  return true;
+}
+
+/* redundancy: {copies, pick, max_replacements, hedge_ms, need_gpu, min_mem_mb, tag}. */
+static bool read_redundancy(mtq_task_t *t, const bson_iter_t *it, bson_error_t *error) {
+  bson_iter_t sub;
+  if (!BSON_ITER_HOLDS_DOCUMENT(it)) {
+    return wrong_type(it, "a document", error);
+  }
+  if (!bson_iter_recurse(it, &sub)) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "field 'redundancy' is corrupt BSON");
+    return false;
+  }
+  mtq_redundancy_t *r = &t->red;
+  bool ok = true;
+  int64_t v = 0;
+  while (ok && bson_iter_next(&sub)) {
+    const char *k = bson_iter_key(&sub);
+    if (strcmp(k, "copies") == 0) {
+      ok = read_int(&sub, 1, MTQ_COPIES_MAX, &v, error);
+      r->copies = (int32_t)v;
+    } else if (strcmp(k, "max_replacements") == 0) {
+      ok = read_int(&sub, 0, MTQ_REPLACEMENTS_MAX, &v, error);
+      r->max_replacements = (int32_t)v;
+    } else if (strcmp(k, "hedge_ms") == 0) {
+      ok = read_int(&sub, MTQ_HEDGE_AUTO, INT64_MAX, &r->hedge_ms, error);
+    } else if (strcmp(k, "min_mem_mb") == 0) {
+      ok = read_int(&sub, 0, INT64_MAX, &r->min_mem_mb, error);
+    } else if (strcmp(k, "need_gpu") == 0) {
+      if (!BSON_ITER_HOLDS_BOOL(&sub)) {
+        return wrong_type(&sub, "true or false", error);
+      }
+      r->need_gpu = bson_iter_bool(&sub);
+    } else if (strcmp(k, "pick") == 0) {
+      if (!BSON_ITER_HOLDS_UTF8(&sub) || !mtq_pick_parse(bson_iter_utf8(&sub, NULL), &r->pick)) {
+        mtq_error_set(error, MTQ_ERR_INVALID,
+                      "field 'redundancy.pick' must be \"first\", \"quorum\" or \"all\"");
+        return false;
+      }
+    } else if (strcmp(k, "tag") == 0) {
+      ok = read_name(&sub, r->tag, true, error);
+    }
+  }
+  if (ok && r->copies == 0) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "field 'redundancy.copies' is missing");
+    ok = false;
+  }
+  return ok;
+}
+
 static bool read_field(mtq_task_t *t, const bson_iter_t *it, unsigned *seen, bson_error_t *error) {
   const char *k = bson_iter_key(it);
   int64_t v = 0;
@@ -613,6 +770,20 @@ static bool read_field(mtq_task_t *t, const bson_iter_t *it, unsigned *seen, bso
     }
   } else if (FIELD("sig", 0)) {
     ok = read_sig(t, it, error);
+  } else if (FIELD("redundancy", 0)) {
+    ok = read_redundancy(t, it, error);
+  } else if (FIELD("copies", 0)) {
+    ok = read_array(it, &t->copies, error);
+  } else if (FIELD("parent", 0)) {
+    if (!BSON_ITER_HOLDS_OID(it)) {
+      return wrong_type(it, "an objectId", error);
+    }
+    bson_oid_copy(bson_iter_oid(it), &t->parent);
+  } else if (FIELD("slot", 0)) {
+    ok = read_int(it, 0, MTQ_COPIES_MAX - 1, &v, error);
+    t->slot = (int32_t)v;
+  } else if (FIELD("origin", 0)) {
+    ok = read_name(it, t->origin, false, error);
   }
 #undef FIELD
   /* Other fields (an operator's notes, the original of a quarantined

@@ -43,6 +43,12 @@ void mtq__whoami_build(const mtq__whoami_t *in, const mtq_hostinfo_t *host, bson
     bson_append_document_end(&arr, &sub);
   }
   bson_append_array_end(doc, &arr);
+  BSON_APPEND_ARRAY_BEGIN(doc, "tags", &arr);
+  for (size_t i = 0; i < cfg->n_tags; i++) {
+    bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
+    BSON_APPEND_UTF8(&arr, k, cfg->tags[i]);
+  }
+  bson_append_array_end(doc, &arr);
   BSON_APPEND_INT32(doc, "concurrency", cfg->concurrency);
   BSON_APPEND_INT32(doc, "running", in->running);
   BSON_APPEND_DATE_TIME(doc, "started_at", in->started_at_ms);

@@ -47,6 +47,10 @@ static void check_work(uv_work_t *req) {
     op->channel = cfg->channels[i];
     op->ok = mtq_store_check_channel(op->w->store, op->channel, &op->error);
   }
+  if (op->ok && op->w->direct[0]) {
+    op->channel = op->w->direct;
+    op->ok = mtq_store_declare_channel(op->w->store, op->channel, 0, &op->error);
+  }
 }
 
 static void on_lease_timer(uv_timer_t *t) { mtq__jobs_renew(t->data); }
@@ -166,11 +170,32 @@ static bool claim_some(poll_op_t *op, mtq_task_list_t *candidates) {
   return true;
 }
 
+/* Claims what waits in this worker's own channel (copies mtqd sent it). */
+static void poll_direct(poll_op_t *op) {
+  mtq_worker_t *w = op->w;
+  mtq_task_list_t candidates;
+  mtq_task_list_init(&candidates);
+  bson_error_t err;
+  if (mtq_store_poll(w->store, w->direct, w->cfg->functions, w->cfg->n_functions, op->want,
+                     &w->direct_memo, &candidates, &err)) {
+    op->ok = claim_some(op, &candidates);
+  } else if (mtq_error_is_transient(&err)) {
+    op->ok = false;
+    op->error = err;
+  } else {
+    mtq_warn("cannot poll channel %s: %s", w->direct, err.message);
+  }
+  mtq_task_list_cleanup(&candidates);
+}
+
 static void poll_work(uv_work_t *req) {
   poll_op_t *op = req->data;
   mtq_worker_t *w = op->w;
   size_t n = w->cfg->n_channels;
   op->ok = true;
+  if (w->direct[0]) {
+    poll_direct(op);
+  }
   for (size_t k = 0; k < n && op->claimed.n < op->want && op->ok; k++) {
     size_t c = (op->start + k) % n;
     const char *channel = w->cfg->channels[c];
@@ -366,6 +391,15 @@ mtq_worker_t *mtq_worker_new(const mtq_config_t *cfg, bson_error_t *error) {
   w->memos = bson_malloc0(cfg->n_channels * sizeof *w->memos);
   for (size_t i = 0; i < cfg->n_channels; i++) {
     w->memos[i].recheck_ms = cfg->poll_interval_ms;
+  }
+  w->direct_memo.recheck_ms = cfg->poll_interval_ms;
+  char direct[MTQ_NAME_MAX + 8];
+  mtq_direct_channel(cfg->worker_id, direct, sizeof direct);
+  if (mtq_name_valid(direct)) {
+    bson_strncpy(w->direct, direct, sizeof w->direct);
+  } else {
+    mtq_warn("worker id %s is too long for a channel of its own: it gets no redundant copies",
+             cfg->worker_id);
   }
   w->store = store;
   w->probe = mtq_hostinfo_probe_new();

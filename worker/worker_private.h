@@ -61,6 +61,10 @@ struct mtq_worker {
 
   size_t next_channel; /* where the next poll starts, for fairness */
   mtq_poll_memo_t *memos; /* one per channel; touched only by the poll in flight */
+  /* "to.<id>": copies of redundant tasks that mtqd addressed to this worker
+   * (polled first: they are often waited on); "" when the id is too long. */
+  char direct[MTQ_NAME_MAX + 1];
+  mtq_poll_memo_t direct_memo;
   mtq__job_t *jobs;    /* every claimed task not yet recorded */
   size_t n_jobs;       /* slots in use */
   size_t n_running;    /* child processes alive */

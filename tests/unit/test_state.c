@@ -22,6 +22,7 @@ static const struct {
     {MTQ_STATE_FAILED, "failed", true},    {MTQ_STATE_CANCELLED, "cancelled", true},
     {MTQ_STATE_RETRY_WAIT, "retry_wait", false}, {MTQ_STATE_DEAD, "dead", true},
     {MTQ_STATE_SUSPENDED, "suspended", false},   {MTQ_STATE_DISABLED, "disabled", false},
+    {MTQ_STATE_CONFLICT, "conflict", true},
 };
 #define N_EXPECTED (sizeof expected / sizeof expected[0])
 
@@ -86,7 +87,8 @@ static const struct {
     {DL, DI, "disable"}, {RW, DI, "disable"}, {S, DI, "disable"}, {Q, S, "suspend"},
     {DL, S, "suspend"}, {RW, S, "suspend"}, {DI, S, "suspend"}, {Q, C, "cancel"},
     {DL, C, "cancel"},  {RW, C, "cancel"},  {S, C, "cancel"},   {DI, C, "cancel"},
-    {DE, Q, "retry"},   {F, Q, "retry"},
+    {DE, Q, "retry"},   {F, Q, "retry"},    {R, MTQ_STATE_CONFLICT, "disagree"},
+    {MTQ_STATE_CONFLICT, Q, "retry"},
 };
 #define N_EDGES (sizeof edges / sizeof edges[0])
 

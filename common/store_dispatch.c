@@ -1,0 +1,132 @@
+/* store_dispatch.c - the database side of redundant dispatch: parents in
+ * the dispatch collection, their copies in the workers' own channels.  The
+ * decisions (which worker, which result) are mtqd's: server/dispatch.c. */
+#include <string.h>
+
+#include "mtq_error.h"
+#include "mtq_log.h"
+#include "store_private.h"
+
+bool mtq_store_parents(mtq_store_t *store, mtq_task_list_t *out, bson_error_t *error) {
+  mongoc_client_t *client = mtq__store_pop(store);
+  mongoc_collection_t *coll = mtq__coll(store, client, MTQ__DISPATCH);
+  bson_t filter = BSON_INITIALIZER;
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
+  const bson_t *doc;
+  while (mongoc_cursor_next(cur, &doc)) {
+    mtq_task_t *t = mtq_task_list_push(out);
+    bson_error_t perr;
+    if (!mtq_task_from_bson(t, doc, NULL, &perr) || !mtq_task_is_parent(t)) {
+      mtq_task_list_pop(out);
+      mtq__quarantine(store, client, coll, doc, MTQ__DISPATCH,
+                      perr.message[0] ? perr.message : "not a redundant task");
+    }
+  }
+  bool ok = !mongoc_cursor_error(cur, error);
+  mongoc_cursor_destroy(cur);
+  mongoc_collection_destroy(coll);
+  mtq__store_push(store, client);
+  return ok;
+}
+
+void mtq_direct_channel(const char *worker_id, char *out, size_t size) {
+  snprintf(out, size, "%s%s", MTQ_DIRECT_PREFIX, worker_id);
+}
+
+bool mtq_store_send_copy(mtq_store_t *store, const mtq_task_t *parent, const char *worker_id,
+                         int32_t slot, bson_oid_t *copy_id, bson_error_t *error) {
+  char channel[MTQ_NAME_MAX + 8];
+  mtq_direct_channel(worker_id, channel, sizeof channel);
+  if (!mtq_name_valid(channel)) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "worker id '%s' is too long for a channel of its own",
+                  worker_id);
+    return false;
+  }
+  if (!mtq_store_declare_channel(store, channel, 0, error)) {
+    return false;
+  }
+  mtq_task_t c;
+  mtq_task_init(&c);
+  bson_oid_init(&c.id, NULL);
+  bson_strncpy(c.channel, channel, sizeof c.channel);
+  bson_strncpy(c.func, parent->func, sizeof c.func);
+  bson_strncpy(c.version, parent->version, sizeof c.version);
+  c.args = parent->args; /* borrowed: c is not cleaned up */
+  c.priority = parent->priority;
+  c.is_enable = true;
+  c.status = MTQ_STATE_QUEUED;
+  c.max_attempts = parent->max_attempts; /* signed; a copy still runs once */
+  c.timeout_s = parent->timeout_s;
+  c.backoff_ms = parent->backoff_ms;
+  c.backoff_max_ms = parent->backoff_max_ms;
+  c.created_at = c.not_before = mtq_now_ms();
+  bson_strncpy(c.sig_key, parent->sig_key, sizeof c.sig_key);
+  bson_strncpy(c.sig, parent->sig, sizeof c.sig);
+  bson_oid_copy(&parent->id, &c.parent);
+  c.slot = slot;
+  bson_strncpy(c.origin, parent->channel, sizeof c.origin);
+  bson_oid_copy(&c.id, copy_id);
+  mongoc_client_t *client = mtq__store_pop(store);
+  mongoc_collection_t *lane = mtq__lane(store, client, c.channel, c.priority);
+  bson_t doc = BSON_INITIALIZER;
+  mtq_task_to_bson(&c, &doc);
+  bool ok = mongoc_collection_insert_one(lane, &doc, NULL, NULL, error);
+  bson_destroy(&doc);
+  mongoc_collection_destroy(lane);
+  mtq__store_push(store, client);
+  return ok;
+}
+
+bool mtq_store_save_parent(mtq_store_t *store, const mtq_task_t *parent, bson_error_t *error) {
+  mongoc_client_t *client = mtq__store_pop(store);
+  mongoc_collection_t *coll = mtq__coll(store, client, MTQ__DISPATCH);
+  bson_t filter = BSON_INITIALIZER, upd = BSON_INITIALIZER, set;
+  BSON_APPEND_OID(&filter, "_id", &parent->id);
+  BSON_APPEND_INT64(&filter, "token", parent->token);
+  BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
+  BSON_APPEND_UTF8(&set, "status", mtq_state_name(parent->status));
+  if (parent->claimed_at) {
+    BSON_APPEND_DATE_TIME(&set, "claimed_at", parent->claimed_at);
+  }
+  if (parent->copies) {
+    BSON_APPEND_ARRAY(&set, "copies", parent->copies);
+  }
+  bson_append_document_end(&upd, &set);
+  bson_t reply;
+  bool ok = mongoc_collection_update_one(coll, &filter, &upd, NULL, &reply, error);
+  bson_iter_t it;
+  if (ok && bson_iter_init_find(&it, &reply, "matchedCount") && bson_iter_as_int64(&it) == 0) {
+    char hex[25];
+    bson_oid_to_string(&parent->id, hex);
+    mtq_error_set(error, MTQ_ERR_NOT_FOUND, "task %s is no longer waiting for its copies", hex);
+    ok = false;
+  }
+  bson_destroy(&reply);
+  bson_destroy(&upd);
+  bson_destroy(&filter);
+  mongoc_collection_destroy(coll);
+  mtq__store_push(store, client);
+  return ok;
+}
+
+bool mtq_store_start_parent(mtq_store_t *store, mtq_task_t *parent, bson_error_t *error) {
+  mtq_state_t from = parent->status;
+  parent->status = MTQ_STATE_RUNNING;
+  parent->claimed_at = mtq_now_ms();
+  if (!mtq_store_save_parent(store, parent, error)) {
+    parent->status = from;
+    return false;
+  }
+  mongoc_client_t *client = mtq__store_pop(store);
+  mtq__event(store, client, parent, from, MTQ_STATE_RUNNING, "mtqd", "dispatching copies");
+  mtq__store_push(store, client);
+  return true;
+}
+
+bool mtq_store_end_parent(mtq_store_t *store, mtq_task_t *parent, mtq_state_t to,
+                          const bson_t *result, const char *why, bson_error_t *error) {
+  mongoc_client_t *client = mtq__store_pop(store);
+  bool ok = mtq__end_attempt(store, client, parent, to, "mtqd", why, result, false, false, error);
+  mtq__store_push(store, client);
+  return ok;
+}
