@@ -41,6 +41,8 @@ static const char enqueue_help[] =
     "                   [--priority N] [--delay SECONDS] [--timeout SECONDS]\n"
     "                   [--max-attempts N] [--backoff SECONDS] [--backoff-max SECONDS]\n"
     "                   [--dedupe-key KEY] [--wait]\n"
+    "                   [--copies K] [--pick first|quorum|all] [--replacements N]\n"
+    "                   [--hedge-after SECONDS|auto] [--need-gpu] [--min-mem-mb N] [--tag T]\n"
     "\n"
     "Adds a task to a declared channel and prints its id.  With MTQ_SIGN_KEYS set\n"
     "(\"ID:KEYFILE[,...]\"), the task is signed with the first key.\n"
@@ -61,7 +63,24 @@ static const char enqueue_help[] =
     "  --wait              when the channel is full (mtqd's max_backlog), wait for\n"
     "                      room instead of failing\n"
     "  --force             enqueue even if no worker has announced this function\n"
-    "                      and version on this channel (yet)\n";
+    "                      and version on this channel (yet)\n"
+    "\n"
+    "Redundant dispatch (mtqd sends copies to chosen workers, on distinct hosts\n"
+    "where it can; each copy runs once, within --timeout):\n"
+    "  --copies K          run K copies (1..16) on K distinct workers\n"
+    "  --pick RULE         first: the first success wins, the others are cancelled\n"
+    "                      (default); quorum: a majority of copies must return equal\n"
+    "                      results, else the task ends in conflict; all: keep every\n"
+    "                      copy's result ({\"results\": [...]}), fail if one fails\n"
+    "  --replacements N    copies sent in place of failed, late or lost ones (default K)\n"
+    "  --hedge-after S     one copy; if it runs longer than S seconds, send a second\n"
+    "                      one elsewhere and keep the first result (auto: after the\n"
+    "                      function's p95 run time)\n"
+    "  --need-gpu          only workers whose host has a GPU\n"
+    "  --min-mem-mb N      only workers whose host has N MB of memory available\n"
+    "  --tag T             only workers whose config lists tag T\n"
+    "Any of these sends the task through mtqd, which places it on the worker that\n"
+    "its run records and live load say will be fastest.\n";
 
 /* Parses enqueue's options into o; *args_json is set when --args was given. */
 static int enqueue_options(mtq_cli_t *cli, int argc, char **argv, mtq_enqueue_opts_t *o,
@@ -74,7 +93,12 @@ static int enqueue_options(mtq_cli_t *cli, int argc, char **argv, mtq_enqueue_op
       {"force", no_argument, NULL, 'F'},          {"help", no_argument, NULL, 'h'},
       {"backoff", required_argument, NULL, 'b'},  {"backoff-max", required_argument, NULL, 'B'},
       {"dedupe-key", required_argument, NULL, 'k'}, {"wait", no_argument, NULL, 'w'},
+      {"copies", required_argument, NULL, 'K'},   {"pick", required_argument, NULL, 'P'},
+      {"replacements", required_argument, NULL, 'R'},
+      {"hedge-after", required_argument, NULL, 'H'}, {"need-gpu", no_argument, NULL, 'G'},
+      {"min-mem-mb", required_argument, NULL, 'M'}, {"tag", required_argument, NULL, 'T'},
       {NULL, 0, NULL, 0}};
+  bool replacements_given = false;
   int c;
   int64_t v;
   while ((c = mtq_cli_getopt(cli, argc, argv, ":h", longopts)) != -1) {
@@ -132,6 +156,49 @@ static int enqueue_options(mtq_cli_t *cli, int argc, char **argv, mtq_enqueue_op
     case 'w':
       *wait_for_room = true;
       break;
+    case 'K':
+      if (!mtq_cli_parse_int(optarg, 1, MTQ_COPIES_MAX, &v)) {
+        return mtq_cli_usage(cli, "--copies must be a whole number from 1 to %d, not '%s'",
+                             MTQ_COPIES_MAX, optarg);
+      }
+      o->red.copies = (int32_t)v;
+      break;
+    case 'P':
+      if (!mtq_pick_parse(optarg, &o->red.pick)) {
+        return mtq_cli_usage(cli, "--pick must be first, quorum or all, not '%s'", optarg);
+      }
+      break;
+    case 'R':
+      if (!mtq_cli_parse_int(optarg, 0, MTQ_REPLACEMENTS_MAX, &v)) {
+        return mtq_cli_usage(cli, "--replacements must be a whole number from 0 to %d, not '%s'",
+                             MTQ_REPLACEMENTS_MAX, optarg);
+      }
+      o->red.max_replacements = (int32_t)v;
+      replacements_given = true;
+      break;
+    case 'H':
+      if (strcmp(optarg, "auto") == 0) {
+        o->red.hedge_ms = MTQ_HEDGE_AUTO;
+      } else if (!mtq_cli_parse_seconds(optarg, &o->red.hedge_ms) || o->red.hedge_ms < 1) {
+        return mtq_cli_usage(cli, "--hedge-after must be a positive number of seconds or auto, "
+                             "not '%s'", optarg);
+      }
+      break;
+    case 'G':
+      o->red.need_gpu = true;
+      break;
+    case 'M':
+      if (!mtq_cli_parse_int(optarg, 1, INT64_MAX / 2, &o->red.min_mem_mb)) {
+        return mtq_cli_usage(cli, "--min-mem-mb must be a positive whole number, not '%s'",
+                             optarg);
+      }
+      break;
+    case 'T':
+      if (!mtq_name_valid(optarg)) {
+        return mtq_cli_usage(cli, "--tag must be 1-64 of A-Z a-z 0-9 _ . -, not '%s'", optarg);
+      }
+      bson_strncpy(o->red.tag, optarg, sizeof o->red.tag);
+      break;
     case 'h':
       fputs(enqueue_help, stdout);
       return MTQ_CLI_DONE;
@@ -141,6 +208,9 @@ static int enqueue_options(mtq_cli_t *cli, int argc, char **argv, mtq_enqueue_op
   }
   if (!o->channel || !o->func) {
     return mtq_cli_usage(cli, "--channel and --func are required");
+  }
+  if (!replacements_given) {
+    o->red.max_replacements = o->red.copies ? o->red.copies : 1;
   }
   return mtq_cli_positional(cli, argc, argv, 0, "");
 }
@@ -460,8 +530,11 @@ static int report_end(const mtq_cli_t *cli, const mtq_task_t *t, const char *hex
     return MTQ_CLI_OK;
   case MTQ_STATE_FAILED:
   case MTQ_STATE_DEAD:
+  case MTQ_STATE_CONFLICT:
     fprintf(stderr, "mtq: task %s %s: %s\n", hex,
-            t->status == MTQ_STATE_DEAD ? "is dead (no attempts left)" : "failed",
+            t->status == MTQ_STATE_DEAD       ? "is dead (no attempts left)"
+            : t->status == MTQ_STATE_CONFLICT ? "ended in conflict"
+                                              : "failed",
             t->error ? t->error : "(no message)");
     return MTQ_CLI_FAILED;
   default:

@@ -169,6 +169,65 @@ static void print_doc_field(FILE *out, const char *name, const bson_t *doc) {
   bson_free(json);
 }
 
+/* A redundant task: its request, then one line per copy sent. */
+static void print_redundancy(const mtq_task_t *t, FILE *out) {
+  const mtq_redundancy_t *r = &t->red;
+  fprintf(out, "%-13s %d cop%s, pick %s, up to %d replacement(s)", "redundancy", r->copies,
+          r->copies == 1 ? "y" : "ies", mtq_pick_name(r->pick), r->max_replacements);
+  if (r->hedge_ms == MTQ_HEDGE_AUTO) {
+    fputs(", hedged after the p95 run time", out);
+  } else if (r->hedge_ms) {
+    fprintf(out, ", hedged after %.1f s", (double)r->hedge_ms / 1000.0);
+  }
+  fputc('\n', out);
+  if (r->need_gpu || r->min_mem_mb || r->tag[0]) {
+    fprintf(out, "%-13s%s", "requires", r->need_gpu ? " gpu" : "");
+    if (r->min_mem_mb) {
+      fprintf(out, " %lld MB free", (long long)r->min_mem_mb);
+    }
+    if (r->tag[0]) {
+      fprintf(out, " tag %s", r->tag);
+    }
+    fputc('\n', out);
+  }
+  bson_iter_t it, f;
+  if (!t->copies || !bson_iter_init(&it, t->copies)) {
+    return;
+  }
+  /* copies[]  slot 0 on w1 (host m1): done 3f2a…  or  failed: message */
+  while (bson_iter_next(&it)) {
+    bson_t one;
+    uint32_t len;
+    const uint8_t *data;
+    if (!BSON_ITER_HOLDS_DOCUMENT(&it)) {
+      continue;
+    }
+    bson_iter_document(&it, &len, &data);
+    if (!bson_init_static(&one, data, len)) {
+      continue;
+    }
+#define STR(name) (bson_iter_init_find(&f, &one, name) && BSON_ITER_HOLDS_UTF8(&f) \
+                       ? bson_iter_utf8(&f, NULL) : "-")
+    int slot = bson_iter_init_find(&f, &one, "slot") && BSON_ITER_HOLDS_INT32(&f)
+                   ? bson_iter_int32(&f) : -1;
+    char id[25] = "-";
+    if (bson_iter_init_find(&f, &one, "id") && BSON_ITER_HOLDS_OID(&f)) {
+      bson_oid_to_string(bson_iter_oid(&f), id);
+    }
+    fprintf(out, "%-13s slot %d, %s on %s (host %s): %s", "copies[]", slot, id, STR("worker"),
+            STR("host"), STR("state"));
+    if (strcmp(STR("hash"), "-") != 0) {
+      fprintf(out, ", result %.12s", STR("hash"));
+    }
+    if (strcmp(STR("error"), "-") != 0) {
+      fputs(": ", out);
+      mtq_cli_print_json_string(STR("error"), out);
+    }
+#undef STR
+    fputc('\n', out);
+  }
+}
+
 void mtq_cli_print_task_fields(const mtq_task_t *t, FILE *out) {
   char buf[64];
   bson_oid_to_string(&t->id, buf);
@@ -205,6 +264,13 @@ void mtq_cli_print_task_fields(const mtq_task_t *t, FILE *out) {
   snprintf(buf, sizeof buf, "%d..%d ms", (int)t->backoff_ms, (int)t->backoff_max_ms);
   print_field(out, "retry_backoff", buf);
   print_field(out, "dedupe_key", t->dedupe_key);
+  if (mtq_task_is_copy(t)) {
+    bson_oid_to_string(&t->parent, buf);
+    print_field(out, "copy_of", buf);
+  }
+  if (mtq_task_is_parent(t)) {
+    print_redundancy(t, out);
+  }
   bson_iter_t it;
   if (t->errors && bson_iter_init(&it, t->errors)) {
     /* one line per failed attempt: "attempt N on W at T: error" */

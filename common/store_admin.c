@@ -430,6 +430,32 @@ bool mtq_store_set_enable(mtq_store_t *store, const bson_oid_t *id, bool enable,
   return ok;
 }
 
+/* The copies of a cancelled parent that are still out go too (best effort:
+ * mtqd withdraws what is left when it finds the parent gone). */
+static void cancel_copies(mtq_store_t *store, const mtq_task_t *parent) {
+  bson_iter_t it, f;
+  if (!parent->copies || !bson_iter_init(&it, parent->copies)) {
+    return;
+  }
+  while (bson_iter_next(&it)) {
+    bson_t one;
+    uint32_t len;
+    const uint8_t *data;
+    if (!BSON_ITER_HOLDS_DOCUMENT(&it)) {
+      continue;
+    }
+    bson_iter_document(&it, &len, &data);
+    if (bson_init_static(&one, data, len) && bson_iter_init_find(&f, &one, "state") &&
+        BSON_ITER_HOLDS_UTF8(&f) && strcmp(bson_iter_utf8(&f, NULL), "sent") == 0 &&
+        bson_iter_init_find(&f, &one, "id") && BSON_ITER_HOLDS_OID(&f)) {
+      bson_error_t err;
+      if (!mtq_store_cancel(store, bson_iter_oid(&f), &err)) {
+        mtq_debug("cannot cancel a copy of a cancelled task: %s", err.message);
+      }
+    }
+  }
+}
+
 bool mtq_store_cancel(mtq_store_t *store, const bson_oid_t *id, bson_error_t *error) {
   mongoc_client_t *client = mtq__store_pop(store);
   mtq_task_t t;
@@ -458,8 +484,11 @@ bool mtq_store_cancel(mtq_store_t *store, const bson_oid_t *id, bson_error_t *er
   if (found) {
     mongoc_collection_destroy(place.coll);
   }
-  mtq_task_cleanup(&t);
   mtq__store_push(store, client);
+  if (ok && mtq_task_is_parent(&t)) {
+    cancel_copies(store, &t);
+  }
+  mtq_task_cleanup(&t);
   return ok;
 }
 

@@ -159,6 +159,7 @@ static int64_t declare_next(mtq__duty_t *d) {
   duty_arm(&co->leases_duty, 0);
   duty_arm(&co->release, 0);
   duty_arm(&co->reconcile, 0);
+  duty_arm(&co->dispatch, 0);
   if (mtq__retention_announce(co->cfg)) {
     duty_arm(&co->retention, 0);
   }
@@ -275,6 +276,12 @@ static int64_t lost_next(mtq__duty_t *d) {
   return d->took_ms < interval_ms ? interval_ms - d->took_ms : 0;
 }
 
+/* Every dispatch_interval_ms, start to start, like the sweeps. */
+static int64_t dispatch_next(mtq__duty_t *d) {
+  int64_t interval_ms = d->co->cfg->dispatch_interval_ms;
+  return d->ok && d->took_ms < interval_ms ? interval_ms - d->took_ms : interval_ms;
+}
+
 /* --- life cycle ------------------------------------------------------------------- */
 
 mtq_coordinator_t *mtq_coordinator_new(uv_loop_t *loop, mtq_store_t *store,
@@ -291,6 +298,7 @@ mtq_coordinator_t *mtq_coordinator_new(uv_loop_t *loop, mtq_store_t *store,
   duty_init(co, &co->release, "delayed-task release", release_run, release_next);
   duty_init(co, &co->reconcile, "reconcile", reconcile_run, reconcile_next);
   duty_init(co, &co->retention, "retention", mtq__retention_run, mtq__retention_next);
+  duty_init(co, &co->dispatch, "redundant dispatch", mtq__dispatch_run, dispatch_next);
   return co;
 }
 
@@ -301,7 +309,8 @@ void mtq_coordinator_stop(mtq_coordinator_t *co) {
     return;
   }
   mtq__duty_t *duties[] = {&co->declare, &co->lost,      &co->leases_duty,
-                           &co->release, &co->reconcile, &co->retention};
+                           &co->release, &co->reconcile, &co->retention,
+                           &co->dispatch};
   for (size_t i = 0; i < sizeof duties / sizeof duties[0]; i++) {
     uv_close((uv_handle_t *)&duties[i]->timer, NULL);
   }
@@ -311,6 +320,7 @@ void mtq_coordinator_destroy(mtq_coordinator_t *co) {
   if (co) {
     bson_free(co->watched);
     bson_free(co->leases);
+    bson_free(co->perf);
     bson_free(co);
   }
 }

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 
 #include "coordinator.h"
+#include "mtq_perf.h"
 
 typedef struct mtq__duty mtq__duty_t;
 
@@ -55,7 +56,7 @@ struct mtq_coordinator {
   const mtq_config_t *cfg; /* borrowed; read-only */
   atomic_bool stopping;    /* read by work in the pool between store calls */
 
-  mtq__duty_t declare, lost, leases_duty, release, reconcile, retention;
+  mtq__duty_t declare, lost, leases_duty, release, reconcile, retention, dispatch;
 
   /* Each group below belongs to one duty's work; since a duty is never in
    * flight twice, and its work and its next() are ordered by libuv, they need
@@ -68,6 +69,8 @@ struct mtq_coordinator {
   size_t n_leases;
   int64_t next_due_ms; /* earliest delayed task over the channels, 0 = none */
   bool reconcile_stretched;
+  mtq_perf_t *perf; /* owned; the run records as of this dispatch pass */
+  size_t n_perf;
 };
 
 bool mtq__coordinator_stopping(const mtq_coordinator_t *co);
@@ -86,5 +89,15 @@ bool mtq__leases_run(mtq__duty_t *d, bson_error_t *error);
 bool mtq__retention_announce(const mtq_config_t *cfg);
 bool mtq__retention_run(mtq__duty_t *d, bson_error_t *error);
 int64_t mtq__retention_next(mtq__duty_t *d);
+
+/* dispatch.c: the redundant-dispatch duty. */
+bool mtq__dispatch_run(mtq__duty_t *d, bson_error_t *error);
+/* perf.c: run records for placement and hedging, loaded once per pass. */
+bool mtq__dispatch_perf_load(mtq_coordinator_t *co, bson_error_t *error);
+/* Leaves *run_ms and *rate alone when nothing is known. */
+void mtq__dispatch_perf(const mtq_coordinator_t *co, const char *worker, const char *func,
+                        double *run_ms, double *rate);
+/* The p95 run time of func; false when too few runs are recorded. */
+bool mtq__dispatch_p95(const mtq_coordinator_t *co, const char *func, double *p95_ms);
 
 #endif
