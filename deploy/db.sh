@@ -13,11 +13,11 @@ usage: deploy/db.sh start   [--port P] [--dir DIR] [--backend sqlite|postgresql]
 
 Runs mongod when it is on PATH (unless MTQ_DB=ferretdb), otherwise FerretDB
 $MTQ_FERRETDB_VERSION (built into .local/bin/ferretdb on first use), listening on
-127.0.0.1:P only.  Defaults: P=27017, DIR=<repo>/.local/db/P.
+HOST:P only.  Defaults: HOST=127.0.0.1, P=27017, DIR=<repo>/.local/db/P.
 
   start    starts the server in the background (pid file and log in DIR), waits
            until it accepts connections (30 s at most) and prints its URI,
-           mongodb://127.0.0.1:P/ .  Prints the URI at once if already running.
+           mongodb://HOST:P/ .  Prints the URI at once if already running.
   stop     stops it (SIGTERM, SIGKILL after 20 s) and its PostgreSQL cluster.
   status   exit 0 when running, 1 when not.
   install  only installs the server (and PostgreSQL for --backend postgresql).
@@ -28,6 +28,9 @@ FerretDB backends:
               P+10000), 127.0.0.1 and a unix socket in DIR/pg/run only,
               database 'ferretdb'; PostgreSQL is installed with apt if missing.
 The backend of an existing DIR is remembered; mongod keeps its data in DIR/mongod/.
+MTQ_DB_HOST=A.B.C.D listens on that IPv4 address instead of 127.0.0.1 (an
+address of this network namespace, such as a test's bridge; 0.0.0.0 and
+names are refused).  Give stop and status the same MTQ_DB_HOST as start.
 FerretDB logs at level error (MTQ_FERRETDB_LOG_LEVEL): at warn it logs every
 failed command in full, and mtq's claims fail on purpose (duplicate keys).
 EOF
@@ -56,22 +59,32 @@ done
 if ! [[ "$port" =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then die "bad port '$port'"; fi
 case "$backend" in ""|sqlite|postgresql) ;; *) die "backend must be sqlite or postgresql" ;; esac
 dir="$(realpath -m "${dir:-$MTQ_LOCAL/db/$port}")"
+# An IPv4 literal only: it goes into the server's command line, its URI and
+# the pid check below, and a name could resolve elsewhere.  0.0.0.0 would
+# put an unauthenticated server on every interface of the machine.
+host="${MTQ_DB_HOST:-127.0.0.1}"
+octet='(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])'
+[[ "$host" =~ ^($octet\.){3}$octet$ ]] || die "MTQ_DB_HOST must be an IPv4 address (A.B.C.D), not '$host'"
+[[ "$host" != 0.0.0.0 ]] || die "MTQ_DB_HOST=0.0.0.0 would listen on every interface: give one address"
 
 pidfile="$dir/server.pid"
 kindfile="$dir/server.kind"   # "mongod", "ferretdb sqlite" or "ferretdb postgresql"
 logfile="$dir/server.log"
-uri="mongodb://127.0.0.1:$port/"
+uri="mongodb://$host:$port/"
 lockfd=9   # replaced by lock_dir; children started while it is held close it
 
 # --- helpers -----------------------------------------------------------------
 
 # port_open PORT: something listens on TCP port PORT (checked with ss, which
-# does not disturb the server with probe connections; else with /dev/tcp).
+# does not disturb the server with probe connections; else with /dev/tcp on
+# HOST).  ss looks at every address of this network namespace, not HOST
+# alone: a listener on another address (0.0.0.0 above all) takes the port
+# from HOST too.
 port_open() {
   if command -v ss >/dev/null; then
     [[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]]
   else
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    (exec 3<>"/dev/tcp/$host/$1") 2>/dev/null
   fi
 }
 
@@ -91,7 +104,7 @@ server_pid() {
   [[ "$pid" =~ ^[0-9]+$ ]] && alive "$pid" || return 1
   # Guard against a recycled pid: it must be a server for this port.
   tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null |
-    grep -Eq "(ferretdb|mongod) .*(127\.0\.0\.1:$port |--port $port )" || return 1
+    grep -Eq "(ferretdb|mongod) .*(${host//./\\.}:$port |--port $port )" || return 1
   printf '%s\n' "$pid"
 }
 
@@ -230,7 +243,7 @@ do_start() {
   if mongod_selected; then
     kind="mongod"
     mkdir -p "$dir/mongod"
-    server=(mongod --dbpath "$dir/mongod" --bind_ip 127.0.0.1 --port "$port")
+    server=(mongod --dbpath "$dir/mongod" --bind_ip "$host" --port "$port")
   else
     if [[ -z "$backend" && -f "$kindfile" ]]; then
       read -r _ backend <"$kindfile" || true
@@ -238,7 +251,7 @@ do_start() {
     backend="${backend:-sqlite}"
     kind="ferretdb $backend"
     ferretdb_install
-    server=("$MTQ_FERRETDB" --listen-addr="127.0.0.1:$port" --state-dir="$dir"
+    server=("$MTQ_FERRETDB" --listen-addr="$host:$port" --state-dir="$dir"
             --telemetry=disable --log-level="${MTQ_FERRETDB_LOG_LEVEL:-error}" --debug-addr=-)
     if [[ "$backend" == postgresql ]]; then
       pg_start
@@ -249,7 +262,7 @@ do_start() {
     fi
   fi
 
-  log "starting $kind on 127.0.0.1:$port (dir $dir)"
+  log "starting $kind on $host:$port (dir $dir)"
   echo "--- $(date -Is) starting: ${server[*]}" >>"$logfile"
   nohup "${server[@]}" </dev/null >>"$logfile" 2>&1 {lockfd}>&- &
   pid=$!

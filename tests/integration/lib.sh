@@ -21,6 +21,20 @@
 # EXEC_LOG (the side-channel log of fn/record.sh), MTQ, MTQD, MTQ_WORKER,
 # DBEDIT, FN, and WORKER_PID[id], MTQD_PID.  A test may add files of its own
 # to MTQ_KEEP, kept with the logs when it fails.
+#
+# For a test that runs its processes elsewhere (netlib.sh: network
+# namespaces); the arrays are empty unless the test sets them:
+#   MTQ_DB_HOST    the database's address (127.0.0.1), set before mtq_setup
+#   MTQ_DB_EXEC    command prefix (array) under which the database, the CLI
+#                  (cli) and dbedit run: where MTQ_DB_HOST is reachable
+#   MTQ_EXEC       command prefix (array) of the daemons start_mtqd and
+#                  start_worker start; it must exec the daemon in place, so
+#                  that its pid is the daemon's
+#   mtq_arm LIMIT_S        the clean-up trap, the watchdog and TMP, before
+#                          mtq_setup (which otherwise does it itself)
+#   mtq_on_cleanup CMD...  CMD runs at exit after the daemons and the
+#                          database stopped (last registered first); its
+#                          failure fails the test
 
 set -euo pipefail
 shopt -s nullglob
@@ -48,6 +62,10 @@ export MONGOC_DISABLE_SHM=1
 TMP="" PORT="" URI="" EXEC_LOG="" MTQD_PID="" WATCHDOG_PID=""
 declare -A WORKER_PID=()
 MTQ_KEEP=()         # more files the test wants kept with the logs when it fails
+# Not taken from the environment: the test decides where its database is.
+MTQ_DB_HOST=127.0.0.1
+MTQ_DB_EXEC=() MTQ_EXEC=()
+MTQ__CLEANUP=()     # commands of mtq_on_cleanup, run at exit
 MTQ__PIDS=()        # every process started in the background, stopped in this order
 declare -A MTQ__NAME=() # pid -> "mtqd" / "worker ID": daemons whose end is checked
 declare -A MTQ__GONE=() # pids stopped or killed on purpose during the test
@@ -160,9 +178,17 @@ mtq__cleanup() {
     fi
   done
   if ((MTQ__DB_UP)); then
-    timeout 60 bash "$DB_SH" stop --port "$PORT" --dir "$TMP/db" >>"$TMP/db-ctl.log" 2>&1 ||
-      echo "[$TEST_NAME] warning: the database did not stop cleanly" >&2
+    mtq__db_sh 60 stop || echo "[$TEST_NAME] warning: the database did not stop cleanly" >&2
   fi
+  # After the processes: what the hooks tear down (network namespaces) may
+  # be what those processes need to stop cleanly.
+  local i
+  for ((i = ${#MTQ__CLEANUP[@]} - 1; i >= 0; i--)); do
+    eval "${MTQ__CLEANUP[i]}" || {
+      echo "[$TEST_NAME] FAIL: clean-up step failed: ${MTQ__CLEANUP[i]}" >&2
+      rc=1
+    }
+  done
   if [[ -n "$TMP" && -d "$TMP" ]]; then
     if ((rc != 0)); then
       print_logs
@@ -187,13 +213,37 @@ mtq__on_signal() {
   exit 124
 }
 
+# mtq_on_cleanup CMD...: runs CMD at exit, whatever the reason (see above).
+mtq_on_cleanup() {
+  local q
+  q="$(printf '%q ' "$@")"
+  MTQ__CLEANUP+=("$q")
+}
+
 # --- set-up ------------------------------------------------------------------------
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# port_open PORT: something accepts connections on MTQ_DB_HOST:PORT, seen
+# from where the database runs.
+port_open() {
+  if ((${#MTQ_DB_EXEC[@]})); then
+    # shellcheck disable=SC2016 # expanded by that bash
+    "${MTQ_DB_EXEC[@]}" bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$MTQ_DB_HOST" "$1" 2>/dev/null
+  else
+    (exec 3<>"/dev/tcp/$MTQ_DB_HOST/$1") 2>/dev/null
+  fi
+}
 
-# mtq_setup BASE_PORT LIMIT_S
-mtq_setup() {
-  local base="$1" limit="$2" p
+# mtq__db_sh TIMEOUT_S COMMAND: deploy/db.sh COMMAND for the test's database
+# (where it runs, on its address), its output added to db-ctl.log.
+mtq__db_sh() {
+  MTQ_DB_HOST="$MTQ_DB_HOST" timeout "$1" "${MTQ_DB_EXEC[@]}" bash "$DB_SH" "$2" \
+    --port "$PORT" --dir "$TMP/db" >>"$TMP/db-ctl.log" 2>&1
+}
+
+# mtq_arm LIMIT_S: the clean-up trap, the watchdog (the test ends itself
+# after LIMIT_S seconds) and TMP.
+mtq_arm() {
+  local limit="$1"
   trap mtq__cleanup EXIT
   trap 'mtq__on_signal interrupted' INT
   trap 'mtq__on_signal "watchdog (${MTQ_LIMIT_S} s) or SIGTERM"' TERM
@@ -212,6 +262,13 @@ mtq_setup() {
   TMP="$(mktemp -d "${TMPDIR:-/tmp}/mtq-$TEST_NAME.XXXXXX")"
   EXEC_LOG="$TMP/executions.log"
   : >"$EXEC_LOG"
+}
+
+# mtq_setup BASE_PORT LIMIT_S: mtq_arm LIMIT_S (unless done), then the
+# database.
+mtq_setup() {
+  local base="$1" limit="$2" p
+  [[ -n "$WATCHDOG_PID" ]] || mtq_arm "$limit"
 
   # The first free port from base; when another run takes it between the
   # check and the start, the next one.
@@ -220,27 +277,25 @@ mtq_setup() {
     PORT="$p"
     log "starting the database on port $PORT ($TMP/db)"
     MTQ__DB_UP=1
-    if timeout 600 bash "$DB_SH" start --port "$PORT" --dir "$TMP/db" >>"$TMP/db-ctl.log" 2>&1; then
+    if mtq__db_sh 600 start; then
       break
     fi
     MTQ__DB_UP=0
     port_open "$p" || fail "deploy/db.sh start failed: $(tail -n 5 "$TMP/db-ctl.log")"
-    timeout 60 bash "$DB_SH" stop --port "$PORT" --dir "$TMP/db" >>"$TMP/db-ctl.log" 2>&1 || true
+    mtq__db_sh 60 stop || true
     rm -rf "$TMP/db"
     PORT=""
   done
   [[ -n "$PORT" ]] || fail "no free port in $base..$((base + 19))"
-  URI="mongodb://127.0.0.1:$PORT/mtq"
+  URI="mongodb://$MTQ_DB_HOST:$PORT/mtq"
 }
 
 # db_stop / db_start: take the database down and up again (same port, same data).
 db_stop() {
-  timeout 60 bash "$DB_SH" stop --port "$PORT" --dir "$TMP/db" >>"$TMP/db-ctl.log" 2>&1 ||
-    fail "deploy/db.sh stop failed"
+  mtq__db_sh 60 stop || fail "deploy/db.sh stop failed"
 }
 db_start() {
-  timeout 120 bash "$DB_SH" start --port "$PORT" --dir "$TMP/db" >>"$TMP/db-ctl.log" 2>&1 ||
-    fail "deploy/db.sh start failed: $(tail -n 5 "$TMP/db-ctl.log")"
+  mtq__db_sh 120 start || fail "deploy/db.sh start failed: $(tail -n 5 "$TMP/db-ctl.log")"
 }
 
 # --- configuration and daemons -------------------------------------------------
@@ -271,7 +326,7 @@ start_mtqd() {
     printf '[database]\nuri = %s\n\n' "$URI"
     ini_section coordinator defaults "$@"
   } >"$ini"
-  "$MTQD" --config "$ini" </dev/null >>"$TMP/mtqd.log" 2>&1 &
+  "${MTQ_EXEC[@]}" "$MTQD" --config "$ini" </dev/null >>"$TMP/mtqd.log" 2>&1 &
   MTQD_PID=$!
   MTQ__PIDS+=("$MTQD_PID")
   MTQ__NAME[$MTQD_PID]=mtqd
@@ -309,7 +364,7 @@ start_worker() {
     done
     ini_section worker defaults "$@"
   } >"$ini"
-  "$MTQ_WORKER" --config "$ini" </dev/null >>"$TMP/worker-$id.log" 2>&1 &
+  "${MTQ_EXEC[@]}" "$MTQ_WORKER" --config "$ini" </dev/null >>"$TMP/worker-$id.log" 2>&1 &
   WORKER_PID[$id]=$!
   MTQ__PIDS=("${WORKER_PID[$id]}" "${MTQ__PIDS[@]}") # workers stop first
   MTQ__NAME[${WORKER_PID[$id]}]="worker $id"
@@ -364,7 +419,7 @@ kill_worker() {
 # --- the CLI and the database -----------------------------------------------------
 
 # cli ARGS...: the mtq CLI against the test's database, bounded in time.
-cli() { timeout 60 "$MTQ" --uri "$URI" "$@"; }
+cli() { timeout 60 "${MTQ_DB_EXEC[@]}" "$MTQ" --uri "$URI" "$@"; }
 
 # jget PATH < JSON: the value at a dotted path ("." = all; strings raw).
 jget() { "$DBEDIT" --get "$1"; }
@@ -374,7 +429,7 @@ jlen() { "$DBEDIT" --len "$1"; }
 jcanon() { "$DBEDIT" --canon; }
 
 # dbedit ARGS...: direct database edits (see dbedit.c).
-dbedit() { timeout 30 "$DBEDIT" --uri "$URI" "$@"; }
+dbedit() { timeout 30 "${MTQ_DB_EXEC[@]}" "$DBEDIT" --uri "$URI" "$@"; }
 
 # lane_is ID COLLECTION: the live task is in that collection (for wait_until).
 lane_is() { [[ "$(dbedit --where "$1" 2>/dev/null)" == "$2" ]]; }
