@@ -16,7 +16,8 @@ net_setup "$HOSTS"
 # Short settings, so that a silent host is found in seconds: mtqd marks a
 # worker lost after 2 s without heartbeat (every 0.5 s) and takes a task
 # back 3 s after its lease (renewed every 0.75 s) was last renewed.
-net_start_hub 27420 "lost_after_ms = 2000" "sweep_interval_ms = 250"
+net_start_hub 27420 "lost_after_ms = 2000" "sweep_interval_ms = 250" "dispatch_interval_ms = 250"
+worker_function slowecho "/bin/sh $FN/slowecho.sh"
 for h in "${NET_HOSTS[@]}"; do
   net_start_worker "$h" 2 "heartbeat_interval_ms = 500" "lease_ms = 3000"
 done
@@ -154,7 +155,10 @@ wait_until 60 worker_state_is "$CUT" running || fail "$CUT did not rejoin 60 s a
 rejoin_s="$(secs_since "$t_restore")"
 log "$CUT running again $rejoin_s s after the restore"
 
-mapfile -t batch2 < <(enqueue_batch "$BATCH2" 0.5)
+# Long enough (30 x 3 s over 10 slots) to outlast the poll backoff m3 built
+# up while it was cut off (at most 10 s): its heartbeat is back at once,
+# its next poll up to that much later.
+mapfile -t batch2 < <(enqueue_batch "$BATCH2" 3)
 for id in "${batch2[@]}"; do
   cli wait "$id" --timeout 60 >/dev/null || fail "task $id of batch 2 did not end done: $(cli show "$id")"
   assert_eq 1 "$(starts_of "$id")" "starts of task $id of batch 2"
@@ -167,4 +171,39 @@ done
 log "$CUT ran $mine of the $BATCH2 tasks of batch 2"
 assert_eq running "$(worker_field "$CUT" state)" "state of $CUT at the end"
 
-echo "MULTIHOST SUMMARY hosts=$HOSTS detect_lost_s=$detect_lost_s requeue_s=$requeue_s requeue_done_s=$requeue_done_s rejoin_s=$rejoin_s held=$(wc -w <<<"$held") ran_twice=$twice"
+# --- a redundant run, and a host with a copy cut off ------------------------------
+# Pick all: no rule can complete without the cut-off host's slot, so its
+# copy must be found lost (missed heartbeats) and replaced on another host.
+
+# copy_on TASK SLOT: the worker of the latest copy of SLOT.
+copy_on() { cli show "$1" | awk -v s="$2," '$1 == "copies[]" && $3 == s {w = $6} END {print w}'; }
+red=()
+for i in 1 2 3; do
+  red+=("$(enqueue --func slowecho --copies 3 --pick all --args "{\"sleep\": 3, \"n\": $i}")") ||
+    fail "enqueue of redundant task $i failed"
+done
+copy_sent() { [[ -n "$(copy_on "$1" 0)" ]]; }
+wait_until 20 copy_sent "${red[0]}" || fail "no copy of ${red[0]} sent in 20 s"
+victim="$(copy_on "${red[0]}" 0)"
+hosts_used="$(cli show "${red[0]}" | awk '$1 == "copies[]" {print $8}' | sort -u | wc -l)"
+sleep 1 # its copy is running now
+net_cut "$victim"
+t_cut="$(now_us)"
+log "3 tasks of 3 copies each (pick all: every slot must succeed); ${red[0]} on $hosts_used distinct hosts; $victim cut off"
+for id in "${red[@]}"; do
+  out="$(cli wait "$id" --timeout 90)" || fail "redundant task $id did not complete: $(cli show "$id")"
+  assert_eq 3 "$(jlen results <<<"$out")" "results of redundant task $id"
+done
+red_done_s="$(secs_since "$t_cut")"
+show="$(cli show "${red[0]}")"
+grep -Eq "copies\[\].* on $victim .*: (lost|late|failed)" <<<"$show" ||
+  fail "the copy on the cut-off $victim is not shown lost: $show"
+assert_eq 4 "$(grep -c 'copies\[\]' <<<"$show")" "copies of ${red[0]}: 3 and a replacement"
+log "redundant tasks completed (all 3 slots) $red_done_s s after $victim was cut off (its copy replaced)"
+net_restore "$victim"
+t_restore="$(now_us)"
+wait_until 60 worker_state_is "$victim" running || fail "$victim did not rejoin after the redundant run"
+rejoin2_s="$(secs_since "$t_restore")"
+log "$victim running again $rejoin2_s s after the restore"
+
+echo "MULTIHOST SUMMARY hosts=$HOSTS detect_lost_s=$detect_lost_s requeue_s=$requeue_s requeue_done_s=$requeue_done_s rejoin_s=$rejoin_s held=$(wc -w <<<"$held") ran_twice=$twice redundant_done_s=$red_done_s redundant_rejoin_s=$rejoin2_s"
