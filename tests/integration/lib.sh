@@ -504,11 +504,14 @@ expect_refused() {
 # --- waiting -------------------------------------------------------------------------
 
 # wait_until TIMEOUT_S CMD...: polls CMD (output discarded) every 0.2 s until
-# it succeeds (return 0) or TIMEOUT_S seconds have passed (return 1).
+# it succeeds (return 0) or TIMEOUT_S seconds have passed (return 1).  CMD
+# runs in a subshell (it cannot set variables): a function called with its
+# output redirected keeps the redirection while a trap runs, so a watchdog
+# firing during the wait would send the clean-up's report to /dev/null.
 wait_until() {
   local limit="$1" start=$SECONDS
   shift
-  while ! "$@" >/dev/null 2>&1; do
+  while ! ("$@") >/dev/null 2>&1; do
     if ((SECONDS - start >= limit)); then
       log "gave up after ${limit} s waiting for: $*"
       return 1
