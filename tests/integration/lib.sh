@@ -147,7 +147,13 @@ print_logs() {
 mtq__cleanup() {
   local rc=$? pid
   set +e
-  trap - EXIT INT TERM
+  # A signal now (the user, ctest, a watchdog firing during a slow clean-up)
+  # must not cut the clean-up short: it would leave daemons, the database
+  # and netlib.sh's namespaces behind.  Caught, not ignored: an ignored
+  # signal would be ignored by the commands started from here on too.  Every
+  # step is bounded (stop_pid, timeout).
+  trap - EXIT
+  trap 'echo "[$TEST_NAME] signal during the clean-up: finishing it first" >&2' INT TERM
   if [[ -n "$WATCHDOG_PID" ]]; then
     pkill -P "$WATCHDOG_PID" 2>/dev/null
     kill "$WATCHDOG_PID" 2>/dev/null
