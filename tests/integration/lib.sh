@@ -32,9 +32,10 @@
 #                  that its pid is the daemon's
 #   mtq_arm LIMIT_S        the clean-up trap, the watchdog and TMP, before
 #                          mtq_setup (which otherwise does it itself)
-#   mtq_on_cleanup CMD...  CMD runs at exit after the daemons and the
-#                          database stopped (last registered first); its
-#                          failure fails the test
+#   mtq_on_cleanup [--first] CMD...
+#                  CMD runs at exit after the daemons and the database
+#                  stopped, or with --first before they are stopped (last
+#                  registered first); its failure fails the test
 
 set -euo pipefail
 shopt -s nullglob
@@ -65,7 +66,8 @@ MTQ_KEEP=()         # more files the test wants kept with the logs when it fails
 # Not taken from the environment: the test decides where its database is.
 MTQ_DB_HOST=127.0.0.1
 MTQ_DB_EXEC=() MTQ_EXEC=()
-MTQ__CLEANUP=()     # commands of mtq_on_cleanup, run at exit
+# shellcheck disable=SC2034 # used through namerefs
+MTQ__CLEANUP=() MTQ__CLEANUP_FIRST=() # commands of mtq_on_cleanup, run at exit
 MTQ__PIDS=()        # every process started in the background, stopped in this order
 declare -A MTQ__NAME=() # pid -> "mtqd" / "worker ID": daemons whose end is checked
 declare -A MTQ__GONE=() # pids stopped or killed on purpose during the test
@@ -145,12 +147,19 @@ print_logs() {
 mtq__cleanup() {
   local rc=$? pid
   set +e
-  trap - EXIT INT TERM
+  # A signal now (the user, ctest, a watchdog firing during a slow clean-up)
+  # must not cut the clean-up short: it would leave daemons, the database
+  # and netlib.sh's namespaces behind.  Caught, not ignored: an ignored
+  # signal would be ignored by the commands started from here on too.  Every
+  # step is bounded (stop_pid, timeout).
+  trap - EXIT
+  trap 'echo "[$TEST_NAME] signal during the clean-up: finishing it first" >&2' INT TERM
   if [[ -n "$WATCHDOG_PID" ]]; then
     pkill -P "$WATCHDOG_PID" 2>/dev/null
     kill "$WATCHDOG_PID" 2>/dev/null
     wait "$WATCHDOG_PID" 2>/dev/null
   fi
+  mtq__run_hooks MTQ__CLEANUP_FIRST || rc=1
   # Workers first (they may still be finishing against the database), mtqd
   # next, the database last.  A daemon that died during the test, or that
   # does not stop cleanly (exit 0) on SIGTERM, fails it.
@@ -182,13 +191,7 @@ mtq__cleanup() {
   fi
   # After the processes: what the hooks tear down (network namespaces) may
   # be what those processes need to stop cleanly.
-  local i
-  for ((i = ${#MTQ__CLEANUP[@]} - 1; i >= 0; i--)); do
-    eval "${MTQ__CLEANUP[i]}" || {
-      echo "[$TEST_NAME] FAIL: clean-up step failed: ${MTQ__CLEANUP[i]}" >&2
-      rc=1
-    }
-  done
+  mtq__run_hooks MTQ__CLEANUP || rc=1
   if [[ -n "$TMP" && -d "$TMP" ]]; then
     if ((rc != 0)); then
       print_logs
@@ -213,11 +216,31 @@ mtq__on_signal() {
   exit 124
 }
 
-# mtq_on_cleanup CMD...: runs CMD at exit, whatever the reason (see above).
+# mtq_on_cleanup [--first] CMD...: runs CMD at exit, whatever the reason
+# (see above).
 mtq_on_cleanup() {
-  local q
-  q="$(printf '%q ' "$@")"
-  MTQ__CLEANUP+=("$q")
+  local list=MTQ__CLEANUP
+  if [[ "${1:-}" == --first ]]; then
+    list=MTQ__CLEANUP_FIRST
+    shift
+  fi
+  local -n mtq__hooks="$list"
+  mtq__hooks+=("$(printf '%q ' "$@")")
+}
+
+# mtq__run_hooks ARRAY: runs the commands in ARRAY, last first; fails when
+# one failed.
+mtq__run_hooks() {
+  # shellcheck disable=SC2178 # a nameref to an array
+  local -n mtq__hooks="$1"
+  local i ok=0
+  for ((i = ${#mtq__hooks[@]} - 1; i >= 0; i--)); do
+    eval "${mtq__hooks[i]}" || {
+      echo "[$TEST_NAME] FAIL: clean-up step failed: ${mtq__hooks[i]}" >&2
+      ok=1
+    }
+  done
+  return "$ok"
 }
 
 # --- set-up ------------------------------------------------------------------------
@@ -504,11 +527,14 @@ expect_refused() {
 # --- waiting -------------------------------------------------------------------------
 
 # wait_until TIMEOUT_S CMD...: polls CMD (output discarded) every 0.2 s until
-# it succeeds (return 0) or TIMEOUT_S seconds have passed (return 1).
+# it succeeds (return 0) or TIMEOUT_S seconds have passed (return 1).  CMD
+# runs in a subshell (it cannot set variables): a function called with its
+# output redirected keeps the redirection while a trap runs, so a watchdog
+# firing during the wait would send the clean-up's report to /dev/null.
 wait_until() {
   local limit="$1" start=$SECONDS
   shift
-  while ! "$@" >/dev/null 2>&1; do
+  while ! ("$@") >/dev/null 2>&1; do
     if ((SECONDS - start >= limit)); then
       log "gave up after ${limit} s waiting for: $*"
       return 1

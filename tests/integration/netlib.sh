@@ -23,7 +23,9 @@
 # Namespaces are named mtqnet<PID>-hub and mtqnet<PID>-mI, PID being the
 # test's shell.  They go at exit (lib.sh's mtq_on_cleanup, after the daemons
 # stopped); those of a run that died without cleaning up (SIGKILL) go at the
-# next net_setup, once their PID is dead.
+# next net_setup, once their PID is dead.  A host still cut off at exit is
+# put back first, so that its worker can stop cleanly and a failed test
+# reports its own failure, not that worker's SIGKILL.
 #
 # Functions: net_setup N, net_exec HOST CMD..., net_cut HOST, net_restore
 # HOST, net_start_hub, net_start_worker.  HOST is hub or m1..mN.
@@ -34,7 +36,8 @@ NET_PREFIX="mtqnet"
 NET_RUN="$NET_PREFIX$$"
 NET_HUB_ADDR="10.213.0.1"
 NET_HOSTS=()
-NET__TEARDOWN_ARMED=0
+NET__TEARDOWN_ARMED=0 NET__RESTORE_ARMED=0
+declare -A NET__CUT=() # hosts cut off now
 
 # net__ns HOST: the namespace of HOST.
 net__ns() { printf '%s-%s\n' "$NET_RUN" "$1"; }
@@ -165,6 +168,11 @@ net_exec() {
 net_cut() {
   local i err
   i="$(net__index "$1")"
+  if ((!NET__RESTORE_ARMED)); then
+    mtq_on_cleanup --first net__restore_cut
+    NET__RESTORE_ARMED=1
+  fi
+  NET__CUT[$1]=1
   err="$(net__ip -n "$(net__ns hub)" link set "vm$i" down)" || fail "netlib: cannot cut $1: $err"
   log "netlib: $1 cut off"
 }
@@ -174,7 +182,18 @@ net_restore() {
   local i err
   i="$(net__index "$1")"
   err="$(net__ip -n "$(net__ns hub)" link set "vm$i" up)" || fail "netlib: cannot restore $1: $err"
+  unset "NET__CUT[$1]"
   log "netlib: $1 back on the network"
+}
+
+# net__restore_cut: puts back the hosts still cut off (at exit, before the
+# daemons are stopped).
+net__restore_cut() {
+  local h
+  for h in "${!NET__CUT[@]}"; do
+    net__ip -n "$(net__ns hub)" link set "vm${h#m}" up >&2 && log "netlib: $h put back for the clean-up"
+  done
+  NET__CUT=()
 }
 
 # net_start_hub BASE_PORT [EXTRA [coordinator] LINES...]: the database (first

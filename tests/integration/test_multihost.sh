@@ -7,6 +7,8 @@
 # m3 held may have run twice, at-least-once; no task may be lost).  Put back
 # on the network, m3 must rejoin and run tasks again.  Prints
 #   MULTIHOST SUMMARY hosts=5 detect_lost_s=... requeue_done_s=... rejoin_s=...
+# (rejoin_s depends on TCP: m3's requests stalled by the cut go through at
+# the next retransmission, whose interval doubles while the cut lasts.)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
 source "$(dirname "${BASH_SOURCE[0]}")/netlib.sh"
 mtq_arm 200
@@ -15,11 +17,13 @@ HOSTS=5 CUT=m3 BATCH1=40 BATCH2=30
 net_setup "$HOSTS"
 # Short settings, so that a silent host is found in seconds: mtqd marks a
 # worker lost after 2 s without heartbeat (every 0.5 s) and takes a task
-# back 3 s after its lease (renewed every 0.75 s) was last renewed.
+# back 4 s after its lease (renewed every second) was last renewed.  Not
+# shorter: a worker that cannot renew for half of it stops its task, and a
+# loaded machine (ctest -j) can delay a healthy worker's renewals by 1.5 s.
 net_start_hub 27420 "lost_after_ms = 2000" "sweep_interval_ms = 250" "dispatch_interval_ms = 250"
 worker_function slowecho "/bin/sh $FN/slowecho.sh"
 for h in "${NET_HOSTS[@]}"; do
-  net_start_worker "$h" 2 "heartbeat_interval_ms = 500" "lease_ms = 3000"
+  net_start_worker "$h" 2 "heartbeat_interval_ms = 500" "lease_ms = 4000"
 done
 
 # --- helpers -------------------------------------------------------------------
@@ -57,6 +61,26 @@ fresh_start_on() {
     $2 == w && $3 == "start" { s[$1] = $4 }
     $2 == w && $3 == "end"   { delete s[$1] }
     END { for (k in s) if (now - s[k] < 700000000) found = 1; exit !found }' "$EXEC_LOG"
+}
+
+# gave_back_itself ID: a worker's log says it stopped task ID itself, its
+# lease not renewed in time (its database too slow to answer, not cut off).
+gave_back_itself() { grep -qF "task $1: lease not renewed" "$TMP"/worker-*.log; }
+
+# check_once ID WHAT: task ID started once; or twice, when its worker gave
+# it back itself (at-least-once as well, but not the cut's doing: counted in
+# others_twice and said so).
+others_twice=0
+check_once() {
+  local starts
+  starts="$(starts_of "$1")"
+  ((starts == 1)) && return 0
+  if ((starts == 2)) && gave_back_itself "$1"; then
+    log "task $1 ran twice: its worker gave it back itself (lease not renewed in time)"
+    others_twice=$((others_twice + 1))
+    return 0
+  fi
+  fail "task $1 ($2) started $starts times"
 }
 
 none_running_on() { [[ -z "$(running_on "$1")" ]]; }
@@ -125,15 +149,16 @@ for id in "${batch1[@]}"; do
   starts="$(starts_of "$id")" ends="$(ends_of "$id")"
   worker="$(task_field "$id" worker)"
   ((ends >= 1)) || fail "task $id is done but its function never ended (starts $starts)"
-  # A task m3 claimed in the instant of the cut may not show running in
-  # the database (its mark did not get through), yet m3 started it: it may
-  # run twice as well.
-  if in_list "$id" "$held" || in_list "$id" "$cut_started"; then
+  if in_list "$id" "$held"; then
     [[ "$worker" != "$CUT" ]] || fail "task $id, held by the cut-off $CUT, is recorded done by it"
     ((starts <= 2)) || fail "task $id held by $CUT started $starts times"
     ((starts == 1)) || twice=$((twice + 1))
+  elif ((starts == 2)) && in_list "$id" "$cut_started" && [[ "$worker" != "$CUT" ]]; then
+    # Claimed by m3 in the instant of the cut: its running mark did not get
+    # through, so it was not in the held list, yet m3 started it.
+    twice=$((twice + 1))
   else
-    assert_eq 1 "$starts" "starts of task $id (not held by $CUT at the cut)"
+    check_once "$id" "not held by $CUT at the cut"
   fi
 done
 for h in "${NET_HOSTS[@]}"; do
@@ -149,7 +174,7 @@ for id in $held; do
   cut_ends=$((cut_ends + $(awk -v id="$id" -v w="$CUT" '$1 == id && $2 == w && $3 == "end"' "$EXEC_LOG" | wc -l)))
 done
 log "every task done; $twice of the $(wc -w <<<"$held") tasks $CUT held ran twice" \
-    "($cut_ends of $CUT's runs of them ended there), the others once"
+    "($cut_ends of $CUT's runs of them ended there), $others_twice others twice, the rest once"
 
 # --- m3 back --------------------------------------------------------------------
 
@@ -165,7 +190,7 @@ log "$CUT running again $rejoin_s s after the restore"
 mapfile -t batch2 < <(enqueue_batch "$BATCH2" 3)
 for id in "${batch2[@]}"; do
   cli wait "$id" --timeout 60 >/dev/null || fail "task $id of batch 2 did not end done: $(cli show "$id")"
-  assert_eq 1 "$(starts_of "$id")" "starts of task $id of batch 2"
+  check_once "$id" "of batch 2"
 done
 mine=0
 for id in $(started_by "$CUT"); do
@@ -210,4 +235,4 @@ wait_until 60 worker_state_is "$victim" running || fail "$victim did not rejoin 
 rejoin2_s="$(secs_since "$t_restore")"
 log "$victim running again $rejoin2_s s after the restore"
 
-echo "MULTIHOST SUMMARY hosts=$HOSTS detect_lost_s=$detect_lost_s requeue_s=$requeue_s requeue_done_s=$requeue_done_s rejoin_s=$rejoin_s held=$(wc -w <<<"$held") ran_twice=$twice redundant_done_s=$red_done_s redundant_rejoin_s=$rejoin2_s"
+echo "MULTIHOST SUMMARY hosts=$HOSTS detect_lost_s=$detect_lost_s requeue_s=$requeue_s requeue_done_s=$requeue_done_s rejoin_s=$rejoin_s held=$(wc -w <<<"$held") ran_twice=$twice others_twice=$others_twice redundant_done_s=$red_done_s redundant_rejoin_s=$rejoin2_s"
