@@ -98,6 +98,8 @@ void mtq_cli_print_json_string(const char *s, FILE *out);
 
 /* "YYYY-MM-DD HH:MM:SS" in UTC, or "-" for 0. */
 void mtq_cli_format_time(int64_t ms, char *buf, size_t size);
+/* A duration: "850ms", "1.25s", "312s". */
+void mtq_cli_format_ms(double ms, char *buf, size_t size);
 
 /* Prints a task as a JSON document (the stored form) and a newline. */
 void mtq_cli_print_task_json(const mtq_task_t *task, FILE *out);
@@ -123,5 +125,21 @@ int mtq_cmd_retry(mtq_cli_t *cli, int argc, char **argv);
 int mtq_cmd_workers(mtq_cli_t *cli, int argc, char **argv);
 int mtq_cmd_stats(mtq_cli_t *cli, int argc, char **argv);
 int mtq_cmd_channels(mtq_cli_t *cli, int argc, char **argv);
+
+/* cmd_perf.c: figures from run records (mtq_perf.h) */
+
+/* Prints the figures of func per worker (`mtq stats --func`).  Returns the
+ * exit code. */
+int mtq_cli_print_perf(mtq_cli_t *cli, const char *func);
+/* Figures per worker over every function, for `mtq workers`; *out is
+ * bson_malloc'd (caller bson_free()s it).  When the run records cannot be
+ * read, says so on stderr and returns false with none. */
+bool mtq_cli_worker_scores(const mtq_cli_t *cli, mtq_perf_t **out, size_t *n);
+/* "20 runs 95% ok ~1.25s" (the moving average of run time), or "-" for
+ * p NULL or without runs. */
+void mtq_cli_format_score(const mtq_perf_t *p, char *buf, size_t size);
+/* Copies workers ({"workers": [whoami...]}) into out (initialised by the
+ * call), each worker with the figures it has in scores under "perf". */
+void mtq_cli_add_scores(const bson_t *workers, const mtq_perf_t *scores, size_t n, bson_t *out);
 
 #endif

@@ -1,5 +1,5 @@
 /* cmd_admin.c - mtq set-priority, disable, enable, cancel, suspend, resume,
- * retry, workers, stats and channels. */
+ * retry, workers, stats and channels (their performance figures: cmd_perf.c). */
 #include <string.h>
 
 #include "cli.h"
@@ -109,7 +109,11 @@ int mtq_cmd_retry(mtq_cli_t *cli, int argc, char **argv) {
 static const char workers_help[] =
     "usage: mtq workers\n"
     "\n"
-    "Lists the workers that ever heartbeated, with their host's figures.\n";
+    "Lists the workers that ever heartbeated, with their host's figures and\n"
+    "a score from the run records (the last attempts of every function, see\n"
+    "`mtq stats --func`): SCORE \"20 runs 95% ok ~1.25s\" is attempts ended,\n"
+    "the share that succeeded, and the moving average of their run time\n"
+    "(recent runs weigh more).  --json adds the figures under \"perf\".\n";
 
 /* A whoami document is written by another program (and may be older or
  * newer than this one): every field is read loosely and shown as "-" when
@@ -179,9 +183,10 @@ static void last_seen_field(const bson_t *w, int64_t now_ms, char *buf, size_t s
   }
 }
 
-static void add_worker_row(mtq_table_t *table, const bson_t *w, int64_t now_ms) {
+static void add_worker_row(mtq_table_t *table, const bson_t *w, int64_t now_ms,
+                           const mtq_perf_t *scores, size_t n_scores) {
   char id[128], host[256], state[32], running[32], concurrency[32], load[32], mem[32];
-  char seen[48], channels[512], functions[1024], slots[80];
+  char seen[48], channels[512], functions[1024], slots[80], score[80];
   text_field(w, "_id", id, sizeof id);
   text_field(w, "host", host, sizeof host);
   text_field(w, "state", state, sizeof state);
@@ -191,10 +196,11 @@ static void add_worker_row(mtq_table_t *table, const bson_t *w, int64_t now_ms) 
            concurrency[0] ? concurrency : "-");
   text_field(w, "load.0", load, sizeof load);
   text_field(w, "mem.available_mb", mem, sizeof mem);
+  mtq_cli_format_score(mtq_perf_find(scores, n_scores, id, ""), score, sizeof score);
   last_seen_field(w, now_ms, seen, sizeof seen);
   list_field(w, "channels", channels, sizeof channels);
   list_field(w, "functions", functions, sizeof functions);
-  const char *cells[] = {id, host, state, slots, load, mem, seen, channels, functions};
+  const char *cells[] = {id, host, state, slots, load, mem, score, seen, channels, functions};
   for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++) {
     cells[i] = cells[i][0] ? cells[i] : NULL;
   }
@@ -212,15 +218,22 @@ int mtq_cmd_workers(mtq_cli_t *cli, int argc, char **argv) {
     bson_destroy(&doc);
     return mtq_cli_fail(cli, &error, "cannot list workers");
   }
+  mtq_perf_t *scores;
+  size_t n_scores;
+  mtq_cli_worker_scores(cli, &scores, &n_scores);
   if (cli->json) {
-    mtq_cli_print_array(&doc, "workers", stdout);
+    bson_t scored;
+    mtq_cli_add_scores(&doc, scores, n_scores, &scored);
+    mtq_cli_print_array(&scored, "workers", stdout);
+    bson_destroy(&scored);
     bson_destroy(&doc);
+    bson_free(scores);
     return MTQ_CLI_OK;
   }
-  static const char *const headers[] = {"ID",           "HOST",      "STATE",
-                                        "RUNNING/CONCURRENCY", "LOAD1",     "MEM_AVAIL_MB",
-                                        "LAST_SEEN",    "CHANNELS",  "FUNCTIONS"};
-  mtq_table_t *table = mtq_table_new(9, headers);
+  static const char *const headers[] = {
+      "ID",           "HOST",  "STATE",     "RUNNING/CONCURRENCY", "LOAD1",
+      "MEM_AVAIL_MB", "SCORE", "LAST_SEEN", "CHANNELS",            "FUNCTIONS"};
+  mtq_table_t *table = mtq_table_new(10, headers);
   bson_iter_t it, arr;
   int64_t now_ms = mtq_now_ms();
   if (bson_iter_init_find(&it, &doc, "workers") && BSON_ITER_HOLDS_ARRAY(&it) &&
@@ -232,7 +245,7 @@ int mtq_cmd_workers(mtq_cli_t *cli, int argc, char **argv) {
       if (BSON_ITER_HOLDS_DOCUMENT(&arr)) {
         bson_iter_document(&arr, &len, &data);
         if (bson_init_static(&w, data, len)) {
-          add_worker_row(table, &w, now_ms);
+          add_worker_row(table, &w, now_ms, scores, n_scores);
         }
       }
     }
@@ -240,15 +253,25 @@ int mtq_cmd_workers(mtq_cli_t *cli, int argc, char **argv) {
   mtq_table_print(table, stdout);
   mtq_table_destroy(table);
   bson_destroy(&doc);
+  bson_free(scores);
   return MTQ_CLI_OK;
 }
 
 /* --- stats and channels ---------------------------------------------------------------- */
 
 static const char stats_help[] =
-    "usage: mtq stats\n"
+    "usage: mtq stats [--func NAME]\n"
     "\n"
-    "Counts the tasks of every declared channel, per status.\n";
+    "Counts the tasks of every declared channel, per status.\n"
+    "\n"
+    "  --func NAME   instead, how each worker runs function NAME, from the run\n"
+    "                records of its last attempts (every attempt that ended, however:\n"
+    "                done, retry_wait, dead, failed, cancelled, or queued again):\n"
+    "                RUNS attempts ended, OK of them done, SUCCESS their share,\n"
+    "                P50/P95/MAX run time of the done ones (claim to end), EWMA\n"
+    "                its moving average (recent runs weigh more), MEAN_WAIT from\n"
+    "                runnable to claimed.  The records are the last 10,000\n"
+    "                attempts of all functions (capped collection runs).\n";
 
 static void add_stats_row(mtq_table_t *table, const char *channel, const bson_t *counts) {
   char numbers[MTQ_STATE_COUNT][24];
@@ -266,10 +289,39 @@ static void add_stats_row(mtq_table_t *table, const char *channel, const bson_t 
   mtq_table_add(table, cells);
 }
 
+/* Parses stats' options; *func is set by --func.  Returns -1 to go on, else
+ * the exit code. */
+static int stats_options(mtq_cli_t *cli, int argc, char **argv, const char **func) {
+  static const struct option longopts[] = {
+      {"func", required_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+  int c;
+  while ((c = mtq_cli_getopt(cli, argc, argv, ":h", longopts)) != -1) {
+    switch (c) {
+    case 'f':
+      if (!mtq_name_valid(optarg)) {
+        return mtq_cli_usage(cli, "'%s' is not a valid function name", optarg);
+      }
+      *func = optarg;
+      break;
+    case 'h':
+      fputs(stats_help, stdout);
+      return MTQ_CLI_OK;
+    default:
+      return MTQ_CLI_USAGE;
+    }
+  }
+  int rc = mtq_cli_positional(cli, argc, argv, 0, "");
+  return rc ? rc : -1;
+}
+
 int mtq_cmd_stats(mtq_cli_t *cli, int argc, char **argv) {
-  int rc = mtq_cli_plain_args(cli, argc, argv, stats_help, 0, "");
-  if (rc || (rc = mtq_cli_open(cli))) {
-    return rc == MTQ_CLI_DONE ? MTQ_CLI_OK : rc;
+  const char *func = NULL;
+  int rc = stats_options(cli, argc, argv, &func);
+  if (rc >= 0 || (rc = mtq_cli_open(cli))) {
+    return rc;
+  }
+  if (func) {
+    return mtq_cli_print_perf(cli, func);
   }
   bson_t doc;
   bson_error_t error;

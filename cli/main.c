@@ -26,8 +26,8 @@ static const command_t commands[] = {
     {"suspend", mtq_cmd_suspend, "hold a waiting task until resumed"},
     {"resume", mtq_cmd_resume, "let a suspended task wait for its turn again"},
     {"retry", mtq_cmd_retry, "queue a dead or failed task again"},
-    {"workers", mtq_cmd_workers, "list workers and their hosts"},
-    {"stats", mtq_cmd_stats, "count tasks per channel and status"},
+    {"workers", mtq_cmd_workers, "list workers, their hosts and their scores"},
+    {"stats", mtq_cmd_stats, "count tasks per channel and status; --func: per worker"},
     {"channels", mtq_cmd_channels, "list declared channels"},
     {"help", cmd_help, "this list, or the help of a command"},
 };

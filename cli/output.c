@@ -146,6 +146,16 @@ void mtq_cli_format_time(int64_t ms, char *buf, size_t size) {
   }
 }
 
+void mtq_cli_format_ms(double ms, char *buf, size_t size) {
+  if (ms < 1000) {
+    snprintf(buf, size, "%.0fms", ms);
+  } else if (ms < 100000) {
+    snprintf(buf, size, "%.2fs", ms / 1000);
+  } else {
+    snprintf(buf, size, "%.0fs", ms / 1000);
+  }
+}
+
 void mtq_cli_print_task_json(const mtq_task_t *task, FILE *out) {
   bson_t doc = BSON_INITIALIZER;
   mtq_task_to_bson(task, &doc);

@@ -6,6 +6,7 @@
 #include "mtq_config.h"
 #include "mtq_error.h"
 #include "mtq_log.h"
+#include "mtq_perf.h"
 #include "mtq_state.h"
 #include "mtq_store.h"
 #include "mtq_task.h"

@@ -22,6 +22,9 @@
  *                       (removed, with the task's claims and events, once kept
  *                       long enough: mtq_store_purge)
  *   whoami              one document per worker, _id = worker id
+ *   runs                one document per ended attempt, _id "<task>:<token>": its
+ *                       holder, outcome, wait and run time (capped: the last
+ *                       MTQ_RUNS_MAX; mtq_store_runs, mtq_store_perf)
  *
  * Every function is thread-safe: each call takes a client from an internal
  * mongoc_client_pool_t and returns it before it returns. */
@@ -33,6 +36,7 @@
 #include <stdint.h>
 
 #include "mtq_config.h"
+#include "mtq_perf.h"
 #include "mtq_task.h"
 
 typedef struct mtq_store mtq_store_t;
@@ -271,5 +275,24 @@ typedef struct {
  * missing events collection is no error. */
 bool mtq_store_purge(mtq_store_t *store, const mtq_purge_rule_t *rules, size_t n_rules,
                      size_t batch, mtq_purged_t *purged, bool *more, bson_error_t *error);
+
+/* --- run records ----------------------------------------------------------- */
+
+/* Run records kept: `runs` is a capped collection of about this many (on
+ * FerretDB the oldest go in a background pass every minute, so it may hold
+ * a minute's worth more).  Reading it is a full scan on FerretDB's SQLite
+ * backend (about 1 s for 10,000 records on a small machine). */
+#define MTQ_RUNS_MAX 10000
+
+/* Reads the run records of func (NULL = every function), in no particular
+ * order, into *out (caller bson_free()s it; NULL when *n is 0).  Records
+ * without worker or function are skipped. */
+bool mtq_store_runs(mtq_store_t *store, const char *func, mtq_run_t **out, size_t *n,
+                    bson_error_t *error);
+
+/* Reads the run records of func (NULL = every function) and computes one
+ * entry per (worker, func).  *out is bson_malloc'd (caller bson_free), *n its length. */
+bool mtq_store_perf(mtq_store_t *store, const char *func, mtq_perf_t **out, size_t *n,
+                    bson_error_t *error);
 
 #endif

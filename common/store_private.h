@@ -14,6 +14,7 @@ struct mtq_store {
   pthread_mutex_t lock;   /* guards the fields below */
   int server_kind;        /* 0 unknown, 1 MongoDB, 2 FerretDB */
   char **known_channels;  /* channels seen declared; NULL-terminated */
+  bool runs_declared;     /* the capped runs collection exists (store_runs.c) */
 };
 
 #define MTQ__SERVER_MONGODB 1
@@ -79,5 +80,13 @@ bool mtq__end_attempt(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *t
  * a failure is logged). */
 void mtq__event(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
                 mtq_state_t from, mtq_state_t to, const char *by, const char *why);
+
+/* Inserts the run record of an attempt that ended as `to`, by `by`, at
+ * end_ms: task is the attempt as it was while it ran (status running, its
+ * holder in worker, claimed_at, token), before the end changed it.  Best
+ * effort: a failure is logged.  An attempt never marked running (no holder
+ * or claimed_at) leaves no record. */
+void mtq__run_record(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
+                     mtq_state_t to, const char *by, int64_t end_ms);
 
 #endif

@@ -608,6 +608,8 @@ bool mtq__end_attempt(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *t
   mongoc_collection_destroy(lane);
   if (ok) {
     drop_lease(store, client, lease);
+    /* by may be task->worker, which giving the task back has just cleared. */
+    mtq__run_record(store, client, &before, to, by == task->worker ? before.worker : by, now);
     if (before.result && before.result != task->result) {
       bson_destroy(before.result);
     }
