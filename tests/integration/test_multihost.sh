@@ -7,8 +7,9 @@
 # m3 held may have run twice, at-least-once; no task may be lost).  Put back
 # on the network, m3 must rejoin and run tasks again.  Prints
 #   MULTIHOST SUMMARY hosts=5 detect_lost_s=... requeue_done_s=... rejoin_s=...
-# (rejoin_s depends on TCP: m3's requests stalled by the cut go through at
-# the next retransmission, whose interval doubles while the cut lasts.)
+# (rejoin_s is how soon m3's driver gets through again after the restore:
+# mostly under 1.5 s, once 12 s here under a parallel ctest's load; the
+# test allows 60 s.)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
 source "$(dirname "${BASH_SOURCE[0]}")/netlib.sh"
 mtq_arm 200
