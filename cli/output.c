@@ -205,17 +205,8 @@ static void print_redundancy(const mtq_task_t *t, FILE *out) {
     return;
   }
   /* copies[]  slot 0 on w1 (host m1): done 3f2a…  or  failed: message */
-  while (bson_iter_next(&it)) {
-    bson_t one;
-    uint32_t len;
-    const uint8_t *data;
-    if (!BSON_ITER_HOLDS_DOCUMENT(&it)) {
-      continue;
-    }
-    bson_iter_document(&it, &len, &data);
-    if (!bson_init_static(&one, data, len)) {
-      continue;
-    }
+  bson_t one;
+  while (mtq_bson_next_doc(&it, &one)) {
 #define STR(name) (bson_iter_init_find(&f, &one, name) && BSON_ITER_HOLDS_UTF8(&f) \
                        ? bson_iter_utf8(&f, NULL) : "-")
     int slot = bson_iter_init_find(&f, &one, "slot") && BSON_ITER_HOLDS_INT32(&f)
@@ -284,18 +275,9 @@ void mtq_cli_print_task_fields(const mtq_task_t *t, FILE *out) {
   bson_iter_t it;
   if (t->errors && bson_iter_init(&it, t->errors)) {
     /* one line per failed attempt: "attempt N on W at T: error" */
-    while (bson_iter_next(&it)) {
+    bson_t one;
+    while (mtq_bson_next_doc(&it, &one)) {
       bson_iter_t f;
-      bson_t one;
-      uint32_t len;
-      const uint8_t *data;
-      if (!BSON_ITER_HOLDS_DOCUMENT(&it)) {
-        continue;
-      }
-      bson_iter_document(&it, &len, &data);
-      if (!bson_init_static(&one, data, len)) {
-        continue;
-      }
       int attempt = bson_iter_init_find(&f, &one, "attempt") && BSON_ITER_HOLDS_NUMBER(&f)
                         ? (int)bson_iter_as_int64(&f)
                         : 0;

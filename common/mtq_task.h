@@ -167,6 +167,11 @@ bool mtq_json_to_doc(const char *json, size_t len, size_t max_bytes, bson_t *out
  * copies' results are equal exactly when their hashes are (canon.c). */
 void mtq_result_hash(const bson_t *doc, char hex[MTQ_SIG_HEX_LEN + 1]);
 
+/* Advances it to the next element that is a document and lets *doc view it
+ * (no copy: valid while the iterated document is); false at the end.  For
+ * walking arrays of records such as a task's errors or copies. */
+bool mtq_bson_next_doc(bson_iter_t *it, bson_t *doc);
+
 /* A channel, function or worker name: 1..64 of [A-Za-z0-9_.-]. */
 bool mtq_name_valid(const char *name);
 

@@ -437,15 +437,9 @@ static void cancel_copies(mtq_store_t *store, const mtq_task_t *parent) {
   if (!parent->copies || !bson_iter_init(&it, parent->copies)) {
     return;
   }
-  while (bson_iter_next(&it)) {
-    bson_t one;
-    uint32_t len;
-    const uint8_t *data;
-    if (!BSON_ITER_HOLDS_DOCUMENT(&it)) {
-      continue;
-    }
-    bson_iter_document(&it, &len, &data);
-    if (bson_init_static(&one, data, len) && bson_iter_init_find(&f, &one, "state") &&
+  bson_t one;
+  while (mtq_bson_next_doc(&it, &one)) {
+    if (bson_iter_init_find(&f, &one, "state") &&
         BSON_ITER_HOLDS_UTF8(&f) && strcmp(bson_iter_utf8(&f, NULL), "sent") == 0 &&
         bson_iter_init_find(&f, &one, "id") && BSON_ITER_HOLDS_OID(&f)) {
       bson_error_t err;

@@ -545,16 +545,26 @@ static bool read_date(const bson_iter_t *it, int64_t *out, bson_error_t *error) 
   return true;
 }
 
-static bool read_doc(const bson_iter_t *it, bson_t **out, bool nullable, bson_error_t *error) {
+/* A sub-document (or, with array, an array) copied into *out; null leaves
+ * *out as it is when nullable. */
+static bool read_bson(const bson_iter_t *it, bson_t **out, bool nullable, bool array,
+                      bson_error_t *error) {
   if (nullable && BSON_ITER_HOLDS_NULL(it)) {
     return true;
   }
-  if (!BSON_ITER_HOLDS_DOCUMENT(it)) {
-    return wrong_type(it, nullable ? "a document or null" : "a document", error);
+  if (array ? !BSON_ITER_HOLDS_ARRAY(it) : !BSON_ITER_HOLDS_DOCUMENT(it)) {
+    return wrong_type(it,
+                      array ? (nullable ? "an array or null" : "an array")
+                            : (nullable ? "a document or null" : "a document"),
+                      error);
   }
   uint32_t len;
   const uint8_t *data;
-  bson_iter_document(it, &len, &data);
+  if (array) {
+    bson_iter_array(it, &len, &data);
+  } else {
+    bson_iter_document(it, &len, &data);
+  }
   if (*out) {
     bson_destroy(*out);
   }
@@ -603,27 +613,6 @@ static bool read_sig(mtq_task_t *t, const bson_iter_t *it, bson_error_t *error) 
   }
   bson_strncpy(t->sig_key, key, sizeof t->sig_key);
   bson_strncpy(t->sig, hmac, sizeof t->sig);
-  return true;
-}
-
-static bool read_array(const bson_iter_t *it, bson_t **out, bson_error_t *error) {
-  if (BSON_ITER_HOLDS_NULL(it)) {
-    return true;
-  }
-  if (!BSON_ITER_HOLDS_ARRAY(it)) {
-    return wrong_type(it, "an array or null", error);
-  }
-  uint32_t len;
-  const uint8_t *data;
-  bson_iter_array(it, &len, &data);
-  if (*out) {
-    bson_destroy(*out);
-  }
-  *out = bson_new_from_data(data, len);
-  if (!*out) {
-    mtq_error_set(error, MTQ_ERR_INVALID, "field '%s' is corrupt BSON", bson_iter_key(it));
-    return false;
-  }
   return true;
 }
 
@@ -691,7 +680,7 @@ static bool read_field(mtq_task_t *t, const bson_iter_t *it, unsigned *seen, bso
   } else if (FIELD("version", 1u << 2)) {
     ok = read_name(it, t->version, false, error);
   } else if (FIELD("args", 1u << 3)) {
-    ok = read_doc(it, &t->args, false, error);
+    ok = read_bson(it, &t->args, false, false, error);
   } else if (FIELD("priority", 1u << 4)) {
     ok = read_int(it, MTQ_PRIORITY_MIN, MTQ_PRIORITY_MAX, &v, error);
     t->priority = (int32_t)v;
@@ -732,23 +721,9 @@ static bool read_field(mtq_task_t *t, const bson_iter_t *it, unsigned *seen, bso
   } else if (FIELD("worker", 0)) {
     ok = read_name(it, t->worker, true, error);
   } else if (FIELD("result", 0)) {
-    ok = read_doc(it, &t->result, true, error);
+    ok = read_bson(it, &t->result, true, false, error);
   } else if (FIELD("errors", 0)) {
-    if (BSON_ITER_HOLDS_ARRAY(it)) {
-      uint32_t len;
-      const uint8_t *data;
-      bson_iter_array(it, &len, &data);
-      if (t->errors) {
-        bson_destroy(t->errors);
-      }
-      t->errors = bson_new_from_data(data, len);
-      if (!t->errors) {
-        mtq_error_set(error, MTQ_ERR_INVALID, "field 'errors' is corrupt BSON");
-        return false;
-      }
-    } else if (!BSON_ITER_HOLDS_NULL(it)) {
-      return wrong_type(it, "an array or null", error);
-    }
+    ok = read_bson(it, &t->errors, true, true, error);
   } else if (FIELD("backoff_ms", 0)) {
     ok = read_int(it, 1, INT32_MAX, &v, error);
     t->backoff_ms = (int32_t)v;
@@ -773,7 +748,7 @@ static bool read_field(mtq_task_t *t, const bson_iter_t *it, unsigned *seen, bso
   } else if (FIELD("redundancy", 0)) {
     ok = read_redundancy(t, it, error);
   } else if (FIELD("copies", 0)) {
-    ok = read_array(it, &t->copies, error);
+    ok = read_bson(it, &t->copies, true, true, error);
   } else if (FIELD("parent", 0)) {
     if (!BSON_ITER_HOLDS_OID(it)) {
       return wrong_type(it, "an objectId", error);
@@ -821,6 +796,21 @@ bool mtq_task_from_bson(mtq_task_t *task, const bson_t *doc, const char *channel
     }
   }
   return true;
+}
+
+bool mtq_bson_next_doc(bson_iter_t *it, bson_t *doc) {
+  while (bson_iter_next(it)) {
+    uint32_t len;
+    const uint8_t *data;
+    if (!BSON_ITER_HOLDS_DOCUMENT(it)) {
+      continue;
+    }
+    bson_iter_document(it, &len, &data);
+    if (bson_init_static(doc, data, len)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 /* --- lists ---------------------------------------------------------------- */

@@ -72,19 +72,25 @@ static copy_t *copies_push(copies_t *cs) {
 }
 
 static void read_copy(copy_t *c, bson_iter_t *sub) {
+  const struct {
+    const char *key;
+    char *dst;
+    size_t size;
+  } strings[] = {{"worker", c->worker, sizeof c->worker},
+                 {"host", c->host, sizeof c->host},
+                 {"state", c->state, sizeof c->state},
+                 {"hash", c->hash, sizeof c->hash}};
   while (bson_iter_next(sub)) {
     const char *k = bson_iter_key(sub);
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
+      if (strcmp(k, strings[i].key) == 0 && BSON_ITER_HOLDS_UTF8(sub)) {
+        bson_strncpy(strings[i].dst, bson_iter_utf8(sub, NULL), strings[i].size);
+      }
+    }
     if (strcmp(k, "slot") == 0 && BSON_ITER_HOLDS_INT32(sub)) {
       c->slot = bson_iter_int32(sub);
     } else if (strcmp(k, "id") == 0 && BSON_ITER_HOLDS_OID(sub)) {
       bson_oid_copy(bson_iter_oid(sub), &c->id);
-    } else if (BSON_ITER_HOLDS_UTF8(sub) && (strcmp(k, "worker") == 0 || strcmp(k, "host") == 0 ||
-                                             strcmp(k, "state") == 0 || strcmp(k, "hash") == 0)) {
-      char *dst = k[0] == 'w' ? c->worker : k[0] == 'h' && k[1] == 'o' ? c->host
-                  : k[0] == 's' ? c->state : c->hash;
-      size_t size = k[0] == 'w' ? sizeof c->worker : k[0] == 'h' && k[1] == 'o' ? sizeof c->host
-                    : k[0] == 's' ? sizeof c->state : sizeof c->hash;
-      bson_strncpy(dst, bson_iter_utf8(sub, NULL), size);
     } else if ((strcmp(k, "sent_at") == 0 || strcmp(k, "ended_at") == 0) &&
                BSON_ITER_HOLDS_DATE_TIME(sub)) {
       *(k[0] == 's' ? &c->sent_at : &c->ended_at) = bson_iter_date_time(sub);
