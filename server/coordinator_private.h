@@ -69,8 +69,9 @@ struct mtq_coordinator {
   size_t n_leases;
   int64_t next_due_ms; /* earliest delayed task over the channels, 0 = none */
   bool reconcile_stretched;
-  mtq_perf_t *perf; /* owned; the run records as of this dispatch pass */
+  mtq_perf_t *perf; /* owned; the figures from the run records last read */
   size_t n_perf;
+  int64_t perf_loaded_ms; /* mtqd's monotonic clock; 0 = never */
 };
 
 bool mtq__coordinator_stopping(const mtq_coordinator_t *co);
@@ -92,7 +93,7 @@ int64_t mtq__retention_next(mtq__duty_t *d);
 
 /* dispatch.c: the redundant-dispatch duty. */
 bool mtq__dispatch_run(mtq__duty_t *d, bson_error_t *error);
-/* perf.c: run records for placement and hedging, loaded once per pass. */
+/* perf.c: run records for placement and hedging, reloaded every 10 s at most. */
 bool mtq__dispatch_perf_load(mtq_coordinator_t *co, bson_error_t *error);
 /* Leaves *run_ms and *rate alone when nothing is known. */
 void mtq__dispatch_perf(const mtq_coordinator_t *co, const char *worker, const char *func,

@@ -1,12 +1,21 @@
 /* perf.c - what the dispatcher knows of how each worker runs each function:
- * the run records (mtq_store_perf) read once per dispatch pass, and the
+ * the run records (mtq_store_perf), read at most every PERF_REFRESH_MS, and the
  * figures placement and hedging ask for. */
 #include <string.h>
 
 #include "coordinator_private.h"
 #include "mtq_perf.h"
 
+/* The run records change slowly, and reading them is a whole-collection
+ * scan on FerretDB (up to MTQ_RUNS_MAX records, about half a second): a
+ * dispatch pass every 500 ms reuses what was read this long ago. */
+#define PERF_REFRESH_MS 10000
+
 bool mtq__dispatch_perf_load(mtq_coordinator_t *co, bson_error_t *error) {
+  int64_t now = (int64_t)(uv_hrtime() / 1000000u);
+  if (co->perf_loaded_ms && now - co->perf_loaded_ms < PERF_REFRESH_MS) {
+    return true;
+  }
   mtq_perf_t *perf = NULL;
   size_t n = 0;
   if (!mtq_store_perf(co->store, NULL, &perf, &n, error)) {
@@ -16,6 +25,7 @@ bool mtq__dispatch_perf_load(mtq_coordinator_t *co, bson_error_t *error) {
   bson_free(co->perf);
   co->perf = perf;
   co->n_perf = n;
+  co->perf_loaded_ms = now;
   return true;
 }
 
