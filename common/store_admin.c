@@ -37,9 +37,37 @@ static bool claim_or_resume(mtq_store_t *store, mongoc_client_t *client, const m
   return n > 0;
 }
 
+/* After a duplicate-key insert of task into coll: true when the document
+ * there is this move's own copy (same token: an earlier, interrupted move
+ * wrote it).  A document of an older token is the previous holder's, not
+ * yet deleted (a worker moving its failed attempt to retry_wait inserts the
+ * delayed copy before it deletes the running one): moving now and deleting
+ * the source would leave only that document, which its holder is about to
+ * delete.  The move then fails with MTQ_ERR_CONFLICT, to be made again. */
+static bool own_copy(mongoc_collection_t *coll, const mtq_task_t *task, bson_error_t *error) {
+  bson_t doc = BSON_INITIALIZER;
+  bool found = false;
+  bool ok = mtq__find_by_id(coll, &task->id, &doc, &found, error);
+  bson_iter_t it;
+  int64_t token = -1;
+  if (ok && found && bson_iter_init_find(&it, &doc, "token") && BSON_ITER_HOLDS_NUMBER(&it)) {
+    token = bson_iter_as_int64(&it);
+  }
+  bson_destroy(&doc);
+  if (ok && token != task->token) {
+    char hex[25];
+    bson_oid_to_string(&task->id, hex);
+    mtq_error_set(error, MTQ_ERR_CONFLICT,
+                  "task %s still has a document of token %lld where it moves to", hex,
+                  (long long)token);
+    ok = false;
+  }
+  return ok;
+}
+
 /* Moves a waiting task (read from `from`) into the lane of `priority` under a
  * new token.  The claim makes the move exclusive against workers; the insert
- * tolerates a copy left by an interrupted earlier move. */
+ * tolerates a copy left by an interrupted earlier move (own_copy). */
 static bool move_task(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *task,
                       mongoc_collection_t *from, int32_t priority, const char *by,
                       const char *kind, bson_error_t *error) {
@@ -56,8 +84,10 @@ static bool move_task(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *t
   bson_t doc = BSON_INITIALIZER;
   mtq_task_to_bson(task, &doc);
   bson_error_t err;
-  bool ok = mongoc_collection_insert_one(to, &doc, NULL, NULL, &err) || mtq_error_is_duplicate(&err);
-  if (!ok && error) {
+  bool ok = mongoc_collection_insert_one(to, &doc, NULL, NULL, &err);
+  if (!ok && mtq_error_is_duplicate(&err)) {
+    ok = own_copy(to, task, error);
+  } else if (!ok && error) {
     *error = err;
   }
   bson_destroy(&doc);
@@ -586,9 +616,10 @@ bool mtq_store_retry(mtq_store_t *store, const bson_oid_t *id, bson_error_t *err
     bson_t doc = BSON_INITIALIZER;
     mtq_task_to_bson(&t, &doc);
     bson_error_t err;
-    ok = mongoc_collection_insert_one(lane, &doc, NULL, NULL, &err) ||
-         mtq_error_is_duplicate(&err);
-    if (!ok && error) {
+    ok = mongoc_collection_insert_one(lane, &doc, NULL, NULL, &err);
+    if (!ok && mtq_error_is_duplicate(&err)) {
+      ok = own_copy(lane, &t, error);
+    } else if (!ok && error) {
       *error = err;
     }
     bson_destroy(&doc);

@@ -21,6 +21,8 @@
  *   dbedit --uri URI --count-claims          claims taken to run a task (kind "run")
  *   dbedit --uri URI --insert COLLECTION JSON
  *                                            inserts one document (extended JSON)
+ *   dbedit --uri URI --delete COLLECTION FILTER
+ *                                            deletes the documents matching FILTER
  *   dbedit --get PATH  < JSON                prints the value at a dotted path
  *                                            (array indexes are numbers): strings
  *                                            raw, documents and arrays as JSON
@@ -39,7 +41,8 @@ static int usage(void) {
   fprintf(stderr, "usage: dbedit --uri URI (--id ID --set JSON | --find ID | --where ID |\n"
                   "                         --find-result ID |\n"
                   "                         --count COLLECTION [FILTER] | --count-claims |\n"
-                  "                         --insert COLLECTION JSON)\n"
+                  "                         --insert COLLECTION JSON |\n"
+                  "                         --delete COLLECTION FILTER)\n"
                   "       dbedit (--get PATH | --len PATH | --canon) < JSON\n");
   return 2;
 }
@@ -339,17 +342,20 @@ static int do_count(mongoc_database_t *db, const char *name, const char *json) {
   return 0;
 }
 
-static int do_insert(mongoc_database_t *db, const char *name, const char *json) {
+/* --insert: one document; --delete: every document matching json. */
+static int do_write(mongoc_database_t *db, const char *mode, const char *name, const char *json) {
   bson_t doc;
   bson_error_t err;
   if (!bson_init_from_json(&doc, json, -1, &err)) {
-    fprintf(stderr, "dbedit: --insert: %s\n", err.message);
+    fprintf(stderr, "dbedit: %s: %s\n", mode, err.message);
     return 2;
   }
   mongoc_collection_t *coll = mongoc_database_get_collection(db, name);
-  bool ok = mongoc_collection_insert_one(coll, &doc, NULL, NULL, &err);
+  bool ok = strcmp(mode, "--insert") == 0
+                ? mongoc_collection_insert_one(coll, &doc, NULL, NULL, &err)
+                : mongoc_collection_delete_many(coll, &doc, NULL, NULL, &err);
   if (!ok) {
-    fprintf(stderr, "dbedit: insert into %s failed: %s\n", name, err.message);
+    fprintf(stderr, "dbedit: %s on %s failed: %s\n", mode, name, err.message);
   }
   mongoc_collection_destroy(coll);
   bson_destroy(&doc);
@@ -404,7 +410,7 @@ int main(int argc, char **argv) {
       set = argv[++i];
     } else if (strcmp(a, "--filter") == 0) {
       count_filter = argv[++i];
-    } else if (strcmp(a, "--insert") == 0 && i + 2 < argc) {
+    } else if ((strcmp(a, "--insert") == 0 || strcmp(a, "--delete") == 0) && i + 2 < argc) {
       mode = a;
       arg = argv[++i];
       insert_json = argv[++i];
@@ -454,8 +460,8 @@ int main(int argc, char **argv) {
     rc = do_find(db, arg, true, false);
   } else if (strcmp(mode, "--count") == 0) {
     rc = do_count(db, arg, count_filter);
-  } else if (strcmp(mode, "--insert") == 0) {
-    rc = do_insert(db, arg, insert_json);
+  } else if (strcmp(mode, "--insert") == 0 || strcmp(mode, "--delete") == 0) {
+    rc = do_write(db, mode, arg, insert_json);
   } else if (strcmp(mode, "--ids") == 0) {
     rc = do_ids(db, arg, count_filter);
   } else {
