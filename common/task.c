@@ -391,7 +391,9 @@ void mtq_task_to_bson(const mtq_task_t *task, bson_t *doc) {
   if (mtq_task_is_copy(task)) {
     BSON_APPEND_OID(doc, "parent", &task->parent);
     BSON_APPEND_INT32(doc, "slot", task->slot);
-    BSON_APPEND_UTF8(doc, "origin", task->origin);
+    if (task->origin[0]) { /* absent from a document made by hand: not invented */
+      BSON_APPEND_UTF8(doc, "origin", task->origin);
+    }
   }
 }
 

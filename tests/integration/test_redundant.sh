@@ -10,6 +10,7 @@
 #   w4:     answer -> {"v": 42}, tags "big"; hang -> {"v": 4} at once
 #   w1:     hang -> sleeps 600 s (a copy that never answers in time)
 #   w2, w3: hang -> {"v": 2|3} at once
+#   w1:     hedge -> {"v": 1} after 4 s;  w2: hedge -> {"v": 2} after 0.2 s
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
 mtq_setup 27440 300
 
@@ -27,10 +28,12 @@ answer answer 42; answer vote 1; answer hang 0 600; answer hedge 1 4
 start_worker w1 2
 answer vote 2; answer hang 2; answer hedge 2 0.2
 start_worker w2 2
-answer answer 7; answer vote 3; answer hang 3; answer hedge 3 4
+# Only w1 (slow) and w2 (fast) serve hedge: whichever gets the first copy,
+# the task must end with w2's result well before w1's 4 s.
+unset 'MTQ__FUNCTION[hedge]'
+answer answer 7; answer vote 3; answer hang 3
 start_worker w3 2
 answer answer 42; answer vote 4; answer hang 4
-unset 'MTQ__FUNCTION[hedge]'
 start_worker w4 2 "tags = big"
 
 copies_field() { cli --json show "$1" | jget "$2"; }
@@ -59,8 +62,14 @@ assert_eq 3 "$(cli show "$id" | grep -c 'copies\[\].*: done, result')" \
 log "quorum: 3 different votes -> conflict, every copy's result in mtq show"
 
 # --- all, with a copy that never answers ---------------------------------------------------
+# w4 is stopped while the copies go out, so that they land on w1, w2 and
+# w3 (w1's hangs); back, it is the one worker left for the replacement.
+stop_worker w4
 id="$(enqueue --func hang --copies 3 --pick all --timeout 2 --replacements 2)" ||
   fail "enqueue hang failed"
+three_sent() { (($(workers_of "$1" | wc -l) == 3)); }
+wait_until 20 three_sent "$id" || fail "all: 3 copies not sent in 20 s: $(cli show "$id")"
+start_worker w4 2 "tags = big"
 out="$(cli wait "$id" --timeout 60)" || fail "all: mtq wait failed: $out"
 assert_eq 3 "$(jlen results <<<"$out")" "all: one result per slot"
 show="$(cli show "$id")"
