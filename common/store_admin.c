@@ -93,7 +93,7 @@ static bool move_task(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *t
   bson_destroy(&doc);
   mongoc_collection_destroy(to);
   if (ok) {
-    ok = mtq__write_at_token(from, &task->id, task->token - 1, NULL, error);
+    ok = mtq__write_at_token(store, client, from, &task->id, task->token - 1, NULL, error);
   }
   return ok;
 }
@@ -540,7 +540,7 @@ static bool restate(mtq_store_t *store, const bson_oid_t *id, mtq_state_t to, co
     t.token++;
     bson_t *upd = BCON_NEW("$set", "{", "status", BCON_UTF8(mtq_state_name(stored)), "token",
                            BCON_INT64(t.token), "}");
-    ok = mtq__write_at_token(place.coll, id, t.token - 1, upd, error);
+    ok = mtq__write_at_token(store, client, place.coll, id, t.token - 1, upd, error);
     bson_destroy(upd);
   }
   if (found) {
@@ -625,7 +625,7 @@ bool mtq_store_retry(mtq_store_t *store, const bson_oid_t *id, bson_error_t *err
     bson_destroy(&doc);
     mongoc_collection_destroy(lane);
     if (ok) {
-      ok = mtq__write_at_token(place.coll, id, t.token - 1, NULL, error); /* the ended record */
+      ok = mtq__write_at_token(store, client, place.coll, id, t.token - 1, NULL, error); /* the ended record */
     }
   }
   if (found) {

@@ -52,8 +52,9 @@ bool mtq__record_outcome(mtq_store_t *store, mongoc_client_t *client, const mtq_
 /* Updates (update != NULL) or deletes the document with this _id only while
  * it still carries token: a document that moved on (released, revived)
  * under a newer token is left alone. */
-bool mtq__write_at_token(mongoc_collection_t *coll, const bson_oid_t *id, int64_t token,
-                         const bson_t *update, bson_error_t *error);
+bool mtq__write_at_token(mtq_store_t *store, mongoc_client_t *client, mongoc_collection_t *coll,
+                         const bson_oid_t *id, int64_t token, const bson_t *update,
+                         bson_error_t *error);
 
 /* Reads the document with this _id from coll into out; *found false when absent. */
 bool mtq__find_by_id(mongoc_collection_t *coll, const bson_oid_t *id, bson_t *out, bool *found,

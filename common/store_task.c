@@ -66,11 +66,34 @@ static bool delete_by_id(mongoc_collection_t *coll, const bson_oid_t *id, bson_e
   return ok;
 }
 
-bool mtq__write_at_token(mongoc_collection_t *coll, const bson_oid_t *id, int64_t token,
-                         const bson_t *update, bson_error_t *error) {
-  bson_t *filter = BCON_NEW("_id", BCON_OID(id), "token", BCON_INT64(token));
-  bool ok = update ? mongoc_collection_update_one(coll, filter, update, NULL, NULL, error)
-                   : mongoc_collection_delete_one(coll, filter, NULL, NULL, error);
+bool mtq__write_at_token(mtq_store_t *store, mongoc_client_t *client, mongoc_collection_t *coll,
+                         const bson_oid_t *id, int64_t token, const bson_t *update,
+                         bson_error_t *error) {
+  bson_t *filter = BCON_NEW("_id", BCON_OID(id));
+  bool ok = true;
+  if (mtq__server_kind(store, client, NULL) == MTQ__SERVER_FERRETDB) {
+    /* FerretDB's SQLite backend uses the _id index only for a filter of
+     * exactly {_id}; with the token as well, every such write read the whole
+     * lane (34 ms instead of 13 ms a delete at 3,000 tasks).  Its filtered
+     * writes are a read and then a write anyway, not one atomic step: this
+     * read by _id, token check, then write by _id is the same guarantee,
+     * through the index. */
+    bson_t doc = BSON_INITIALIZER;
+    bool found = false;
+    bson_iter_t it;
+    ok = mtq__find_by_id(coll, id, &doc, &found, error);
+    bool ours = found && bson_iter_init_find(&it, &doc, "token") && BSON_ITER_HOLDS_NUMBER(&it) &&
+                bson_iter_as_int64(&it) == token;
+    bson_destroy(&doc);
+    if (!ok || !ours) {
+      bson_destroy(filter);
+      return ok; /* gone, or moved on under a newer token: left alone */
+    }
+  } else {
+    BSON_APPEND_INT64(filter, "token", token); /* MongoDB: one atomic, indexed step */
+  }
+  ok = update ? mongoc_collection_update_one(coll, filter, update, NULL, NULL, error)
+              : mongoc_collection_delete_one(coll, filter, NULL, NULL, error);
   bson_destroy(filter);
   return ok;
 }
@@ -97,7 +120,7 @@ bool mtq__record_outcome(mtq_store_t *store, mongoc_client_t *client, const mtq_
     *error = err;
   }
   bson_destroy(&doc);
-  ok = ok && mtq__write_at_token(from, &task->id, task->token, NULL, error);
+  ok = ok && mtq__write_at_token(store, client, from, &task->id, task->token, NULL, error);
   mongoc_collection_destroy(results);
   return ok;
 }
@@ -411,7 +434,7 @@ bool mtq_store_claim(mtq_store_t *store, mtq_task_t *task, const char *worker_id
                            BCON_UTF8(worker_id), "claimed_at", BCON_DATE_TIME(now), "attempt",
                            BCON_INT32(task->attempt), "}");
     bson_error_t uerr;
-    if (!mtq__write_at_token(lane, &task->id, task->token, upd, &uerr)) {
+    if (!mtq__write_at_token(store, client, lane, &task->id, task->token, upd, &uerr)) {
       mtq_warn("claimed %s but could not mark it running: %s", key, uerr.message);
     }
     mtq__event(store, client, task, from, MTQ_STATE_RUNNING, worker_id, NULL);
@@ -516,7 +539,8 @@ static void drop_lease(mtq_store_t *store, mongoc_client_t *client, const char *
 }
 
 /* Gives the task back to its lane, in place, with the next token. */
-static bool put_back(mongoc_collection_t *lane, mtq_task_t *task, bson_error_t *error) {
+static bool put_back(mtq_store_t *store, mongoc_client_t *client, mongoc_collection_t *lane,
+                     mtq_task_t *task, bson_error_t *error) {
   int64_t held = task->token++;
   task->status = MTQ_STATE_QUEUED;
   task->worker[0] = '\0';
@@ -537,7 +561,7 @@ static bool put_back(mongoc_collection_t *lane, mtq_task_t *task, bson_error_t *
     BSON_APPEND_ARRAY(&set, "errors", task->errors);
   }
   bson_append_document_end(&upd, &set);
-  bool ok = mtq__write_at_token(lane, &task->id, held, &upd, error);
+  bool ok = mtq__write_at_token(store, client, lane, &task->id, held, &upd, error);
   bson_destroy(&upd);
   return ok;
 }
@@ -555,7 +579,7 @@ static bool to_retry_wait(mtq_store_t *store, mongoc_client_t *client, mongoc_co
   /* The delete names the old token: mtqd may release the task (a new
    * document in this lane, next token) the moment the insert is done. */
   bool ok = insert_doc(delayed, task, true, error) &&
-            mtq__write_at_token(lane, &task->id, held, NULL, error);
+            mtq__write_at_token(store, client, lane, &task->id, held, NULL, error);
   mongoc_collection_destroy(delayed);
   return ok;
 }
@@ -592,7 +616,7 @@ bool mtq__end_attempt(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *t
   mongoc_collection_t *lane = mtq__home(store, client, task);
   bool ok;
   if (to == MTQ_STATE_QUEUED) {
-    ok = put_back(lane, task, error);
+    ok = put_back(store, client, lane, task, error);
   } else if (to == MTQ_STATE_RETRY_WAIT) {
     ok = to_retry_wait(store, client, lane, task, error);
   } else {
