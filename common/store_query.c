@@ -113,37 +113,75 @@ static bool count_into(mongoc_collection_t *coll, const bson_t *match, int64_t *
   return ok;
 }
 
+/* Adds the per-channel, per-status counts of results into counts[c][s], in
+ * one pass: results holds every finished task, and reading it once per
+ * channel would cost a whole scan per channel (each worker adds one, its
+ * own "to.<worker>"). */
+static bool count_results(mongoc_collection_t *results, char **channels,
+                          int64_t (*counts)[MTQ_STATE_COUNT], bson_error_t *error) {
+  bson_t *pipeline = BCON_NEW("pipeline", "[", "{", "$group", "{", "_id", "{", "c",
+                              BCON_UTF8("$channel"), "s", BCON_UTF8("$status"), "}", "n", "{",
+                              "$sum", BCON_INT32(1), "}", "}", "}", "]");
+  mongoc_cursor_t *cur = mongoc_collection_aggregate(results, MONGOC_QUERY_NONE, pipeline, NULL,
+                                                     NULL);
+  const bson_t *doc;
+  while (mongoc_cursor_next(cur, &doc)) {
+    bson_iter_t c, st, n;
+    if (!bson_iter_init_find(&c, doc, "_id") || !BSON_ITER_HOLDS_DOCUMENT(&c) ||
+        !bson_iter_init_find(&n, doc, "n")) {
+      continue;
+    }
+    bson_iter_t id = c;
+    if (!bson_iter_recurse(&id, &c) || !bson_iter_find(&c, "c") || !BSON_ITER_HOLDS_UTF8(&c) ||
+        !bson_iter_recurse(&id, &st) || !bson_iter_find(&st, "s") || !BSON_ITER_HOLDS_UTF8(&st)) {
+      continue;
+    }
+    mtq_state_t state = mtq_state_parse(bson_iter_utf8(&st, NULL));
+    for (size_t i = 0; state != MTQ_STATE_INVALID && channels[i]; i++) {
+      if (strcmp(channels[i], bson_iter_utf8(&c, NULL)) == 0) {
+        counts[i][state] += bson_iter_as_int64(&n);
+      }
+    }
+  }
+  bool ok = !mongoc_cursor_error(cur, error);
+  mongoc_cursor_destroy(cur);
+  bson_destroy(pipeline);
+  return ok;
+}
+
 bool mtq_store_stats(mtq_store_t *store, bson_t *out, bson_error_t *error) {
   bson_init(out);
   char **channels = NULL;
   if (!mtq_store_channels(store, &channels, error)) {
     return false;
   }
+  size_t n_channels = 0;
+  while (channels[n_channels]) {
+    n_channels++;
+  }
+  int64_t(*counts)[MTQ_STATE_COUNT] = bson_malloc0((n_channels + 1) * sizeof *counts);
   mongoc_client_t *client = mtq__store_pop(store);
-  bool ok = true;
+  mongoc_collection_t *results = mtq__coll(store, client, "results");
+  bool ok = count_results(results, channels, counts, error);
+  mongoc_collection_destroy(results);
+  bson_t all = BSON_INITIALIZER;
   for (size_t c = 0; ok && channels[c]; c++) {
-    int64_t counts[MTQ_STATE_COUNT] = {0};
-    bson_t all = BSON_INITIALIZER;
     for (int32_t p = MTQ_PRIORITY_MAX + 1; ok && p >= MTQ_PRIORITY_MIN; p--) {
       mongoc_collection_t *coll = p > MTQ_PRIORITY_MAX ? mtq__delayed(store, client, channels[c])
                                                        : mtq__lane(store, client, channels[c], p);
-      ok = count_into(coll, &all, counts, error);
+      ok = count_into(coll, &all, counts[c], error);
       mongoc_collection_destroy(coll);
     }
-    bson_t *match = BCON_NEW("channel", BCON_UTF8(channels[c]));
-    mongoc_collection_t *results = mtq__coll(store, client, "results");
-    ok = ok && count_into(results, match, counts, error);
-    mongoc_collection_destroy(results);
-    bson_destroy(match);
-    bson_destroy(&all);
     bson_t sub;
     BSON_APPEND_DOCUMENT_BEGIN(out, channels[c], &sub);
     for (int s = 0; s < MTQ_STATE_COUNT; s++) {
-      BSON_APPEND_INT64(&sub, mtq_state_name((mtq_state_t)s), counts[s]);
+      BSON_APPEND_INT64(&sub, mtq_state_name((mtq_state_t)s), counts[c][s]);
     }
     bson_append_document_end(out, &sub);
   }
+  bson_destroy(&all);
   mtq__store_push(store, client);
+  bson_free(counts);
   bson_strfreev(channels);
   return ok;
 }
