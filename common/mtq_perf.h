@@ -32,7 +32,8 @@ typedef struct {
 typedef struct {
   char worker[MTQ_NAME_MAX + 1];
   char func[MTQ_NAME_MAX + 1];    /* "" in figures over every function */
-  int64_t n, ok;                  /* attempts ended, of which done */
+  int64_t n, ok;                  /* attempts ended, of which done; attempts
+                                   * cancelled or suspended count in neither */
   double success_rate;            /* ok / n; 0 when n == 0 */
   int64_t p50_ms, p95_ms, max_ms; /* run time of done attempts; 0 when none */
   double ewma_ms;                 /* moving average of run time of done attempts */

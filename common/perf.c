@@ -64,6 +64,11 @@ static void summarize(const mtq_run_t *const *runs, size_t n, mtq_perf_by_t by, 
   double wait_sum = 0;
   for (size_t i = 0; i < n; i++) {
     const mtq_run_t *r = runs[i];
+    if (r->outcome == MTQ_STATE_CANCELLED || r->outcome == MTQ_STATE_SUSPENDED) {
+      /* Stopped from outside (an operator, or a redundant copy no longer
+       * needed): says nothing about how well this worker runs the task. */
+      continue;
+    }
     p->n++;
     if (r->wait_ms >= 0) {
       wait_sum += (double)r->wait_ms;
@@ -81,7 +86,7 @@ static void summarize(const mtq_run_t *const *runs, size_t n, mtq_perf_by_t by, 
       ms[n_ms++] = r->run_ms;
     }
   }
-  p->success_rate = (double)p->ok / (double)p->n;
+  p->success_rate = p->n ? (double)p->ok / (double)p->n : 0;
   p->mean_wait_ms = n_wait ? wait_sum / (double)n_wait : 0;
   if (n_ms) {
     qsort(ms, n_ms, sizeof *ms, cmp_ms);

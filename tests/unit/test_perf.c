@@ -87,6 +87,24 @@ static void test_perf_success_rate(void **unused) {
   assert_true(perf[0].mean_wait_ms == 20.0);
   bson_free(perf);
 
+  /* Copies cancelled as no longer needed, or tasks suspended by an
+   * operator, are neither successes nor failures of the worker. */
+  mtq_run_t stopped[] = {
+      run("w1", "f", MTQ_STATE_DONE, 100, 10, 1),
+      run("w1", "f", MTQ_STATE_CANCELLED, 40, 10, 2),
+      run("w1", "f", MTQ_STATE_SUSPENDED, 40, 10, 3),
+  };
+  mtq_perf_compute(stopped, 3, MTQ_PERF_BY_WORKER_FUNC, &perf, &n);
+  assert_int_equal(perf[0].n, 1);
+  assert_int_equal(perf[0].ok, 1);
+  assert_true(perf[0].success_rate == 1.0);
+  assert_true(perf[0].ewma_ms == 100.0);
+  bson_free(perf);
+  mtq_perf_compute(stopped + 1, 2, MTQ_PERF_BY_WORKER_FUNC, &perf, &n);
+  assert_int_equal(perf[0].n, 0);
+  assert_true(perf[0].success_rate == 0.0);
+  bson_free(perf);
+
   /* Nothing done: rate and run times are 0. */
   mtq_perf_compute(runs + 1, 1, MTQ_PERF_BY_WORKER_FUNC, &perf, &n);
   assert_int_equal(perf[0].ok, 0);
