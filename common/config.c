@@ -42,6 +42,7 @@ void mtq_config_init(mtq_config_t *cfg) {
   cfg->sweep_interval_ms = 1000;
   cfg->reconcile_interval_ms = 5000;
   cfg->dispatch_interval_ms = 500;
+  cfg->perf_refresh_ms = 10000;
   cfg->retain_done_s = 7 * 24 * 3600;
   cfg->retain_failed_s = 30 * 24 * 3600;
   cfg->retention_interval_ms = 60000;
@@ -253,6 +254,7 @@ static bool parse_coordinator_key(mtq_config_t *cfg, const char *name, const cha
                 : strcmp(name, "reconcile_interval_ms") == 0 ? &cfg->reconcile_interval_ms
                 : strcmp(name, "retention_interval_ms") == 0 ? &cfg->retention_interval_ms
                 : strcmp(name, "dispatch_interval_ms") == 0  ? &cfg->dispatch_interval_ms
+                : strcmp(name, "perf_refresh_ms") == 0       ? &cfg->perf_refresh_ms
                                                              : NULL;
   if (ms) {
     return parse_int(value, 10, 24 * 3600 * 1000, ms, error);

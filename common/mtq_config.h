@@ -77,6 +77,7 @@ typedef struct {
   int64_t reconcile_interval_ms;
   int64_t max_backlog; /* per channel; 0 = no limit */
   int64_t dispatch_interval_ms; /* how often mtqd looks at redundant tasks */
+  int64_t perf_refresh_ms;      /* how often placement rereads the run records */
   /* [security]: key_ids[i] is read from key_files[i] */
   char **key_ids;
   char **key_files;

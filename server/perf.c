@@ -1,5 +1,5 @@
 /* perf.c - what the dispatcher knows of how each worker runs each function:
- * the run records (mtq_store_perf), read at most every PERF_REFRESH_MS, and the
+ * the run records (mtq_store_perf), read at most every perf_refresh_ms, and the
  * figures placement and hedging ask for. */
 #include <string.h>
 
@@ -8,12 +8,11 @@
 
 /* The run records change slowly, and reading them is a whole-collection
  * scan on FerretDB (up to MTQ_RUNS_MAX records, about half a second): a
- * dispatch pass every 500 ms reuses what was read this long ago. */
-#define PERF_REFRESH_MS 10000
-
+ * dispatch pass every 500 ms reuses what was read up to perf_refresh_ms
+ * (default 10 s) ago. */
 bool mtq__dispatch_perf_load(mtq_coordinator_t *co, bson_error_t *error) {
   int64_t now = (int64_t)(uv_hrtime() / 1000000u);
-  if (co->perf_loaded_ms && now - co->perf_loaded_ms < PERF_REFRESH_MS) {
+  if (co->perf_loaded_ms && now - co->perf_loaded_ms < co->cfg->perf_refresh_ms) {
     return true;
   }
   mtq_perf_t *perf = NULL;

@@ -474,6 +474,9 @@ task_status() { task_field "$1" status; }
 # status_is ID STATUS (for wait_until)
 status_is() { [[ "$(task_status "$1" 2>/dev/null)" == "$2" ]]; }
 
+# workers_of ID: the workers the copies of redundant task ID went to, sorted.
+workers_of() { cli show "$1" | awk '$1 == "copies[]" {print $6}' | sort; }
+
 # stat_count CHANNEL STATUS: the count from `mtq --json stats`.
 stat_count() { cli --json stats | jget "$1.$2"; }
 

@@ -4,17 +4,20 @@
 # workers serve the same function, one fast and one 0.5 s slower; after a
 # batch, `mtq stats --func` shows both, their runs adding up to the batch,
 # the slow one's p50 higher.  A failing task lowers its worker's success
-# rate; a task whose worker is killed mid-run leaves a record of the attempt
-# that mtqd ended when its lease expired.
+# rate; tasks of one copy each are placed on the fast worker; a task whose
+# worker is killed mid-run leaves a record of the attempt that mtqd ended
+# when its lease expired.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
 mtq_setup 27430 200
 
 N=30
-start_mtqd
-worker_function perf "/bin/sh $FN/perf.sh 0"
-start_worker fast 2
+start_mtqd "perf_refresh_ms = 200"
+# slow announces itself first: placement sees it first, and would keep it
+# on a tie.
 worker_function perf "/bin/sh $FN/perf.sh 0.5"
 start_worker slow 2
+worker_function perf "/bin/sh $FN/perf.sh 0"
+start_worker fast 2
 
 for ((i = 0; i < N; i++)); do
   enqueue --func perf --args "{\"i\": $i}" >/dev/null || fail "enqueue of task $i failed"
@@ -73,6 +76,17 @@ done
 assert_eq "$((N + 1))" "$(($(worker_field fast perf.runs) + $(worker_field slow perf.runs)))" \
   "runs in mtq --json workers"
 
+# Placement: tasks of one copy, one after another (so that neither worker
+# is busy), each go to the worker whose record makes it the cheaper: fast,
+# 0.5 s quicker per run, even if the failing task above was its.
+P=5
+for ((i = 0; i < P; i++)); do
+  id="$(enqueue --func perf --copies 1)" || fail "enqueue --copies 1 failed"
+  cli wait "$id" --timeout 30 >/dev/null || fail "placed task $id: mtq wait failed"
+  assert_eq fast "$(workers_of "$id")" "worker of placed task $i (slow's p50 $p50_slow ms, fast's $p50_fast ms)"
+done
+log "placement: $P tasks of one copy all went to fast"
+
 # A worker killed mid-task: mtqd ends the attempt when its lease expires
 # (lease_ms 3000), and that attempt too has its record, credited to the
 # dead holder.
@@ -86,6 +100,6 @@ assert_eq 1 "$rec" "run records of task $hang"
 filter="{\"task\": {\"\$oid\": \"$hang\"}, \"worker\": \"$holder\", \"ended_by\": \"mtqd\","
 filter+=" \"outcome\": {\"\$in\": [\"queued\", \"dead\"]}}"
 assert_eq 1 "$(dbedit --count runs "$filter")" "run record of the expired attempt (by mtqd, queued or dead)"
-assert_eq "$((N + 2))" "$(($(perf_of fast runs) + $(perf_of slow runs)))" "runs in the end"
+assert_eq "$((N + 2 + P))" "$(($(perf_of fast runs) + $(perf_of slow runs)))" "runs in the end"
 log "expired attempt of $hang recorded for $holder"
 cli stats --func perf >&2

@@ -37,7 +37,6 @@ answer answer 42; answer vote 4; answer hang 4
 start_worker w4 2 "tags = big"
 
 copies_field() { cli --json show "$1" | jget "$2"; }
-workers_of() { cli show "$1" | awk '$1 == "copies[]" {print $6}' | sort; }
 
 # --- first ------------------------------------------------------------------------------
 id="$(enqueue --func answer --copies 3 --pick first)" || fail "enqueue --copies 3 failed"

@@ -100,6 +100,7 @@ static void test_defaults(void **state) {
   assert_int_equal(cfg->lost_after_ms, 15000);
   assert_int_equal(cfg->sweep_interval_ms, 1000);
   assert_int_equal(cfg->reconcile_interval_ms, 5000);
+  assert_int_equal(cfg->perf_refresh_ms, 10000);
   assert_int_equal(cfg->retain_done_s, 7 * 24 * 3600);
   assert_int_equal(cfg->retain_failed_s, 30 * 24 * 3600);
   assert_int_equal(cfg->retention_interval_ms, 60000);
@@ -155,6 +156,7 @@ static const char full_config[] =
     "lost_after_ms = 20000\n"
     "sweep_interval_ms = 500\n"
     "reconcile_interval_ms = 7000\n"
+    "perf_refresh_ms = 2000\n"
     "retain_done_s = 3600\n"
     "retain_failed_s = 86400\n"
     "retention_interval_ms = 30000\n"
@@ -192,6 +194,7 @@ static void test_full_config(void **state) {
   assert_int_equal(cfg->lost_after_ms, 20000);
   assert_int_equal(cfg->sweep_interval_ms, 500);
   assert_int_equal(cfg->reconcile_interval_ms, 7000);
+  assert_int_equal(cfg->perf_refresh_ms, 2000);
   assert_int_equal(cfg->retain_done_s, 3600);
   assert_int_equal(cfg->retain_failed_s, 86400);
   assert_int_equal(cfg->retention_interval_ms, 30000);
