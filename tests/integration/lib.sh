@@ -497,7 +497,11 @@ worker_field() {
   return 1
 }
 
-worker_state_is() { [[ "$(worker_field "$1" state 2>/dev/null)" == "$2" ]]; }
+# worker_state_is ID STATE (for wait_until): read straight from whoami by
+# _id, not through `mtq workers`, which also reads every run record.
+worker_state_is() {
+  [[ "$(dbedit --count whoami "{\"_id\": \"$1\", \"state\": \"$2\"}" 2>/dev/null)" == 1 ]]
+}
 
 # --- commands expected to fail ---------------------------------------------------------
 
