@@ -4,7 +4,8 @@
 # workers serve the same function, one fast and one 0.5 s slower; after a
 # batch, `mtq stats --func` shows both, their runs adding up to the batch,
 # the slow one's p50 higher.  A failing task lowers its worker's success
-# rate; tasks of one copy each are placed on the fast worker; a task whose
+# rate; tasks of one copy each are placed on the fast worker; a hedge after
+# the function's observed p95 rescues a stalled run; a task whose
 # worker is killed mid-run leaves a record of the attempt that mtqd ended
 # when its lease expired.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
@@ -87,6 +88,20 @@ for ((i = 0; i < P; i++)); do
 done
 log "placement: $P tasks of one copy all went to fast"
 
+# Hedging by observed run times: the first copy (on fast) stalls; past the
+# function's p95 (slow's, about 0.5 s) mtqd sends a second copy, to slow,
+# whose result ends the task; the stalled copy is cancelled and, stopped
+# from outside, not counted in fast's runs.
+t0=$SECONDS
+id="$(enqueue --func perf --hedge-after auto --args "{\"stall_once\": \"$TMP/stall\"}")" ||
+  fail "enqueue --hedge-after auto failed"
+cli wait "$id" --timeout 30 >/dev/null || fail "hedged task $id: mtq wait failed"
+((SECONDS - t0 < 20)) || fail "hedged task took $((SECONDS - t0)) s, its stalled copy's time"
+assert_eq "fast slow" "$(workers_of "$id" | tr '\n' ' ' | sed 's/ $//')" "workers of the hedged task"
+cancelled_runs() { [[ "$(dbedit --count runs '{"outcome": "cancelled"}')" == "$1" ]]; }
+wait_until 10 cancelled_runs 1 || fail "no run record of the cancelled stalled copy"
+log "hedge: stalled copy on fast, slow's answer in $((SECONDS - t0)) s"
+
 # A worker killed mid-task: mtqd ends the attempt when its lease expires
 # (lease_ms 3000), and that attempt too has its record, credited to the
 # dead holder.
@@ -100,6 +115,7 @@ assert_eq 1 "$rec" "run records of task $hang"
 filter="{\"task\": {\"\$oid\": \"$hang\"}, \"worker\": \"$holder\", \"ended_by\": \"mtqd\","
 filter+=" \"outcome\": {\"\$in\": [\"queued\", \"dead\"]}}"
 assert_eq 1 "$(dbedit --count runs "$filter")" "run record of the expired attempt (by mtqd, queued or dead)"
-assert_eq "$((N + 2 + P))" "$(($(perf_of fast runs) + $(perf_of slow runs)))" "runs in the end"
+assert_eq "$((N + 3 + P))" "$(($(perf_of fast runs) + $(perf_of slow runs)))" \
+  "runs in the end (the cancelled copy not counted)"
 log "expired attempt of $hang recorded for $holder"
 cli stats --func perf >&2
