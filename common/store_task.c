@@ -192,7 +192,10 @@ static bool channel_limit(mtq_store_t *store, mongoc_client_t *client, const cha
 }
 
 /* Tasks of the channel not yet ended: its lanes and its delayed collection,
- * by the servers' estimated counts (collection metadata, not a scan). */
+ * by the servers' estimated counts (collection metadata, not a scan), and
+ * its redundant tasks waiting in the dispatch collection (a count by an
+ * equality on channel, over the few tasks being dispatched).  A copy sent
+ * to a worker is not counted again: its parent stands for it. */
 static bool channel_backlog(mtq_store_t *store, mongoc_client_t *client, const char *channel,
                             int64_t *n, bson_error_t *error) {
   *n = 0;
@@ -206,7 +209,13 @@ static bool channel_backlog(mtq_store_t *store, mongoc_client_t *client, const c
     }
     *n += c;
   }
-  return true;
+  mongoc_collection_t *dispatch = mtq__coll(store, client, MTQ__DISPATCH);
+  bson_t *filter = BCON_NEW("channel", BCON_UTF8(channel));
+  int64_t parents = mongoc_collection_count_documents(dispatch, filter, NULL, NULL, NULL, error);
+  bson_destroy(filter);
+  mongoc_collection_destroy(dispatch);
+  *n += parents > 0 ? parents : 0;
+  return parents >= 0;
 }
 
 /* The dedupe record of task's key: inserted when the key is new, else read.

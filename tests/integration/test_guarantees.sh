@@ -104,13 +104,18 @@ assert_eq 1 "$(cli wait "$first" | jget n)" "the first task's args won"
 
 # --- back-pressure --------------------------------------------------------------------------
 
-# Channel "other" has no worker: its tasks stay; max_backlog is 5.
+# Channel "other" has no worker: its tasks stay; max_backlog is 5, and a
+# redundant task waiting for workers counts as one of them.
 held=()
-for i in 1 2 3 4 5; do
+for i in 1 2 3 4; do
   held+=("$(cli enqueue --channel other --func echo --force)") || fail "enqueue $i to other failed"
 done
+held+=("$(cli enqueue --channel other --func echo --force --copies 2)") ||
+  fail "enqueue of a redundant task to other failed"
 run cli enqueue --channel other --func echo --force
 expect_refused "enqueue beyond max_backlog" 1 "channel other is full"
+run cli enqueue --channel other --func echo --force --copies 3
+expect_refused "redundant enqueue beyond max_backlog" 1 "channel other is full"
 cli enqueue --channel other --func echo --force --wait >"$TMP/waited.txt" 2>"$TMP/waited.err" &
 waiter=$!
 sleep 2
