@@ -33,6 +33,8 @@ address of this network namespace, such as a test's bridge; 0.0.0.0 and
 names are refused).  Give stop and status the same MTQ_DB_HOST as start.
 FerretDB logs at level error (MTQ_FERRETDB_LOG_LEVEL): at warn it logs every
 failed command in full, and mtq's claims fail on purpose (duplicate keys).
+MTQ_FERRETDB_DEBUG_ADDR=127.0.0.1:P serves FerretDB's Prometheus metrics and
+Go pprof profiles there (off by default).
 EOF
 }
 
@@ -252,7 +254,8 @@ do_start() {
     kind="ferretdb $backend"
     ferretdb_install
     server=("$MTQ_FERRETDB" --listen-addr="$host:$port" --state-dir="$dir"
-            --telemetry=disable --log-level="${MTQ_FERRETDB_LOG_LEVEL:-error}" --debug-addr=-)
+            --telemetry=disable --log-level="${MTQ_FERRETDB_LOG_LEVEL:-error}"
+            --debug-addr="${MTQ_FERRETDB_DEBUG_ADDR:--}")
     if [[ "$backend" == postgresql ]]; then
       pg_start
       server+=(--handler=postgresql --postgresql-url="$pg_url")
