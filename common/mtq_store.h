@@ -248,6 +248,11 @@ bool mtq_store_history(mtq_store_t *store, const bson_oid_t *id, bson_t *out,
 /* Counts tasks per channel and status into out:
  * { "<channel>": { "queued": n, "running": n, ... }, ... }; out initialised by the call. */
 bool mtq_store_stats(mtq_store_t *store, bson_t *out, bson_error_t *error);
+/* Tasks of channel not yet ended (queued, delayed, running, retry_wait,
+ * ...; a redundant task counts once): what max_backlog bounds.  Cheaper than
+ * mtq_store_stats, which also counts the finished tasks: a producer pacing
+ * itself should ask this. */
+bool mtq_store_backlog(mtq_store_t *store, const char *channel, int64_t *n, bson_error_t *error);
 
 /* --- retention ----------------------------------------------------------- */
 

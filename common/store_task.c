@@ -218,6 +218,13 @@ static bool channel_backlog(mtq_store_t *store, mongoc_client_t *client, const c
   return parents >= 0;
 }
 
+bool mtq_store_backlog(mtq_store_t *store, const char *channel, int64_t *n, bson_error_t *error) {
+  mongoc_client_t *client = mtq__store_pop(store);
+  bool ok = channel_backlog(store, client, channel, n, error);
+  mtq__store_push(store, client);
+  return ok;
+}
+
 /* The dedupe record of task's key: inserted when the key is new, else read.
  * *first is the id of the task that holds the key. */
 static bool dedupe(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,

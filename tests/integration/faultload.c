@@ -5,8 +5,8 @@
  *             [--backlog B] [--batch M] [--seed S] [--ids FILE]
  *
  * Task i (0..N-1) gets args {"n": i, "ms": <0..50, from the seed>}.  Before
- * each batch of M tasks it reads the channel's counts (mtq_store_stats) and
- * waits while more than B tasks are not finished: FerretDB's SQLite backend
+ * each batch of M tasks it reads the channel's backlog (mtq_store_backlog)
+ * and waits while more than B tasks are not finished: FerretDB's SQLite backend
  * scans a lane for every per-task write, so a backlog of all N tasks would
  * make each of them slower.
  *
@@ -103,31 +103,6 @@ static int64_t next_backoff(int64_t ms) {
   return ms < RETRY_MIN_MS ? RETRY_MIN_MS : ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : ms * 2;
 }
 
-/* Tasks of the channel not finished yet: every status that is not
- * terminal.  Reads the state names through mtq_state_parse, so that a state
- * table with more states still adds up. */
-static bool backlog_of(mtq_store_t *store, const char *channel, int64_t *backlog,
-                       bson_error_t *error) {
-  bson_t stats;
-  if (!mtq_store_stats(store, &stats, error)) {
-    bson_destroy(&stats);
-    return false;
-  }
-  *backlog = 0;
-  bson_iter_t it, counts;
-  if (bson_iter_init_find(&it, &stats, channel) && BSON_ITER_HOLDS_DOCUMENT(&it) &&
-      bson_iter_recurse(&it, &counts)) {
-    while (bson_iter_next(&counts)) {
-      mtq_state_t s = mtq_state_parse(bson_iter_key(&counts));
-      if (!mtq_state_is_terminal(s) && BSON_ITER_HOLDS_NUMBER(&counts)) {
-        *backlog += bson_iter_as_int64(&counts);
-      }
-    }
-  }
-  bson_destroy(&stats);
-  return true;
-}
-
 /* Waits until the backlog is at most o->backlog.  False on a failure that
  * is not transient. */
 static bool wait_for_room(mtq_store_t *store, const options_t *o, figures_t *f) {
@@ -135,7 +110,7 @@ static bool wait_for_room(mtq_store_t *store, const options_t *o, figures_t *f) 
   for (;;) {
     int64_t backlog;
     bson_error_t err;
-    if (backlog_of(store, o->channel, &backlog, &err)) {
+    if (mtq_store_backlog(store, o->channel, &backlog, &err)) {
       if (backlog <= o->backlog) {
         return true;
       }

@@ -186,7 +186,9 @@ while :; do
   if ((DB_RESTARTS == 0)) && (($(lines_of '^end ' "$EXEC") >= N / 3)); then
     db_outage
   fi
-  if ((SECONDS - last_check >= 5)); then
+  # mtq stats reads every result: every 30 s while tasks are still being
+  # enqueued (they cannot all have ended), every 5 s after.
+  if ((SECONDS - last_check >= (${PRODUCER_PID:-0} ? 30 : 5))); then
     last_check=$SECONDS
     if stats="$(cli --json stats 2>/dev/null)"; then
       terminal=$(($(count_of "$stats" done) + $(count_of "$stats" dead)))
