@@ -153,6 +153,69 @@ static void fill(mongoc_collection_t *coll, int n) {
   }
 }
 
+/* Claims and ends (as done) task t, adding the milliseconds of each to
+ * claim_ms[i] and end_ms[i]. */
+static bool time_task(mtq_store_t *store, mtq_task_t *t, double *claim_ms, double *end_ms) {
+  bson_error_t e;
+  bson_t result = BSON_INITIALIZER;
+  int64_t a = bench_now_us();
+  bool ok = mtq_store_claim(store, t, "bench", 30000, &e);
+  int64_t b = bench_now_us();
+  ok = ok && mtq_store_finish(store, t, true, &result, NULL, &e);
+  *claim_ms = (double)(b - a) / 1000.0;
+  *end_ms = (double)(bench_now_us() - b) / 1000.0;
+  if (!ok) {
+    fprintf(stderr, "mtq-bench: claim or end failed: %s\n", e.message);
+  }
+  bson_destroy(&result);
+  return ok;
+}
+
+/* What one task costs once polled, in a lane of a few tasks and in the lane
+ * of the whole backlog, interleaved: the claim marks the task's document
+ * running and the end deletes it, both found by _id.  n tasks of priority 8
+ * (a lane of their own) are enqueued for the comparison. */
+static bool claim_and_end(mtq_store_t *store, const mtq_function_t *served, int n) {
+  bson_error_t e;
+  for (int i = 0; i < n; i++) {
+    mtq_enqueue_opts_t eo = {.channel = "benchpoll", .func = "noop", .priority = 8};
+    mtq_task_t t;
+    mtq_task_init(&t);
+    if (!mtq_task_build(&t, &eo, mtq_now_ms(), &e) || !mtq_store_enqueue(store, &t, NULL, &e)) {
+      die("enqueue", &e);
+    }
+    mtq_task_cleanup(&t);
+  }
+  /* Top priority first: the urgent task of cmd_poll (left alone), then the
+   * n of priority 8, then n of the backlog's. */
+  mtq_task_list_t l;
+  mtq_task_list_init(&l);
+  if (!mtq_store_poll(store, "benchpoll", served, 1, (size_t)(1 + 2 * n), NULL, &l, &e)) {
+    die("poll", &e);
+  }
+  bool ok = l.n == (size_t)(1 + 2 * n);
+  double *claim_small = bson_malloc0((size_t)n * sizeof(double));
+  double *end_small = bson_malloc0((size_t)n * sizeof(double));
+  double *claim_big = bson_malloc0((size_t)n * sizeof(double));
+  double *end_big = bson_malloc0((size_t)n * sizeof(double));
+  for (int i = 0; ok && i < n; i++) {
+    ok = time_task(store, &l.items[1 + i], &claim_small[i], &end_small[i]) &&
+         time_task(store, &l.items[1 + n + i], &claim_big[i], &end_big[i]);
+  }
+  if (ok) {
+    printf("task_small_lane=%d\nclaim_small_median_ms=%.2f\nend_small_median_ms=%.2f\n"
+           "claim_big_median_ms=%.2f\nend_big_median_ms=%.2f\n",
+           n, bench_quantile(claim_small, (size_t)n, 0.5), bench_quantile(end_small, (size_t)n, 0.5),
+           bench_quantile(claim_big, (size_t)n, 0.5), bench_quantile(end_big, (size_t)n, 0.5));
+  }
+  bson_free(claim_small);
+  bson_free(end_small);
+  bson_free(claim_big);
+  bson_free(end_big);
+  mtq_task_list_cleanup(&l);
+  return ok;
+}
+
 /* One poll at a large backlog: mtq's lanes against one sorted collection. */
 static int cmd_poll(const opts_t *o) {
   bson_error_t e;
@@ -225,6 +288,7 @@ static int cmd_poll(const opts_t *o) {
          "poll_ratio_sorted_over_lanes=%.0f\nlanes_urgent_first=%s\nsorted_urgent_first=%s\n",
          o->repeat, lm, sm, lm > 0 ? sm / lm : 0, lanes_first ? "yes" : "no",
          sorted_first ? "yes" : "no");
+  bool ended = claim_and_end(store, &served, o->repeat);
   mongoc_collection_drop(lane0, NULL);
   mongoc_collection_drop(naive, NULL);
   bson_destroy(filter);
@@ -238,7 +302,7 @@ static int cmd_poll(const opts_t *o) {
   mongoc_client_destroy(raw);
   mongoc_uri_destroy(uri);
   mtq_client_destroy(c);
-  return lanes_first && sorted_first ? 0 : 1;
+  return lanes_first && sorted_first && ended ? 0 : 1;
 }
 
 int main(int argc, char **argv) {

@@ -14,6 +14,7 @@ backend=${BACKEND:-sqlite}
 backlog=${BACKLOG:-100000}
 report=${REPORT:-$root/bench/REPORT.md}
 work=$(mktemp -d /tmp/mtq-bench.XXXXXX)
+chmod 755 "$work" # the postgres user runs the PostgreSQL backend's server in it
 pids=()
 
 cleanup() {
@@ -135,5 +136,16 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'
   echo "| one sorted collection | ${r[p_poll_sorted_median_ms]} | ${r[p_sorted_urgent_first]} |"
   echo
   echo "Ratio sorted / lanes: ${r[p_poll_ratio_sorted_over_lanes]}×."
+  echo
+  echo "## One task's claim and end at that backlog"
+  echo
+  echo "The same store calls a worker makes (mtq_store_claim, mtq_store_finish), on a task of a"
+  echo "lane of ${r[p_task_small_lane]} and on one of the lane holding the backlog, interleaved,"
+  echo "${r[p_task_small_lane]} of each, median. Both find the task's document by \`_id\`."
+  echo
+  echo "| lane | claim ms | end ms |"
+  echo "|---|---|---|"
+  echo "| ${r[p_task_small_lane]} tasks | ${r[p_claim_small_median_ms]} | ${r[p_end_small_median_ms]} |"
+  echo "| ${r[p_backlog]} tasks | ${r[p_claim_big_median_ms]} | ${r[p_end_big_median_ms]} |"
 } > "$report"
 cat "$report"
