@@ -45,15 +45,8 @@ static bool claim_or_resume(mtq_store_t *store, mongoc_client_t *client, const m
  * the source would leave only that document, which its holder is about to
  * delete.  The move then fails with MTQ_ERR_CONFLICT, to be made again. */
 static bool own_copy(mongoc_collection_t *coll, const mtq_task_t *task, bson_error_t *error) {
-  bson_t doc = BSON_INITIALIZER;
-  bool found = false;
-  bool ok = mtq__find_by_id(coll, &task->id, &doc, &found, error);
-  bson_iter_t it;
-  int64_t token = -1;
-  if (ok && found && bson_iter_init_find(&it, &doc, "token") && BSON_ITER_HOLDS_NUMBER(&it)) {
-    token = bson_iter_as_int64(&it);
-  }
-  bson_destroy(&doc);
+  int64_t token;
+  bool ok = mtq__token_at(coll, &task->id, &token, error);
   if (ok && token != task->token) {
     char hex[25];
     bson_oid_to_string(&task->id, hex);

@@ -78,14 +78,9 @@ bool mtq__write_at_token(mtq_store_t *store, mongoc_client_t *client, mongoc_col
      * delete at 3,000 tasks.  Its filtered writes are a read and then a
      * write anyway, not one atomic step: this read by _id, token check,
      * then write by _id is the same guarantee, at the cheaper cost. */
-    bson_t doc = BSON_INITIALIZER;
-    bool found = false;
-    bson_iter_t it;
-    ok = mtq__find_by_id(coll, id, &doc, &found, error);
-    bool ours = found && bson_iter_init_find(&it, &doc, "token") && BSON_ITER_HOLDS_NUMBER(&it) &&
-                bson_iter_as_int64(&it) == token;
-    bson_destroy(&doc);
-    if (!ok || !ours) {
+    int64_t held;
+    ok = mtq__token_at(coll, id, &held, error);
+    if (!ok || held != token) {
       bson_destroy(filter);
       return ok; /* gone, or moved on under a newer token: left alone */
     }
@@ -192,7 +187,8 @@ static bool channel_limit(mtq_store_t *store, mongoc_client_t *client, const cha
 }
 
 /* Tasks of the channel not yet ended: its lanes and its delayed collection,
- * by the servers' estimated counts (collection metadata, not a scan), and
+ * by the servers' estimated counts (collection metadata on MongoDB; FerretDB
+ * reads each collection, which max_backlog keeps small), and
  * its redundant tasks waiting in the dispatch collection (a count by an
  * equality on channel, over the few tasks being dispatched).  A copy sent
  * to a worker is not counted again: its parent stands for it. */

@@ -93,7 +93,7 @@ int64_t mtq__retention_next(mtq__duty_t *d);
 
 /* dispatch.c: the redundant-dispatch duty. */
 bool mtq__dispatch_run(mtq__duty_t *d, bson_error_t *error);
-/* perf.c: run records for placement and hedging, reloaded every 10 s at most. */
+/* perf.c: run records for placement and hedging, reread every perf_refresh_ms at most. */
 bool mtq__dispatch_perf_load(mtq_coordinator_t *co, bson_error_t *error);
 /* Leaves *run_ms and *rate alone when nothing is known. */
 void mtq__dispatch_perf(const mtq_coordinator_t *co, const char *worker, const char *func,
