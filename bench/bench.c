@@ -175,7 +175,7 @@ static bool time_task(mtq_store_t *store, mtq_task_t *t, double *claim_ms, doubl
  * of the whole backlog, interleaved: the claim marks the task's document
  * running and the end deletes it, both found by _id.  n tasks of priority 8
  * (a lane of their own) are enqueued for the comparison. */
-static bool claim_and_end(mtq_store_t *store, const mtq_function_t *served, int n) {
+static bool claim_and_end(mtq_store_t *store, const mtq_func_ref_t *served, int n) {
   bson_error_t e;
   for (int i = 0; i < n; i++) {
     mtq_enqueue_opts_t eo = {.channel = "benchpoll", .func = "noop", .priority = 8};
@@ -253,7 +253,7 @@ static int cmd_poll(const opts_t *o) {
   double *sorted = bson_malloc((size_t)o->repeat * sizeof(double));
   bool lanes_first = true, sorted_first = true;
   /* The poll a worker serving noop@1 makes. */
-  mtq_function_t served = {.name = "noop", .version = "1"};
+  mtq_func_ref_t served = {.name = "noop", .version = "1"};
   bson_t *filter = BCON_NEW("status", BCON_UTF8("queued"), "is_enable", BCON_BOOL(true));
   bson_t *fopts = BCON_NEW("limit", BCON_INT64(16), "sort", "{", "priority", BCON_INT32(-1),
                            "created_at", BCON_INT32(1), "}");

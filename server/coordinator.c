@@ -116,11 +116,11 @@ static void duty_init(mtq_coordinator_t *co, mtq__duty_t *d, const char *name,
 
 static bool declare_run(mtq__duty_t *d, bson_error_t *error) {
   mtq_coordinator_t *co = d->co;
-  while (co->n_declared < co->cfg->n_coord_channels) {
+  while (co->n_declared < co->cfg->n_channels) {
     if (mtq__coordinator_stopping(co)) {
       return true;
     }
-    const char *channel = co->cfg->coord_channels[co->n_declared];
+    const char *channel = co->cfg->channels[co->n_declared];
     if (!mtq_store_declare_channel(co->store, channel, co->cfg->max_backlog, error)) {
       mtq__error_prefix(error, "declaring channel %s", channel);
       return false;
@@ -130,14 +130,14 @@ static bool declare_run(mtq__duty_t *d, bson_error_t *error) {
   return true;
 }
 
-static void log_channels(const mtq_config_t *cfg) {
+static void log_channels(const mtq_coord_config_t *cfg) {
   char list[1024] = "";
   size_t off = 0;
-  for (size_t i = 0; i < cfg->n_coord_channels && off < sizeof list; i++) {
+  for (size_t i = 0; i < cfg->n_channels && off < sizeof list; i++) {
     off += (size_t)snprintf(list + off, sizeof list - off, "%s%s", i ? ", " : "",
-                            cfg->coord_channels[i]);
+                            cfg->channels[i]);
   }
-  if (cfg->n_coord_channels) {
+  if (cfg->n_channels) {
     mtq_info("channels declared: %s", list);
   } else {
     mtq_warn("no [coordinator] channels configured: only looking after lost workers");
@@ -172,8 +172,8 @@ static bool release_run(mtq__duty_t *d, bson_error_t *error) {
   mtq_coordinator_t *co = d->co;
   bool ok = true;
   co->next_due_ms = 0;
-  for (size_t i = 0; i < co->cfg->n_coord_channels && !mtq__coordinator_stopping(co); i++) {
-    const char *channel = co->cfg->coord_channels[i];
+  for (size_t i = 0; i < co->cfg->n_channels && !mtq__coordinator_stopping(co); i++) {
+    const char *channel = co->cfg->channels[i];
     int64_t next_due_ms = 0;
     size_t released = 0;
     bson_error_t err;
@@ -218,8 +218,8 @@ static int64_t release_next(mtq__duty_t *d) {
 static bool reconcile_run(mtq__duty_t *d, bson_error_t *error) {
   mtq_coordinator_t *co = d->co;
   bool ok = true;
-  for (size_t i = 0; i < co->cfg->n_coord_channels && !mtq__coordinator_stopping(co); i++) {
-    const char *channel = co->cfg->coord_channels[i];
+  for (size_t i = 0; i < co->cfg->n_channels && !mtq__coordinator_stopping(co); i++) {
+    const char *channel = co->cfg->channels[i];
     size_t moved = 0;
     bson_error_t err;
     if (!mtq_store_reconcile(co->store, channel, &moved, &err)) {
@@ -285,7 +285,7 @@ static int64_t dispatch_next(mtq__duty_t *d) {
 /* --- life cycle ------------------------------------------------------------------- */
 
 mtq_coordinator_t *mtq_coordinator_new(uv_loop_t *loop, mtq_store_t *store,
-                                       const mtq_config_t *cfg) {
+                                       const mtq_coord_config_t *cfg) {
   mtq_coordinator_t *co = bson_malloc0(sizeof *co);
   co->loop = loop;
   co->store = store;

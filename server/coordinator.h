@@ -18,14 +18,14 @@
 
 #include <uv.h>
 
-#include "mtq.h"
+#include "coord_config.h"
 
 typedef struct mtq_coordinator mtq_coordinator_t;
 
 /* loop, store and cfg are borrowed and must outlive the coordinator; cfg's
  * [coordinator] section must already be valid.  Caller destroys. */
 mtq_coordinator_t *mtq_coordinator_new(uv_loop_t *loop, mtq_store_t *store,
-                                       const mtq_config_t *cfg);
+                                       const mtq_coord_config_t *cfg);
 
 /* Starts declaring the channels (retrying while the database is down), then
  * the duties.  Returns at once: the loop does the work. */

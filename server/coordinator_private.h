@@ -53,7 +53,7 @@ typedef struct {
 struct mtq_coordinator {
   uv_loop_t *loop;         /* borrowed */
   mtq_store_t *store;      /* borrowed; thread-safe */
-  const mtq_config_t *cfg; /* borrowed; read-only */
+  const mtq_coord_config_t *cfg; /* borrowed; read-only */
   atomic_bool stopping;    /* read by work in the pool between store calls */
 
   mtq__duty_t declare, lost, leases_duty, release, reconcile, retention, dispatch;
@@ -87,7 +87,7 @@ bool mtq__leases_run(mtq__duty_t *d, bson_error_t *error);
 
 /* retention.c: the retention duty.  announce logs the policy and returns
  * false when it keeps everything (the duty is then never armed). */
-bool mtq__retention_announce(const mtq_config_t *cfg);
+bool mtq__retention_announce(const mtq_coord_config_t *cfg);
 bool mtq__retention_run(mtq__duty_t *d, bson_error_t *error);
 int64_t mtq__retention_next(mtq__duty_t *d);
 

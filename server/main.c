@@ -90,7 +90,7 @@ static void on_signal(uv_signal_t *handle, int signum) {
   uv_close((uv_handle_t *)&dm->sigint, NULL);
 }
 
-static int run(mtq_store_t *store, const mtq_config_t *cfg) {
+static int run(mtq_store_t *store, const mtq_coord_config_t *cfg) {
   uv_loop_t loop;
   int rc = uv_loop_init(&loop);
   if (rc != 0) {
@@ -121,19 +121,19 @@ int main(int argc, char **argv) {
   /* The driver writes to sockets the server may have closed. */
   signal(SIGPIPE, SIG_IGN);
 
-  mtq_config_t cfg;
-  mtq_config_init(&cfg);
+  mtq_coord_config_t cfg;
+  mtq_coord_config_init(&cfg);
   bson_error_t err;
   mtq_store_t *store = NULL;
   rc = 1;
-  if (!mtq_config_load(&cfg, o.config_path, &err)) {
+  if (!mtq_coord_config_load(&cfg, o.config_path, &err)) {
     mtq_err("%s", err.message);
     goto done;
   }
   const char *env_uri = getenv("MTQ_URI");
   const char *uri = o.uri                  ? o.uri
                     : env_uri && *env_uri ? env_uri
-                    : cfg.uri             ? cfg.uri
+                    : cfg.base.uri             ? cfg.base.uri
                                           : DEFAULT_URI;
   store = mtq_store_new(uri, "mtqd", &err);
   if (!store) {
@@ -148,6 +148,6 @@ int main(int argc, char **argv) {
   rc = run(store, &cfg);
 done:
   mtq_store_destroy(store);
-  mtq_config_cleanup(&cfg);
+  mtq_coord_config_cleanup(&cfg);
   return rc;
 }

@@ -33,7 +33,7 @@ static void describe_secs(int64_t secs, char *buf, size_t size) {
   snprintf(buf, size, "%lld %s", (long long)(secs / units[u].secs), units[u].unit);
 }
 
-bool mtq__retention_announce(const mtq_config_t *cfg) {
+bool mtq__retention_announce(const mtq_coord_config_t *cfg) {
   if (!cfg->retain_done_s && !cfg->retain_failed_s) {
     mtq_info("retention off: finished tasks are kept forever");
     return false;
@@ -53,7 +53,7 @@ bool mtq__retention_announce(const mtq_config_t *cfg) {
 
 bool mtq__retention_run(mtq__duty_t *d, bson_error_t *error) {
   mtq_coordinator_t *co = d->co;
-  const mtq_config_t *cfg = co->cfg;
+  const mtq_coord_config_t *cfg = co->cfg;
   int64_t now_ms = mtq_now_ms();
   mtq_purge_rule_t rules[] = {
       {done_statuses, cfg->retain_done_s ? now_ms - cfg->retain_done_s * 1000 : 0},

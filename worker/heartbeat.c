@@ -19,7 +19,7 @@ typedef struct {
 } heartbeat_op_t;
 
 void mtq__whoami_build(const mtq__whoami_t *in, const mtq_hostinfo_t *host, bson_t *doc) {
-  const mtq_config_t *cfg = in->cfg;
+  const mtq_worker_config_t *cfg = in->cfg;
   bson_t arr, sub;
   char key[16];
   const char *k;

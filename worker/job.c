@@ -157,8 +157,8 @@ static void on_runner_done(mtq_runner_outcome_t *o, void *data) {
  * edited in the database to change what runs (func, version, args,
  * timeouts) is refused and recorded as failed, never retried. */
 static bool signature_ok(mtq__job_t *job) {
-  const mtq_config_t *cfg = job->w->cfg;
-  if (mtq_keyring_empty(job->w->ring) || (!job->task.sig[0] && !cfg->require_signature)) {
+  const mtq_worker_config_t *cfg = job->w->cfg;
+  if (mtq_keyring_empty(job->w->ring) || (!job->task.sig[0] && !cfg->base.require_signature)) {
     return true;
   }
   bson_error_t err;
@@ -190,7 +190,7 @@ void mtq__job_start(mtq_worker_t *w, mtq_task_t *task) {
     record(job);
     return;
   }
-  const mtq_function_t *fn = mtq_config_function(w->cfg, job->task.func);
+  const mtq_function_t *fn = mtq_worker_config_function(w->cfg, job->task.func);
   if (!fn || strcmp(fn->version, job->task.version) != 0) {
     /* Polls skip such tasks, so this is a task edited between poll and
      * claim.  Failing it lets the store requeue it for a worker that does

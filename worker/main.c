@@ -92,21 +92,21 @@ static int parse_args(int argc, char **argv, options_t *o) {
 }
 
 /* Loads the file and applies the overrides; false with *error set. */
-static bool load_config(const options_t *o, mtq_config_t *cfg, bson_error_t *error) {
-  if (!mtq_config_load(cfg, o->config, error)) {
+static bool load_config(const options_t *o, mtq_worker_config_t *cfg, bson_error_t *error) {
+  if (!mtq_worker_config_load(cfg, o->config, error)) {
     return false;
   }
   const char *env_uri = getenv("MTQ_URI");
   const char *uri = o->uri ? o->uri : env_uri && *env_uri ? env_uri : NULL;
   if (uri) {
-    bson_free(cfg->uri);
-    cfg->uri = bson_strdup(uri);
+    bson_free(cfg->base.uri);
+    cfg->base.uri = bson_strdup(uri);
   }
   if (o->id) {
     bson_free(cfg->worker_id);
     cfg->worker_id = bson_strdup(o->id);
   }
-  if (!cfg->uri) {
+  if (!cfg->base.uri) {
     mtq_error_set(error, MTQ_ERR_INVALID,
                   "%s: no database uri ([database] uri, MTQ_URI or --uri)", o->config);
     return false;
@@ -138,8 +138,8 @@ int main(int argc, char **argv) {
    * libuv gives every child default signal dispositions again. */
   signal(SIGPIPE, SIG_IGN);
 
-  mtq_config_t cfg;
-  mtq_config_init(&cfg);
+  mtq_worker_config_t cfg;
+  mtq_worker_config_init(&cfg);
   bson_error_t error = {0};
   rc = 1;
   if (!load_config(&o, &cfg, &error)) {
@@ -154,6 +154,6 @@ int main(int argc, char **argv) {
   rc = mtq_worker_run(worker);
   mtq_worker_destroy(worker);
 done:
-  mtq_config_cleanup(&cfg);
+  mtq_worker_config_cleanup(&cfg);
   return rc;
 }

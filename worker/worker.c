@@ -41,7 +41,7 @@ typedef struct {
 
 static void check_work(uv_work_t *req) {
   check_op_t *op = req->data;
-  const mtq_config_t *cfg = op->w->cfg;
+  const mtq_worker_config_t *cfg = op->w->cfg;
   op->ok = true;
   for (size_t i = 0; i < cfg->n_channels && op->ok; i++) {
     op->channel = cfg->channels[i];
@@ -115,8 +115,8 @@ typedef struct {
   unsigned seed; /* rand_r state for spreading claims */
 } poll_op_t;
 
-static bool serves(const mtq_config_t *cfg, const mtq_task_t *task) {
-  const mtq_function_t *fn = mtq_config_function(cfg, task->func);
+static bool serves(const mtq_worker_config_t *cfg, const mtq_task_t *task) {
+  const mtq_function_t *fn = mtq_worker_config_function(cfg, task->func);
   return fn && strcmp(fn->version, task->version) == 0;
 }
 
@@ -176,7 +176,7 @@ static void poll_direct(poll_op_t *op) {
   mtq_task_list_t candidates;
   mtq_task_list_init(&candidates);
   bson_error_t err;
-  if (mtq_store_poll(w->store, w->direct, w->cfg->functions, w->cfg->n_functions, op->want,
+  if (mtq_store_poll(w->store, w->direct, w->served, w->cfg->n_functions, op->want,
                      &w->direct_memo, &candidates, &err)) {
     op->ok = claim_some(op, &candidates);
   } else if (mtq_error_is_transient(&err)) {
@@ -204,7 +204,7 @@ static void poll_work(uv_work_t *req) {
     mtq_task_list_t candidates;
     mtq_task_list_init(&candidates);
     bson_error_t err;
-    if (mtq_store_poll(w->store, channel, w->cfg->functions, w->cfg->n_functions, limit,
+    if (mtq_store_poll(w->store, channel, w->served, w->cfg->n_functions, limit,
                        &w->memos[c], &candidates, &err)) {
       op->ok = claim_some(op, &candidates);
     } else if (mtq_error_is_transient(&err)) {
@@ -371,16 +371,16 @@ void mtq__worker_advance(mtq_worker_t *w) {
 
 /* --- lifecycle ----------------------------------------------------------- */
 
-mtq_worker_t *mtq_worker_new(const mtq_config_t *cfg, bson_error_t *error) {
-  if (!cfg->uri || cfg->n_channels == 0 || cfg->n_functions == 0) {
+mtq_worker_t *mtq_worker_new(const mtq_worker_config_t *cfg, bson_error_t *error) {
+  if (!cfg->base.uri || cfg->n_channels == 0 || cfg->n_functions == 0) {
     mtq_error_set(error, MTQ_ERR_INVALID, "a worker needs a database uri, channels and functions");
     return NULL;
   }
   mtq_keyring_t *ring = NULL;
-  if (!mtq_config_keyring(cfg, &ring, error)) {
+  if (!mtq_config_keyring(&cfg->base, &ring, error)) {
     return NULL;
   }
-  mtq_store_t *store = mtq_store_new(cfg->uri, "mtq-worker", error);
+  mtq_store_t *store = mtq_store_new(cfg->base.uri, "mtq-worker", error);
   if (!store) {
     mtq_keyring_destroy(ring);
     return NULL;
@@ -389,6 +389,10 @@ mtq_worker_t *mtq_worker_new(const mtq_config_t *cfg, bson_error_t *error) {
   w->cfg = cfg;
   w->ring = ring;
   w->memos = bson_malloc0(cfg->n_channels * sizeof *w->memos);
+  w->served = bson_malloc0(cfg->n_functions * sizeof *w->served);
+  for (size_t i = 0; i < cfg->n_functions; i++) {
+    w->served[i] = (mtq_func_ref_t){cfg->functions[i].name, cfg->functions[i].version};
+  }
   for (size_t i = 0; i < cfg->n_channels; i++) {
     w->memos[i].recheck_ms = cfg->poll_interval_ms;
   }
@@ -467,5 +471,6 @@ void mtq_worker_destroy(mtq_worker_t *w) {
   mtq_hostinfo_probe_destroy(w->probe);
   bson_strfreev(w->task_env);
   bson_free(w->memos);
+  bson_free(w->served);
   bson_free(w);
 }

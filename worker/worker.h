@@ -9,15 +9,15 @@
 
 #include <bson/bson.h>
 
-#include "mtq_config.h"
+#include "worker_config.h"
 
 typedef struct mtq_worker mtq_worker_t;
 
-/* Prepares a worker for cfg (borrowed: must outlive the worker; cfg->uri
+/* Prepares a worker for cfg (borrowed: must outlive the worker; cfg->base.uri
  * must be set).  Snapshots the environment that tasks will inherit, then
  * sizes libuv's thread pool (UV_THREADPOOL_SIZE) so that heartbeats always
  * find a free thread.  No database round trip yet.  Caller destroys. */
-mtq_worker_t *mtq_worker_new(const mtq_config_t *cfg, bson_error_t *error);
+mtq_worker_t *mtq_worker_new(const mtq_worker_config_t *cfg, bson_error_t *error);
 
 /* Runs until SIGTERM or SIGINT has been handled (tasks finished or
  * requeued) or startup failed.  Returns the process exit status: 0 after a

@@ -36,7 +36,7 @@ typedef struct mtq__job mtq__job_t;
 
 struct mtq_worker {
   uv_loop_t loop;
-  const mtq_config_t *cfg;      /* immutable, borrowed */
+  const mtq_worker_config_t *cfg;      /* immutable, borrowed */
   mtq_store_t *store;           /* immutable; thread-safe */
   mtq_keyring_t *ring;          /* immutable: keys that verify tasks; NULL = none */
   mtq_hostinfo_probe_t *probe;  /* used only by the one heartbeat in flight */
@@ -61,6 +61,7 @@ struct mtq_worker {
 
   size_t next_channel; /* where the next poll starts, for fairness */
   mtq_poll_memo_t *memos; /* one per channel; touched only by the poll in flight */
+  mtq_func_ref_t *served; /* immutable: the functions of cfg, for polls */
   /* "to.<id>": copies of redundant tasks that mtqd addressed to this worker
    * (polled first: they are often waited on); "" when the id is too long. */
   char direct[MTQ_NAME_MAX + 1];
@@ -106,7 +107,7 @@ void mtq__heartbeat_final(mtq_worker_t *w);
 /* What a whoami document says about the worker itself (host figures come
  * from mtq_hostinfo_t). */
 typedef struct {
-  const mtq_config_t *cfg;
+  const mtq_worker_config_t *cfg;
   const char *host;
   int32_t pid;
   const char *state; /* "running" or "stopped" */

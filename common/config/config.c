@@ -1,4 +1,5 @@
-/* config.c - the INI configuration file (format in mtq_config.h), via inih. */
+/* config.c - the INI reader and the shared sections (format in mtq_config.h),
+ * via inih. */
 #include <errno.h>
 #include <ini.h>
 #include <stdio.h>
@@ -20,36 +21,17 @@
 
 typedef struct {
   mtq_config_t *cfg;
+  const mtq_config_section_t *sections; /* the program's own, borrowed */
+  size_t n_sections;
   const char *source;
   bson_error_t *error;
   bool failed;
   int require_signature; /* -1 until the file sets it: its default depends on keys */
 } parse_state_t;
 
-void mtq_config_init(mtq_config_t *cfg) {
-  memset(cfg, 0, sizeof *cfg);
-  long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  cfg->concurrency = cores > 0 ? (int)cores : 1;
-  char host[256] = "localhost";
-  gethostname(host, sizeof host - 1);
-  host[sizeof host - 1] = '\0';
-  cfg->worker_id = bson_strdup(host);
-  cfg->poll_interval_ms = 1000;
-  cfg->heartbeat_interval_ms = 3000;
-  cfg->grace_period_ms = 30000;
-  cfg->lease_ms = 30000;
-  cfg->lost_after_ms = 15000;
-  cfg->sweep_interval_ms = 1000;
-  cfg->reconcile_interval_ms = 5000;
-  cfg->dispatch_interval_ms = 500;
-  cfg->perf_refresh_ms = 10000;
-  cfg->retain_done_s = 7 * 24 * 3600;
-  cfg->retain_failed_s = 30 * 24 * 3600;
-  cfg->retention_interval_ms = 60000;
-  cfg->retention_batch = 500;
-}
+void mtq_config_init(mtq_config_t *cfg) { memset(cfg, 0, sizeof *cfg); }
 
-static void free_list(char **list, size_t n) {
+void mtq_config_names_free(char **list, size_t n) {
   for (size_t i = 0; i < n; i++) {
     bson_free(list[i]);
   }
@@ -58,29 +40,10 @@ static void free_list(char **list, size_t n) {
 
 void mtq_config_cleanup(mtq_config_t *cfg) {
   bson_free(cfg->uri);
-  bson_free(cfg->worker_id);
-  free_list(cfg->channels, cfg->n_channels);
-  free_list(cfg->tags, cfg->n_tags);
-  free_list(cfg->coord_channels, cfg->n_coord_channels);
-  free_list(cfg->key_ids, cfg->n_keys);
-  free_list(cfg->key_files, cfg->n_keys);
+  mtq_config_names_free(cfg->key_ids, cfg->n_keys);
+  mtq_config_names_free(cfg->key_files, cfg->n_keys);
   bson_free(cfg->sign_with);
-  for (size_t i = 0; i < cfg->n_functions; i++) {
-    bson_free(cfg->functions[i].name);
-    bson_free(cfg->functions[i].version);
-    mtq_argv_free(cfg->functions[i].argv);
-  }
-  bson_free(cfg->functions);
   memset(cfg, 0, sizeof *cfg);
-}
-
-const mtq_function_t *mtq_config_function(const mtq_config_t *cfg, const char *name) {
-  for (size_t i = 0; i < cfg->n_functions; i++) {
-    if (strcmp(cfg->functions[i].name, name) == 0) {
-      return &cfg->functions[i];
-    }
-  }
-  return NULL;
 }
 
 void mtq_argv_free(char **argv) {
@@ -135,11 +98,15 @@ char **mtq_argv_split(const char *line, bson_error_t *error) {
   return argv;
 }
 
-/* Splits "a, b ,c" into validated names. */
-static bool parse_names(const char *value, char ***out, size_t *n_out, bson_error_t *error) {
+/* --- values ------------------------------------------------------------------ */
+
+bool mtq_config_names(const char *value, char ***list, size_t *n_list, bson_error_t *error) {
+  char **out = NULL;
+  size_t n = 0;
   char *copy = bson_strdup(value);
   char *save = NULL;
-  for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+  bool ok = true;
+  for (char *tok = strtok_r(copy, ",", &save); ok && tok; tok = strtok_r(NULL, ",", &save)) {
     while (*tok == ' ' || *tok == '\t') {
       tok++;
     }
@@ -150,29 +117,36 @@ static bool parse_names(const char *value, char ***out, size_t *n_out, bson_erro
     if (!mtq_name_valid(tok)) {
       mtq_error_set(error, MTQ_ERR_INVALID, "'%s' is not a valid name (1-64 of A-Z a-z 0-9 _ . -)",
                     tok);
-      bson_free(copy);
-      return false;
+      ok = false;
     }
-    for (size_t i = 0; i < *n_out; i++) {
-      if (strcmp((*out)[i], tok) == 0) {
+    for (size_t i = 0; ok && i < n; i++) {
+      if (strcmp(out[i], tok) == 0) {
         mtq_error_set(error, MTQ_ERR_INVALID, "'%s' is listed twice", tok);
-        bson_free(copy);
-        return false;
+        ok = false;
       }
     }
-    *out = bson_realloc(*out, (*n_out + 1) * sizeof **out);
-    (*out)[(*n_out)++] = bson_strdup(tok);
+    if (ok) {
+      out = bson_realloc(out, (n + 1) * sizeof *out);
+      out[n++] = bson_strdup(tok);
+    }
   }
   bson_free(copy);
-  if (*n_out == 0) {
+  if (ok && n == 0) {
     mtq_error_set(error, MTQ_ERR_INVALID, "empty list");
+    ok = false;
+  }
+  if (!ok) {
+    mtq_config_names_free(out, n);
     return false;
   }
+  mtq_config_names_free(*list, *n_list);
+  *list = out;
+  *n_list = n;
   return true;
 }
 
-static bool parse_int(const char *value, int64_t min, int64_t max, int64_t *out,
-                      bson_error_t *error) {
+bool mtq_config_int(const char *value, int64_t min, int64_t max, int64_t *out,
+                    bson_error_t *error) {
   char *end = NULL;
   errno = 0;
   long long v = strtoll(value, &end, 10);
@@ -185,7 +159,7 @@ static bool parse_int(const char *value, int64_t min, int64_t max, int64_t *out,
   return true;
 }
 
-static bool set_string(char **field, const char *value, bson_error_t *error) {
+bool mtq_config_string(char **field, const char *value, bson_error_t *error) {
   if (!*value) {
     mtq_error_set(error, MTQ_ERR_INVALID, "empty value");
     return false;
@@ -195,91 +169,38 @@ static bool set_string(char **field, const char *value, bson_error_t *error) {
   return true;
 }
 
-static bool parse_worker_key(mtq_config_t *cfg, const char *name, const char *value,
-                             bson_error_t *error) {
-  int64_t v;
-  if (strcmp(name, "id") == 0) {
-    if (!mtq_name_valid(value)) {
-      mtq_error_set(error, MTQ_ERR_INVALID, "'%s' is not a valid worker id", value);
-      return false;
+bool mtq_config_bool(const char *value, bool *out, bson_error_t *error) {
+  static const char *const yes[] = {"true", "yes", "on", "1"};
+  static const char *const no[] = {"false", "no", "off", "0"};
+  for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+    if (strcmp(value, yes[i]) == 0 || strcmp(value, no[i]) == 0) {
+      *out = strcmp(value, yes[i]) == 0;
+      return true;
     }
-    return set_string(&cfg->worker_id, value, error);
   }
-  if (strcmp(name, "channels") == 0) {
-    free_list(cfg->channels, cfg->n_channels);
-    cfg->channels = NULL;
-    cfg->n_channels = 0;
-    return parse_names(value, &cfg->channels, &cfg->n_channels, error);
-  }
-  if (strcmp(name, "tags") == 0) {
-    free_list(cfg->tags, cfg->n_tags);
-    cfg->tags = NULL;
-    cfg->n_tags = 0;
-    return parse_names(value, &cfg->tags, &cfg->n_tags, error);
-  }
-  if (strcmp(name, "concurrency") == 0) {
-    if (!parse_int(value, 1, 1024, &v, error)) {
-      return false;
-    }
-    cfg->concurrency = (int)v;
-    return true;
-  }
-  int64_t *ms = strcmp(name, "poll_interval_ms") == 0        ? &cfg->poll_interval_ms
-                : strcmp(name, "heartbeat_interval_ms") == 0 ? &cfg->heartbeat_interval_ms
-                : strcmp(name, "grace_period_ms") == 0       ? &cfg->grace_period_ms
-                : strcmp(name, "lease_ms") == 0              ? &cfg->lease_ms
-                                                             : NULL;
-  if (ms) {
-    /* A lease shorter than a second would be renewed faster than a busy
-     * database answers. */
-    return parse_int(value, ms == &cfg->lease_ms ? 1000 : 10, 24 * 3600 * 1000, ms, error);
-  }
-  mtq_error_set(error, MTQ_ERR_INVALID, "unknown key '%s' in [worker]", name);
+  mtq_error_set(error, MTQ_ERR_INVALID, "'%s' is not true or false", value);
   return false;
 }
 
-static bool parse_coordinator_key(mtq_config_t *cfg, const char *name, const char *value,
-                                  bson_error_t *error) {
-  if (strcmp(name, "channels") == 0) {
-    free_list(cfg->coord_channels, cfg->n_coord_channels);
-    cfg->coord_channels = NULL;
-    cfg->n_coord_channels = 0;
-    return parse_names(value, &cfg->coord_channels, &cfg->n_coord_channels, error);
+/* --- the shared sections ------------------------------------------------------- */
+
+static bool database_key(void *data, const char *sub, const char *name, const char *value,
+                         bson_error_t *error) {
+  parse_state_t *st = data;
+  if (strcmp(name, "uri") == 0) {
+    return mtq_config_string(&st->cfg->uri, value, error);
   }
-  if (strcmp(name, "max_backlog") == 0) {
-    return parse_int(value, 0, INT64_MAX / 2, &cfg->max_backlog, error);
-  }
-  int64_t *ms = strcmp(name, "lost_after_ms") == 0           ? &cfg->lost_after_ms
-                : strcmp(name, "sweep_interval_ms") == 0     ? &cfg->sweep_interval_ms
-                : strcmp(name, "reconcile_interval_ms") == 0 ? &cfg->reconcile_interval_ms
-                : strcmp(name, "retention_interval_ms") == 0 ? &cfg->retention_interval_ms
-                : strcmp(name, "dispatch_interval_ms") == 0  ? &cfg->dispatch_interval_ms
-                : strcmp(name, "perf_refresh_ms") == 0       ? &cfg->perf_refresh_ms
-                                                             : NULL;
-  if (ms) {
-    return parse_int(value, 10, 24 * 3600 * 1000, ms, error);
-  }
-  /* 0 keeps finished tasks forever; ten years is far beyond any sane
-   * retention and keeps the cutoff arithmetic clear of overflow. */
-  int64_t *secs = strcmp(name, "retain_done_s") == 0     ? &cfg->retain_done_s
-                  : strcmp(name, "retain_failed_s") == 0 ? &cfg->retain_failed_s
-                                                         : NULL;
-  if (secs) {
-    return parse_int(value, 0, MTQ_RETAIN_MAX_S, secs, error);
-  }
-  if (strcmp(name, "retention_batch") == 0) {
-    return parse_int(value, 1, MTQ_RETENTION_BATCH_MAX, &cfg->retention_batch, error);
-  }
-  mtq_error_set(error, MTQ_ERR_INVALID, "unknown key '%s' in [coordinator]", name);
+  mtq_error_set(error, MTQ_ERR_INVALID, "unknown key '%s' in [database]", name);
   return false;
 }
 
-static bool parse_security_key(parse_state_t *st, const char *name, const char *value,
-                               bson_error_t *error) {
+static bool security_key(void *data, const char *sub, const char *name, const char *value,
+                         bson_error_t *error) {
+  parse_state_t *st = data;
   mtq_config_t *cfg = st->cfg;
   if (strcmp(name, "keys") == 0) {
-    free_list(cfg->key_ids, cfg->n_keys);
-    free_list(cfg->key_files, cfg->n_keys);
+    mtq_config_names_free(cfg->key_ids, cfg->n_keys);
+    mtq_config_names_free(cfg->key_files, cfg->n_keys);
     cfg->key_ids = cfg->key_files = NULL;
     cfg->n_keys = 0;
     return mtq__key_spec_parse(value, &cfg->key_ids, &cfg->key_files, &cfg->n_keys, error);
@@ -289,65 +210,39 @@ static bool parse_security_key(parse_state_t *st, const char *name, const char *
       mtq_error_set(error, MTQ_ERR_INVALID, "'%s' is not a valid key id", value);
       return false;
     }
-    return set_string(&cfg->sign_with, value, error);
+    return mtq_config_string(&cfg->sign_with, value, error);
   }
   if (strcmp(name, "require_signature") == 0) {
-    static const char *const yes[] = {"true", "yes", "on", "1"};
-    static const char *const no[] = {"false", "no", "off", "0"};
-    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
-      if (strcmp(value, yes[i]) == 0 || strcmp(value, no[i]) == 0) {
-        st->require_signature = strcmp(value, yes[i]) == 0;
-        return true;
-      }
+    bool v;
+    if (!mtq_config_bool(value, &v, error)) {
+      return false;
     }
-    mtq_error_set(error, MTQ_ERR_INVALID, "'%s' is not true or false", value);
-    return false;
+    st->require_signature = v;
+    return true;
   }
   mtq_error_set(error, MTQ_ERR_INVALID, "unknown key '%s' in [security]", name);
   return false;
 }
 
-/* The function named by a "[function NAME]" section, created on first use. */
-static mtq_function_t *function_for(mtq_config_t *cfg, const char *fname, bson_error_t *error) {
-  if (!mtq_name_valid(fname)) {
-    mtq_error_set(error, MTQ_ERR_INVALID, "'%s' is not a valid function name", fname);
-    return NULL;
-  }
-  mtq_function_t *f = (mtq_function_t *)mtq_config_function(cfg, fname);
-  if (!f) {
-    cfg->functions = bson_realloc(cfg->functions, (cfg->n_functions + 1) * sizeof *f);
-    f = &cfg->functions[cfg->n_functions++];
-    memset(f, 0, sizeof *f);
-    f->name = bson_strdup(fname);
-    f->version = bson_strdup("1");
-  }
-  return f;
-}
-
-static bool parse_function_key(mtq_config_t *cfg, const char *fname, const char *name,
-                               const char *value, bson_error_t *error) {
-  mtq_function_t *f = function_for(cfg, fname, error);
-  if (!f) {
-    return false;
-  }
-  if (strcmp(name, "version") == 0) {
-    if (!mtq_name_valid(value)) {
-      mtq_error_set(error, MTQ_ERR_INVALID, "'%s' is not a valid version", value);
-      return false;
+/* The section a header names ("worker", "function sq"): its entry and, for
+ * a named section, where its NAME starts; NULL when no program reads it. */
+static const mtq_config_section_t *find_section(const parse_state_t *st,
+                                                const mtq_config_section_t *builtin,
+                                                const char *name, size_t len, size_t *sub) {
+  for (size_t t = 0; t < 2; t++) {
+    const mtq_config_section_t *table = t ? st->sections : builtin;
+    size_t n = t ? st->n_sections : 2;
+    for (size_t i = 0; i < n; i++) {
+      size_t nlen = strlen(table[i].name);
+      bool prefix = nlen > 0 && table[i].name[nlen - 1] == ' ';
+      if (prefix ? len > nlen && strncmp(name, table[i].name, nlen) == 0
+                 : len == nlen && strncmp(name, table[i].name, len) == 0) {
+        *sub = prefix ? nlen : len;
+        return &table[i];
+      }
     }
-    return set_string(&f->version, value, error);
   }
-  if (strcmp(name, "command") == 0) {
-    char **argv = mtq_argv_split(value, error);
-    if (!argv) {
-      return false;
-    }
-    mtq_argv_free(f->argv);
-    f->argv = argv;
-    return true;
-  }
-  mtq_error_set(error, MTQ_ERR_INVALID, "unknown key '%s' in [function %s]", name, fname);
-  return false;
+  return NULL;
 }
 
 static int on_entry(void *user, const char *section, const char *name, const char *value) {
@@ -355,24 +250,17 @@ static int on_entry(void *user, const char *section, const char *name, const cha
   if (st->failed) {
     return 0;
   }
+  const mtq_config_section_t builtin[] = {{"database", database_key, NULL, st},
+                                          {"security", security_key, NULL, st}};
+  size_t sub = 0;
+  const mtq_config_section_t *sec = find_section(st, builtin, section, strlen(section), &sub);
   bson_error_t err = {0};
   bool ok;
-  if (strcmp(section, "database") == 0) {
-    ok = strcmp(name, "uri") == 0 ? set_string(&st->cfg->uri, value, &err) : false;
-    if (!ok && !err.code) {
-      mtq_error_set(&err, MTQ_ERR_INVALID, "unknown key '%s' in [database]", name);
-    }
-  } else if (strcmp(section, "worker") == 0) {
-    ok = parse_worker_key(st->cfg, name, value, &err);
-  } else if (strcmp(section, "coordinator") == 0) {
-    ok = parse_coordinator_key(st->cfg, name, value, &err);
-  } else if (strcmp(section, "security") == 0) {
-    ok = parse_security_key(st, name, value, &err);
-  } else if (strncmp(section, "function ", 9) == 0) {
-    ok = parse_function_key(st->cfg, section + 9, name, value, &err);
-  } else {
+  if (!sec) {
     ok = false;
     mtq_error_set(&err, MTQ_ERR_INVALID, "unknown section [%s]", section);
+  } else {
+    ok = !sec->key || sec->key(sec->data, section + sub, name, value, &err);
   }
   if (!ok) {
     /* Keep the first error only: inih goes on after a failed entry. */
@@ -384,21 +272,61 @@ static int on_entry(void *user, const char *section, const char *name, const cha
   return 1;
 }
 
-static bool known_section(const char *name, size_t len) {
-  static const char *const fixed[] = {"database", "worker", "coordinator", "security"};
-  for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
-    if (strlen(fixed[i]) == len && strncmp(name, fixed[i], len) == 0) {
-      return true;
+/* "[database], [security], [worker] or [function NAME]", for a message. */
+static void expected_sections(const parse_state_t *st, char *buf, size_t size) {
+  size_t off = (size_t)snprintf(buf, size, "[database], [security]");
+  for (size_t i = 0; i < st->n_sections && off < size; i++) {
+    const char *name = st->sections[i].name;
+    size_t len = strlen(name);
+    bool prefix = len > 0 && name[len - 1] == ' ';
+    off += (size_t)snprintf(buf + off, size - off, "%s[%.*s%s]",
+                            i + 1 == st->n_sections ? " or " : ", ", (int)(prefix ? len - 1 : len),
+                            name, prefix ? " NAME" : "");
+  }
+}
+
+/* A section header at p (after '['), len bytes long: known, not too long,
+ * and its program told of it. */
+static bool check_header(parse_state_t *st, const char *p, size_t len, int line,
+                         bson_error_t *error) {
+  const mtq_config_section_t builtin[] = {{"database", database_key, NULL, st},
+                                          {"security", security_key, NULL, st}};
+  size_t sub = 0;
+  const mtq_config_section_t *sec = find_section(st, builtin, p, len, &sub);
+  if (!sec) {
+    char expected[512];
+    expected_sections(st, expected, sizeof expected);
+    mtq_error_set(error, MTQ_ERR_INVALID, "%s:%d: unknown section (expected %s)", st->source,
+                  line, expected);
+    return false;
+  }
+  /* A longer name reached on_entry cut short, and the function so
+   * configured was then reported as having no command. */
+  if (len > CONFIG_MAX_SECTION) {
+    mtq_error_set(error, MTQ_ERR_INVALID,
+                  "%s:%d: section name longer than %d characters (function names: 40)",
+                  st->source, line, CONFIG_MAX_SECTION);
+    return false;
+  }
+  if (sec->key && sec->header) {
+    char name[CONFIG_MAX_SECTION + 1];
+    snprintf(name, sizeof name, "%.*s", (int)(len - sub), p + sub);
+    bson_error_t err = {0};
+    if (!sec->header(sec->data, name, &err)) {
+      mtq_error_set(error, MTQ_ERR_INVALID, "%s:%d: [%.*s]: %s", st->source, line, (int)len, p,
+                    err.message);
+      return false;
     }
   }
-  return len > 9 && strncmp(name, "function ", 9) == 0;
+  return true;
 }
 
 /* What inih passes over in silence: over-long lines, continuation lines
  * (which would replace a value with its last part), broken or unknown
- * section headers, and sections without keys.  Checked here, with the line
- * number, before inih sees the text. */
-static bool check_lines(const char *text, const char *source, bson_error_t *error) {
+ * section headers, and sections without keys (their program is told of
+ * every header here).  Checked here, with the line number, before inih
+ * sees the text. */
+static bool check_lines(parse_state_t *st, const char *text, bson_error_t *error) {
   int line = 0;
   for (const char *p = text; *p;) {
     line++;
@@ -409,13 +337,13 @@ static bool check_lines(const char *text, const char *source, bson_error_t *erro
       len--;
     }
     if (len > CONFIG_MAX_LINE) {
-      mtq_error_set(error, MTQ_ERR_INVALID, "%s:%d: line longer than %d characters", source, line,
-                    CONFIG_MAX_LINE);
+      mtq_error_set(error, MTQ_ERR_INVALID, "%s:%d: line longer than %d characters", st->source,
+                    line, CONFIG_MAX_LINE);
       return false;
     }
     /* inih skips every isspace() character at the start of a line, so each
      * of them indents it: a line led by \v was a continuation, or a
-     * [function] header that check_functions never saw. */
+     * [function] header that its program never saw. */
     size_t i = 0;
     while (i < len &&
            (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\v' || p[i] == '\f')) {
@@ -424,52 +352,22 @@ static bool check_lines(const char *text, const char *source, bson_error_t *erro
     bool blank = i == len || p[i] == ';' || p[i] == '#';
     if (!blank && i > 0) {
       mtq_error_set(error, MTQ_ERR_INVALID,
-                    "%s:%d: indented line (continuation lines are not supported)", source, line);
+                    "%s:%d: indented line (continuation lines are not supported)", st->source,
+                    line);
       return false;
     }
     if (!blank && p[i] == '[') {
       const char *close = memchr(p + i, ']', len - i);
-      if (!close || !known_section(p + i + 1, (size_t)(close - p - i - 1))) {
-        mtq_error_set(error, MTQ_ERR_INVALID, "%s:%d: %s", source, line,
-                      close ? "unknown section (expected [database], [worker], [coordinator], "
-                              "[security] or [function NAME])"
-                            : "section header without ']'");
+      if (!close) {
+        mtq_error_set(error, MTQ_ERR_INVALID, "%s:%d: section header without ']'", st->source,
+                      line);
         return false;
       }
-      /* A longer name reached on_entry cut short, and the function so
-       * configured was then reported as having no command. */
-      if ((size_t)(close - p - i - 1) > CONFIG_MAX_SECTION) {
-        mtq_error_set(error, MTQ_ERR_INVALID,
-                      "%s:%d: section name longer than %d characters (function names: 40)",
-                      source, line, CONFIG_MAX_SECTION);
+      if (!check_header(st, p + i + 1, (size_t)(close - p - i - 1), line, error)) {
         return false;
       }
     }
     p = next;
-  }
-  return true;
-}
-
-/* Function sections must have a command; inih never reports a section that
- * has no keys at all, so the headers are counted here. */
-static bool check_functions(const mtq_config_t *cfg, const char *text, const char *source,
-                            bson_error_t *error) {
-  for (const char *p = strstr(text, "[function "); p; p = strstr(p + 1, "[function ")) {
-    if (p != text && p[-1] != '\n') {
-      continue;
-    }
-    const char *close = strchr(p, ']');
-    char name[MTQ_NAME_MAX + 2] = "";
-    size_t n = close ? (size_t)(close - p - 10) : 0;
-    if (n > 0 && n <= MTQ_NAME_MAX) {
-      memcpy(name, p + 10, n);
-      name[n] = '\0';
-    }
-    const mtq_function_t *f = mtq_config_function(cfg, name);
-    if (!f || !f->argv) {
-      mtq_error_set(error, MTQ_ERR_INVALID, "%s: [function %s] has no command", source, name);
-      return false;
-    }
   }
   return true;
 }
@@ -502,8 +400,8 @@ bool mtq_config_keyring(const mtq_config_t *cfg, mtq_keyring_t **out, bson_error
                                                cfg->sign_with, out, error);
 }
 
-bool mtq_config_parse(mtq_config_t *cfg, const char *text, size_t len, const char *source,
-                      bson_error_t *error) {
+bool mtq_config_parse(mtq_config_t *cfg, const mtq_config_section_t *sections, size_t n,
+                      const char *text, size_t len, const char *source, bson_error_t *error) {
   if (len > CONFIG_MAX_FILE) {
     mtq_error_set(error, MTQ_ERR_TOO_LARGE, "%s: larger than %d bytes", source, CONFIG_MAX_FILE);
     return false;
@@ -516,11 +414,11 @@ bool mtq_config_parse(mtq_config_t *cfg, const char *text, size_t len, const cha
     mtq_error_set(error, MTQ_ERR_INVALID, "%s: contains a NUL byte", source);
     return false;
   }
-  if (!check_lines(copy, source, error)) {
+  parse_state_t st = {cfg, sections, n, source, error, false, -1};
+  if (!check_lines(&st, copy, error)) {
     bson_free(copy);
     return false;
   }
-  parse_state_t st = {cfg, source, error, false, -1};
   int rc = ini_parse_string(copy, on_entry, &st);
   bool ok = !st.failed;
   if (ok && rc != 0) {
@@ -528,13 +426,13 @@ bool mtq_config_parse(mtq_config_t *cfg, const char *text, size_t len, const cha
                   source, rc);
     ok = false;
   }
-  ok = ok && check_functions(cfg, copy, source, error);
   ok = ok && check_security(cfg, st.require_signature, source, error);
   bson_free(copy);
   return ok;
 }
 
-bool mtq_config_load(mtq_config_t *cfg, const char *path, bson_error_t *error) {
+bool mtq_config_load(mtq_config_t *cfg, const mtq_config_section_t *sections, size_t n,
+                     const char *path, bson_error_t *error) {
   FILE *f = fopen(path, "rb");
   if (!f) {
     mtq_error_set(error, MTQ_ERR_NOT_FOUND, "cannot open %s: %s", path, strerror(errno));
@@ -548,7 +446,7 @@ bool mtq_config_load(mtq_config_t *cfg, const char *path, bson_error_t *error) {
   if (read_error) {
     mtq_error_set(error, MTQ_ERR_INVALID, "cannot read %s", path);
   } else {
-    ok = mtq_config_parse(cfg, buf, len, path, error);
+    ok = mtq_config_parse(cfg, sections, n, buf, len, path, error);
   }
   bson_free(buf);
   return ok;

@@ -1,40 +1,20 @@
-/* mtq_config.h - the INI configuration file shared by mtq-worker and mtqd.
+/* mtq_config.h - the INI configuration file: its reader, and the sections
+ * every mtq program shares.
  *
  *   [database]
  *   uri = mongodb://127.0.0.1:27017/mtq
- *
- *   [worker]
- *   id = m1                      ; default: the host name
- *   channels = default, gpu
- *   concurrency = 4              ; default: number of cores
- *   poll_interval_ms = 1000
- *   heartbeat_interval_ms = 3000
- *   grace_period_ms = 30000
- *   lease_ms = 30000             ; a running task's lease: renewed every quarter
- *                                ; of it; mtqd takes the task back when it goes
- *                                ; unrenewed this long, and the worker stops a
- *                                ; task it could not renew for half of it
- *
- *   [function square]            ; one section per function served
- *   version = 1
- *   command = /usr/bin/python3 /opt/mtq/square.py
- *
- *   [coordinator]
- *   channels = default, gpu      ; channels it declares and looks after
- *   lost_after_ms = 15000
- *   sweep_interval_ms = 1000
- *   reconcile_interval_ms = 5000
- *   max_backlog = 100000         ; enqueue fails once a channel holds this many
- *                                ; tasks not yet ended (default 0: no limit)
- *   retain_done_s = 604800       ; keep done tasks 7 days (0 = forever)
- *   retain_failed_s = 2592000    ; failed, dead, cancelled: 30 days (0 = forever)
- *   retention_interval_ms = 60000
- *   retention_batch = 500        ; tasks removed per database round (1..10000)
  *
  *   [security]                   ; signed tasks (mtq_sign.h)
  *   keys = k2:/etc/mtq/k2.key, k1:/etc/mtq/k1.key   ; id:file, all accepted for verifying
  *   sign_with = k2               ; the key producers sign with; default: the first of keys
  *   require_signature = true     ; default: true when keys are set
+ *
+ * A program adds its own sections by handing the reader a table of them
+ * (mtq_config_section_t): mtq-worker reads [worker] and [function NAME]
+ * (worker/worker_config.h), mtqd reads [coordinator] (server/coord_config.h).
+ * A section no table names is an error, with its line number; a section
+ * that belongs to another program is named with a NULL handler and
+ * skipped, so that one file can serve both daemons.
  *
  * Parsing uses inih.  A command is split into words like a shell would
  * (quotes, backslashes) but is never run through a shell. */
@@ -48,74 +28,66 @@
 
 #include "mtq_sign.h"
 
+/* What every program reads: [database] and [security]. */
 typedef struct {
-  char *name;
-  char *version;
-  char **argv; /* NULL-terminated, argv[0] is the program */
-} mtq_function_t;
-
-typedef struct {
-  char *uri;
-  /* [worker] */
-  char *worker_id;
-  char **channels;
-  size_t n_channels;
-  int concurrency;
-  int64_t poll_interval_ms;
-  int64_t heartbeat_interval_ms;
-  int64_t grace_period_ms;
-  int64_t lease_ms;
-  mtq_function_t *functions;
-  size_t n_functions;
-  char **tags; /* what this worker offers (redundancy requirements name one) */
-  size_t n_tags;
-  /* [coordinator] */
-  char **coord_channels;
-  size_t n_coord_channels;
-  int64_t lost_after_ms;
-  int64_t sweep_interval_ms;
-  int64_t reconcile_interval_ms;
-  int64_t max_backlog; /* per channel; 0 = no limit */
-  int64_t dispatch_interval_ms; /* how often mtqd looks at redundant tasks */
-  int64_t perf_refresh_ms;      /* how often placement rereads the run records */
+  char *uri; /* NULL when the file names none */
   /* [security]: key_ids[i] is read from key_files[i] */
   char **key_ids;
   char **key_files;
   size_t n_keys;
   char *sign_with;        /* NULL: the first of key_ids */
   bool require_signature; /* false: unsigned tasks run too (while producers start signing) */
-  int64_t retain_done_s;   /* 0 = keep forever */
-  int64_t retain_failed_s; /* failed, dead and cancelled; 0 = keep forever */
-  int64_t retention_interval_ms;
-  int64_t retention_batch;
 } mtq_config_t;
 
-#define MTQ_RETAIN_MAX_S (10LL * 366 * 24 * 3600)
-#define MTQ_RETENTION_BATCH_MAX 10000
+/* One section a program reads.  name is "worker", or, ending in a space,
+ * the prefix of named sections ("function " for [function NAME]). */
+typedef struct {
+  const char *name;
+  /* Called for each "key = value" of the section; sub is the NAME of a
+   * named section, "" otherwise.  Fills error (only the reason: the reader
+   * adds where) and returns false to refuse the line.  NULL: the section
+   * belongs to another program and is skipped. */
+  bool (*key)(void *data, const char *sub, const char *key, const char *value,
+              bson_error_t *error);
+  /* Called for each header of the section in the file, before its keys,
+   * even when it has none (may be NULL). */
+  bool (*header)(void *data, const char *sub, bson_error_t *error);
+  void *data;
+} mtq_config_section_t;
 
-/* Fills *cfg with defaults (no channels, no functions, concurrency = cores,
- * worker_id = host name). */
+/* Zeroes *cfg (no uri, no keys). */
 void mtq_config_init(mtq_config_t *cfg);
+/* Frees everything the config owns; cfg may be reused after mtq_config_init. */
+void mtq_config_cleanup(mtq_config_t *cfg);
 
-/* Parses INI text (text need not be NUL-terminated; len bytes are read).
- * On failure *error names the line and the problem; cfg keeps what was parsed
- * and must still be cleaned up.  source names the text in messages. */
-bool mtq_config_parse(mtq_config_t *cfg, const char *text, size_t len, const char *source,
-                      bson_error_t *error);
+/* Parses INI text (need not be NUL-terminated; len bytes are read) into
+ * cfg and, through their handlers, the program's own sections (n of them,
+ * borrowed).  On failure *error names the source, line or section and key,
+ * and the problem; what was parsed stays and must still be cleaned up. */
+bool mtq_config_parse(mtq_config_t *cfg, const mtq_config_section_t *sections, size_t n,
+                      const char *text, size_t len, const char *source, bson_error_t *error);
 
 /* Reads and parses a file. */
-bool mtq_config_load(mtq_config_t *cfg, const char *path, bson_error_t *error);
+bool mtq_config_load(mtq_config_t *cfg, const mtq_config_section_t *sections, size_t n,
+                     const char *path, bson_error_t *error);
 
 /* Loads the key files of [security] into a new ring (*out, which the caller
  * destroys), signing with sign_with.  No keys: *out = NULL and success. */
 bool mtq_config_keyring(const mtq_config_t *cfg, mtq_keyring_t **out, bson_error_t *error);
 
-/* Frees everything the config owns; cfg may be reused after mtq_config_init. */
-void mtq_config_cleanup(mtq_config_t *cfg);
+/* --- for the handlers of a program's sections ------------------------------ */
 
-/* Finds a served function by name; NULL when this config does not serve it.
- * Borrowed pointer into cfg. */
-const mtq_function_t *mtq_config_function(const mtq_config_t *cfg, const char *name);
+/* A whole number in [min, max]. */
+bool mtq_config_int(const char *value, int64_t min, int64_t max, int64_t *out,
+                    bson_error_t *error);
+/* A non-empty string, replacing *field (owned by the config). */
+bool mtq_config_string(char **field, const char *value, bson_error_t *error);
+/* "a, b ,c": valid names (mtq_name_valid), none twice, at least one;
+ * replaces *list (owned by the config; free with mtq_config_names_free). */
+bool mtq_config_names(const char *value, char ***list, size_t *n, bson_error_t *error);
+void mtq_config_names_free(char **list, size_t n);
+/* "true", "yes", "on", "1" or their opposites. */
+bool mtq_config_bool(const char *value, bool *out, bson_error_t *error);
 
 /* Splits a command line into a NULL-terminated argv (caller frees with
  * mtq_argv_free).  Supports single quotes, double quotes and backslash; no

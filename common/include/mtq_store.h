@@ -35,7 +35,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "mtq_config.h"
+#include "mtq_sign.h"
 #include "mtq_perf.h"
 #include "mtq_task.h"
 
@@ -104,7 +104,7 @@ typedef struct {
  * (ask every lane).  Appends
  * them to out.  A document with wrong field types is not returned: it is
  * moved to results as failed, keeping the original, and logged. */
-bool mtq_store_poll(mtq_store_t *store, const char *channel, const mtq_function_t *funcs,
+bool mtq_store_poll(mtq_store_t *store, const char *channel, const mtq_func_ref_t *funcs,
                     size_t n_funcs, size_t limit, mtq_poll_memo_t *memo, mtq_task_list_t *out,
                     bson_error_t *error);
 

@@ -91,6 +91,13 @@ typedef struct {
   char origin[MTQ_NAME_MAX + 1]; /* the parent's channel */
 } mtq_task_t;
 
+/* A function at a version, as a task names it and a worker serves it
+ * (borrowed strings). */
+typedef struct {
+  const char *name;
+  const char *version;
+} mtq_func_ref_t;
+
 /* What a producer asks for; fields left zero/NULL take defaults. */
 typedef struct {
   const char *channel;

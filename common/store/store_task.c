@@ -339,7 +339,7 @@ static bool poll_lane(mtq_store_t *store, mongoc_client_t *client, const char *c
   return ok;
 }
 
-bool mtq_store_poll(mtq_store_t *store, const char *channel, const mtq_function_t *funcs,
+bool mtq_store_poll(mtq_store_t *store, const char *channel, const mtq_func_ref_t *funcs,
                     size_t n_funcs, size_t limit, mtq_poll_memo_t *memo, mtq_task_list_t *out,
                     bson_error_t *error) {
   /* [{func: f, version: v}, ...]: the functions this worker serves. */

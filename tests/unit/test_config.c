@@ -13,37 +13,74 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "coord_config.h"
 #include "mtq_config.h"
 #include "mtq_error.h"
+#include "worker_config.h"
+
+/* One file read by both daemons' sections, as a machine running the
+ * worker and mtqd may have: the worker's config carries the shared part. */
+typedef struct {
+  mtq_worker_config_t w;
+  mtq_coord_config_t c;
+} test_cfg_t;
+
+static void test_cfg_init(test_cfg_t *cfg) {
+  mtq_worker_config_init(&cfg->w);
+  mtq_coord_config_init(&cfg->c);
+}
+
+static void test_cfg_cleanup(test_cfg_t *cfg) {
+  mtq_worker_config_cleanup(&cfg->w);
+  mtq_coord_config_cleanup(&cfg->c);
+}
+
+static bool test_cfg_parse(test_cfg_t *cfg, const char *text, size_t len, const char *source,
+                           bson_error_t *error) {
+  mtq_config_section_t table[MTQ_WORKER_CONFIG_SECTIONS + 1];
+  mtq_worker_config_sections(&cfg->w, table);
+  table[MTQ_WORKER_CONFIG_SECTIONS] = mtq_coord_config_section(&cfg->c);
+  return mtq_config_parse(&cfg->w.base, table, MTQ_WORKER_CONFIG_SECTIONS + 1, text, len, source,
+                          error) &&
+         mtq_worker_config_check(&cfg->w, source, error);
+}
+
+static bool test_cfg_load(test_cfg_t *cfg, const char *path, bson_error_t *error) {
+  mtq_config_section_t table[MTQ_WORKER_CONFIG_SECTIONS + 1];
+  mtq_worker_config_sections(&cfg->w, table);
+  table[MTQ_WORKER_CONFIG_SECTIONS] = mtq_coord_config_section(&cfg->c);
+  return mtq_config_load(&cfg->w.base, table, MTQ_WORKER_CONFIG_SECTIONS + 1, path, error) &&
+         mtq_worker_config_check(&cfg->w, path, error);
+}
 
 /* --- helpers -------------------------------------------------------------- */
 
 static int setup_cfg(void **state) {
-  mtq_config_t *cfg = malloc(sizeof *cfg);
-  mtq_config_init(cfg);
+  test_cfg_t *cfg = malloc(sizeof *cfg);
+  test_cfg_init(cfg);
   *state = cfg;
   return 0;
 }
 
 static int teardown_cfg(void **state) {
-  mtq_config_cleanup(*state);
+  test_cfg_cleanup(*state);
   free(*state);
   return 0;
 }
 
-static bool parse(mtq_config_t *cfg, const char *text, bson_error_t *error) {
+static bool parse(test_cfg_t *cfg, const char *text, bson_error_t *error) {
   memset(error, 0, sizeof *error);
-  return mtq_config_parse(cfg, text, strlen(text), "test.ini", error);
+  return test_cfg_parse(cfg, text, strlen(text), "test.ini", error);
 }
 
 /* Parses text that must be refused, and checks the message mentions each
  * of the given fragments (NULL-terminated list). */
 static void expect_refused(const char *text, ...) {
-  mtq_config_t cfg;
+  test_cfg_t cfg;
   bson_error_t error;
-  mtq_config_init(&cfg);
+  test_cfg_init(&cfg);
   if (parse(&cfg, text, &error)) {
-    mtq_config_cleanup(&cfg);
+    test_cfg_cleanup(&cfg);
     fail_msg("accepted:\n%s", text);
   }
   assert_int_equal(error.domain, MTQ_ERROR_DOMAIN);
@@ -52,15 +89,15 @@ static void expect_refused(const char *text, ...) {
   va_start(ap, text);
   for (const char *frag = va_arg(ap, const char *); frag; frag = va_arg(ap, const char *)) {
     if (!strstr(error.message, frag)) {
-      mtq_config_cleanup(&cfg);
+      test_cfg_cleanup(&cfg);
       fail_msg("message \"%s\" does not mention \"%s\" (input:\n%s)", error.message, frag, text);
     }
   }
   va_end(ap);
-  mtq_config_cleanup(&cfg);
+  test_cfg_cleanup(&cfg);
 }
 
-static void expect_accepted(mtq_config_t *cfg, const char *text) {
+static void expect_accepted(test_cfg_t *cfg, const char *text) {
   bson_error_t error;
   if (!parse(cfg, text, &error)) {
     fail_msg("refused: %s\ninput:\n%s", error.message, text);
@@ -80,53 +117,53 @@ static void assert_argv(char **argv, const char *const *want) {
 /* --- defaults ------------------------------------------------------------- */
 
 static void test_defaults(void **state) {
-  mtq_config_t *cfg = *state;
+  test_cfg_t *cfg = *state;
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   assert_true(cores > 0);
-  assert_int_equal(cfg->concurrency, cores);
+  assert_int_equal(cfg->w.concurrency, cores);
 
   char host[256] = {0};
   assert_int_equal(gethostname(host, sizeof host - 1), 0);
-  assert_non_null(cfg->worker_id);
-  assert_string_equal(cfg->worker_id, host);
+  assert_non_null(cfg->w.worker_id);
+  assert_string_equal(cfg->w.worker_id, host);
 
-  assert_null(cfg->uri);
-  assert_int_equal(cfg->n_channels, 0);
-  assert_int_equal(cfg->n_coord_channels, 0);
-  assert_int_equal(cfg->n_functions, 0);
-  assert_int_equal(cfg->poll_interval_ms, 1000);
-  assert_int_equal(cfg->heartbeat_interval_ms, 3000);
-  assert_int_equal(cfg->grace_period_ms, 30000);
-  assert_int_equal(cfg->lost_after_ms, 15000);
-  assert_int_equal(cfg->sweep_interval_ms, 1000);
-  assert_int_equal(cfg->reconcile_interval_ms, 5000);
-  assert_int_equal(cfg->perf_refresh_ms, 10000);
-  assert_int_equal(cfg->retain_done_s, 7 * 24 * 3600);
-  assert_int_equal(cfg->retain_failed_s, 30 * 24 * 3600);
-  assert_int_equal(cfg->retention_interval_ms, 60000);
-  assert_int_equal(cfg->retention_batch, 500);
+  assert_null(cfg->w.base.uri);
+  assert_int_equal(cfg->w.n_channels, 0);
+  assert_int_equal(cfg->c.n_channels, 0);
+  assert_int_equal(cfg->w.n_functions, 0);
+  assert_int_equal(cfg->w.poll_interval_ms, 1000);
+  assert_int_equal(cfg->w.heartbeat_interval_ms, 3000);
+  assert_int_equal(cfg->w.grace_period_ms, 30000);
+  assert_int_equal(cfg->c.lost_after_ms, 15000);
+  assert_int_equal(cfg->c.sweep_interval_ms, 1000);
+  assert_int_equal(cfg->c.reconcile_interval_ms, 5000);
+  assert_int_equal(cfg->c.perf_refresh_ms, 10000);
+  assert_int_equal(cfg->c.retain_done_s, 7 * 24 * 3600);
+  assert_int_equal(cfg->c.retain_failed_s, 30 * 24 * 3600);
+  assert_int_equal(cfg->c.retention_interval_ms, 60000);
+  assert_int_equal(cfg->c.retention_batch, 500);
 }
 
 static void test_empty_file_keeps_defaults(void **state) {
-  mtq_config_t *cfg = *state;
+  test_cfg_t *cfg = *state;
   expect_accepted(cfg, "");
   expect_accepted(cfg, "; only a comment\n# and another\n\n   \n");
-  assert_int_equal(cfg->concurrency, sysconf(_SC_NPROCESSORS_ONLN));
-  assert_int_equal(cfg->poll_interval_ms, 1000);
-  assert_int_equal(cfg->n_functions, 0);
-  assert_null(cfg->uri);
+  assert_int_equal(cfg->w.concurrency, sysconf(_SC_NPROCESSORS_ONLN));
+  assert_int_equal(cfg->w.poll_interval_ms, 1000);
+  assert_int_equal(cfg->w.n_functions, 0);
+  assert_null(cfg->w.base.uri);
 }
 
 static void test_cleanup_then_reuse(void **state) {
-  mtq_config_t *cfg = *state;
+  test_cfg_t *cfg = *state;
   expect_accepted(cfg, "[worker]\nchannels = a, b\n[function f]\ncommand = /bin/true\n");
-  mtq_config_cleanup(cfg);
-  assert_null(cfg->worker_id);
-  assert_null(cfg->channels);
-  assert_int_equal(cfg->n_functions, 0);
-  mtq_config_init(cfg);
-  assert_int_equal(cfg->poll_interval_ms, 1000);
-  assert_non_null(cfg->worker_id);
+  test_cfg_cleanup(cfg);
+  assert_null(cfg->w.worker_id);
+  assert_null(cfg->w.channels);
+  assert_int_equal(cfg->w.n_functions, 0);
+  test_cfg_init(cfg);
+  assert_int_equal(cfg->w.poll_interval_ms, 1000);
+  assert_non_null(cfg->w.worker_id);
 }
 
 /* --- a full, valid file --------------------------------------------------- */
@@ -163,103 +200,103 @@ static const char full_config[] =
     "retention_batch = 200\n";
 
 static void test_full_config(void **state) {
-  mtq_config_t *cfg = *state;
+  test_cfg_t *cfg = *state;
   expect_accepted(cfg, full_config);
 
-  assert_string_equal(cfg->uri, "mongodb://db1.example:27017,db2.example:27017/mtq?replicaSet=rs0");
-  assert_string_equal(cfg->worker_id, "m1");
-  assert_int_equal(cfg->n_channels, 2);
-  assert_string_equal(cfg->channels[0], "default");
-  assert_string_equal(cfg->channels[1], "gpu");
-  assert_int_equal(cfg->concurrency, 4);
-  assert_int_equal(cfg->poll_interval_ms, 250);
-  assert_int_equal(cfg->heartbeat_interval_ms, 2000);
-  assert_int_equal(cfg->grace_period_ms, 10000);
+  assert_string_equal(cfg->w.base.uri, "mongodb://db1.example:27017,db2.example:27017/mtq?replicaSet=rs0");
+  assert_string_equal(cfg->w.worker_id, "m1");
+  assert_int_equal(cfg->w.n_channels, 2);
+  assert_string_equal(cfg->w.channels[0], "default");
+  assert_string_equal(cfg->w.channels[1], "gpu");
+  assert_int_equal(cfg->w.concurrency, 4);
+  assert_int_equal(cfg->w.poll_interval_ms, 250);
+  assert_int_equal(cfg->w.heartbeat_interval_ms, 2000);
+  assert_int_equal(cfg->w.grace_period_ms, 10000);
 
-  assert_int_equal(cfg->n_functions, 2);
-  assert_string_equal(cfg->functions[0].name, "square");
-  assert_string_equal(cfg->functions[0].version, "2");
-  assert_argv(cfg->functions[0].argv,
+  assert_int_equal(cfg->w.n_functions, 2);
+  assert_string_equal(cfg->w.functions[0].name, "square");
+  assert_string_equal(cfg->w.functions[0].version, "2");
+  assert_argv(cfg->w.functions[0].argv,
               (const char *const[]){"/usr/bin/python3", "/opt/mtq/my scripts/square.py", "--mode",
                                     "fast and loose", NULL});
-  assert_string_equal(cfg->functions[1].name, "render");
-  assert_string_equal(cfg->functions[1].version, "1"); /* the default */
-  assert_argv(cfg->functions[1].argv,
+  assert_string_equal(cfg->w.functions[1].name, "render");
+  assert_string_equal(cfg->w.functions[1].version, "1"); /* the default */
+  assert_argv(cfg->w.functions[1].argv,
               (const char *const[]){"/opt/render tool/bin/render", "-q", "say \"hi\"", NULL});
 
-  assert_int_equal(cfg->n_coord_channels, 3);
-  assert_string_equal(cfg->coord_channels[0], "default");
-  assert_string_equal(cfg->coord_channels[1], "gpu");
-  assert_string_equal(cfg->coord_channels[2], "batch");
-  assert_int_equal(cfg->lost_after_ms, 20000);
-  assert_int_equal(cfg->sweep_interval_ms, 500);
-  assert_int_equal(cfg->reconcile_interval_ms, 7000);
-  assert_int_equal(cfg->perf_refresh_ms, 2000);
-  assert_int_equal(cfg->retain_done_s, 3600);
-  assert_int_equal(cfg->retain_failed_s, 86400);
-  assert_int_equal(cfg->retention_interval_ms, 30000);
-  assert_int_equal(cfg->retention_batch, 200);
+  assert_int_equal(cfg->c.n_channels, 3);
+  assert_string_equal(cfg->c.channels[0], "default");
+  assert_string_equal(cfg->c.channels[1], "gpu");
+  assert_string_equal(cfg->c.channels[2], "batch");
+  assert_int_equal(cfg->c.lost_after_ms, 20000);
+  assert_int_equal(cfg->c.sweep_interval_ms, 500);
+  assert_int_equal(cfg->c.reconcile_interval_ms, 7000);
+  assert_int_equal(cfg->c.perf_refresh_ms, 2000);
+  assert_int_equal(cfg->c.retain_done_s, 3600);
+  assert_int_equal(cfg->c.retain_failed_s, 86400);
+  assert_int_equal(cfg->c.retention_interval_ms, 30000);
+  assert_int_equal(cfg->c.retention_batch, 200);
 }
 
 /* The text need not be NUL-terminated: only len bytes are read. */
 static void test_parse_reads_only_len_bytes(void **state) {
-  mtq_config_t *cfg = *state;
+  test_cfg_t *cfg = *state;
   static const char text[] = "[worker]\nconcurrency = 7" "99\n";
   bson_error_t error;
-  assert_true(mtq_config_parse(cfg, text, strlen(text) - 3, "t", &error));
-  assert_int_equal(cfg->concurrency, 7);
+  assert_true(test_cfg_parse(cfg, text, strlen(text) - 3, "t", &error));
+  assert_int_equal(cfg->w.concurrency, 7);
 }
 
 static void test_function_lookup(void **state) {
-  mtq_config_t *cfg = *state;
-  assert_null(mtq_config_function(cfg, "square"));
+  test_cfg_t *cfg = *state;
+  assert_null(mtq_worker_config_function(&cfg->w, "square"));
   expect_accepted(cfg, full_config);
-  const mtq_function_t *sq = mtq_config_function(cfg, "square");
-  const mtq_function_t *re = mtq_config_function(cfg, "render");
-  assert_ptr_equal(sq, &cfg->functions[0]);
-  assert_ptr_equal(re, &cfg->functions[1]);
-  assert_null(mtq_config_function(cfg, "squar"));
-  assert_null(mtq_config_function(cfg, "square2"));
-  assert_null(mtq_config_function(cfg, "SQUARE"));
-  assert_null(mtq_config_function(cfg, ""));
+  const mtq_function_t *sq = mtq_worker_config_function(&cfg->w, "square");
+  const mtq_function_t *re = mtq_worker_config_function(&cfg->w, "render");
+  assert_ptr_equal(sq, &cfg->w.functions[0]);
+  assert_ptr_equal(re, &cfg->w.functions[1]);
+  assert_null(mtq_worker_config_function(&cfg->w, "squar"));
+  assert_null(mtq_worker_config_function(&cfg->w, "square2"));
+  assert_null(mtq_worker_config_function(&cfg->w, "SQUARE"));
+  assert_null(mtq_worker_config_function(&cfg->w, ""));
 }
 
 /* A function's keys may be split over two sections of the same name; the
  * later command replaces the earlier one. */
 static void test_function_sections_merge(void **state) {
-  mtq_config_t *cfg = *state;
+  test_cfg_t *cfg = *state;
   expect_accepted(cfg, "[function f]\ncommand = /bin/a\n[worker]\nconcurrency = 2\n"
                        "[function f]\nversion = v3\ncommand = /bin/b x\n");
-  assert_int_equal(cfg->n_functions, 1);
-  assert_string_equal(cfg->functions[0].version, "v3");
-  assert_argv(cfg->functions[0].argv, (const char *const[]){"/bin/b", "x", NULL});
+  assert_int_equal(cfg->w.n_functions, 1);
+  assert_string_equal(cfg->w.functions[0].version, "v3");
+  assert_argv(cfg->w.functions[0].argv, (const char *const[]){"/bin/b", "x", NULL});
 }
 
 /* --- channel lists -------------------------------------------------------- */
 
 static void test_channels_with_spaces(void **state) {
-  mtq_config_t *cfg = *state;
+  test_cfg_t *cfg = *state;
   expect_accepted(cfg, "[worker]\nchannels =   alpha ,beta,\tgamma.v2  ,  d-e_f\n");
-  assert_int_equal(cfg->n_channels, 4);
-  assert_string_equal(cfg->channels[0], "alpha");
-  assert_string_equal(cfg->channels[1], "beta");
-  assert_string_equal(cfg->channels[2], "gamma.v2");
-  assert_string_equal(cfg->channels[3], "d-e_f");
+  assert_int_equal(cfg->w.n_channels, 4);
+  assert_string_equal(cfg->w.channels[0], "alpha");
+  assert_string_equal(cfg->w.channels[1], "beta");
+  assert_string_equal(cfg->w.channels[2], "gamma.v2");
+  assert_string_equal(cfg->w.channels[3], "d-e_f");
 }
 
 static void test_channels_key_repeated_replaces(void **state) {
-  mtq_config_t *cfg = *state;
+  test_cfg_t *cfg = *state;
   expect_accepted(cfg, "[worker]\nchannels = a, b, c\nchannels = z\n");
-  assert_int_equal(cfg->n_channels, 1);
-  assert_string_equal(cfg->channels[0], "z");
+  assert_int_equal(cfg->w.n_channels, 1);
+  assert_string_equal(cfg->w.channels[0], "z");
 }
 
 static void test_channels_single(void **state) {
-  mtq_config_t *cfg = *state;
+  test_cfg_t *cfg = *state;
   expect_accepted(cfg, "[coordinator]\nchannels = only\n");
-  assert_int_equal(cfg->n_coord_channels, 1);
-  assert_string_equal(cfg->coord_channels[0], "only");
-  assert_int_equal(cfg->n_channels, 0);
+  assert_int_equal(cfg->c.n_channels, 1);
+  assert_string_equal(cfg->c.channels[0], "only");
+  assert_int_equal(cfg->w.n_channels, 0);
 }
 
 static void test_channels_refused(void **unused) {
@@ -278,10 +315,10 @@ static void test_channels_refused(void **unused) {
 }
 
 static void test_channel_64_chars_accepted(void **state) {
-  mtq_config_t *cfg = *state;
+  test_cfg_t *cfg = *state;
   expect_accepted(cfg, "[worker]\nchannels = "
                        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n");
-  assert_int_equal(strlen(cfg->channels[0]), 64);
+  assert_int_equal(strlen(cfg->w.channels[0]), 64);
 }
 
 /* --- bad names, unknown sections and keys -------------------------------- */
@@ -320,15 +357,15 @@ static void test_unknown_key(void **unused) {
 }
 
 static void test_error_names_source_section_and_key(void **unused) {
-  mtq_config_t cfg;
+  test_cfg_t cfg;
   bson_error_t error;
-  mtq_config_init(&cfg);
+  test_cfg_init(&cfg);
   assert_false(parse(&cfg, "[coordinator]\nsweep_interval_ms = soon\n", &error));
   assert_non_null(strstr(error.message, "test.ini"));
   assert_non_null(strstr(error.message, "[coordinator]"));
   assert_non_null(strstr(error.message, "sweep_interval_ms"));
   assert_non_null(strstr(error.message, "'soon'"));
-  mtq_config_cleanup(&cfg);
+  test_cfg_cleanup(&cfg);
 }
 
 static void test_empty_values(void **unused) {
@@ -352,12 +389,12 @@ static void test_syntax_error(void **unused) {
  * characters (valid elsewhere) was configured under its first 40 and then
  * reported as having no command. */
 static void test_long_function_name(void **state) {
-  mtq_config_t *cfg = *state;
+  test_cfg_t *cfg = *state;
   expect_refused("[function aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\ncommand = /bin/true\n",
                  "test.ini:1", "section name longer than 49 characters", NULL);
   expect_accepted(cfg,
                   "[function aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\ncommand = /bin/true\n");
-  assert_non_null(mtq_config_function(cfg, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+  assert_non_null(mtq_worker_config_function(&cfg->w, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
 }
 
 /* Found by tests/fuzz/fuzz_config: inih also skips \r, \v and \f at the
@@ -370,16 +407,16 @@ static void test_other_white_space_indents(void **state) {
   expect_refused("\r[function f]\nversion = 2\n", "test.ini:1", "indented line", NULL);
   expect_refused("[worker]\nchannels = a\n\fb\n", "test.ini:3", "indented line", NULL);
   /* Lines of white space only are still blank, CRLF still ends a line. */
-  mtq_config_t *cfg = *state;
+  test_cfg_t *cfg = *state;
   expect_accepted(cfg, "[worker]\r\n\v\f\r\nid = m1\r\n");
-  assert_string_equal(cfg->worker_id, "m1");
+  assert_string_equal(cfg->w.worker_id, "m1");
 }
 
 /* Only the first error is reported, and nothing after it is applied; what
  * came before stays in cfg. */
 static void test_first_error_wins(void **state) {
-  mtq_config_t *cfg = *state;
-  char *host = bson_strdup(cfg->worker_id);
+  test_cfg_t *cfg = *state;
+  char *host = bson_strdup(cfg->w.worker_id);
   bson_error_t error;
   assert_false(parse(cfg,
                      "[worker]\nconcurrency = 3\nbogus = 1\nalso_bogus = 2\nid = late\n"
@@ -388,15 +425,15 @@ static void test_first_error_wins(void **state) {
   assert_non_null(strstr(error.message, "'bogus'"));
   assert_null(strstr(error.message, "also_bogus"));
   assert_null(strstr(error.message, "coordinator"));
-  assert_int_equal(cfg->concurrency, 3);
-  assert_string_equal(cfg->worker_id, host);
+  assert_int_equal(cfg->w.concurrency, 3);
+  assert_string_equal(cfg->w.worker_id, host);
   bson_free(host);
 }
 
 static void test_null_error_allowed(void **state) {
-  mtq_config_t *cfg = *state;
+  test_cfg_t *cfg = *state;
   static const char text[] = "[worker]\nconcurrency = many\n";
-  assert_false(mtq_config_parse(cfg, text, strlen(text), "t", NULL));
+  assert_false(test_cfg_parse(cfg, text, strlen(text), "t", NULL));
   assert_null(mtq_argv_split("'open", NULL));
   assert_null(mtq_argv_split("", NULL));
 }
@@ -404,32 +441,32 @@ static void test_null_error_allowed(void **state) {
 /* --- numbers -------------------------------------------------------------- */
 
 static void test_numbers_accepted_at_bounds(void **state) {
-  mtq_config_t *cfg = *state;
+  test_cfg_t *cfg = *state;
   expect_accepted(cfg, "[worker]\nconcurrency = 1\npoll_interval_ms = 10\n"
                        "heartbeat_interval_ms = 86400000\n");
-  assert_int_equal(cfg->concurrency, 1);
-  assert_int_equal(cfg->poll_interval_ms, 10);
-  assert_int_equal(cfg->heartbeat_interval_ms, 86400000);
+  assert_int_equal(cfg->w.concurrency, 1);
+  assert_int_equal(cfg->w.poll_interval_ms, 10);
+  assert_int_equal(cfg->w.heartbeat_interval_ms, 86400000);
   expect_accepted(cfg, "[worker]\nconcurrency = 1024\n[coordinator]\nlost_after_ms = 10\n");
-  assert_int_equal(cfg->concurrency, 1024);
-  assert_int_equal(cfg->lost_after_ms, 10);
+  assert_int_equal(cfg->w.concurrency, 1024);
+  assert_int_equal(cfg->c.lost_after_ms, 10);
 }
 
 /* 0 is a valid retention (keep forever), unlike an interval. */
 static void test_retention_bounds_accepted(void **state) {
-  mtq_config_t *cfg = *state;
+  test_cfg_t *cfg = *state;
   expect_accepted(cfg, "[coordinator]\nretain_done_s = 0\nretain_failed_s = 0\n"
                        "retention_interval_ms = 10\nretention_batch = 1\n");
-  assert_int_equal(cfg->retain_done_s, 0);
-  assert_int_equal(cfg->retain_failed_s, 0);
-  assert_int_equal(cfg->retention_interval_ms, 10);
-  assert_int_equal(cfg->retention_batch, 1);
+  assert_int_equal(cfg->c.retain_done_s, 0);
+  assert_int_equal(cfg->c.retain_failed_s, 0);
+  assert_int_equal(cfg->c.retention_interval_ms, 10);
+  assert_int_equal(cfg->c.retention_batch, 1);
   expect_accepted(cfg, "[coordinator]\nretain_done_s = 316224000\nretain_failed_s = 2\n"
                        "retention_interval_ms = 86400000\nretention_batch = 10000\n");
-  assert_int_equal(cfg->retain_done_s, MTQ_RETAIN_MAX_S);
-  assert_int_equal(cfg->retain_failed_s, 2);
-  assert_int_equal(cfg->retention_interval_ms, 86400000);
-  assert_int_equal(cfg->retention_batch, MTQ_RETENTION_BATCH_MAX);
+  assert_int_equal(cfg->c.retain_done_s, MTQ_RETAIN_MAX_S);
+  assert_int_equal(cfg->c.retain_failed_s, 2);
+  assert_int_equal(cfg->c.retention_interval_ms, 86400000);
+  assert_int_equal(cfg->c.retention_batch, MTQ_RETENTION_BATCH_MAX);
 }
 
 static void test_retention_refused(void **unused) {
@@ -450,12 +487,12 @@ static void test_retention_refused(void **unused) {
 
 /* The lease: at least a second; max_backlog: 0 (no limit) or more. */
 static void test_lease_and_backlog(void **state) {
-  mtq_config_t *cfg = *state;
-  assert_int_equal(cfg->lease_ms, 30000);
-  assert_int_equal(cfg->max_backlog, 0);
+  test_cfg_t *cfg = *state;
+  assert_int_equal(cfg->w.lease_ms, 30000);
+  assert_int_equal(cfg->c.max_backlog, 0);
   expect_accepted(cfg, "[worker]\nlease_ms = 1000\n[coordinator]\nmax_backlog = 5\n");
-  assert_int_equal(cfg->lease_ms, 1000);
-  assert_int_equal(cfg->max_backlog, 5);
+  assert_int_equal(cfg->w.lease_ms, 1000);
+  assert_int_equal(cfg->c.max_backlog, 5);
   expect_refused("[worker]\nlease_ms = 999\n", "lease_ms", "from 1000 to 86400000", NULL);
   expect_refused("[worker]\nlease_ms = 1s\n", "lease_ms", "'1s'", NULL);
   expect_refused("[coordinator]\nmax_backlog = -1\n", "max_backlog", NULL);
@@ -506,12 +543,12 @@ static char *line_of(size_t len) {
 }
 
 static void test_line_198_chars_accepted(void **state) {
-  mtq_config_t *cfg = *state;
+  test_cfg_t *cfg = *state;
   char *text = line_of(198);
   expect_accepted(cfg, text);
   /* Read whole, not truncated, and the lines after it are still seen. */
-  assert_int_equal(strlen(cfg->uri), 198 - strlen("uri = "));
-  assert_int_equal(cfg->concurrency, 2);
+  assert_int_equal(strlen(cfg->w.base.uri), 198 - strlen("uri = "));
+  assert_int_equal(cfg->w.concurrency, 2);
   bson_free(text);
 }
 
@@ -531,37 +568,37 @@ static void test_line_199_chars_refused(void **unused) {
 
 static void test_nul_byte_refused(void **unused) {
   static const char text[] = "[worker]\nid = m1\0evil\nconcurrency = 2\n";
-  mtq_config_t cfg;
+  test_cfg_t cfg;
   bson_error_t error;
-  mtq_config_init(&cfg);
-  assert_false(mtq_config_parse(&cfg, text, sizeof text - 1, "nul.ini", &error));
+  test_cfg_init(&cfg);
+  assert_false(test_cfg_parse(&cfg, text, sizeof text - 1, "nul.ini", &error));
   assert_int_equal(error.code, MTQ_ERR_INVALID);
   assert_non_null(strstr(error.message, "nul.ini"));
   assert_non_null(strstr(error.message, "NUL"));
   /* Nothing was applied. */
-  assert_int_equal(cfg.concurrency, sysconf(_SC_NPROCESSORS_ONLN));
-  mtq_config_cleanup(&cfg);
+  assert_int_equal(cfg.w.concurrency, sysconf(_SC_NPROCESSORS_ONLN));
+  test_cfg_cleanup(&cfg);
 }
 
 static void test_too_large_refused(void **state) {
-  mtq_config_t *cfg = *state;
+  test_cfg_t *cfg = *state;
   size_t len = 1024 * 1024 + 1;
   char *text = bson_malloc(len);
   memset(text, '\n', len);
   bson_error_t error;
-  assert_false(mtq_config_parse(cfg, text, len, "big.ini", &error));
+  assert_false(test_cfg_parse(cfg, text, len, "big.ini", &error));
   assert_int_equal(error.code, MTQ_ERR_TOO_LARGE);
   /* One byte less is within the limit (and all blank lines). */
-  assert_true(mtq_config_parse(cfg, text, len - 1, "big.ini", &error));
+  assert_true(test_cfg_parse(cfg, text, len - 1, "big.ini", &error));
   bson_free(text);
 }
 
 /* --- loading files -------------------------------------------------------- */
 
 static void test_load_missing_file(void **state) {
-  mtq_config_t *cfg = *state;
+  test_cfg_t *cfg = *state;
   bson_error_t error;
-  assert_false(mtq_config_load(cfg, "/nonexistent/mtq-test/mtq.ini", &error));
+  assert_false(test_cfg_load(cfg, "/nonexistent/mtq-test/mtq.ini", &error));
   assert_int_equal(error.domain, MTQ_ERROR_DOMAIN);
   assert_int_equal(error.code, MTQ_ERR_NOT_FOUND);
   assert_non_null(strstr(error.message, "/nonexistent/mtq-test/mtq.ini"));
@@ -579,26 +616,26 @@ static char *write_temp(const char *text) {
 }
 
 static void test_load_temp_file(void **state) {
-  mtq_config_t *cfg = *state;
+  test_cfg_t *cfg = *state;
   char *path = write_temp(full_config);
   bson_error_t error;
-  bool ok = mtq_config_load(cfg, path, &error);
+  bool ok = test_cfg_load(cfg, path, &error);
   unlink(path);
   if (!ok) {
     bson_free(path);
     fail_msg("load failed: %s", error.message);
   }
   bson_free(path);
-  assert_string_equal(cfg->worker_id, "m1");
-  assert_int_equal(cfg->n_functions, 2);
-  assert_non_null(mtq_config_function(cfg, "render"));
+  assert_string_equal(cfg->w.worker_id, "m1");
+  assert_int_equal(cfg->w.n_functions, 2);
+  assert_non_null(mtq_worker_config_function(&cfg->w, "render"));
 }
 
 static void test_load_temp_file_error_names_path(void **state) {
-  mtq_config_t *cfg = *state;
+  test_cfg_t *cfg = *state;
   char *path = write_temp("[worker]\nconcurrency = lots\n");
   bson_error_t error;
-  bool ok = mtq_config_load(cfg, path, &error);
+  bool ok = test_cfg_load(cfg, path, &error);
   unlink(path);
   assert_false(ok);
   assert_int_equal(error.code, MTQ_ERR_INVALID);

@@ -679,7 +679,9 @@ static void test_sig_wrong_types(void **unused) {
 
 static bool parse(mtq_config_t *cfg, const char *text, bson_error_t *error) {
   mtq_config_init(cfg);
-  return mtq_config_parse(cfg, text, strlen(text), "test.ini", error);
+  /* [security] is read by the shared part; a worker's section is skipped. */
+  static const mtq_config_section_t others[] = {{"worker", NULL, NULL, NULL}};
+  return mtq_config_parse(cfg, others, 1, text, strlen(text), "test.ini", error);
 }
 
 static void test_config_security(void **unused) {

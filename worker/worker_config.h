@@ -1,0 +1,77 @@
+/* worker_config.h - mtq-worker's configuration: [worker] and its
+ * [function NAME] sections, besides the shared [database] and [security]
+ * (mtq_config.h).
+ *
+ *   [worker]
+ *   id = m1                      ; default: the host name
+ *   channels = default, gpu
+ *   concurrency = 4              ; default: number of cores
+ *   poll_interval_ms = 1000
+ *   heartbeat_interval_ms = 3000
+ *   grace_period_ms = 30000
+ *   lease_ms = 30000             ; a running task's lease: renewed every quarter
+ *                                ; of it; mtqd takes the task back when it goes
+ *                                ; unrenewed this long, and the worker stops a
+ *                                ; task it could not renew for half of it
+ *   tags = cuda12, big           ; what redundant tasks can require (--tag)
+ *
+ *   [function square]            ; one section per function served
+ *   version = 1
+ *   command = /usr/bin/python3 /opt/mtq/square.py
+ *
+ * [coordinator] is mtqd's: skipped here. */
+#ifndef MTQ_WORKER_CONFIG_H
+#define MTQ_WORKER_CONFIG_H
+
+#include "mtq.h"
+
+/* A function this worker serves, and the command that runs it. */
+typedef struct {
+  char *name;
+  char *version;
+  char **argv; /* NULL-terminated, argv[0] is the program */
+} mtq_function_t;
+
+typedef struct {
+  mtq_config_t base; /* [database], [security] */
+  char *worker_id;
+  char **channels;
+  size_t n_channels;
+  int concurrency;
+  int64_t poll_interval_ms;
+  int64_t heartbeat_interval_ms;
+  int64_t grace_period_ms;
+  int64_t lease_ms;
+  char **tags; /* what this worker offers (redundancy requirements name one) */
+  size_t n_tags;
+  mtq_function_t *functions;
+  size_t n_functions;
+} mtq_worker_config_t;
+
+/* Fills *cfg with defaults (no channels, no functions, concurrency = cores,
+ * worker_id = host name). */
+void mtq_worker_config_init(mtq_worker_config_t *cfg);
+/* Frees everything the config owns; cfg may be reused after init. */
+void mtq_worker_config_cleanup(mtq_worker_config_t *cfg);
+
+/* The table entries of [worker] and [function NAME] for mtq_config_parse,
+ * filling cfg (borrowed: it must outlive the parse).  Writes
+ * MTQ_WORKER_CONFIG_SECTIONS entries to out. */
+#define MTQ_WORKER_CONFIG_SECTIONS 2
+void mtq_worker_config_sections(mtq_worker_config_t *cfg, mtq_config_section_t *out);
+/* After a parse: every [function NAME] has a command. */
+bool mtq_worker_config_check(const mtq_worker_config_t *cfg, const char *source,
+                             bson_error_t *error);
+
+/* Parses INI text (len bytes) or a file: the shared sections, the worker's
+ * own, and [coordinator] skipped. */
+bool mtq_worker_config_parse(mtq_worker_config_t *cfg, const char *text, size_t len,
+                             const char *source, bson_error_t *error);
+bool mtq_worker_config_load(mtq_worker_config_t *cfg, const char *path, bson_error_t *error);
+
+/* Finds a served function by name; NULL when this config does not serve it.
+ * Borrowed pointer into cfg. */
+const mtq_function_t *mtq_worker_config_function(const mtq_worker_config_t *cfg,
+                                                 const char *name);
+
+#endif
