@@ -138,8 +138,9 @@ bool mtq_cli_worker_scores(const mtq_cli_t *cli, mtq_perf_t **out, size_t *n);
 /* "20 runs 95% ok ~1.25s" (the moving average of run time), or "-" for
  * p NULL or without runs. */
 void mtq_cli_format_score(const mtq_perf_t *p, char *buf, size_t size);
-/* Copies workers ({"workers": [whoami...]}) into out (initialised by the
- * call), each worker with the figures it has in scores under "perf". */
-void mtq_cli_add_scores(const bson_t *workers, const mtq_perf_t *scores, size_t n, bson_t *out);
+/* Writes workers into out (initialised by the call) as {"workers": [whoami...]},
+ * each worker with the figures it has in scores under "perf". */
+void mtq_cli_add_scores(const mtq_whoami_list_t *workers, const mtq_perf_t *scores, size_t n,
+                        bson_t *out);
 
 #endif

@@ -115,92 +115,38 @@ static const char workers_help[] =
     "the share that succeeded, and the moving average of their run time\n"
     "(recent runs weigh more).  --json adds the figures under \"perf\".\n";
 
-/* A whoami document is written by another program (and may be older or
- * newer than this one): every field is read loosely and shown as "-" when
- * missing or of an unexpected type. */
-static void text_field(const bson_t *w, const char *path, char *buf, size_t size) {
-  bson_iter_t it, found;
-  buf[0] = '\0';
-  if (!bson_iter_init(&it, w) || !bson_iter_find_descendant(&it, path, &found)) {
-    return;
-  }
-  if (BSON_ITER_HOLDS_UTF8(&found)) {
-    snprintf(buf, size, "%s", bson_iter_utf8(&found, NULL));
-  } else if (BSON_ITER_HOLDS_DOUBLE(&found)) {
-    snprintf(buf, size, "%.2f", bson_iter_double(&found));
-  } else if (BSON_ITER_HOLDS_NUMBER(&found)) {
-    snprintf(buf, size, "%lld", (long long)bson_iter_as_int64(&found));
-  } else if (BSON_ITER_HOLDS_ARRAY(&found)) {
-    /* A list of tasks: show how many. */
-    bson_iter_t arr;
-    int n = 0;
-    if (bson_iter_recurse(&found, &arr)) {
-      while (bson_iter_next(&arr)) {
-        n++;
-      }
-    }
-    snprintf(buf, size, "%d", n);
-  }
-}
-
-/* A list of names, or of {name, version} documents, joined by commas. */
-static void list_field(const bson_t *w, const char *key, char *buf, size_t size) {
-  bson_iter_t it, arr;
+/* "a,b" of a list of names. */
+static void join_names(char *const *names, size_t n, char *buf, size_t size) {
   size_t off = 0;
   buf[0] = '\0';
-  if (!bson_iter_init_find(&it, w, key) || !BSON_ITER_HOLDS_ARRAY(&it) ||
-      !bson_iter_recurse(&it, &arr)) {
-    return;
-  }
-  while (bson_iter_next(&arr) && off < size) {
-    const char *sep = off ? "," : "";
-    bson_iter_t sub, name, version;
-    if (BSON_ITER_HOLDS_UTF8(&arr)) {
-      off += (size_t)snprintf(buf + off, size - off, "%s%s", sep, bson_iter_utf8(&arr, NULL));
-    } else if (BSON_ITER_HOLDS_DOCUMENT(&arr) && bson_iter_recurse(&arr, &sub) &&
-               bson_iter_find(&sub, "name") && BSON_ITER_HOLDS_UTF8(&sub)) {
-      name = sub;
-      bool has_version = bson_iter_recurse(&arr, &version) && bson_iter_find(&version, "version") &&
-                         BSON_ITER_HOLDS_UTF8(&version);
-      off += (size_t)snprintf(buf + off, size - off, "%s%s%s%s", sep, bson_iter_utf8(&name, NULL),
-                              has_version ? "@" : "",
-                              has_version ? bson_iter_utf8(&version, NULL) : "");
-    }
+  for (size_t i = 0; i < n && off < size; i++) {
+    off += (size_t)snprintf(buf + off, size - off, "%s%s", i ? "," : "", names[i]);
   }
 }
 
-static void last_seen_field(const bson_t *w, int64_t now_ms, char *buf, size_t size) {
-  bson_iter_t it;
-  int64_t ms = 0;
-  buf[0] = '\0';
-  if (bson_iter_init_find(&it, w, "last_seen")) {
-    ms = BSON_ITER_HOLDS_DATE_TIME(&it) ? bson_iter_date_time(&it)
-         : BSON_ITER_HOLDS_NUMBER(&it)  ? bson_iter_as_int64(&it)
-                                        : 0;
-  }
-  if (ms > 0) {
-    snprintf(buf, size, "%llds ago", (long long)((now_ms - ms) / 1000));
-  }
-}
-
-static void add_worker_row(mtq_table_t *table, const bson_t *w, int64_t now_ms,
+static void add_worker_row(mtq_table_t *table, const mtq_whoami_t *w, int64_t now_ms,
                            const mtq_perf_t *scores, size_t n_scores) {
-  char id[128], host[256], state[32], running[32], concurrency[32], load[32], mem[32];
-  char seen[48], channels[512], functions[1024], slots[80], score[80];
-  text_field(w, "_id", id, sizeof id);
-  text_field(w, "host", host, sizeof host);
-  text_field(w, "state", state, sizeof state);
-  text_field(w, "running", running, sizeof running);
-  text_field(w, "concurrency", concurrency, sizeof concurrency);
-  snprintf(slots, sizeof slots, "%s/%s", running[0] ? running : "-",
-           concurrency[0] ? concurrency : "-");
-  text_field(w, "load.0", load, sizeof load);
-  text_field(w, "mem.available_mb", mem, sizeof mem);
-  mtq_cli_format_score(mtq_perf_find(scores, n_scores, id, ""), score, sizeof score);
-  last_seen_field(w, now_ms, seen, sizeof seen);
-  list_field(w, "channels", channels, sizeof channels);
-  list_field(w, "functions", functions, sizeof functions);
-  const char *cells[] = {id, host, state, slots, load, mem, score, seen, channels, functions};
+  char load[32] = "", mem[32] = "", seen[48] = "", channels[512], functions[1024] = "";
+  char slots[80], score[80];
+  const mtq_hostinfo_t *h = &w->hostinfo;
+  snprintf(slots, sizeof slots, "%d/%d", (int)w->running, (int)w->concurrency);
+  if (h->has_load) {
+    snprintf(load, sizeof load, "%.2f", h->load[0]);
+  }
+  if (h->has_mem) {
+    snprintf(mem, sizeof mem, "%lld", (long long)h->mem_available_mb);
+  }
+  if (w->last_seen_ms > 0) {
+    snprintf(seen, sizeof seen, "%llds ago", (long long)((now_ms - w->last_seen_ms) / 1000));
+  }
+  join_names(w->channels, w->n_channels, channels, sizeof channels);
+  for (size_t i = 0, off = 0; i < w->n_functions && off < sizeof functions; i++) {
+    off += (size_t)snprintf(functions + off, sizeof functions - off, "%s%s@%s", i ? "," : "",
+                            w->functions[i].name, w->functions[i].version);
+  }
+  mtq_cli_format_score(mtq_perf_find(scores, n_scores, w->id, ""), score, sizeof score);
+  const char *cells[] = {w->id,  w->host, mtq_worker_state_name(w->state), slots, load, mem,
+                         score,  seen,    channels,                        functions};
   for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++) {
     cells[i] = cells[i][0] ? cells[i] : NULL;
   }
@@ -212,10 +158,11 @@ int mtq_cmd_workers(mtq_cli_t *cli, int argc, char **argv) {
   if (rc || (rc = mtq_cli_open(cli))) {
     return rc == MTQ_CLI_DONE ? MTQ_CLI_OK : rc;
   }
-  bson_t doc;
+  mtq_whoami_list_t workers;
+  mtq_whoami_list_init(&workers);
   bson_error_t error;
-  if (!mtq_store_workers(cli->store, &doc, &error)) {
-    bson_destroy(&doc);
+  if (!mtq_store_workers(cli->store, &workers, &error)) {
+    mtq_whoami_list_cleanup(&workers);
     return mtq_cli_fail(cli, &error, "cannot list workers");
   }
   mtq_perf_t *scores;
@@ -223,36 +170,22 @@ int mtq_cmd_workers(mtq_cli_t *cli, int argc, char **argv) {
   mtq_cli_worker_scores(cli, &scores, &n_scores);
   if (cli->json) {
     bson_t scored;
-    mtq_cli_add_scores(&doc, scores, n_scores, &scored);
+    mtq_cli_add_scores(&workers, scores, n_scores, &scored);
     mtq_cli_print_array(&scored, "workers", stdout);
     bson_destroy(&scored);
-    bson_destroy(&doc);
-    bson_free(scores);
-    return MTQ_CLI_OK;
-  }
-  static const char *const headers[] = {
-      "ID",           "HOST",  "STATE",     "RUNNING/CONCURRENCY", "LOAD1",
-      "MEM_AVAIL_MB", "SCORE", "LAST_SEEN", "CHANNELS",            "FUNCTIONS"};
-  mtq_table_t *table = mtq_table_new(10, headers);
-  bson_iter_t it, arr;
-  int64_t now_ms = mtq_now_ms();
-  if (bson_iter_init_find(&it, &doc, "workers") && BSON_ITER_HOLDS_ARRAY(&it) &&
-      bson_iter_recurse(&it, &arr)) {
-    while (bson_iter_next(&arr)) {
-      uint32_t len;
-      const uint8_t *data;
-      bson_t w;
-      if (BSON_ITER_HOLDS_DOCUMENT(&arr)) {
-        bson_iter_document(&arr, &len, &data);
-        if (bson_init_static(&w, data, len)) {
-          add_worker_row(table, &w, now_ms, scores, n_scores);
-        }
-      }
+  } else {
+    static const char *const headers[] = {
+        "ID",           "HOST",  "STATE",     "RUNNING/CONCURRENCY", "LOAD1",
+        "MEM_AVAIL_MB", "SCORE", "LAST_SEEN", "CHANNELS",            "FUNCTIONS"};
+    mtq_table_t *table = mtq_table_new(10, headers);
+    int64_t now_ms = mtq_now_ms();
+    for (size_t i = 0; i < workers.n; i++) {
+      add_worker_row(table, &workers.items[i], now_ms, scores, n_scores);
     }
+    mtq_table_print(table, stdout);
+    mtq_table_destroy(table);
   }
-  mtq_table_print(table, stdout);
-  mtq_table_destroy(table);
-  bson_destroy(&doc);
+  mtq_whoami_list_cleanup(&workers);
   bson_free(scores);
   return MTQ_CLI_OK;
 }

@@ -108,41 +108,26 @@ void mtq_cli_format_score(const mtq_perf_t *p, char *buf, size_t size) {
            ewma[0] ? " " : "", ewma);
 }
 
-void mtq_cli_add_scores(const bson_t *workers, const mtq_perf_t *scores, size_t n, bson_t *out) {
+void mtq_cli_add_scores(const mtq_whoami_list_t *workers, const mtq_perf_t *scores, size_t n,
+                        bson_t *out) {
   bson_t arr;
-  bson_iter_t it, in;
-  uint32_t i = 0;
   bson_init(out);
   BSON_APPEND_ARRAY_BEGIN(out, "workers", &arr);
-  if (bson_iter_init_find(&it, workers, "workers") && BSON_ITER_HOLDS_ARRAY(&it) &&
-      bson_iter_recurse(&it, &in)) {
-    while (bson_iter_next(&in)) {
-      uint32_t len;
-      const uint8_t *data;
-      bson_t w, copy, perf;
-      bson_iter_t id;
-      if (!BSON_ITER_HOLDS_DOCUMENT(&in)) {
-        continue;
-      }
-      bson_iter_document(&in, &len, &data);
-      if (!bson_init_static(&w, data, len)) {
-        continue;
-      }
-      char key[16];
-      const char *k;
-      bson_uint32_to_string(i++, &k, key, sizeof key);
-      BSON_APPEND_DOCUMENT_BEGIN(&arr, k, &copy);
-      bson_concat(&copy, &w);
-      const mtq_perf_t *p = bson_iter_init_find(&id, &w, "_id") && BSON_ITER_HOLDS_UTF8(&id)
-                                ? mtq_perf_find(scores, n, bson_iter_utf8(&id, NULL), "")
-                                : NULL;
-      if (p) {
-        BSON_APPEND_DOCUMENT_BEGIN(&copy, "perf", &perf);
-        perf_to_bson(p, &perf);
-        bson_append_document_end(&copy, &perf);
-      }
-      bson_append_document_end(&arr, &copy);
+  for (size_t i = 0; i < workers->n; i++) {
+    const mtq_whoami_t *w = &workers->items[i];
+    char key[16];
+    const char *k;
+    bson_t doc, perf;
+    bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
+    BSON_APPEND_DOCUMENT_BEGIN(&arr, k, &doc);
+    mtq_whoami_to_bson(w, &doc);
+    const mtq_perf_t *p = mtq_perf_find(scores, n, w->id, "");
+    if (p) {
+      BSON_APPEND_DOCUMENT_BEGIN(&doc, "perf", &perf);
+      perf_to_bson(p, &perf);
+      bson_append_document_end(&doc, &perf);
     }
+    bson_append_document_end(&arr, &doc);
   }
   bson_append_array_end(out, &arr);
 }

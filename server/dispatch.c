@@ -40,14 +40,11 @@ typedef struct {
   size_t n;
 } copies_t;
 
-/* What placement needs to know of a worker, read from whoami (borrowed). */
+/* A worker placement may choose: its document, and the copies this pass
+ * has given it so far. */
 typedef struct {
-  const char *id, *host, *state;
-  bson_iter_t doc; /* into the whoami document, for functions, channels and tags */
-  double load1;
-  int32_t cores, concurrency, running, gpus;
-  int64_t mem_available_mb;
-  int32_t assigned; /* copies given to it in this pass */
+  const mtq_whoami_t *w; /* borrowed from the pass's list */
+  int32_t assigned;
 } candidate_t;
 
 /* --- the copies array ----------------------------------------------------- */
@@ -156,109 +153,22 @@ static bool copy_out(const copy_t *c) { return strcmp(c->state, "sent") == 0; }
 
 /* --- workers ---------------------------------------------------------------- */
 
-static bool array_has(bson_iter_t doc, const char *field, const char *value) {
-  bson_iter_t sub;
-  if (!bson_iter_find(&doc, field) || !BSON_ITER_HOLDS_ARRAY(&doc) ||
-      !bson_iter_recurse(&doc, &sub)) {
-    return false;
-  }
-  while (bson_iter_next(&sub)) {
-    if (BSON_ITER_HOLDS_UTF8(&sub) && strcmp(bson_iter_utf8(&sub, NULL), value) == 0) {
-      return true;
-    }
-  }
-  return false;
-}
-
-static bool serves(bson_iter_t doc, const char *func, const char *version) {
-  bson_iter_t sub, fn;
-  if (!bson_iter_find(&doc, "functions") || !BSON_ITER_HOLDS_ARRAY(&doc) ||
-      !bson_iter_recurse(&doc, &sub)) {
-    return false;
-  }
-  while (bson_iter_next(&sub)) {
-    const char *name = NULL, *ver = NULL;
-    if (!BSON_ITER_HOLDS_DOCUMENT(&sub) || !bson_iter_recurse(&sub, &fn)) {
-      continue;
-    }
-    while (bson_iter_next(&fn)) {
-      if (BSON_ITER_HOLDS_UTF8(&fn)) {
-        const char **dst = strcmp(bson_iter_key(&fn), "name") == 0      ? &name
-                           : strcmp(bson_iter_key(&fn), "version") == 0 ? &ver
-                                                                         : NULL;
-        if (dst) {
-          *dst = bson_iter_utf8(&fn, NULL);
-        }
-      }
-    }
-    if (name && ver && strcmp(name, func) == 0 && strcmp(ver, version) == 0) {
-      return true;
-    }
-  }
-  return false;
-}
-
-static void read_candidate(candidate_t *c, const bson_iter_t *doc) {
-  memset(c, 0, sizeof *c);
-  bson_iter_t it;
-  bson_iter_recurse(doc, &it);
-  c->doc = it; /* at the start of the document: each lookup walks a copy */
-  while (bson_iter_next(&it)) {
-    const char *k = bson_iter_key(&it);
-    if (BSON_ITER_HOLDS_UTF8(&it)) {
-      const char **dst = strcmp(k, "_id") == 0     ? &c->id
-                         : strcmp(k, "host") == 0  ? &c->host
-                         : strcmp(k, "state") == 0 ? &c->state
-                                                   : NULL;
-      if (dst) {
-        *dst = bson_iter_utf8(&it, NULL);
-      }
-    } else if (BSON_ITER_HOLDS_INT32(&it)) {
-      int32_t *dst = strcmp(k, "cores") == 0         ? &c->cores
-                     : strcmp(k, "concurrency") == 0 ? &c->concurrency
-                     : strcmp(k, "running") == 0     ? &c->running
-                                                     : NULL;
-      if (dst) {
-        *dst = bson_iter_int32(&it);
-      }
-    } else if (strcmp(k, "load") == 0 && BSON_ITER_HOLDS_ARRAY(&it)) {
-      bson_iter_t l;
-      if (bson_iter_recurse(&it, &l) && bson_iter_next(&l) && BSON_ITER_HOLDS_NUMBER(&l)) {
-        c->load1 = bson_iter_as_double(&l);
-      }
-    } else if (strcmp(k, "mem") == 0 && BSON_ITER_HOLDS_DOCUMENT(&it)) {
-      bson_iter_t m;
-      if (bson_iter_recurse(&it, &m) && bson_iter_find(&m, "available_mb") &&
-          BSON_ITER_HOLDS_NUMBER(&m)) {
-        c->mem_available_mb = bson_iter_as_int64(&m);
-      }
-    } else if (strcmp(k, "gpus") == 0 && BSON_ITER_HOLDS_ARRAY(&it)) {
-      bson_iter_t g;
-      if (bson_iter_recurse(&it, &g)) {
-        while (bson_iter_next(&g)) {
-          c->gpus++;
-        }
-      }
-    }
-  }
-  if (!c->host) {
-    c->host = "?";
-  }
-}
-
-static bool live(const candidate_t *c) {
-  return c->id && c->state && strcmp(c->state, "running") == 0;
-}
+static bool live(const candidate_t *c) { return c->w->state == MTQ_WORKER_STATE_RUNNING; }
 
 /* Can c run a copy of parent at all: live, serving the task's channel and
  * function, meeting its requirements. */
 static bool eligible(const candidate_t *c, const mtq_task_t *parent) {
   const mtq_redundancy_t *r = &parent->red;
-  return live(c) && array_has(c->doc, "channels", parent->channel) &&
-         serves(c->doc, parent->func, parent->version) && (!r->need_gpu || c->gpus > 0) &&
-         (r->min_mem_mb == 0 || c->mem_available_mb >= r->min_mem_mb) &&
-         (!r->tag[0] || array_has(c->doc, "tags", r->tag));
+  const mtq_whoami_t *w = c->w;
+  return live(c) && mtq_whoami_has_channel(w, parent->channel) &&
+         mtq_whoami_serves(w, parent->func, parent->version) &&
+         (!r->need_gpu || w->hostinfo.n_gpus > 0) &&
+         (r->min_mem_mb == 0 || (w->hostinfo.has_mem && w->hostinfo.mem_available_mb >= r->min_mem_mb)) &&
+         (!r->tag[0] || mtq_whoami_has_tag(w, r->tag));
 }
+
+/* A host, for telling workers apart by machine: "?" when the document names none. */
+static const char *host_of(const candidate_t *c) { return c->w->host[0] ? c->w->host : "?"; }
 
 /* --- placement --------------------------------------------------------------- */
 
@@ -268,9 +178,12 @@ static bool eligible(const candidate_t *c, const mtq_task_t *parent) {
  * (so a flaky worker looks slower than it is fast). */
 static double cost(const mtq_coordinator_t *co, const candidate_t *c, const mtq_task_t *parent) {
   double run_ms = DEFAULT_RUN_MS, rate = 1.0;
-  mtq__dispatch_perf(co, c->id, parent->func, &run_ms, &rate);
-  double load = c->cores > 0 ? c->load1 / c->cores : 0.0;
-  double busy = c->concurrency > 0 ? (double)(c->running + c->assigned) / c->concurrency : 0.0;
+  const mtq_whoami_t *w = c->w;
+  mtq__dispatch_perf(co, w->id, parent->func, &run_ms, &rate);
+  double load = w->hostinfo.cores > 0 && w->hostinfo.has_load
+                    ? w->hostinfo.load[0] / w->hostinfo.cores
+                    : 0.0;
+  double busy = w->concurrency > 0 ? (double)(w->running + c->assigned) / w->concurrency : 0.0;
   return run_ms * (1.0 + load) * (1.0 + busy) / (rate > 0.05 ? rate : 0.05);
 }
 
@@ -285,8 +198,8 @@ static candidate_t *choose(const mtq_coordinator_t *co, candidate_t *cands, size
     candidate_t *c = &cands[i];
     bool used = false, host_used = false;
     for (size_t j = 0; j < cs->n; j++) {
-      used |= strcmp(cs->items[j].worker, c->id ? c->id : "") == 0;
-      host_used |= strcmp(cs->items[j].host, c->host) == 0;
+      used |= strcmp(cs->items[j].worker, c->w->id) == 0;
+      host_used |= strcmp(cs->items[j].host, host_of(c)) == 0;
     }
     if (used || !eligible(c, parent)) {
       continue;
@@ -313,19 +226,19 @@ static bool send_copy(mtq_coordinator_t *co, mtq_task_t *parent, copies_t *cs, i
   }
   bson_oid_t id;
   bson_error_t err;
-  if (!mtq_store_send_copy(co->store, parent, c->id, slot, &id, &err)) {
+  if (!mtq_store_send_copy(co->store, parent, c->w->id, slot, &id, &err)) {
     if (mtq_error_is_transient(&err)) {
       *error = err;
       return false;
     }
-    mtq_warn("cannot send a copy of task to worker %s: %s", c->id, err.message);
+    mtq_warn("cannot send a copy of task to worker %s: %s", c->w->id, err.message);
     return true;
   }
   copy_t *cp = copies_push(cs);
   cp->slot = slot;
   bson_oid_copy(&id, &cp->id);
-  bson_strncpy(cp->worker, c->id, sizeof cp->worker);
-  bson_strncpy(cp->host, c->host, sizeof cp->host);
+  bson_strncpy(cp->worker, c->w->id, sizeof cp->worker);
+  bson_strncpy(cp->host, host_of(c), sizeof cp->host);
   bson_strncpy(cp->state, "sent", sizeof cp->state);
   cp->sent_at = mtq_now_ms();
   c->assigned++;
@@ -337,7 +250,7 @@ static bool send_copy(mtq_coordinator_t *co, mtq_task_t *parent, copies_t *cs, i
 
 static const candidate_t *find_candidate(const candidate_t *cands, size_t n, const char *id) {
   for (size_t i = 0; i < n; i++) {
-    if (cands[i].id && strcmp(cands[i].id, id) == 0) {
+    if (strcmp(cands[i].w->id, id) == 0) {
       return &cands[i];
     }
   }
@@ -404,7 +317,8 @@ static bool follow(mtq_coordinator_t *co, const mtq_task_t *parent, copies_t *cs
     const candidate_t *w = find_candidate(cands, n, c->worker);
     char why[160];
     if (!w || !live(w)) {
-      snprintf(why, sizeof why, "worker %s is %s", c->worker, w && w->state ? w->state : "gone");
+      snprintf(why, sizeof why, "worker %s is %s", c->worker,
+               w ? mtq_worker_state_name(w->w->state) : "gone");
       ok = withdraw(co, c, "lost", why, error);
       *changed = true;
     } else if (now - c->sent_at > (int64_t)parent->timeout_s * 1000 + COPY_SLACK_MS) {
@@ -651,25 +565,20 @@ bool mtq__dispatch_run(mtq__duty_t *d, bson_error_t *error) {
     mtq_task_list_cleanup(&parents);
     return true;
   }
-  bson_t workers;
+  mtq_whoami_list_t workers;
+  mtq_whoami_list_init(&workers);
   bool ok = mtq_store_workers(co->store, &workers, error);
-  candidate_t *cands = NULL;
-  size_t n = 0;
-  bson_iter_t it, arr;
-  if (ok && bson_iter_init_find(&it, &workers, "workers") && bson_iter_recurse(&it, &arr)) {
-    while (bson_iter_next(&arr)) {
-      if (BSON_ITER_HOLDS_DOCUMENT(&arr)) {
-        cands = bson_realloc(cands, (n + 1) * sizeof *cands);
-        read_candidate(&cands[n++], &arr);
-      }
-    }
+  candidate_t *cands = bson_malloc0((workers.n ? workers.n : 1) * sizeof *cands);
+  size_t n = workers.n;
+  for (size_t i = 0; i < n; i++) {
+    cands[i].w = &workers.items[i];
   }
   ok = ok && mtq__dispatch_perf_load(co, error);
   for (size_t i = 0; ok && i < parents.n && !mtq__coordinator_stopping(co); i++) {
     ok = run_parent(co, &parents.items[i], cands, n, error);
   }
   bson_free(cands);
-  bson_destroy(&workers);
+  mtq_whoami_list_cleanup(&workers);
   mtq_task_list_cleanup(&parents);
   return ok;
 }

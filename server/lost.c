@@ -14,33 +14,6 @@
 
 static int64_t monotonic_ms(void) { return (int64_t)(uv_hrtime() / 1000000u); }
 
-/* The fields of a whoami document the sweep needs (borrowed from it). */
-typedef struct {
-  const char *id;
-  const char *state;
-  int64_t last_seen_ms;
-} whoami_t;
-
-static bool read_whoami(const bson_t *doc, whoami_t *w) {
-  bson_iter_t it;
-  memset(w, 0, sizeof *w);
-  if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_UTF8(&it)) {
-    w->id = bson_iter_utf8(&it, NULL);
-  }
-  if (bson_iter_init_find(&it, doc, "state") && BSON_ITER_HOLDS_UTF8(&it)) {
-    w->state = bson_iter_utf8(&it, NULL);
-  }
-  if (bson_iter_init_find(&it, doc, "last_seen")) {
-    if (BSON_ITER_HOLDS_DATE_TIME(&it)) {
-      w->last_seen_ms = bson_iter_date_time(&it);
-    } else if (BSON_ITER_HOLDS_NUMBER(&it)) {
-      w->last_seen_ms = bson_iter_as_int64(&it);
-    }
-  }
-  /* A worker id is a name (at most 64 characters); so is a task's worker. */
-  return w->id && strlen(w->id) <= MTQ_NAME_MAX && w->state && w->last_seen_ms > 0;
-}
-
 /* This sweep's table of watched workers, replacing the last one when done. */
 typedef struct {
   mtq__watched_worker_t *items;
@@ -50,7 +23,7 @@ typedef struct {
 /* Carries what the last sweep knew of w over to this sweep's table; a new
  * last_seen value starts the silence afresh.  Returns the entry. */
 static mtq__watched_worker_t *watch(const mtq_coordinator_t *co, watch_list_t *list,
-                                    const whoami_t *w, int64_t now_mono_ms) {
+                                    const mtq_whoami_t *w, int64_t now_mono_ms) {
   list->items = bson_realloc(list->items, (list->n + 1) * sizeof *list->items);
   mtq__watched_worker_t *e = &list->items[list->n++];
   memset(e, 0, sizeof *e);
@@ -68,10 +41,10 @@ static mtq__watched_worker_t *watch(const mtq_coordinator_t *co, watch_list_t *l
 
 /* Marks a running worker that went silent as lost.  The tasks it held come
  * back through their leases (leases.c), which do not depend on this. */
-static bool look_after(mtq_coordinator_t *co, const whoami_t *w, mtq__watched_worker_t *e,
+static bool look_after(mtq_coordinator_t *co, const mtq_whoami_t *w, mtq__watched_worker_t *e,
                        int64_t now_mono_ms, bson_error_t *error) {
   int64_t silent_ms = now_mono_ms - e->unchanged_since_ms;
-  if (strcmp(w->state, "running") != 0 || silent_ms <= co->cfg->lost_after_ms) {
+  if (w->state != MTQ_WORKER_STATE_RUNNING || silent_ms <= co->cfg->lost_after_ms) {
     return true;
   }
   /* The worker's own clock gives the better figure for the log when it
@@ -79,40 +52,28 @@ static bool look_after(mtq_coordinator_t *co, const whoami_t *w, mtq__watched_wo
   int64_t wall_ms = mtq_now_ms() - w->last_seen_ms;
   long long silent_s = (long long)((wall_ms > silent_ms ? wall_ms : silent_ms) / 1000);
   mtq_warn("worker %s is lost: no heartbeat for %lld s", w->id, silent_s);
-  if (!mtq_store_mark_worker(co->store, w->id, "lost", error)) {
+  if (!mtq_store_mark_worker(co->store, w->id, MTQ_WORKER_STATE_LOST, error)) {
     mtq__error_prefix(error, "marking worker %s lost", w->id);
     return false;
   }
   return true;
 }
 
-static bool sweep(mtq_coordinator_t *co, const bson_t *workers, watch_list_t *watched,
+static bool sweep(mtq_coordinator_t *co, const mtq_whoami_list_t *workers, watch_list_t *watched,
                   bson_error_t *error) {
-  bson_iter_t it, arr;
-  if (!bson_iter_init_find(&it, workers, "workers") || !BSON_ITER_HOLDS_ARRAY(&it) ||
-      !bson_iter_recurse(&it, &arr)) {
-    return true;
-  }
   int64_t now_mono_ms = monotonic_ms();
   bool ok = true;
-  while (bson_iter_next(&arr)) {
-    uint32_t len;
-    const uint8_t *data;
-    bson_t doc;
-    whoami_t w;
-    if (!BSON_ITER_HOLDS_DOCUMENT(&arr)) {
-      continue;
-    }
-    bson_iter_document(&arr, &len, &data);
-    if (!bson_init_static(&doc, data, len) || !read_whoami(&doc, &w)) {
-      mtq_debug("skipping a whoami document without a valid _id, state or last_seen");
+  for (size_t i = 0; i < workers->n; i++) {
+    const mtq_whoami_t *w = &workers->items[i];
+    if (w->last_seen_ms <= 0) {
+      mtq_debug("skipping whoami document %s: no last_seen", w->id);
       continue;
     }
     /* Every worker is watched, even after a failure, so that none loses
      * the time it has been silent. */
-    mtq__watched_worker_t *e = watch(co, watched, &w, now_mono_ms);
+    mtq__watched_worker_t *e = watch(co, watched, w, now_mono_ms);
     if (ok && !mtq__coordinator_stopping(co)) {
-      ok = look_after(co, &w, e, now_mono_ms, error);
+      ok = look_after(co, w, e, now_mono_ms, error);
     }
   }
   return ok;
@@ -120,10 +81,11 @@ static bool sweep(mtq_coordinator_t *co, const bson_t *workers, watch_list_t *wa
 
 bool mtq__lost_run(mtq__duty_t *d, bson_error_t *error) {
   mtq_coordinator_t *co = d->co;
-  bson_t workers;
+  mtq_whoami_list_t workers;
+  mtq_whoami_list_init(&workers);
   if (!mtq_store_workers(co->store, &workers, error)) {
     mtq__error_prefix(error, "reading workers");
-    bson_destroy(&workers);
+    mtq_whoami_list_cleanup(&workers);
     /* Workers cannot heartbeat while the database is unreachable either:
      * their silence is counted afresh once it is back, not from before. */
     bson_free(co->watched);
@@ -136,6 +98,6 @@ bool mtq__lost_run(mtq__duty_t *d, bson_error_t *error) {
   bson_free(co->watched);
   co->watched = watched.items;
   co->n_watched = watched.n;
-  bson_destroy(&workers);
+  mtq_whoami_list_cleanup(&workers);
   return ok;
 }

@@ -1,5 +1,6 @@
 /* hostinfo.h - figures about the host a worker runs on, for its whoami
- * document: load, memory, disk, CPU temperature and NVIDIA GPUs.
+ * document (mtq_whoami.h): load, memory, disk, CPU temperature and NVIDIA
+ * GPUs.
  *
  * Reading them touches the file system and may run nvidia-smi, so it is done
  * off the event loop (in the heartbeat's thread-pool work).  The parsers are
@@ -14,42 +15,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MTQ_HOSTINFO_MAX_GPUS 16
-#define MTQ_HOSTINFO_GPU_NAME_MAX 96
+#include "mtq_whoami.h" /* mtq_hostinfo_t: the figures, as the document carries them */
+
 /* nvidia-smi costs tens of milliseconds and wakes the GPUs' driver: it is run
  * at most this often and its answer reused in between. */
 #define MTQ_HOSTINFO_GPU_CACHE_MS 30000
 /* A wedged GPU driver can make nvidia-smi hang; a heartbeat must not. */
 #define MTQ_HOSTINFO_GPU_TIMEOUT_MS 5000
-
-/* One GPU; a figure nvidia-smi reports as "[N/A]" is NAN. */
-typedef struct {
-  int32_t index;
-  char name[MTQ_HOSTINFO_GPU_NAME_MAX];
-  double util_pct;
-  double mem_used_mb;
-  double mem_total_mb;
-  double temp_c;
-} mtq_hostinfo_gpu_t;
-
-/* One reading of the host.  A has_* flag is false when that figure could not
- * be read; the figure is then left out of the whoami document. */
-typedef struct {
-  int32_t cores;
-  bool has_load;
-  double load[3]; /* 1, 5 and 15 minute load averages */
-  bool has_mem;
-  int64_t mem_total_mb;
-  int64_t mem_available_mb;
-  bool has_disk;
-  char disk_path[PATH_MAX];
-  int64_t disk_total_mb;
-  int64_t disk_free_mb;
-  bool has_cpu_temp;
-  double cpu_temp_c;
-  size_t n_gpus;
-  mtq_hostinfo_gpu_t gpus[MTQ_HOSTINFO_MAX_GPUS];
-} mtq_hostinfo_t;
 
 /* Reads the host, keeping the nvidia-smi cache between calls.  Not
  * thread-safe: one thread at a time per probe (the worker has at most one
@@ -64,9 +36,6 @@ void mtq_hostinfo_probe_destroy(mtq_hostinfo_probe_t *probe);
  * than MTQ_HOSTINFO_GPU_CACHE_MS).  now_ms is a monotonic clock in ms.
  * Never fails: what cannot be read is marked absent. */
 void mtq_hostinfo_read(mtq_hostinfo_probe_t *probe, int64_t now_ms, mtq_hostinfo_t *out);
-
-/* Appends cores, load, mem, disk, cpu_temp_c and gpus to doc (borrowed). */
-void mtq_hostinfo_append(const mtq_hostinfo_t *info, bson_t *doc);
 
 /* Parsers (text is NUL-terminated). */
 

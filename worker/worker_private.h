@@ -104,19 +104,8 @@ void mtq__heartbeat_stop(mtq_worker_t *w);
  * called when it is back. */
 void mtq__heartbeat_final(mtq_worker_t *w);
 
-/* What a whoami document says about the worker itself (host figures come
- * from mtq_hostinfo_t). */
-typedef struct {
-  const mtq_worker_config_t *cfg;
-  const char *host;
-  int32_t pid;
-  const char *state; /* "running" or "stopped" */
-  int32_t running;
-  int64_t started_at_ms;
-  int64_t now_ms;
-} mtq__whoami_t;
-
-/* Builds the whoami document into doc (initialised by the caller, empty). */
-void mtq__whoami_build(const mtq__whoami_t *in, const mtq_hostinfo_t *host, bson_t *doc);
+/* The whoami document of this worker as it is now (host figures aside),
+ * state as given; w is initialised by the caller. */
+void mtq__whoami_fill(const mtq_worker_t *worker, mtq_worker_state_t state, mtq_whoami_t *w);
 
 #endif

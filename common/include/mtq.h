@@ -10,5 +10,6 @@
 #include "mtq_state.h"
 #include "mtq_store.h"
 #include "mtq_task.h"
+#include "mtq_whoami.h"
 
 #endif

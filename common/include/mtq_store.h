@@ -38,6 +38,7 @@
 #include "mtq_sign.h"
 #include "mtq_perf.h"
 #include "mtq_task.h"
+#include "mtq_whoami.h"
 
 typedef struct mtq_store mtq_store_t;
 
@@ -141,14 +142,14 @@ bool mtq_store_reject(mtq_store_t *store, mtq_task_t *task, const char *reason,
 bool mtq_store_requeue(mtq_store_t *store, mtq_task_t *task, bool count_attempt,
                        const char *reason, bson_error_t *error);
 
-/* Upserts the worker's whoami document (borrowed; must hold _id). */
-bool mtq_store_heartbeat(mtq_store_t *store, const bson_t *whoami, bson_error_t *error);
-/* Sets whoami.state of a worker ("running", "stopped", "lost"). */
-bool mtq_store_mark_worker(mtq_store_t *store, const char *worker_id, const char *state,
+/* Upserts the worker's whoami document (borrowed). */
+bool mtq_store_heartbeat(mtq_store_t *store, const mtq_whoami_t *whoami, bson_error_t *error);
+/* Sets whoami.state of a worker. */
+bool mtq_store_mark_worker(mtq_store_t *store, const char *worker_id, mtq_worker_state_t state,
                            bson_error_t *error);
-/* Reads every whoami document into out as { "workers": [ ... ] }; out is
- * initialised by the call. */
-bool mtq_store_workers(mtq_store_t *store, bson_t *out, bson_error_t *error);
+/* Appends every whoami document with a valid worker id to out (initialised
+ * by the caller). */
+bool mtq_store_workers(mtq_store_t *store, mtq_whoami_list_t *out, bson_error_t *error);
 
 /* Sets *served when some worker (live or not) has announced in whoami that
  * it serves func (any version when version is NULL) on channel. */

@@ -1,6 +1,5 @@
-/* test_hostinfo.c - the worker's parsers of /proc files and nvidia-smi output,
- * and the whoami fields built from a reading (worker/hostinfo.c).  Texts are
- * given inline: nothing here reads the host. */
+/* test_hostinfo.c - the worker's parsers of /proc files and nvidia-smi output
+ * (worker/hostinfo.c).  Texts are given inline: nothing here reads the host. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -172,86 +171,6 @@ static void test_nvidia_csv_long_name(void **unused) {
   assert_int_equal(strlen(gpus[0].name), MTQ_HOSTINFO_GPU_NAME_MAX - 1);
 }
 
-/* --- whoami fields -------------------------------------------------------- */
-
-static void test_append_full(void **unused) {
-  mtq_hostinfo_t *info = bson_malloc0(sizeof *info);
-  info->cores = 8;
-  info->has_load = true;
-  info->load[0] = 1.5;
-  info->load[1] = 1.0;
-  info->load[2] = 0.5;
-  info->has_mem = true;
-  info->mem_total_mb = 16000;
-  info->mem_available_mb = 9000;
-  info->has_disk = true;
-  strcpy(info->disk_path, "/var/lib/mtq");
-  info->disk_total_mb = 100000;
-  info->disk_free_mb = 40000;
-  info->has_cpu_temp = true;
-  info->cpu_temp_c = 55.0;
-  info->n_gpus = 1;
-  info->gpus[0].index = 0;
-  strcpy(info->gpus[0].name, "Tesla T4");
-  info->gpus[0].util_pct = NAN;
-  info->gpus[0].mem_used_mb = 100;
-  info->gpus[0].mem_total_mb = 15360;
-  info->gpus[0].temp_c = 50;
-
-  bson_t doc = BSON_INITIALIZER;
-  mtq_hostinfo_append(info, &doc);
-  bson_iter_t it, f;
-  assert_true(bson_iter_init_find(&it, &doc, "cores"));
-  assert_int_equal(bson_iter_int32(&it), 8);
-  assert_true(bson_iter_init(&it, &doc));
-  assert_true(bson_iter_find_descendant(&it, "load.2", &f));
-  assert_near(bson_iter_double(&f), 0.5);
-  assert_true(bson_iter_init(&it, &doc));
-  assert_true(bson_iter_find_descendant(&it, "mem.available_mb", &f));
-  assert_int_equal(bson_iter_int64(&f), 9000);
-  assert_true(bson_iter_init(&it, &doc));
-  assert_true(bson_iter_find_descendant(&it, "disk.path", &f));
-  assert_string_equal(bson_iter_utf8(&f, NULL), "/var/lib/mtq");
-  assert_true(bson_iter_init(&it, &doc));
-  assert_true(bson_iter_find_descendant(&it, "disk.free_mb", &f));
-  assert_int_equal(bson_iter_int64(&f), 40000);
-  assert_true(bson_iter_init_find(&it, &doc, "cpu_temp_c"));
-  assert_near(bson_iter_double(&it), 55.0);
-  assert_true(bson_iter_init(&it, &doc));
-  assert_true(bson_iter_find_descendant(&it, "gpus.0.name", &f));
-  assert_string_equal(bson_iter_utf8(&f, NULL), "Tesla T4");
-  assert_true(bson_iter_init(&it, &doc));
-  assert_true(bson_iter_find_descendant(&it, "gpus.0.mem_total_mb", &f));
-  assert_near(bson_iter_double(&f), 15360);
-  /* A figure the GPU did not report is left out, not stored as NaN. */
-  assert_true(bson_iter_init(&it, &doc));
-  assert_false(bson_iter_find_descendant(&it, "gpus.0.util_pct", &f));
-  bson_destroy(&doc);
-  bson_free(info);
-}
-
-static void test_append_absent_figures(void **unused) {
-  mtq_hostinfo_t *info = bson_malloc0(sizeof *info);
-  info->cores = 2;
-  bson_t doc = BSON_INITIALIZER;
-  mtq_hostinfo_append(info, &doc);
-  assert_true(bson_has_field(&doc, "cores"));
-  assert_false(bson_has_field(&doc, "load"));
-  assert_false(bson_has_field(&doc, "mem"));
-  assert_false(bson_has_field(&doc, "disk"));
-  assert_false(bson_has_field(&doc, "cpu_temp_c"));
-  /* gpus is always there, empty when there are none. */
-  bson_iter_t it;
-  assert_true(bson_iter_init_find(&it, &doc, "gpus"));
-  assert_true(BSON_ITER_HOLDS_ARRAY(&it));
-  uint32_t len;
-  const uint8_t *data;
-  bson_iter_array(&it, &len, &data);
-  assert_int_equal(len, 5); /* an empty BSON array */
-  bson_destroy(&doc);
-  bson_free(info);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_loadavg),
@@ -265,8 +184,6 @@ int main(void) {
       cmocka_unit_test(test_nvidia_csv_skips_malformed),
       cmocka_unit_test(test_nvidia_csv_max),
       cmocka_unit_test(test_nvidia_csv_long_name),
-      cmocka_unit_test(test_append_full),
-      cmocka_unit_test(test_append_absent_figures),
   };
   return cmocka_run_group_tests_name("hostinfo", tests, NULL, NULL);
 }

@@ -1,0 +1,75 @@
+/* fuzz_whoami.c - libFuzzer harness for mtq_whoami_from_bson, which reads
+ * the worker documents of the whoami collection: written by any version of
+ * mtq-worker, and editable by hand.
+ *
+ * Input: the bytes of one BSON document (its length prefix and final NUL
+ * are made to fit the input).  Besides not crashing, the lenient reader
+ * must give a document that the writer can write and the reader reads to
+ * the same document again (a fixed point), with only valid names in its
+ * lists, so that what mtqd's placement and the CLI use is what a worker
+ * could have sent. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mtq_whoami.h"
+
+static void fail(const char *what, const bson_t *doc) {
+  char *json = bson_as_canonical_extended_json(doc, NULL);
+  fprintf(stderr, "fuzz_whoami: %s\n  document: %s\n", what, json ? json : "(not printable)");
+  bson_free(json);
+  abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (size < 5 || size > INT32_MAX) {
+    return 0;
+  }
+  uint8_t *bytes = malloc(size);
+  memcpy(bytes, data, size);
+  uint32_t len_le = BSON_UINT32_TO_LE((uint32_t)size);
+  memcpy(bytes, &len_le, 4);
+  bytes[size - 1] = 0;
+  bson_t doc;
+  size_t offset;
+  if (!bson_init_static(&doc, bytes, size) || !bson_validate(&doc, BSON_VALIDATE_NONE, &offset)) {
+    free(bytes);
+    return 0;
+  }
+  mtq_whoami_t *w = malloc(sizeof *w), *again = malloc(sizeof *again);
+  mtq_whoami_init(w);
+  mtq_whoami_init(again);
+  if (mtq_whoami_from_bson(w, &doc)) {
+    if (!mtq_name_valid(w->id)) {
+      fail("accepted an invalid worker id", &doc);
+    }
+    for (size_t i = 0; i < w->n_channels; i++) {
+      if (!mtq_name_valid(w->channels[i])) {
+        fail("accepted an invalid channel name", &doc);
+      }
+    }
+    for (size_t i = 0; i < w->n_functions; i++) {
+      if (!mtq_name_valid(w->functions[i].name) || !mtq_name_valid(w->functions[i].version)) {
+        fail("accepted an invalid function", &doc);
+      }
+    }
+    bson_t out = BSON_INITIALIZER, out2 = BSON_INITIALIZER;
+    mtq_whoami_to_bson(w, &out);
+    if (!mtq_whoami_from_bson(again, &out)) {
+      fail("written back, the document no longer reads", &out);
+    }
+    mtq_whoami_to_bson(again, &out2);
+    if (!bson_equal(&out, &out2)) {
+      fail("a round trip changed the document", &out);
+    }
+    bson_destroy(&out2);
+    bson_destroy(&out);
+  }
+  mtq_whoami_cleanup(w);
+  mtq_whoami_cleanup(again);
+  free(w);
+  free(again);
+  free(bytes);
+  return 0;
+}
