@@ -181,7 +181,7 @@ static bool claim_and_end(mtq_store_t *store, const mtq_func_ref_t *served, int 
     mtq_enqueue_opts_t eo = {.channel = "benchpoll", .func = "noop", .priority = 8};
     mtq_task_t t;
     mtq_task_init(&t);
-    if (!mtq_task_build(&t, &eo, mtq_now_ms(), &e) || !mtq_store_enqueue(store, &t, NULL, &e)) {
+    if (!mtq_task_build(&t, &eo, mtq_now_ms(), &e) || !mtq_store_enqueue(store, &t, false, NULL, &e)) {
       die("enqueue", &e);
     }
     mtq_task_cleanup(&t);
@@ -190,7 +190,8 @@ static bool claim_and_end(mtq_store_t *store, const mtq_func_ref_t *served, int 
    * n of priority 8, then n of the backlog's. */
   mtq_task_list_t l;
   mtq_task_list_init(&l);
-  if (!mtq_store_poll(store, "benchpoll", served, 1, (size_t)(1 + 2 * n), NULL, &l, &e)) {
+  if (!mtq_store_poll(store, "benchpoll", served, 1, (size_t)(1 + 2 * n), NULL, "bench", &l,
+                      &e)) {
     die("poll", &e);
   }
   bool ok = l.n == (size_t)(1 + 2 * n);
@@ -246,7 +247,7 @@ static int cmd_poll(const opts_t *o) {
   bson_t udoc = BSON_INITIALIZER;
   mtq_task_to_bson(&ut, &udoc);
   mongoc_collection_insert_one(naive, &udoc, NULL, NULL, NULL);
-  if (!mtq_store_enqueue(store, &ut, NULL, &e)) {
+  if (!mtq_store_enqueue(store, &ut, false, NULL, &e)) {
     die("enqueue", &e);
   }
   double *lanes = bson_malloc((size_t)o->repeat * sizeof(double));
@@ -262,7 +263,7 @@ static int cmd_poll(const opts_t *o) {
     mtq_task_list_t l;
     mtq_task_list_init(&l);
     int64_t a = bench_now_us();
-    if (!mtq_store_poll(store, "benchpoll", &served, 1, 16, NULL, &l, &e)) {
+    if (!mtq_store_poll(store, "benchpoll", &served, 1, 16, NULL, "bench", &l, &e)) {
       die("poll", &e);
     }
     lanes[r] = (double)(bench_now_us() - a) / 1000.0;

@@ -21,6 +21,8 @@
 #define MTQ_CLI_DONE (-1)
 
 #define MTQ_CLI_DEFAULT_URI "mongodb://127.0.0.1:27017/mtq"
+/* Who the CLI's changes are by, in the audit trail. */
+#define MTQ_CLI_ACTOR "operator"
 
 typedef struct {
   const char *uri;      /* borrowed from argv or the environment */

@@ -29,7 +29,7 @@ int mtq_cmd_set_priority(mtq_cli_t *cli, int argc, char **argv) {
     return rc;
   }
   bson_error_t error;
-  if (!mtq_store_set_priority(cli->store, &id, (int32_t)priority, &error)) {
+  if (!mtq_store_set_priority(cli->store, &id, (int32_t)priority, MTQ_CLI_ACTOR, &error)) {
     return mtq_cli_fail(cli, &error, NULL);
   }
   print_ok(cli);
@@ -67,11 +67,13 @@ static int change_task(mtq_cli_t *cli, int argc, char **argv, change_t change) {
   bson_error_t error;
   bool ok;
   switch (change) {
-  case CHANGE_CANCEL: ok = mtq_store_cancel(cli->store, &id, &error); break;
-  case CHANGE_SUSPEND: ok = mtq_store_suspend(cli->store, &id, &error); break;
-  case CHANGE_RESUME: ok = mtq_store_resume(cli->store, &id, &error); break;
-  case CHANGE_RETRY: ok = mtq_store_retry(cli->store, &id, &error); break;
-  default: ok = mtq_store_set_enable(cli->store, &id, change == CHANGE_ENABLE, &error); break;
+  case CHANGE_CANCEL: ok = mtq_store_cancel(cli->store, &id, MTQ_CLI_ACTOR, &error); break;
+  case CHANGE_SUSPEND: ok = mtq_store_suspend(cli->store, &id, MTQ_CLI_ACTOR, &error); break;
+  case CHANGE_RESUME: ok = mtq_store_resume(cli->store, &id, MTQ_CLI_ACTOR, &error); break;
+  case CHANGE_RETRY: ok = mtq_store_retry(cli->store, &id, MTQ_CLI_ACTOR, &error); break;
+  default:
+    ok = mtq_store_set_enable(cli->store, &id, change == CHANGE_ENABLE, MTQ_CLI_ACTOR, &error);
+    break;
   }
   if (!ok) {
     return mtq_cli_fail(cli, &error, NULL);

@@ -215,26 +215,6 @@ static int enqueue_options(mtq_cli_t *cli, int argc, char **argv, mtq_enqueue_op
   return mtq_cli_positional(cli, argc, argv, 0, "");
 }
 
-/* A task for a function no worker serves would wait forever: refuse it
- * (unless --force), after the channel check so that its message comes first. */
-static int check_served(mtq_cli_t *cli, const mtq_enqueue_opts_t *o) {
-  bson_error_t error;
-  bool served = false;
-  const char *version = o->version ? o->version : "1";
-  if (!mtq_store_check_channel(cli->store, o->channel, &error) ||
-      !mtq_store_function_served(cli->store, o->channel, o->func, version, &served, &error)) {
-    return mtq_cli_fail(cli, &error, "cannot enqueue");
-  }
-  if (!served) {
-    fprintf(stderr,
-            "mtq: no worker serves function '%s' version %s on channel '%s' "
-            "(see mtq workers; --force enqueues it anyway)\n",
-            o->func, version, o->channel);
-    return MTQ_CLI_FAILED;
-  }
-  return MTQ_CLI_OK;
-}
-
 int mtq_cmd_enqueue(mtq_cli_t *cli, int argc, char **argv) {
   mtq_enqueue_opts_t o = {0};
   const char *args_json = NULL;
@@ -254,11 +234,12 @@ int mtq_cmd_enqueue(mtq_cli_t *cli, int argc, char **argv) {
     args_json = from_stdin;
   }
   o.args_json = args_json;
+  /* A task for a function no worker serves would wait forever: refused
+   * unless --force. */
+  o.require_served = !force;
   bson_oid_t id;
   bson_error_t error;
-  if ((rc = mtq_cli_open(cli)) == MTQ_CLI_OK && !force) {
-    rc = check_served(cli, &o);
-  }
+  rc = mtq_cli_open(cli);
   mtq_keyring_t *ring = NULL;
   if (rc == MTQ_CLI_OK && !mtq_keyring_from_env(getenv("MTQ_SIGN_KEYS"), &ring, &error)) {
     rc = mtq_cli_fail(cli, &error, "MTQ_SIGN_KEYS");
@@ -267,7 +248,10 @@ int mtq_cmd_enqueue(mtq_cli_t *cli, int argc, char **argv) {
   }
   bool existing = false, told = false;
   while (rc == MTQ_CLI_OK && !mtq_client_enqueue(cli->client, &o, &id, &existing, &error)) {
-    if (!wait_for_room || error.domain != MTQ_ERROR_DOMAIN || error.code != MTQ_ERR_FULL) {
+    if (error.domain == MTQ_ERROR_DOMAIN && error.code == MTQ_ERR_NOT_FOUND) {
+      fprintf(stderr, "mtq: %s (see mtq workers; --force enqueues it anyway)\n", error.message);
+      rc = MTQ_CLI_FAILED;
+    } else if (!wait_for_room || error.domain != MTQ_ERROR_DOMAIN || error.code != MTQ_ERR_FULL) {
       rc = mtq_cli_fail(cli, &error, "cannot enqueue");
     } else {
       if (!told) {

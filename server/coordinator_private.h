@@ -5,33 +5,11 @@
 #include <stdatomic.h>
 
 #include "coordinator.h"
+#include "duty.h"
 #include "mtq_perf.h"
 
-typedef struct mtq__duty mtq__duty_t;
-
-/* Runs in the thread pool: store calls only, no loop calls.  Fills error
- * (the first failure) and returns false when the duty should be retried. */
-typedef bool (*mtq__duty_run_fn)(mtq__duty_t *d, bson_error_t *error);
-/* Runs on the loop once the work is back: milliseconds until the duty is due
- * again, or -1 for never. */
-typedef int64_t (*mtq__duty_next_fn)(mtq__duty_t *d);
-
-struct mtq__duty {
-  mtq_coordinator_t *co;
-  const char *name;
-  mtq__duty_run_fn run;
-  mtq__duty_next_fn next;
-  uv_timer_t timer;
-  uv_work_t work;
-  bool in_flight; /* loop only: a duty never runs twice at once */
-  /* Written by the work, read by the loop after it is back. */
-  bool ok;
-  bson_error_t error;
-  int64_t took_ms;
-  /* Loop only: the failure last logged, so that a repeat is not. */
-  bool failing;
-  char logged[sizeof(((bson_error_t *)0)->message)];
-};
+/* Who mtqd is in the audit trail and the claim records. */
+#define MTQD_ACTOR "mtqd"
 
 /* What the lost-worker sweep remembers of a worker between sweeps.  A
  * worker is judged by how long its last_seen has not changed on mtqd's own
@@ -56,13 +34,12 @@ struct mtq_coordinator {
   const mtq_coord_config_t *cfg; /* borrowed; read-only */
   atomic_bool stopping;    /* read by work in the pool between store calls */
 
-  mtq__duty_t declare, lost, leases_duty, release, reconcile, retention, dispatch;
+  mtq_duty_t declare, lost, leases_duty, release, reconcile, retention, dispatch;
 
   /* Each group below belongs to one duty's work; since a duty is never in
    * flight twice, and its work and its next() are ordered by libuv, they need
    * no lock. */
   size_t n_declared;
-  int64_t declare_backoff_ms;
   mtq__watched_worker_t *watched; /* owned */
   size_t n_watched;
   mtq__watched_lease_t *leases; /* owned */
@@ -81,18 +58,18 @@ void mtq__error_prefix(bson_error_t *error, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* lost.c: the lost-worker sweep (a duty's run function). */
-bool mtq__lost_run(mtq__duty_t *d, bson_error_t *error);
+bool mtq__lost_run(mtq_duty_t *d, bson_error_t *error);
 /* leases.c: the expired-lease sweep (a duty's run function). */
-bool mtq__leases_run(mtq__duty_t *d, bson_error_t *error);
+bool mtq__leases_run(mtq_duty_t *d, bson_error_t *error);
 
 /* retention.c: the retention duty.  announce logs the policy and returns
  * false when it keeps everything (the duty is then never armed). */
 bool mtq__retention_announce(const mtq_coord_config_t *cfg);
-bool mtq__retention_run(mtq__duty_t *d, bson_error_t *error);
-int64_t mtq__retention_next(mtq__duty_t *d);
+bool mtq__retention_run(mtq_duty_t *d, bson_error_t *error);
+int64_t mtq__retention_next(mtq_duty_t *d);
 
 /* dispatch.c: the redundant-dispatch duty. */
-bool mtq__dispatch_run(mtq__duty_t *d, bson_error_t *error);
+bool mtq__dispatch_run(mtq_duty_t *d, bson_error_t *error);
 /* perf.c: run records for placement and hedging, reread every perf_refresh_ms at most. */
 bool mtq__dispatch_perf_load(mtq_coordinator_t *co, bson_error_t *error);
 /* Leaves *run_ms and *rate alone when nothing is known. */

@@ -270,7 +270,7 @@ static void copy_ended(copy_t *c, const char *state, const char *error) {
 static bool withdraw(mtq_coordinator_t *co, copy_t *c, const char *state, const char *why,
                      bson_error_t *error) {
   bson_error_t err;
-  if (!mtq_store_cancel(co->store, &c->id, &err)) {
+  if (!mtq_store_cancel(co->store, &c->id, MTQD_ACTOR, &err)) {
     if (mtq_error_is_transient(&err)) {
       *error = err;
       return false;
@@ -481,7 +481,8 @@ static bool conclude(mtq_coordinator_t *co, mtq_task_t *parent, copies_t *cs, mt
     why_not(parent, cs, v, why, sizeof why);
   }
   bson_error_t err;
-  bool ok = mtq_store_end_parent(co->store, parent, to, result, why[0] ? why : NULL, &err);
+  bool ok = mtq_store_end_parent(co->store, parent, to, result, MTQD_ACTOR, why[0] ? why : NULL,
+                                 &err);
   if (result) {
     bson_destroy(result);
   }
@@ -514,7 +515,7 @@ static bool run_parent(mtq_coordinator_t *co, mtq_task_t *parent, candidate_t *c
   if (waiting) {
     /* Not before a worker can take its first copy: an idle task stays queued. */
     candidate_t *c = choose(co, cands, n, parent, &cs);
-    ok = !c || mtq_store_start_parent(co->store, parent, error);
+    ok = !c || mtq_store_start_parent(co->store, parent, MTQD_ACTOR, error);
     if (!c || !ok) {
       copies_cleanup(&cs);
       return ok;
@@ -553,11 +554,11 @@ static bool run_parent(mtq_coordinator_t *co, mtq_task_t *parent, candidate_t *c
   return ok;
 }
 
-bool mtq__dispatch_run(mtq__duty_t *d, bson_error_t *error) {
-  mtq_coordinator_t *co = d->co;
+bool mtq__dispatch_run(mtq_duty_t *d, bson_error_t *error) {
+  mtq_coordinator_t *co = d->data;
   mtq_task_list_t parents;
   mtq_task_list_init(&parents);
-  if (!mtq_store_parents(co->store, &parents, error)) {
+  if (!mtq_store_parents(co->store, MTQD_ACTOR, &parents, error)) {
     mtq__error_prefix(error, "reading redundant tasks");
     return false;
   }

@@ -29,8 +29,8 @@ static void forget_all(mtq_coordinator_t *co) {
   co->n_leases = 0;
 }
 
-bool mtq__leases_run(mtq__duty_t *d, bson_error_t *error) {
-  mtq_coordinator_t *co = d->co;
+bool mtq__leases_run(mtq_duty_t *d, bson_error_t *error) {
+  mtq_coordinator_t *co = d->data;
   mtq_lease_t *leases = NULL;
   size_t n = 0;
   if (!mtq_store_leases(co->store, &leases, &n, error)) {
@@ -59,7 +59,7 @@ bool mtq__leases_run(mtq__duty_t *d, bson_error_t *error) {
              leases[i].worker[0] ? leases[i].worker : "?", (long long)silent_ms);
     mtq_state_t ended_as;
     bson_error_t err;
-    if (mtq_store_expire(co->store, &leases[i], reason, &ended_as, &err)) {
+    if (mtq_store_expire(co->store, &leases[i], MTQD_ACTOR, reason, &ended_as, &err)) {
       if (ended_as == MTQ_STATE_QUEUED) {
         mtq_info("task %.24s (channel %s) back in the queue: %s", leases[i].key,
                  leases[i].channel, reason);

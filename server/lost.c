@@ -79,8 +79,8 @@ static bool sweep(mtq_coordinator_t *co, const mtq_whoami_list_t *workers, watch
   return ok;
 }
 
-bool mtq__lost_run(mtq__duty_t *d, bson_error_t *error) {
-  mtq_coordinator_t *co = d->co;
+bool mtq__lost_run(mtq_duty_t *d, bson_error_t *error) {
+  mtq_coordinator_t *co = d->data;
   mtq_whoami_list_t workers;
   mtq_whoami_list_init(&workers);
   if (!mtq_store_workers(co->store, &workers, error)) {

@@ -8,6 +8,7 @@
 #include <mongoc/mongoc.h>
 
 #include "coordinator.h"
+#include "daemon.h"
 
 #define DEFAULT_URI "mongodb://127.0.0.1:27017/mtq"
 
@@ -77,38 +78,16 @@ static int parse_options(int argc, char **argv, options_t *o) {
 }
 
 typedef struct {
+  mtq_daemon_t *daemon;
   mtq_coordinator_t *co;
-  uv_signal_t sigterm, sigint;
-} daemon_t;
+} mtqd_t;
 
-static void on_signal(uv_signal_t *handle, int signum) {
-  daemon_t *dm = handle->data;
+static void on_signal(void *data, int signum) {
+  mtqd_t *m = data;
   mtq_info("%s: stopping once the work in flight is back", strsignal(signum));
-  mtq_coordinator_stop(dm->co);
+  mtq_coordinator_stop(m->co);
   /* With our handlers gone, a second signal ends mtqd at once. */
-  uv_close((uv_handle_t *)&dm->sigterm, NULL);
-  uv_close((uv_handle_t *)&dm->sigint, NULL);
-}
-
-static int run(mtq_store_t *store, const mtq_coord_config_t *cfg) {
-  uv_loop_t loop;
-  int rc = uv_loop_init(&loop);
-  if (rc != 0) {
-    mtq_err("cannot start the event loop: %s", uv_strerror(rc));
-    return 1;
-  }
-  daemon_t dm = {.co = mtq_coordinator_new(&loop, store, cfg)};
-  uv_signal_init(&loop, &dm.sigterm);
-  uv_signal_init(&loop, &dm.sigint);
-  dm.sigterm.data = dm.sigint.data = &dm;
-  uv_signal_start(&dm.sigterm, on_signal, SIGTERM);
-  uv_signal_start(&dm.sigint, on_signal, SIGINT);
-  mtq_coordinator_start(dm.co);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  mtq_coordinator_destroy(dm.co);
-  uv_loop_close(&loop);
-  mtq_info("stopped");
-  return 0;
+  mtq_daemon_close_signals(m->daemon);
 }
 
 int main(int argc, char **argv) {
@@ -118,13 +97,12 @@ int main(int argc, char **argv) {
     return rc;
   }
   mtq_log_init("mtqd", o.log_level);
-  /* The driver writes to sockets the server may have closed. */
-  signal(SIGPIPE, SIG_IGN);
 
   mtq_coord_config_t cfg;
   mtq_coord_config_init(&cfg);
   bson_error_t err;
-  mtq_store_t *store = NULL;
+  mtq_daemon_t daemon;
+  bool daemon_up = false;
   rc = 1;
   if (!mtq_coord_config_load(&cfg, o.config_path, &err)) {
     mtq_err("%s", err.message);
@@ -135,8 +113,7 @@ int main(int argc, char **argv) {
                     : env_uri && *env_uri ? env_uri
                     : cfg.base.uri             ? cfg.base.uri
                                           : DEFAULT_URI;
-  store = mtq_store_new(uri, "mtqd", &err);
-  if (!store) {
+  if (!(daemon_up = mtq_daemon_init(&daemon, uri, "mtqd", &err))) {
     mtq_err("%s", err.message);
     goto done;
   }
@@ -145,9 +122,17 @@ int main(int argc, char **argv) {
   mtq_info("starting: database %s, lost after %lld ms, sweep every %lld ms, reconcile every %lld ms",
            where, (long long)cfg.lost_after_ms, (long long)cfg.sweep_interval_ms,
            (long long)cfg.reconcile_interval_ms);
-  rc = run(store, &cfg);
+  mtqd_t m = {&daemon, mtq_coordinator_new(&daemon.loop, daemon.store, &cfg)};
+  mtq_daemon_on_signal(&daemon, on_signal, &m);
+  mtq_coordinator_start(m.co);
+  mtq_daemon_run(&daemon);
+  mtq_coordinator_destroy(m.co);
+  mtq_info("stopped");
+  rc = 0;
 done:
-  mtq_store_destroy(store);
+  if (daemon_up) {
+    mtq_daemon_destroy(&daemon);
+  }
   mtq_coord_config_cleanup(&cfg);
   return rc;
 }

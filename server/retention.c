@@ -51,8 +51,8 @@ bool mtq__retention_announce(const mtq_coord_config_t *cfg) {
   return true;
 }
 
-bool mtq__retention_run(mtq__duty_t *d, bson_error_t *error) {
-  mtq_coordinator_t *co = d->co;
+bool mtq__retention_run(mtq_duty_t *d, bson_error_t *error) {
+  mtq_coordinator_t *co = d->data;
   const mtq_coord_config_t *cfg = co->cfg;
   int64_t now_ms = mtq_now_ms();
   mtq_purge_rule_t rules[] = {
@@ -88,8 +88,8 @@ bool mtq__retention_run(mtq__duty_t *d, bson_error_t *error) {
 /* Every retention_interval_ms, start to start (at once after a pass that
  * took longer: a negative delay would mean never); after a failure, a whole
  * interval from now, so that the database is not asked again at once. */
-int64_t mtq__retention_next(mtq__duty_t *d) {
-  int64_t interval_ms = d->co->cfg->retention_interval_ms;
+int64_t mtq__retention_next(mtq_duty_t *d) {
+  int64_t interval_ms = ((mtq_coordinator_t *)d->data)->cfg->retention_interval_ms;
   if (!d->ok) {
     return interval_ms;
   }

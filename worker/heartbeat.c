@@ -1,22 +1,13 @@
-/* heartbeat.c - the worker's whoami document, sent every
+/* heartbeat.c - the worker's whoami document (mtq_whoami.h), sent every
  * heartbeat_interval_ms.
  *
- * The heartbeat is the worker's lease: a coordinator that stops seeing it
- * takes the worker's tasks back.  So it has its own timer, independent of
- * polling, and its own thread-pool slot (see UV_THREADPOOL_SIZE in
- * worker.c), and a slow database delays at most that one heartbeat: the
- * next tick is skipped while the previous one is still in flight. */
+ * The heartbeat tells mtqd and operators that the worker is alive and what
+ * its host looks like.  It is its own duty, independent of polling, with its
+ * own thread-pool slot (see mtq_worker_size_threads), so a slow database
+ * delays at most that one heartbeat: the next is due only once it is back. */
 #include <string.h>
 
 #include "worker_private.h"
-
-typedef struct {
-  uv_work_t req;
-  mtq_worker_t *w;
-  mtq_whoami_t doc; /* filled on the loop; the host figures in the pool */
-  bool ok;
-  bson_error_t error;
-} heartbeat_op_t;
 
 void mtq__whoami_fill(const mtq_worker_t *worker, mtq_worker_state_t state, mtq_whoami_t *w) {
   const mtq_worker_config_t *cfg = worker->cfg;
@@ -39,64 +30,49 @@ void mtq__whoami_fill(const mtq_worker_t *worker, mtq_worker_state_t state, mtq_
   w->heartbeat_interval_ms = cfg->heartbeat_interval_ms;
 }
 
-static void heartbeat_work(uv_work_t *req) {
-  heartbeat_op_t *op = req->data;
-  mtq_hostinfo_read(op->w->probe, (int64_t)(uv_hrtime() / 1000000), &op->doc.hostinfo);
+/* A snapshot taken on the loop: the worker's own fields, then its state. */
+static bool heartbeat_prepare(mtq_duty_t *d) {
+  mtq_worker_t *w = d->data;
+  mtq_whoami_cleanup(&w->heartbeat);
+  mtq__whoami_fill(w, w->final_sent ? MTQ_WORKER_STATE_STOPPED : MTQ_WORKER_STATE_RUNNING,
+                   &w->heartbeat);
+  return true;
+}
+
+static bool heartbeat_run(mtq_duty_t *d, bson_error_t *error) {
+  mtq_worker_t *w = d->data;
+  mtq_hostinfo_read(w->probe, (int64_t)(uv_hrtime() / 1000000), &w->heartbeat.hostinfo);
   /* Read the clock after the host figures, which may take a moment. */
-  op->doc.last_seen_ms = mtq_now_ms();
-  op->ok = mtq_store_heartbeat(op->w->store, &op->doc, &op->error);
+  w->heartbeat.last_seen_ms = mtq_now_ms();
+  return mtq_store_heartbeat(w->store, &w->heartbeat, error);
 }
 
-static void heartbeat_done(uv_work_t *req, int status) {
-  heartbeat_op_t *op = req->data;
-  mtq_worker_t *w = op->w;
-  w->heartbeat_in_flight = false;
-  bool final = op->doc.state == MTQ_WORKER_STATE_STOPPED;
-  if (op->ok) {
-    if (w->heartbeat_failures > 0) {
-      mtq_info("heartbeat sent again after %zu failure(s)", w->heartbeat_failures);
-      w->heartbeat_failures = 0;
+/* Every heartbeat_interval_ms, start to start; the last one is not repeated. */
+static int64_t heartbeat_next(mtq_duty_t *d) {
+  mtq_worker_t *w = d->data;
+  if (w->heartbeat.state == MTQ_WORKER_STATE_STOPPED) {
+    if (!d->ok) {
+      mtq_warn("cannot record that worker %s stopped: %s", w->cfg->worker_id, d->error.message);
     }
-  } else if (final) {
-    mtq_warn("cannot record that worker %s stopped: %s", w->cfg->worker_id, op->error.message);
-  } else if (w->heartbeat_failures++ == 0) {
-    /* Once per outage: polls and task outcomes report it too. */
-    mtq_warn("cannot send heartbeat: %s", op->error.message);
-  } else {
-    mtq_debug("cannot send heartbeat: %s", op->error.message);
+    mtq__worker_advance(w);
+    return -1;
   }
-  mtq_whoami_cleanup(&op->doc);
-  bson_free(op);
   mtq__worker_advance(w);
-}
-
-static void send_heartbeat(mtq_worker_t *w, mtq_worker_state_t state) {
-  heartbeat_op_t *op = bson_malloc0(sizeof *op);
-  op->req.data = op;
-  op->w = w;
-  mtq_whoami_init(&op->doc);
-  mtq__whoami_fill(w, state, &op->doc);
-  w->heartbeat_in_flight = true;
-  uv_queue_work(&w->loop, &op->req, heartbeat_work, heartbeat_done);
-}
-
-static void on_heartbeat_timer(uv_timer_t *t) {
-  mtq_worker_t *w = t->data;
-  if (w->heartbeat_in_flight) {
-    mtq_debug("previous heartbeat still in flight; skipping this one");
-    return;
+  if (w->phase == MTQ_WORKER_STOPPING || w->phase == MTQ_WORKER_CLOSED) {
+    return -1; /* the final heartbeat is sent by mtq__heartbeat_final */
   }
-  send_heartbeat(w, MTQ_WORKER_STATE_RUNNING);
+  /* After a failure, a whole interval from now: the failure's time was
+   * mostly the wait for an unreachable server. */
+  int64_t every = w->cfg->heartbeat_interval_ms;
+  return d->ok && d->took_ms < every ? every - d->took_ms : d->ok ? 0 : every;
 }
 
-void mtq__heartbeat_start(mtq_worker_t *w) {
-  uint64_t every = (uint64_t)w->cfg->heartbeat_interval_ms;
-  uv_timer_start(&w->heartbeat_timer, on_heartbeat_timer, 0, every);
+void mtq__heartbeat_duty_init(mtq_worker_t *w) {
+  mtq_duty_init(&w->heartbeat_duty, w->loop, "heartbeat", heartbeat_prepare, heartbeat_run,
+                heartbeat_next, w);
 }
-
-void mtq__heartbeat_stop(mtq_worker_t *w) { uv_timer_stop(&w->heartbeat_timer); }
 
 void mtq__heartbeat_final(mtq_worker_t *w) {
   w->final_sent = true;
-  send_heartbeat(w, MTQ_WORKER_STATE_STOPPED);
+  mtq_duty_arm(&w->heartbeat_duty, 0);
 }

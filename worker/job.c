@@ -25,9 +25,12 @@ struct mtq__job {
   char oid[25];
   mtq_runner_t *runner;
 
-  /* The outcome.  requeue: give the task back (shutdown) instead of
-   * finishing it.  Read by the thread pool while RECORDING. */
+  /* The outcome.  requeue: give the task back instead of finishing it,
+   * for requeue_reason (static string: a shutdown, a lease not renewed in
+   * time, a claim too old to start).  Read by the thread pool while
+   * RECORDING. */
   bool requeue;
+  const char *requeue_reason;
   bool reject; /* refused unrun (bad signature): failed for good, error_text says why */
   bool ok;
   bson_t *result;
@@ -57,13 +60,13 @@ static void record(mtq__job_t *job);
 static mtq__job_t *job_new(mtq_worker_t *w, mtq_task_t *task) {
   mtq__job_t *job = bson_malloc0(sizeof *job);
   job->w = w;
-  job->renewed_ms = (int64_t)uv_now(&w->loop);
+  job->renewed_ms = (int64_t)uv_now(w->loop);
   bson_oid_copy(&task->id, &job->lease_id);
   job->lease_token = task->token;
   job->task = *task; /* move */
   mtq_task_init(task);
   bson_oid_to_string(&job->task.id, job->oid);
-  uv_timer_init(&w->loop, &job->retry_timer);
+  uv_timer_init(w->loop, &job->retry_timer);
   job->retry_timer.data = job;
   job->work.data = job;
   job->next = w->jobs;
@@ -142,6 +145,9 @@ static void on_runner_done(mtq_runner_outcome_t *o, void *data) {
                secs);
     }
     job->requeue = true;
+    if (!job->requeue_reason) {
+      job->requeue_reason = "worker shutdown";
+    }
     bson_free(o->error);
     break;
   }
@@ -183,6 +189,7 @@ void mtq__job_start(mtq_worker_t *w, mtq_task_t *task) {
     mtq_warn("task %s: claimed %lld ms ago, too long to start it safely; giving it back",
              job->oid, (long long)held_ms);
     job->requeue = true;
+    job->requeue_reason = "claimed too long before it could start (worker or database slow)";
     record(job);
     return;
   }
@@ -208,7 +215,7 @@ void mtq__job_start(mtq_worker_t *w, mtq_task_t *task) {
   };
   job->state = JOB_RUNNING;
   w->n_running++;
-  job->runner = mtq_runner_start(&w->loop, &opts, &job->task, on_runner_done, job);
+  job->runner = mtq_runner_start(w->loop, &opts, &job->task, on_runner_done, job);
   if (mtq_runner_pid(job->runner)) {
     mtq_debug("task %s (%s version %s, attempt %" PRId32 "/%" PRId32 ") started as pid %d",
               job->oid, job->task.func, job->task.version, job->task.attempt,
@@ -219,13 +226,15 @@ void mtq__job_start(mtq_worker_t *w, mtq_task_t *task) {
 void mtq__job_give_back(mtq_worker_t *w, mtq_task_t *task) {
   mtq__job_t *job = job_new(w, task);
   job->requeue = true;
+  job->requeue_reason = "worker shutdown";
   mtq_debug("task %s claimed as the worker stops; giving it back", job->oid);
   record(job);
 }
 
-void mtq__jobs_abort(mtq_worker_t *w) {
+void mtq__jobs_abort(mtq_worker_t *w, const char *reason) {
   for (mtq__job_t *job = w->jobs; job; job = job->next) {
     if (job->runner) {
+      job->requeue_reason = reason;
       mtq_runner_abort(job->runner);
     }
   }
@@ -250,7 +259,9 @@ static void record_work(uv_work_t *req) {
   mtq__job_t *job = req->data;
   mtq_store_t *store = job->w->store;
   if (job->requeue) {
-    job->op_ok = mtq_store_requeue(store, &job->task, false, "worker shutdown", &job->op_error);
+    job->op_ok = mtq_store_requeue(store, &job->task, false,
+                                   job->requeue_reason ? job->requeue_reason : "worker shutdown",
+                                   &job->op_error);
   } else if (job->reject) {
     job->op_ok = mtq_store_reject(store, &job->task, job->error_text, &job->op_error);
   } else {
@@ -276,7 +287,7 @@ static void record_done(uv_work_t *req, int status) {
     }
     job_free(job);
   } else if (mtq_error_is_transient(&job->op_error) && !w->abandon) {
-    job->backoff_ms = mtq__backoff_next(job->backoff_ms);
+    job->backoff_ms = mtq_backoff_next(job->backoff_ms);
     mtq_warn("cannot %s task %s (%s); retrying in %.1f s", what, job->oid,
              job->op_error.message, (double)job->backoff_ms / 1000.0);
     job->state = JOB_WAITING;
@@ -302,48 +313,14 @@ static void record(mtq__job_t *job) {
   job->state = JOB_RECORDING;
   job->op_ok = false;
   memset(&job->op_error, 0, sizeof job->op_error);
-  uv_queue_work(&job->w->loop, &job->work, record_work, record_done);
+  uv_queue_work(job->w->loop, &job->work, record_work, record_done);
 }
 
-/* --- the lease ------------------------------------------------------------ */
+/* --- the lease (for lease.c) ----------------------------------------------- */
 
-typedef struct {
-  bson_oid_t id;
-  int64_t token;
-  bool ok;
-  bool gone;
-} renewal_t;
+mtq__job_t *mtq__job_next(mtq__job_t *job) { return job->next; }
 
-typedef struct {
-  uv_work_t req;
-  mtq_worker_t *w;
-  int64_t sent_ms;
-  size_t n;
-  renewal_t *items;
-} renew_op_t;
-
-static void renew_work(uv_work_t *req) {
-  renew_op_t *op = req->data;
-  for (size_t i = 0; i < op->n; i++) {
-    renewal_t *r = &op->items[i];
-    mtq_task_t t;
-    mtq_task_init(&t);
-    t.id = r->id;
-    t.token = r->token;
-    bson_error_t err;
-    r->ok = mtq_store_renew(op->w->store, &t, &err);
-    r->gone = !r->ok && err.domain == MTQ_ERROR_DOMAIN && err.code == MTQ_ERR_CONFLICT;
-    if (!r->ok && !r->gone && mtq_error_is_transient(&err)) {
-      /* The database is away: the rest would wait out the same timeout. */
-      for (size_t j = i + 1; j < op->n; j++) {
-        op->items[j].ok = op->items[j].gone = false;
-      }
-      break;
-    }
-  }
-}
-
-static mtq__job_t *find_job(mtq_worker_t *w, const bson_oid_t *id, int64_t token) {
+mtq__job_t *mtq__job_of_lease(mtq_worker_t *w, const bson_oid_t *id, int64_t token) {
   for (mtq__job_t *job = w->jobs; job; job = job->next) {
     if (bson_oid_equal(&job->lease_id, id) && job->lease_token == token) {
       return job;
@@ -352,66 +329,55 @@ static mtq__job_t *find_job(mtq_worker_t *w, const bson_oid_t *id, int64_t token
   return NULL;
 }
 
-static void renew_done(uv_work_t *req, int status) {
-  renew_op_t *op = req->data;
-  mtq_worker_t *w = op->w;
-  w->renew_in_flight = false;
-  for (size_t i = 0; i < op->n; i++) {
-    mtq__job_t *job = find_job(w, &op->items[i].id, op->items[i].token);
-    if (!job) {
-      continue; /* ended meanwhile */
-    }
-    if (op->items[i].ok && op->sent_ms > job->renewed_ms) {
-      job->renewed_ms = op->sent_ms;
-    } else if (op->items[i].gone && !job->fenced) {
-      job->fenced = true;
-      mtq_warn("task %s: lease lost (the task was cancelled or given to another worker)%s",
-               job->oid, job->runner ? "; stopping it" : "");
-      if (job->runner) {
-        mtq_runner_abort(job->runner);
-      }
+void mtq__jobs_leases(mtq_worker_t *w) {
+  w->renewals = bson_realloc(w->renewals, (w->n_jobs ? w->n_jobs : 1) * sizeof *w->renewals);
+  for (mtq__job_t *job = w->jobs; job && w->n_renewals < w->n_jobs; job = job->next) {
+    if (!job->fenced) {
+      mtq__renewal_t *r = &w->renewals[w->n_renewals++];
+      r->id = job->lease_id;
+      r->token = job->lease_token;
+      r->ok = r->gone = false;
     }
   }
-  bson_free(op->items);
-  bson_free(op);
-  mtq__worker_advance(w);
 }
 
-void mtq__jobs_renew(mtq_worker_t *w) {
-  int64_t now = (int64_t)uv_now(&w->loop);
-  int64_t limit = w->cfg->lease_ms / 2;
-  for (mtq__job_t *job = w->jobs; job; job = job->next) {
-    if (job->runner && !job->fenced && now - job->renewed_ms > limit) {
-      /* mtqd takes a task back once its lease has gone unrenewed for
-       * lease_ms; stopping it at half that makes sure it never runs here
-       * and on another worker at the same time. */
-      mtq_err("task %s: lease not renewed for %lld ms (database unreachable?); stopping it",
-              job->oid, (long long)(now - job->renewed_ms));
-      mtq_runner_abort(job->runner);
-      job->renewed_ms = now; /* one abort is enough */
-    }
+void mtq__job_renewed(mtq__job_t *job, int64_t sent_ms) {
+  if (sent_ms > job->renewed_ms) {
+    job->renewed_ms = sent_ms;
   }
-  if (w->renew_in_flight || !w->jobs) {
+}
+
+void mtq__job_lease_gone(mtq__job_t *job) {
+  if (job->fenced) {
     return;
   }
-  renew_op_t *op = bson_malloc0(sizeof *op);
-  op->w = w;
-  op->sent_ms = now;
-  op->items = bson_malloc0(w->n_jobs * sizeof *op->items);
-  for (mtq__job_t *job = w->jobs; job && op->n < w->n_jobs; job = job->next) {
-    if (job->fenced) {
-      continue;
-    }
-    renewal_t *r = &op->items[op->n++];
-    r->id = job->lease_id;
-    r->token = job->lease_token;
-  }
-  if (op->n == 0) {
-    bson_free(op->items);
-    bson_free(op);
+  job->fenced = true;
+  if (job->state != JOB_RUNNING) {
+    /* Recording its outcome: the end this worker is writing drops the
+     * lease itself, so a renewal that crossed it finds the lease gone.  If
+     * someone else ended the attempt instead, the end is refused and says
+     * so ("outcome refused"). */
+    mtq_debug("task %s: lease gone while its outcome is recorded", job->oid);
     return;
   }
-  w->renew_in_flight = true;
-  op->req.data = op;
-  uv_queue_work(&w->loop, &op->req, renew_work, renew_done);
+  mtq_warn("task %s: lease lost (the task was cancelled or given to another worker)%s",
+           job->oid, job->runner ? "; stopping it" : "");
+  if (job->runner) {
+    mtq_runner_abort(job->runner);
+  }
+}
+
+bool mtq__job_check_lease(mtq__job_t *job, int64_t now_ms, int64_t limit_ms) {
+  if (!job->runner || job->fenced || now_ms - job->renewed_ms <= limit_ms) {
+    return false;
+  }
+  /* mtqd takes a task back once its lease has gone unrenewed for
+   * lease_ms; stopping it at half that makes sure it never runs here and
+   * on another worker at the same time. */
+  mtq_err("task %s: lease not renewed for %lld ms (database unreachable?); stopping it", job->oid,
+          (long long)(now_ms - job->renewed_ms));
+  job->requeue_reason = "its worker could not renew the lease in time (database unreachable?)";
+  mtq_runner_abort(job->runner);
+  job->renewed_ms = now_ms; /* one abort is enough */
+  return true;
 }

@@ -12,6 +12,7 @@
 
 #include "mtq.h"
 #include "runner.h"
+#include "daemon.h"
 #include "worker.h"
 
 static const char usage_text[] =
@@ -122,6 +123,8 @@ static bool load_config(const options_t *o, mtq_worker_config_t *cfg, bson_error
   return true;
 }
 
+static void on_signal(void *data, int signum) { mtq_worker_signal(data, signum); }
+
 int main(int argc, char **argv) {
   /* A task being started (see runner.h): nothing of the worker may run
    * first, so this comes before option parsing and logging. */
@@ -134,9 +137,6 @@ int main(int argc, char **argv) {
     return rc;
   }
   mtq_log_init("mtq-worker", o.level);
-  /* A child that exits without reading its stdin must not kill the worker;
-   * libuv gives every child default signal dispositions again. */
-  signal(SIGPIPE, SIG_IGN);
 
   mtq_worker_config_t cfg;
   mtq_worker_config_init(&cfg);
@@ -146,13 +146,27 @@ int main(int argc, char **argv) {
     mtq_err("%s", error.message);
     goto done;
   }
-  mtq_worker_t *worker = mtq_worker_new(&cfg, &error);
-  if (!worker) {
+  /* SIGPIPE is ignored from here (a task that exits without reading its
+   * stdin must not kill the worker); libuv gives every child the default
+   * dispositions again. */
+  mtq_daemon_t daemon;
+  if (!mtq_daemon_init(&daemon, cfg.base.uri, "mtq-worker", &error)) {
     mtq_err("%s", error.message);
     goto done;
   }
-  rc = mtq_worker_run(worker);
+  mtq_worker_t *worker = mtq_worker_new(&daemon.loop, daemon.store, &cfg, &error);
+  if (!worker) {
+    mtq_err("%s", error.message);
+    mtq_daemon_destroy(&daemon);
+    goto done;
+  }
+  mtq_worker_size_threads(&cfg);
+  mtq_daemon_on_signal(&daemon, on_signal, worker);
+  mtq_worker_start(worker);
+  mtq_daemon_run(&daemon);
+  rc = mtq_worker_exit_code(worker);
   mtq_worker_destroy(worker);
+  mtq_daemon_destroy(&daemon);
 done:
   mtq_worker_config_cleanup(&cfg);
   return rc;

@@ -1,22 +1,26 @@
-/* worker_private.h - what worker.c, job.c and heartbeat.c share; not an API.
+/* worker_private.h - what the worker's files share; not an API.
+ *
+ *   worker.c     start, polls and claims, the shutdown sequence
+ *   job.c        a claimed task from its run to its recorded outcome
+ *   lease.c      renewing the leases of claimed tasks
+ *   heartbeat.c  the whoami document
  *
  * Threading rule: every field of mtq_worker_t belongs to the loop thread,
- * except those marked "immutable", which thread-pool work may read. */
+ * except those marked "immutable", which thread-pool work may read, and the
+ * state of each duty, which only that duty's work touches while it is in
+ * flight. */
 #ifndef MTQ_WORKER_PRIVATE_H
 #define MTQ_WORKER_PRIVATE_H
 
 #include <uv.h>
 
+#include "duty.h"
 #include "hostinfo.h"
-#include "mtq_sign.h"
 #include "mtq.h"
 #include "runner.h"
 #include "worker.h"
 
-/* Backoff for retrying a database operation that failed transiently. */
-#define MTQ_WORKER_BACKOFF_MIN_MS 500
-#define MTQ_WORKER_BACKOFF_MAX_MS 10000
-/* Threads beyond one per task slot: poll, heartbeat and spare. */
+/* Threads beyond one per task slot: poll, heartbeat, renewal and spare. */
 #define MTQ_WORKER_EXTRA_THREADS 4
 /* A poll reads a few candidates per free slot, since other workers may win
  * some of them, but never more than this. */
@@ -34,74 +38,104 @@ typedef enum {
 
 typedef struct mtq__job mtq__job_t;
 
+/* One lease to renew, as the renewal duty's work sees it. */
+typedef struct {
+  bson_oid_t id;
+  int64_t token;
+  bool ok;
+  bool gone;
+} mtq__renewal_t;
+
 struct mtq_worker {
-  uv_loop_t loop;
-  const mtq_worker_config_t *cfg;      /* immutable, borrowed */
-  mtq_store_t *store;           /* immutable; thread-safe */
-  mtq_keyring_t *ring;          /* immutable: keys that verify tasks; NULL = none */
-  mtq_hostinfo_probe_t *probe;  /* used only by the one heartbeat in flight */
-  char **task_env;              /* immutable: the environment tasks inherit */
-  char host[256];               /* immutable */
-  int32_t pid;                  /* immutable */
-  int64_t started_at_ms;        /* immutable */
+  uv_loop_t *loop;                /* borrowed */
+  const mtq_worker_config_t *cfg; /* immutable, borrowed */
+  mtq_store_t *store;             /* immutable, borrowed; thread-safe */
+  mtq_keyring_t *ring;            /* immutable: keys that verify tasks; NULL = none */
+  mtq_hostinfo_probe_t *probe;    /* used only by the heartbeat's work */
+  char **task_env;                /* immutable: the environment tasks inherit */
+  char host[256];                 /* immutable */
+  int32_t pid;                    /* immutable */
+  int64_t started_at_ms;          /* immutable */
+  mtq_func_ref_t *served;         /* immutable: the functions of cfg, for polls */
+  /* "to.<id>": copies of redundant tasks that mtqd addressed to this worker
+   * (polled first: they are often waited on); "" when the id is too long. */
+  char direct[MTQ_NAME_MAX + 1];  /* immutable */
 
   mtq_worker_phase_t phase;
   int exit_code;
   bool registered; /* reached RUNNING: a whoami document exists */
   bool abandon;    /* forced stop: outcomes not yet recorded are dropped */
+  uv_timer_t grace_timer;
 
-  uv_signal_t sigterm, sigint;
-  uv_timer_t start_timer, poll_timer, heartbeat_timer, grace_timer, lease_timer;
-  int64_t start_backoff_ms;
-  int64_t poll_backoff_ms; /* 0 while polls succeed */
-  size_t heartbeat_failures;
+  mtq_duty_t start_duty, poll_duty, heartbeat_duty, renew_duty;
 
-  /* Thread-pool work in flight; the worker closes only when all are back. */
-  bool check_in_flight, poll_in_flight, heartbeat_in_flight, renew_in_flight, final_sent;
+  /* The start check's work. */
+  const char *failed_channel; /* borrowed from the config */
 
-  size_t next_channel; /* where the next poll starts, for fairness */
-  mtq_poll_memo_t *memos; /* one per channel; touched only by the poll in flight */
-  mtq_func_ref_t *served; /* immutable: the functions of cfg, for polls */
-  /* "to.<id>": copies of redundant tasks that mtqd addressed to this worker
-   * (polled first: they are often waited on); "" when the id is too long. */
-  char direct[MTQ_NAME_MAX + 1];
+  /* The poll's work (worker.c). */
+  size_t next_channel;    /* where the next poll starts, for fairness */
+  size_t poll_start;      /* first channel of the poll in flight */
+  size_t poll_want;       /* free slots when it began */
+  unsigned poll_seed;     /* rand_r state for spreading claims */
+  mtq_task_list_t claimed;
+  mtq_poll_memo_t *memos; /* one per channel */
   mtq_poll_memo_t direct_memo;
-  mtq__job_t *jobs;    /* every claimed task not yet recorded */
-  size_t n_jobs;       /* slots in use */
-  size_t n_running;    /* child processes alive */
+
+  /* The heartbeat's work (heartbeat.c). */
+  mtq_whoami_t heartbeat; /* filled on the loop; host figures in the pool */
+  bool final_sent;        /* the "stopped" heartbeat is out (or back) */
+
+  /* The renewal's work (lease.c). */
+  mtq__renewal_t *renewals;
+  size_t n_renewals;
+  int64_t renew_sent_ms;
+
+  mtq__job_t *jobs; /* every claimed task not yet recorded */
+  size_t n_jobs;    /* slots in use */
+  size_t n_running; /* child processes alive */
 };
 
 /* worker.c */
 size_t mtq__worker_free_slots(const mtq_worker_t *w);
-/* Arms the poll timer to fire within delay_ms (never later than it is
- * already due); no effect unless running with a free slot and no poll in
- * flight. */
+/* Makes the poll due within delay_ms (never later than it already is); no
+ * effect unless running with a free slot and no poll in flight. */
 void mtq__worker_schedule_poll(mtq_worker_t *w, uint64_t delay_ms);
 /* Moves the shutdown along once what it waits for is done; call after any
  * job ends or thread-pool work comes back. */
 void mtq__worker_advance(mtq_worker_t *w);
-int64_t mtq__backoff_next(int64_t backoff_ms);
 
 /* job.c: a claimed task from run to recorded outcome. */
 /* Runs a claimed task; its contents are moved out of *task (left empty). */
 void mtq__job_start(mtq_worker_t *w, mtq_task_t *task);
 /* Requeues a task claimed too late (shutdown began) without running it. */
 void mtq__job_give_back(mtq_worker_t *w, mtq_task_t *task);
-/* Aborts every running task; each is requeued when its process is gone. */
-void mtq__jobs_abort(mtq_worker_t *w);
+/* Aborts every running task; each is requeued, with reason, when its
+ * process is gone. */
+void mtq__jobs_abort(mtq_worker_t *w, const char *reason);
 /* Drops every outcome waiting for a retry (forced stop). */
 void mtq__jobs_abandon(mtq_worker_t *w);
-/* The lease timer's tick: renews the lease of every claimed task (in the
- * thread pool), stops a task whose lease is gone (cancelled, or taken back
- * by mtqd), and stops a task whose lease could not be renewed for half of
- * lease_ms, before mtqd may give it to another worker. */
-void mtq__jobs_renew(mtq_worker_t *w);
 
-/* heartbeat.c */
-void mtq__heartbeat_start(mtq_worker_t *w);
-void mtq__heartbeat_stop(mtq_worker_t *w);
-/* Sends the last whoami document, state "stopped"; mtq__worker_advance is
- * called when it is back. */
+/* lease.c: the renewal duty.  Renews the lease of every claimed task,
+ * stops a task whose lease is gone (cancelled, or taken back by mtqd), and
+ * stops a task whose lease could not be renewed for half of lease_ms,
+ * before mtqd may give it to another worker. */
+void mtq__lease_duty_init(mtq_worker_t *w);
+/* For lease.c: the job after job in the worker's list; the job of a lease, NULL when it ended meanwhile; and what
+ * the renewal found. */
+mtq__job_t *mtq__job_next(mtq__job_t *job);
+mtq__job_t *mtq__job_of_lease(mtq_worker_t *w, const bson_oid_t *id, int64_t token);
+void mtq__job_renewed(mtq__job_t *job, int64_t sent_ms);
+void mtq__job_lease_gone(mtq__job_t *job);
+/* Stops a running job whose lease went unrenewed for longer than limit_ms
+ * at now_ms; false when it is not running or was renewed in time. */
+bool mtq__job_check_lease(mtq__job_t *job, int64_t now_ms, int64_t limit_ms);
+/* Appends the lease of every job not fenced to w->renewals. */
+void mtq__jobs_leases(mtq_worker_t *w);
+
+/* heartbeat.c: the heartbeat duty; mtq__heartbeat_final sends the last
+ * whoami document, state "stopped" (mtq__worker_advance is called when it
+ * is back). */
+void mtq__heartbeat_duty_init(mtq_worker_t *w);
 void mtq__heartbeat_final(mtq_worker_t *w);
 
 /* The whoami document of this worker as it is now (host figures aside),

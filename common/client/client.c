@@ -4,6 +4,7 @@
 #include "mtq_client.h"
 #include "mtq_error.h"
 #include "mtq_sign.h"
+#include "mtq_store_admin.h"
 
 struct mtq_client {
   mtq_store_t *store;
@@ -41,7 +42,7 @@ bool mtq_client_enqueue(mtq_client_t *client, const mtq_enqueue_opts_t *opts, bs
   mtq_task_init(&task);
   bool ok = mtq_task_build(&task, opts, mtq_now_ms(), error) &&
             (mtq_keyring_empty(client->ring) || mtq_task_sign(client->ring, &task, error)) &&
-            mtq_store_enqueue(client->store, &task, existing, error);
+            mtq_store_enqueue(client->store, &task, opts->require_served, existing, error);
   if (ok) {
     bson_oid_copy(&task.id, id);
   }
@@ -53,6 +54,11 @@ bool mtq_client_enqueue(mtq_client_t *client, const mtq_enqueue_opts_t *opts, bs
 static void sleep_ms(int64_t ms) {
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
   nanosleep(&ts, NULL);
+}
+
+bool mtq_client_find(mtq_client_t *client, const bson_oid_t *id, mtq_task_t *out,
+                     bson_error_t *error) {
+  return mtq_store_find(client->store, id, out, error);
 }
 
 bool mtq_client_wait(mtq_client_t *client, const bson_oid_t *id, int64_t timeout_ms,

@@ -9,6 +9,9 @@
 #include "mtq_perf.h"
 #include "mtq_state.h"
 #include "mtq_store.h"
+#include "mtq_store_admin.h"
+#include "mtq_store_coord.h"
+#include "mtq_store_worker.h"
 #include "mtq_task.h"
 #include "mtq_whoami.h"
 

@@ -1,4 +1,5 @@
-/* mtq_client.h - the C API for producers: enqueue a task, wait for its result.
+/* mtq_client.h - the C API for producers: enqueue a task, wait for its
+ * result, find it.
  *
  *   bson_error_t err;
  *   mtq_client_t *c = mtq_client_new("mongodb://127.0.0.1:27017/mtq", &err);
@@ -14,6 +15,7 @@
 #ifndef MTQ_CLIENT_H
 #define MTQ_CLIENT_H
 
+#include "mtq_sign.h"
 #include "mtq_store.h"
 #include "mtq_task.h"
 
@@ -26,14 +28,15 @@ void mtq_client_destroy(mtq_client_t *client);
 /* Validates opts, checks the channel is declared, signs the task (when a
  * keyring is set), inserts it and writes its id to *id.  *existing (may be
  * NULL) is set when opts->dedupe_key named a task enqueued before, whose id
- * is then written to *id.  MTQ_ERR_FULL when the channel holds its maximum
- * backlog. */
+ * is then written to *id.  MTQ_ERR_UNKNOWN_CHANNEL when the channel was
+ * never declared; MTQ_ERR_FULL when it holds its maximum backlog;
+ * MTQ_ERR_NOT_FOUND with opts->require_served when no worker has announced
+ * the function at that version on the channel. */
 bool mtq_client_enqueue(mtq_client_t *client, const mtq_enqueue_opts_t *opts, bson_oid_t *id,
                         bool *existing, bson_error_t *error);
 
 /* Producers sign every task they enqueue with ring's signer (mtq_sign.h);
  * the client owns ring from now on.  NULL: unsigned. */
-typedef struct mtq_keyring mtq_keyring_t;
 void mtq_client_set_keyring(mtq_client_t *client, mtq_keyring_t *ring);
 
 /* Waits until the task has finished (done, failed, dead or cancelled) or
@@ -43,7 +46,23 @@ void mtq_client_set_keyring(mtq_client_t *client, mtq_keyring_t *ring);
 bool mtq_client_wait(mtq_client_t *client, const bson_oid_t *id, int64_t timeout_ms,
                      mtq_task_t *out, bson_error_t *error);
 
-/* The client's store, for the operator calls of mtq_store.h (borrowed). */
+/* Finds a task by id wherever it is, into out (initialised by the caller);
+ * MTQ_ERR_NOT_FOUND when there is none. */
+bool mtq_client_find(mtq_client_t *client, const bson_oid_t *id, mtq_task_t *out,
+                     bson_error_t *error);
+
+/* The store's side of an enqueue: inserts a built task (mtq_task_build)
+ * into its channel, reading the channel document once.
+ *
+ * With a dedupe key, the first enqueue of a key in a channel inserts
+ * dedupe/"<channel>:<key>" (its unique _id decides between concurrent
+ * producers); a later one finds it, sets task->id to the first task's id
+ * and *existing (may be NULL) to true, and inserts nothing.  Errors as
+ * mtq_client_enqueue's. */
+bool mtq_store_enqueue(mtq_store_t *store, mtq_task_t *task, bool require_served, bool *existing,
+                       bson_error_t *error);
+
+/* The client's store, for the operator calls of mtq_store_admin.h (borrowed). */
 mtq_store_t *mtq_client_store(mtq_client_t *client);
 
 #endif

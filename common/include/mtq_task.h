@@ -115,6 +115,9 @@ typedef struct {
   mtq_redundancy_t red;   /* copies 0 = an ordinary task (then the rest must be
                            * zero, except requirements: they make it a parent
                            * with one copy) */
+  bool require_served;    /* refuse the task when no worker has announced its
+                           * function at its version on its channel (it would
+                           * wait for ever) */
 } mtq_enqueue_opts_t;
 
 /* Zeroes a task (args NULL).  Use mtq_task_cleanup to free what it owns. */

@@ -1,11 +1,41 @@
-/* store_private.h - what the store_*.c files share; not part of the API. */
+/* store_private.h - what the store's files share; not part of the API.
+ *
+ * The store is every MongoDB access of mtq.  Layout of the database (its
+ * name comes from the URI path, default "mtq"):
+ *
+ *   channels            one document per declared channel, _id = name
+ *   q.<ch>.p<P>         live tasks (queued, running) of channel ch at priority
+ *                       P (0..9): a channel is one collection per priority
+ *                       level, so that a poll reads the front of a collection
+ *                       instead of sorting the whole backlog (see README)
+ *   q.<ch>.delayed      tasks whose not_before is in the future, and tasks
+ *                       in retry_wait (a failed attempt's backoff)
+ *   dispatch            redundant tasks (parents) waiting for their copies
+ *   claims, leases      the claim protocol's records (protocol.c)
+ *   events              the audit trail: one document per state transition
+ *   results             the one recorded outcome of each finished task, _id =
+ *                       task id (removed, with the task's claims and events,
+ *                       once kept long enough: retention.c)
+ *   dedupe              producers' dedupe keys, _id "<channel>:<key>"
+ *   whoami              one document per worker, _id = worker id
+ *   runs                one document per ended attempt (capped: runs.c)
+ *
+ * Files: store.c (connection, collections), channel.c, protocol.c (the
+ * claim protocol), events.c, runs.c; then one file per audience's work:
+ * enqueue.c (producers), claim.c and whoami.c (workers), leases.c,
+ * release.c, dispatch.c and retention.c (the coordinator), find.c, edit.c
+ * and query.c (operators). */
 #ifndef MTQ_STORE_PRIVATE_H
 #define MTQ_STORE_PRIVATE_H
 
 #include <mongoc/mongoc.h>
 #include <pthread.h>
 
+#include "mtq_client.h"
 #include "mtq_store.h"
+#include "mtq_store_admin.h"
+#include "mtq_store_coord.h"
+#include "mtq_store_worker.h"
 
 struct mtq_store {
   mongoc_client_pool_t *pool;
@@ -14,11 +44,15 @@ struct mtq_store {
   pthread_mutex_t lock;   /* guards the fields below */
   int server_kind;        /* 0 unknown, 1 MongoDB, 2 FerretDB */
   char **known_channels;  /* channels seen declared; NULL-terminated */
-  bool runs_declared;     /* the capped runs collection exists (store_runs.c) */
+  bool runs_declared;     /* the capped runs collection exists (runs.c) */
 };
 
 #define MTQ__SERVER_MONGODB 1
 #define MTQ__SERVER_FERRETDB 2
+
+/* The longest actor name ("by") a record keeps: a worker id, "mtqd", an
+ * operator's name. */
+#define MTQ__ACTOR_MAX 128
 
 /* Borrow a client from the pool; give it back with mtq__store_push. */
 mongoc_client_t *mtq__store_pop(mtq_store_t *store);
@@ -39,50 +73,22 @@ mongoc_collection_t *mtq__home(mtq_store_t *store, mongoc_client_t *client,
 /* MongoDB or FerretDB (asks the server once); 0 when it cannot be reached. */
 int mtq__server_kind(mtq_store_t *store, mongoc_client_t *client, bson_error_t *error);
 
-/* The claim: inserts claims/{_id: "<id>:<token>"}.  Exactly one caller per
- * key succeeds; a loser gets false with MTQ_ERR_CONFLICT. */
-bool mtq__claim(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
-                const char *by, const char *kind, bson_error_t *error);
-
-/* Records the one outcome of a task in results (a second record of the same
- * task is a no-op), then removes the live document from where it was. */
-bool mtq__record_outcome(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
-                         mongoc_collection_t *from, bson_error_t *error);
-
-/* Updates (update != NULL) or deletes the document with this _id only while
- * it still carries token: a document that moved on (released, revived)
- * under a newer token is left alone. */
-bool mtq__write_at_token(mtq_store_t *store, mongoc_client_t *client, mongoc_collection_t *coll,
-                         const bson_oid_t *id, int64_t token, const bson_t *update,
-                         bson_error_t *error);
-
 /* Reads the document with this _id from coll into out; *found false when absent. */
+bool mtq__find_by_id(mongoc_collection_t *coll, const bson_oid_t *id, bson_t *out, bool *found,
+                     bson_error_t *error);
 /* The token of the document with this _id in coll: -1 when it is absent (or
  * carries none). */
 bool mtq__token_at(mongoc_collection_t *coll, const bson_oid_t *id, int64_t *token,
                    bson_error_t *error);
-bool mtq__find_by_id(mongoc_collection_t *coll, const bson_oid_t *id, bson_t *out, bool *found,
-                     bson_error_t *error);
 
-/* Moves a quarantined (malformed) document to results as failed, keeping it whole. */
-void mtq__quarantine(mtq_store_t *store, mongoc_client_t *client, mongoc_collection_t *from,
-                     const bson_t *doc, const char *channel, const char *reason);
-
-/* Ends attempt task->token (the task is running under that token): takes
- * the attempt's end lock for `by` (MTQ_ERR_CONFLICT when someone else ended
- * it: fencing), records the event, then moves the task to `to`: queued (in
- * place, next token), retry_wait (to the delayed collection, after its
- * backoff), or an outcome in results (done with result, failed, dead,
- * cancelled).  why is kept as the error and, when count_attempt, appended to
- * the task's errors.  Drops the lease.  take_over: an end lock held by
- * someone else is taken (its owner died half-way: only mtqd, on an expired
- * lease, may say so). */
-bool mtq__end_attempt(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *task,
-                      mtq_state_t to, const char *by, const char *why, const bson_t *result,
-                      bool count_attempt, bool take_over, bson_error_t *error);
+/* Calls fn for every document of coll matching filter (borrowed; opts may
+ * be NULL); stops at the first false. */
+typedef bool (*mtq__doc_fn)(void *ctx, const bson_t *doc);
+bool mtq__each_doc(mongoc_collection_t *coll, const bson_t *filter, const bson_t *opts,
+                   mtq__doc_fn fn, void *ctx, bson_error_t *error);
 
 /* Appends one transition of task to the events collection (best effort:
- * a failure is logged). */
+ * a failure is logged).  events.c */
 void mtq__event(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
                 mtq_state_t from, mtq_state_t to, const char *by, const char *why);
 
@@ -90,8 +96,35 @@ void mtq__event(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *t
  * end_ms: task is the attempt as it was while it ran (status running, its
  * holder in worker, claimed_at, token), before the end changed it.  Best
  * effort: a failure is logged.  An attempt never marked running (no holder
- * or claimed_at) leaves no record. */
+ * or claimed_at) leaves no record.  runs.c */
 void mtq__run_record(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
                      mtq_state_t to, const char *by, int64_t end_ms);
+
+/* Reads the channel's document: *max_backlog (0 = none), and proves the
+ * channel is declared (MTQ_ERR_UNKNOWN_CHANNEL otherwise).  channel.c */
+typedef struct {
+  int64_t max_backlog;  /* 0 = no limit */
+  int64_t backlog;      /* as mtqd last counted it; -1 when it never did */
+  int64_t backlog_at_ms; /* when, on mtqd's clock */
+} mtq__channel_doc_t;
+bool mtq__channel_read(mtq_store_t *store, mongoc_client_t *client, const char *channel,
+                       mtq__channel_doc_t *out, bson_error_t *error);
+
+/* Where a task was found: its collection (caller destroys) and lane.  find.c */
+typedef struct {
+  mongoc_collection_t *coll;
+  int32_t lane; /* -1: delayed, dispatch or results */
+  bool finished;
+} mtq__place_t;
+/* Finds a task wherever it is (lanes, delayed, dispatch, results) and reads
+ * it into out (a quarantined record reads as a failed task);
+ * MTQ_ERR_NOT_FOUND when it is nowhere. */
+bool mtq__locate(mtq_store_t *store, mongoc_client_t *client, const bson_oid_t *id,
+                 mtq_task_t *out, mtq__place_t *place, bson_error_t *error);
+
+/* Counts the tasks of channel not yet ended (its lanes, its delayed
+ * collection, its parents in dispatch): what max_backlog bounds.  query.c */
+bool mtq__channel_backlog(mtq_store_t *store, mongoc_client_t *client, const char *channel,
+                          int64_t *n, bson_error_t *error);
 
 #endif

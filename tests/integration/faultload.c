@@ -157,7 +157,7 @@ static bool enqueue_surely(mtq_store_t *store, mtq_task_t *task, figures_t *f) {
         maybe_there = false;
         continue;
       }
-    } else if (mtq_store_enqueue(store, task, NULL, &err)) {
+    } else if (mtq_store_enqueue(store, task, false, NULL, &err)) {
       return true;
     } else {
       maybe_there = true;

@@ -1,4 +1,4 @@
-/* store_runs.c - run records: one document in `runs` per ended attempt
+/* runs.c - run records: one document in `runs` per ended attempt
  * (who held it, how long it waited and ran, how it ended), and the
  * performance figures computed from them (mtq_perf.h).
  *
@@ -17,7 +17,7 @@
 
 #include "mtq_error.h"
 #include "mtq_log.h"
-#include "store_private.h"
+#include "protocol.h"
 
 /* The cap in bytes, besides MTQ_RUNS_MAX documents: generous, so that the
  * count is what binds.  FerretDB's SQLite backend counts about 700 bytes a
@@ -86,9 +86,8 @@ static int64_t at_least_zero(int64_t ms) { return ms > 0 ? ms : 0; }
 
 void mtq__run_record(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
                      mtq_state_t to, const char *by, int64_t end_ms) {
-  char hex[25], key[64];
-  bson_oid_to_string(&task->id, hex);
-  snprintf(key, sizeof key, "%s:%lld", hex, (long long)task->token);
+  char key[MTQ__KEY_MAX];
+  mtq__key(&task->id, task->token, NULL, key);
   if (task->status != MTQ_STATE_RUNNING || !task->worker[0] || task->claimed_at <= 0) {
     /* Claimed but never marked running (its claimant died in between): no
      * holder to credit, and it did not run. */

@@ -1,13 +1,14 @@
-/* store_dispatch.c - the database side of redundant dispatch: parents in
+/* dispatch.c - the database side of redundant dispatch: parents in
  * the dispatch collection, their copies in the workers' own channels.  The
  * decisions (which worker, which result) are mtqd's: server/dispatch.c. */
 #include <string.h>
 
 #include "mtq_error.h"
 #include "mtq_log.h"
-#include "store_private.h"
+#include "protocol.h"
 
-bool mtq_store_parents(mtq_store_t *store, mtq_task_list_t *out, bson_error_t *error) {
+bool mtq_store_parents(mtq_store_t *store, const char *by, mtq_task_list_t *out,
+                       bson_error_t *error) {
   mongoc_client_t *client = mtq__store_pop(store);
   mongoc_collection_t *coll = mtq__coll(store, client, MTQ__DISPATCH);
   bson_t filter = BSON_INITIALIZER;
@@ -18,7 +19,7 @@ bool mtq_store_parents(mtq_store_t *store, mtq_task_list_t *out, bson_error_t *e
     bson_error_t perr;
     if (!mtq_task_from_bson(t, doc, NULL, &perr) || !mtq_task_is_parent(t)) {
       mtq_task_list_pop(out);
-      mtq__quarantine(store, client, coll, doc, MTQ__DISPATCH,
+      mtq__quarantine(store, client, coll, doc, MTQ__DISPATCH, by,
                       perr.message[0] ? perr.message : "not a redundant task");
     }
   }
@@ -68,10 +69,7 @@ bool mtq_store_send_copy(mtq_store_t *store, const mtq_task_t *parent, const cha
   bson_oid_copy(&c.id, copy_id);
   mongoc_client_t *client = mtq__store_pop(store);
   mongoc_collection_t *lane = mtq__lane(store, client, c.channel, c.priority);
-  bson_t doc = BSON_INITIALIZER;
-  mtq_task_to_bson(&c, &doc);
-  bool ok = mongoc_collection_insert_one(lane, &doc, NULL, NULL, error);
-  bson_destroy(&doc);
+  bool ok = mtq__insert_task(lane, &c, false, error);
   mongoc_collection_destroy(lane);
   mtq__store_push(store, client);
   return ok;
@@ -109,7 +107,8 @@ bool mtq_store_save_parent(mtq_store_t *store, const mtq_task_t *parent, bson_er
   return ok;
 }
 
-bool mtq_store_start_parent(mtq_store_t *store, mtq_task_t *parent, bson_error_t *error) {
+bool mtq_store_start_parent(mtq_store_t *store, mtq_task_t *parent, const char *by,
+                            bson_error_t *error) {
   mtq_state_t from = parent->status;
   parent->status = MTQ_STATE_RUNNING;
   parent->claimed_at = mtq_now_ms();
@@ -118,15 +117,16 @@ bool mtq_store_start_parent(mtq_store_t *store, mtq_task_t *parent, bson_error_t
     return false;
   }
   mongoc_client_t *client = mtq__store_pop(store);
-  mtq__event(store, client, parent, from, MTQ_STATE_RUNNING, "mtqd", "dispatching copies");
+  mtq__event(store, client, parent, from, MTQ_STATE_RUNNING, by, "dispatching copies");
   mtq__store_push(store, client);
   return true;
 }
 
 bool mtq_store_end_parent(mtq_store_t *store, mtq_task_t *parent, mtq_state_t to,
-                          const bson_t *result, const char *why, bson_error_t *error) {
+                          const bson_t *result, const char *by, const char *why,
+                          bson_error_t *error) {
   mongoc_client_t *client = mtq__store_pop(store);
-  bool ok = mtq__end_attempt(store, client, parent, to, "mtqd", why, result, false, false, error);
+  bool ok = mtq__end_attempt(store, client, parent, to, by, why, result, false, false, error);
   mtq__store_push(store, client);
   return ok;
 }

@@ -1,4 +1,4 @@
-/* store_retention.c - removing finished tasks once they have been kept long
+/* retention.c - removing finished tasks once they have been kept long
  * enough: their result, their claims and their events (see mtq_store_purge).
  *
  * FerretDB 1.x has no TTL indexes, so mtqd does this itself in bounded

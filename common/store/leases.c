@@ -1,10 +1,10 @@
-/* store_lease.c - what mtqd does with leases: list them, and end the
+/* leases.c - what the coordinator does with leases: list them, and end the
  * attempt of one that stopped being renewed (see mtq_store.h, "leases"). */
 #include <string.h>
 
 #include "mtq_error.h"
 #include "mtq_log.h"
-#include "store_private.h"
+#include "protocol.h"
 
 static bool read_lease(const bson_t *doc, mtq_lease_t *l) {
   bson_iter_t it;
@@ -91,8 +91,8 @@ static bool holds(mongoc_collection_t *coll, const bson_oid_t *id, bool *found,
 static bool finish_abandoned(mtq_store_t *store, mongoc_client_t *client,
                              mongoc_collection_t *lane, mongoc_collection_t *leases,
                              const mtq_lease_t *lease, mtq_task_t *t, mtq_state_t to,
-                             const char *reason, bool started, mtq_state_t *ended_as,
-                             bson_error_t *error) {
+                             const char *by, const char *reason, bool started,
+                             mtq_state_t *ended_as, bson_error_t *error) {
   mongoc_collection_t *results = mtq__coll(store, client, "results");
   mongoc_collection_t *delayed = mtq__delayed(store, client, t->channel);
   bool in_results = false, in_delayed = false;
@@ -106,7 +106,7 @@ static bool finish_abandoned(mtq_store_t *store, mongoc_client_t *client,
       delete_lease(leases, lease->key);
     }
   } else if (ok) {
-    ok = mtq__end_attempt(store, client, t, to, "mtqd", reason, NULL, started, true, error);
+    ok = mtq__end_attempt(store, client, t, to, by, reason, NULL, started, true, error);
     if (ok) {
       *ended_as = to;
     }
@@ -116,8 +116,8 @@ static bool finish_abandoned(mtq_store_t *store, mongoc_client_t *client,
   return ok;
 }
 
-bool mtq_store_expire(mtq_store_t *store, const mtq_lease_t *lease, const char *reason,
-                      mtq_state_t *ended_as, bson_error_t *error) {
+bool mtq_store_expire(mtq_store_t *store, const mtq_lease_t *lease, const char *by,
+                      const char *reason, mtq_state_t *ended_as, bson_error_t *error) {
   *ended_as = MTQ_STATE_INVALID;
   mongoc_client_t *client = mtq__store_pop(store);
   mongoc_collection_t *lane = mtq__lane(store, client, lease->channel, (int32_t)lease->priority);
@@ -131,7 +131,7 @@ bool mtq_store_expire(mtq_store_t *store, const mtq_lease_t *lease, const char *
   if (ok && !found) {
     delete_lease(leases, lease->key); /* the task has ended: a leftover lease */
   } else if (ok && !mtq_task_from_bson(&t, &doc, lease->channel, &perr)) {
-    mtq__quarantine(store, client, lane, &doc, lease->channel, perr.message);
+    mtq__quarantine(store, client, lane, &doc, lease->channel, by, perr.message);
     delete_lease(leases, lease->key);
   } else if (ok && t.token != lease->token) {
     delete_lease(leases, lease->key); /* an older attempt's, or a stale poller's */
@@ -144,7 +144,7 @@ bool mtq_store_expire(mtq_store_t *store, const mtq_lease_t *lease, const char *
      * task did not start: giving it back uses no attempt. */
     bool started = t.status == MTQ_STATE_RUNNING;
     bson_error_t cerr;
-    if (!started && !mtq__claim(store, client, &t, "mtqd", "expire", &cerr) &&
+    if (!started && !mtq__lock(store, client, &t, NULL, by, "expire", NULL, &cerr) &&
         !(cerr.domain == MTQ_ERROR_DOMAIN && cerr.code == MTQ_ERR_CONFLICT)) {
       if (error) {
         *error = cerr;
@@ -157,12 +157,12 @@ bool mtq_store_expire(mtq_store_t *store, const mtq_lease_t *lease, const char *
       t.attempt++;
     }
     bson_error_t eerr;
-    bool ended = ok && mtq__end_attempt(store, client, &t, to, "mtqd", reason, NULL, started,
-                                        false, &eerr);
+    bool ended = ok && mtq__end_attempt(store, client, &t, to, by, reason, NULL, started, false,
+                                        &eerr);
     if (ok && !ended && eerr.domain == MTQ_ERROR_DOMAIN && eerr.code == MTQ_ERR_CONFLICT) {
       /* Someone took this attempt's end lock, yet the task still shows the
        * attempt and its lease went unrenewed: the ender died half-way. */
-      ok = finish_abandoned(store, client, lane, leases, lease, &t, to, reason, started,
+      ok = finish_abandoned(store, client, lane, leases, lease, &t, to, by, reason, started,
                             ended_as, error);
     } else if (ok && !ended) {
       if (error) {

@@ -1,4 +1,4 @@
-/* store_event.c - the audit trail: one document in `events` per change of a
+/* events.c - the audit trail: one document in `events` per change of a
  * task's state (who, when, from, to, why); `mtq show ID --history` reads it.
  *
  * An event's _id is "<task>:<token>:<to>": a token names one ownership of
@@ -8,13 +8,12 @@
 
 #include "mtq_error.h"
 #include "mtq_log.h"
-#include "store_private.h"
+#include "protocol.h"
 
 void mtq__event(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
                 mtq_state_t from, mtq_state_t to, const char *by, const char *why) {
-  char hex[25], key[96];
-  bson_oid_to_string(&task->id, hex);
-  snprintf(key, sizeof key, "%s:%lld:%s", hex, (long long)task->token, mtq_state_name(to));
+  char key[MTQ__KEY_MAX];
+  mtq__key(&task->id, task->token, mtq_state_name(to), key);
   bson_t doc = BSON_INITIALIZER;
   BSON_APPEND_UTF8(&doc, "_id", key);
   BSON_APPEND_OID(&doc, "task", &task->id);

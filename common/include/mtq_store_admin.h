@@ -1,0 +1,80 @@
+/* mtq_store_admin.h - the store as operators use it (the CLI, a web view):
+ * find, list and count tasks, read their history, change them, read the
+ * run records.  Every change goes through the task lifecycle's table
+ * (mtq_state.h); `by` names the operator in the audit trail. */
+#ifndef MTQ_STORE_ADMIN_H
+#define MTQ_STORE_ADMIN_H
+
+#include "mtq_perf.h"
+#include "mtq_store.h"
+
+/* --- tasks -------------------------------------------------------------------- */
+
+/* Finds a task by id wherever it is (lanes, delayed, results). */
+bool mtq_store_find(mtq_store_t *store, const bson_oid_t *id, mtq_task_t *out,
+                    bson_error_t *error);
+/* Reads the recorded outcome of a task (one lookup by _id in results);
+ * *found false while it has none. */
+bool mtq_store_find_outcome(mtq_store_t *store, const bson_oid_t *id, mtq_task_t *out,
+                            bool *found, bson_error_t *error);
+/* Lists tasks; channel NULL = all channels, status MTQ_STATE_INVALID = all. */
+bool mtq_store_list(mtq_store_t *store, const char *channel, mtq_state_t status, size_t limit,
+                    mtq_task_list_t *out, bson_error_t *error);
+/* Changes a waiting task's priority (moving it to its new lane at once). */
+bool mtq_store_set_priority(mtq_store_t *store, const bson_oid_t *id, int32_t priority,
+                            const char *by, bson_error_t *error);
+/* Enables or disables a waiting task. */
+bool mtq_store_set_enable(mtq_store_t *store, const bson_oid_t *id, bool enable, const char *by,
+                          bson_error_t *error);
+/* Cancels a waiting or running task (a running one's worker stops its
+ * process when its next lease renewal fails); an ended task gives
+ * MTQ_ERR_STATE. */
+bool mtq_store_cancel(mtq_store_t *store, const bson_oid_t *id, const char *by,
+                      bson_error_t *error);
+/* Holds a waiting task (suspended) until mtq_store_resume. */
+bool mtq_store_suspend(mtq_store_t *store, const bson_oid_t *id, const char *by,
+                       bson_error_t *error);
+bool mtq_store_resume(mtq_store_t *store, const bson_oid_t *id, const char *by,
+                      bson_error_t *error);
+/* Gives a dead or failed task a new life: queued, attempts counted from 0,
+ * its earlier errors kept. */
+bool mtq_store_retry(mtq_store_t *store, const bson_oid_t *id, const char *by,
+                     bson_error_t *error);
+/* Reads a task's transitions, oldest first, into out as { "events": [...] };
+ * out is initialised by the call. */
+bool mtq_store_history(mtq_store_t *store, const bson_oid_t *id, bson_t *out,
+                       bson_error_t *error);
+/* Counts tasks per channel and status into out:
+ * { "<channel>": { "queued": n, "running": n, ... }, ... }; out initialised by the call. */
+bool mtq_store_stats(mtq_store_t *store, bson_t *out, bson_error_t *error);
+/* Tasks of channel not yet ended (queued, delayed, running, retry_wait,
+ * ...; a redundant task counts once): what max_backlog bounds.  Cheaper than
+ * mtq_store_stats, which also counts the finished tasks: a producer pacing
+ * itself should ask this. */
+bool mtq_store_backlog(mtq_store_t *store, const char *channel, int64_t *n, bson_error_t *error);
+
+/* Sets *served when some worker (live or not) has announced in whoami that
+ * it serves func (any version when version is NULL) on channel. */
+bool mtq_store_function_served(mtq_store_t *store, const char *channel, const char *func,
+                               const char *version, bool *served, bson_error_t *error);
+
+/* --- run records ----------------------------------------------------------- */
+
+/* Run records kept: `runs` is a capped collection of about this many (on
+ * FerretDB the oldest go in a background pass every minute, so it may hold
+ * a minute's worth more).  Reading it is a full scan on FerretDB's SQLite
+ * backend (about 1 s for 10,000 records on a small machine). */
+#define MTQ_RUNS_MAX 10000
+
+/* Reads the run records of func (NULL = every function), in no particular
+ * order, into *out (caller bson_free()s it; NULL when *n is 0).  Records
+ * without worker or function are skipped. */
+bool mtq_store_runs(mtq_store_t *store, const char *func, mtq_run_t **out, size_t *n,
+                    bson_error_t *error);
+
+/* Reads the run records of func (NULL = every function) and computes one
+ * entry per (worker, func).  *out is bson_malloc'd (caller bson_free), *n its length. */
+bool mtq_store_perf(mtq_store_t *store, const char *func, mtq_perf_t **out, size_t *n,
+                    bson_error_t *error);
+
+#endif

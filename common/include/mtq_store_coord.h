@@ -1,0 +1,105 @@
+/* mtq_store_coord.h - the store as the coordinator (mtqd) uses it: expire
+ * the leases of attempts nobody renews, release delayed tasks, follow
+ * priority edits, dispatch redundant copies, purge old outcomes, mark lost
+ * workers.  `by` names the coordinator in the audit trail. */
+#ifndef MTQ_STORE_COORD_H
+#define MTQ_STORE_COORD_H
+
+#include "mtq_store.h"
+
+/* --- leases and delayed tasks ---------------------------------------------- */
+
+/* A running attempt's lease, as the coordinator reads it. */
+typedef struct {
+  char key[64]; /* "<task>:<token>" */
+  bson_oid_t task;
+  char channel[MTQ_NAME_MAX + 1];
+  char worker[MTQ_NAME_MAX + 1];
+  int64_t priority;
+  int64_t token;
+  int64_t lease_ms; /* how long it may go unrenewed */
+  int64_t renewals; /* grows with every renewal */
+} mtq_lease_t;
+
+/* Reads every lease into *out (caller bson_free()s it). */
+bool mtq_store_leases(mtq_store_t *store, mtq_lease_t **out, size_t *n, bson_error_t *error);
+/* Ends the attempt of a lease that was not renewed in time: the task goes
+ * back to the queue (or is dead when that was its last attempt), with reason
+ * kept.  A leftover lease of an attempt that already ended is deleted.
+ * *ended_as is the task's new state, MTQ_STATE_INVALID when nothing changed. */
+bool mtq_store_expire(mtq_store_t *store, const mtq_lease_t *lease, const char *by,
+                      const char *reason, mtq_state_t *ended_as, bson_error_t *error);
+
+/* Moves delayed tasks whose not_before <= now_ms into their priority lane.
+ * *next_due_ms is the earliest remaining not_before (0 = none). */
+bool mtq_store_release_due(mtq_store_t *store, const char *channel, int64_t now_ms,
+                           const char *by, int64_t *next_due_ms, size_t *released,
+                           bson_error_t *error);
+/* Finds queued tasks whose priority was edited in the database so that it no
+ * longer matches their lane, and moves them; quarantines malformed ones. */
+bool mtq_store_reconcile(mtq_store_t *store, const char *channel, const char *by, size_t *moved,
+                         bson_error_t *error);
+/* Counts the tasks of channel not yet ended (*n) and writes the count into
+ * the channel document, where producers read it for max_backlog instead of
+ * counting every lane themselves (see common/store/enqueue.c). */
+bool mtq_store_publish_backlog(mtq_store_t *store, const char *channel, int64_t *n,
+                               bson_error_t *error);
+
+/* --- redundant dispatch (mtqd: server/dispatch.c) --------------------------- */
+
+/* Every live parent (a task with redundancy: mtq_task_is_parent) from the
+ * dispatch collection; a malformed one is quarantined. */
+bool mtq_store_parents(mtq_store_t *store, const char *by, mtq_task_list_t *out,
+                       bson_error_t *error);
+/* Sends a copy of parent for slot to worker_id: a new queued task in the
+ * worker's own channel (which only that worker claims), carrying parent,
+ * slot and origin; *copy_id is its id. */
+bool mtq_store_send_copy(mtq_store_t *store, const mtq_task_t *parent, const char *worker_id,
+                         int32_t slot, bson_oid_t *copy_id, bson_error_t *error);
+/* Marks a queued parent running (its copies are being sent). */
+bool mtq_store_start_parent(mtq_store_t *store, mtq_task_t *parent, const char *by,
+                            bson_error_t *error);
+/* Writes a parent's status and copies; MTQ_ERR_NOT_FOUND when it is no
+ * longer live under its token (cancelled or retried meanwhile). */
+bool mtq_store_save_parent(mtq_store_t *store, const mtq_task_t *parent, bson_error_t *error);
+/* Ends a running parent as done (result), failed or conflict (why), with
+ * the end lock of its attempt: MTQ_ERR_CONFLICT when an operator cancelled
+ * it first. */
+bool mtq_store_end_parent(mtq_store_t *store, mtq_task_t *parent, mtq_state_t to,
+                          const bson_t *result, const char *by, const char *why,
+                          bson_error_t *error);
+
+/* --- retention ----------------------------------------------------------- */
+
+/* Finished tasks of these outcomes (statuses stored in results, such as
+ * "done", "failed", "dead", "cancelled"; NULL-terminated, borrowed) whose
+ * finished_at is before before_ms are due for removal; before_ms 0 keeps them. */
+typedef struct {
+  const char *const *statuses;
+  int64_t before_ms;
+} mtq_purge_rule_t;
+
+/* What purges removed, added up over calls. */
+typedef struct {
+  size_t tasks;     /* results */
+  size_t claims;
+  size_t events;
+  size_t kept_live; /* due, but a live document of the task still exists */
+} mtq_purged_t;
+
+/* Removes at most batch finished tasks that a rule makes due, oldest first:
+ * their claims and events (by task), then their results.  A task whose
+ * result is not recorded is never touched, nor one whose live document still
+ * exists.  Counts are added to *purged (caller zeroes it).  *more is set when
+ * the batch was full and made progress: calling again may remove more.  A
+ * missing events collection is no error. */
+bool mtq_store_purge(mtq_store_t *store, const mtq_purge_rule_t *rules, size_t n_rules,
+                     size_t batch, mtq_purged_t *purged, bool *more, bson_error_t *error);
+
+/* --- workers ------------------------------------------------------------------ */
+
+/* Sets whoami.state of a worker (MTQ_WORKER_STATE_LOST when it went silent). */
+bool mtq_store_mark_worker(mtq_store_t *store, const char *worker_id, mtq_worker_state_t state,
+                           bson_error_t *error);
+
+#endif

@@ -1,0 +1,68 @@
+/* mtq_store_worker.h - the store as a worker uses it: poll its channels,
+ * claim a task, renew its lease, end the attempt, heartbeat.  The claim
+ * protocol behind these is explained at the top of common/store/protocol.c. */
+#ifndef MTQ_STORE_WORKER_H
+#define MTQ_STORE_WORKER_H
+
+#include "mtq_store.h"
+
+/* What one poller remembers of a channel between polls: which lanes were
+ * empty, and until when it may skip them.  A worker refilling one slot at a
+ * time during a burst would otherwise ask all ten lanes every time; with the
+ * memo it asks an empty lane again after recheck_ms (its poll interval), so
+ * a task that lands in a lane found empty waits at most that long.  Zero it
+ * before the first poll; use it from one thread at a time. */
+typedef struct {
+  int64_t recheck_ms;
+  int64_t empty_until_ms[MTQ_PRIORITY_LEVELS];
+} mtq_poll_memo_t;
+
+/* Reads up to limit runnable tasks of a channel, highest priority first and
+ * oldest first within a priority: status queued, is_enable true, and (when
+ * n_funcs > 0) one of the given functions at its version, so that tasks a
+ * worker does not serve cannot starve the ones it does.  memo may be NULL
+ * (ask every lane).  Appends
+ * them to out.  A document with wrong field types is not returned: it is
+ * moved to results as failed, keeping the original, and logged; by (the
+ * poller) is named as who found it. */
+bool mtq_store_poll(mtq_store_t *store, const char *channel, const mtq_func_ref_t *funcs,
+                    size_t n_funcs, size_t limit, mtq_poll_memo_t *memo, const char *by,
+                    mtq_task_list_t *out, bson_error_t *error);
+
+/* Claims a polled task for worker_id, with a lease of lease_ms that the
+ * worker must renew (mtq_store_renew) while the task runs.  Exactly one
+ * caller wins for a given task and token, on MongoDB and on FerretDB alike;
+ * a loser gets false with MTQ_ERR_CONFLICT.  On success the task is
+ * running, attempt is counted, and task reflects the stored document. */
+bool mtq_store_claim(mtq_store_t *store, mtq_task_t *task, const char *worker_id,
+                     int64_t lease_ms, bson_error_t *error);
+
+/* Renews the lease of a claimed task.  MTQ_ERR_CONFLICT when the lease is
+ * gone: the attempt was ended by someone else (mtqd found the lease expired,
+ * or an operator cancelled the task), and the holder must stop the task. */
+bool mtq_store_renew(mtq_store_t *store, const mtq_task_t *task, bson_error_t *error);
+
+/* Records the end of a run.  ok: result (borrowed, may be NULL = {}) is the
+ * outcome (done).  !ok: error_text is kept with the attempt's errors; with
+ * attempts left the task waits out its backoff (retry_wait), otherwise it is
+ * dead.  MTQ_ERR_CONFLICT when this attempt was already ended by someone
+ * else: the outcome is refused (fencing).  Safe to call again after a
+ * transient error: an outcome is recorded once. */
+bool mtq_store_finish(mtq_store_t *store, mtq_task_t *task, bool ok, const bson_t *result,
+                      const char *error_text, bson_error_t *error);
+
+/* Ends a claimed task as failed for good, without running it again: it can
+ * never succeed as it is (its signature is missing or wrong, say). */
+bool mtq_store_reject(mtq_store_t *store, mtq_task_t *task, const char *reason,
+                      bson_error_t *error);
+
+/* Gives a running task back to the queue with a new token.  count_attempt
+ * false (a graceful shutdown) does not use up one of its attempts; when a
+ * counted attempt was its last, the task is dead with reason as its error. */
+bool mtq_store_requeue(mtq_store_t *store, mtq_task_t *task, bool count_attempt,
+                       const char *reason, bson_error_t *error);
+
+/* Upserts the worker's whoami document (borrowed). */
+bool mtq_store_heartbeat(mtq_store_t *store, const mtq_whoami_t *whoami, bson_error_t *error);
+
+#endif

@@ -1,0 +1,221 @@
+/* claim.c - a task's path through a worker: poll, claim, renew the lease,
+ * and end the attempt (finish, reject, requeue) through the claim protocol
+ * (protocol.c; see mtq_store_worker.h). */
+#include <string.h>
+
+#include "mtq_error.h"
+#include "mtq_log.h"
+#include "protocol.h"
+
+/* Reads up to limit runnable tasks from one lane into out. */
+static bool poll_lane(mtq_store_t *store, mongoc_client_t *client, const char *channel,
+                      int32_t priority, const bson_t *served, size_t limit, bool sort,
+                      const char *by, mtq_task_list_t *out, bson_error_t *error) {
+  mongoc_collection_t *lane = mtq__lane(store, client, channel, priority);
+  bson_t *filter = BCON_NEW("status", BCON_UTF8("queued"), "is_enable", BCON_BOOL(true),
+                            "priority", BCON_INT32(priority));
+  if (!bson_empty(served)) {
+    BSON_APPEND_ARRAY(filter, "$or", served);
+  }
+  /* On FerretDB a sort makes the server read the whole lane; without one it
+   * stops after `limit` matches, and rows come back in insertion order,
+   * which is the age order we want.  MongoDB serves the sort from an index. */
+  bson_t *opts = sort ? BCON_NEW("limit", BCON_INT64((int64_t)limit), "sort", "{", "created_at",
+                                 BCON_INT32(1), "}")
+                      : BCON_NEW("limit", BCON_INT64((int64_t)limit));
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(lane, filter, opts, NULL);
+  const bson_t *doc;
+  while (mongoc_cursor_next(cur, &doc)) {
+    mtq_task_t *t = mtq_task_list_push(out);
+    bson_error_t perr;
+    if (!mtq_task_from_bson(t, doc, channel, &perr)) {
+      mtq_task_list_pop(out);
+      mtq__quarantine(store, client, lane, doc, channel, by, perr.message);
+    }
+  }
+  bool ok = !mongoc_cursor_error(cur, error);
+  mongoc_cursor_destroy(cur);
+  bson_destroy(opts);
+  bson_destroy(filter);
+  mongoc_collection_destroy(lane);
+  return ok;
+}
+
+bool mtq_store_poll(mtq_store_t *store, const char *channel, const mtq_func_ref_t *funcs,
+                    size_t n_funcs, size_t limit, mtq_poll_memo_t *memo, const char *by,
+                    mtq_task_list_t *out, bson_error_t *error) {
+  /* [{func: f, version: v}, ...]: the functions this worker serves. */
+  bson_t served = BSON_INITIALIZER;
+  for (size_t i = 0; i < n_funcs; i++) {
+    char key[16];
+    const char *k;
+    bson_t one;
+    bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
+    BSON_APPEND_DOCUMENT_BEGIN(&served, k, &one);
+    BSON_APPEND_UTF8(&one, "func", funcs[i].name);
+    BSON_APPEND_UTF8(&one, "version", funcs[i].version);
+    bson_append_document_end(&served, &one);
+  }
+  mongoc_client_t *client = mtq__store_pop(store);
+  int kind = mtq__server_kind(store, client, error);
+  bool ok = kind != 0;
+  size_t start = out->n;
+  int64_t now = memo ? mtq_now_ms() : 0;
+  for (int32_t p = MTQ_PRIORITY_MAX; ok && p >= MTQ_PRIORITY_MIN && out->n - start < limit; p--) {
+    int64_t *until = memo ? &memo->empty_until_ms[p - MTQ_PRIORITY_MIN] : NULL;
+    if (until && *until > now) {
+      continue;
+    }
+    size_t before = out->n;
+    ok = poll_lane(store, client, channel, p, &served, limit - (out->n - start),
+                   kind == MTQ__SERVER_MONGODB, by, out, error);
+    if (until) {
+      *until = ok && out->n == before ? now + memo->recheck_ms : 0;
+    }
+  }
+  mtq__store_push(store, client);
+  bson_destroy(&served);
+  return ok;
+}
+
+/* --- the claim and the lease ------------------------------------------- */
+
+bool mtq_store_claim(mtq_store_t *store, mtq_task_t *task, const char *worker_id,
+                     int64_t lease_ms, bson_error_t *error) {
+  /* 1. The lease first, so that every claim has a lease to expire even if
+   *    the claimant dies between the two inserts.  Its _id is the claim key:
+   *    of many pollers, one inserts it. */
+  char key[MTQ__KEY_MAX];
+  mtq__key(&task->id, task->token, NULL, key);
+  /* A copy sits in its worker's own channel "to.<worker>": nobody else may
+   * run it, whatever they polled. */
+  size_t plen = strlen(MTQ_DIRECT_PREFIX);
+  if (strncmp(task->channel, MTQ_DIRECT_PREFIX, plen) == 0 &&
+      strcmp(task->channel + plen, worker_id) != 0) {
+    mtq_error_set(error, MTQ_ERR_CONFLICT, "task %s is addressed to worker %s, not %s", key,
+                  task->channel + plen, worker_id);
+    return false;
+  }
+  int64_t now = mtq_now_ms();
+  mongoc_client_t *client = mtq__store_pop(store);
+  mongoc_collection_t *leases = mtq__coll(store, client, "leases");
+  bson_t *lease = BCON_NEW("_id", BCON_UTF8(key), "task", BCON_OID(&task->id), "channel",
+                           BCON_UTF8(task->channel), "priority", BCON_INT32(task->priority),
+                           "token", BCON_INT64(task->token), "worker", BCON_UTF8(worker_id),
+                           "lease_ms", BCON_INT64(lease_ms), "renewals", BCON_INT64(0),
+                           "at", BCON_DATE_TIME(now));
+  bson_error_t err;
+  bool ok = mongoc_collection_insert_one(leases, lease, NULL, NULL, &err);
+  if (!ok && mtq_error_is_duplicate(&err)) {
+    mtq_error_set(error, MTQ_ERR_CONFLICT, "task %s was claimed by someone else first", key);
+  } else if (!ok && error) {
+    *error = err;
+  }
+  /* 2. The claim record: permanent, so a poller that read an old token can
+   *    never claim it again once its lease is gone. */
+  bson_error_t cerr;
+  if (ok && !mtq__lock(store, client, task, NULL, worker_id, "run", NULL, &cerr)) {
+    ok = false;
+    if (cerr.domain == MTQ_ERROR_DOMAIN && cerr.code == MTQ_ERR_CONFLICT) {
+      /* A stale read: the token was claimed long ago.  Our lease goes. */
+      bson_t *mine = BCON_NEW("_id", BCON_UTF8(key), "worker", BCON_UTF8(worker_id));
+      mongoc_collection_delete_one(leases, mine, NULL, NULL, NULL);
+      bson_destroy(mine);
+    }
+    /* Otherwise the claim may have been written with its reply lost: the
+     * lease stays, and mtqd, finding it unrenewed, gives the task back
+     * under a new token. */
+    if (error) {
+      *error = cerr;
+    }
+  }
+  bson_destroy(lease);
+  mongoc_collection_destroy(leases);
+  if (ok) {
+    /* 3. The document, for polling and for people.  If marking it fails the
+     *    task still runs: pollers meet the lease and the claim, and the end
+     *    of the attempt rewrites the document. */
+    mtq_state_t from = task->status;
+    task->status = MTQ_STATE_RUNNING;
+    task->attempt++;
+    task->claimed_at = now;
+    bson_strncpy(task->worker, worker_id, sizeof task->worker);
+    mongoc_collection_t *lane = mtq__lane(store, client, task->channel, task->priority);
+    bson_t *upd = BCON_NEW("$set", "{", "status", BCON_UTF8("running"), "worker",
+                           BCON_UTF8(worker_id), "claimed_at", BCON_DATE_TIME(now), "attempt",
+                           BCON_INT32(task->attempt), "}");
+    bson_error_t uerr;
+    if (!mtq__write_at_token(store, client, lane, &task->id, task->token, upd, &uerr)) {
+      mtq_warn("claimed %s but could not mark it running: %s", key, uerr.message);
+    }
+    mtq__event(store, client, task, from, MTQ_STATE_RUNNING, worker_id, NULL);
+    bson_destroy(upd);
+    mongoc_collection_destroy(lane);
+  }
+  mtq__store_push(store, client);
+  return ok;
+}
+
+bool mtq_store_renew(mtq_store_t *store, const mtq_task_t *task, bson_error_t *error) {
+  char key[MTQ__KEY_MAX];
+  mtq__key(&task->id, task->token, NULL, key);
+  mongoc_client_t *client = mtq__store_pop(store);
+  mongoc_collection_t *leases = mtq__coll(store, client, "leases");
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(key));
+  bson_t *upd = BCON_NEW("$inc", "{", "renewals", BCON_INT64(1), "}", "$set", "{", "renewed_at",
+                         BCON_DATE_TIME(mtq_now_ms()), "}");
+  bson_t reply;
+  bool ok = mongoc_collection_update_one(leases, filter, upd, NULL, &reply, error);
+  bson_iter_t it;
+  if (ok && bson_iter_init_find(&it, &reply, "matchedCount") && bson_iter_as_int64(&it) == 0) {
+    mtq_error_set(error, MTQ_ERR_CONFLICT,
+                  "lease %s is gone: the attempt was ended by someone else (expired or cancelled)",
+                  key);
+    ok = false;
+  }
+  bson_destroy(&reply);
+  bson_destroy(upd);
+  bson_destroy(filter);
+  mongoc_collection_destroy(leases);
+  mtq__store_push(store, client);
+  return ok;
+}
+
+/* --- the end of an attempt ------------------------------------------------ */
+
+bool mtq_store_finish(mtq_store_t *store, mtq_task_t *task, bool ok, const bson_t *result,
+                      const char *error_text, bson_error_t *error) {
+  if (ok && result && result->len > MTQ_RESULT_MAX_BYTES) {
+    mtq_error_set(error, MTQ_ERR_TOO_LARGE, "result is %u bytes, over the limit of %d",
+                  result->len, MTQ_RESULT_MAX_BYTES);
+    return false;
+  }
+  mtq_state_t to = ok                         ? MTQ_STATE_DONE
+                   : mtq_task_may_retry(task) ? MTQ_STATE_RETRY_WAIT
+                                              : MTQ_STATE_DEAD;
+  mongoc_client_t *client = mtq__store_pop(store);
+  bool r = mtq__end_attempt(store, client, task, to, task->worker, ok ? NULL : error_text,
+                            result, true, false, error);
+  mtq__store_push(store, client);
+  return r;
+}
+
+bool mtq_store_reject(mtq_store_t *store, mtq_task_t *task, const char *reason,
+                      bson_error_t *error) {
+  mongoc_client_t *client = mtq__store_pop(store);
+  bool r = mtq__end_attempt(store, client, task, MTQ_STATE_FAILED, task->worker, reason, NULL,
+                            true, false, error);
+  mtq__store_push(store, client);
+  return r;
+}
+
+bool mtq_store_requeue(mtq_store_t *store, mtq_task_t *task, bool count_attempt,
+                       const char *reason, bson_error_t *error) {
+  mtq_state_t to = !count_attempt || mtq_task_may_retry(task) ? MTQ_STATE_QUEUED
+                                                                : MTQ_STATE_DEAD;
+  mongoc_client_t *client = mtq__store_pop(store);
+  bool r = mtq__end_attempt(store, client, task, to, task->worker, reason, NULL, count_attempt,
+                            false, error);
+  mtq__store_push(store, client);
+  return r;
+}

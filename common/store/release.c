@@ -1,0 +1,95 @@
+/* release.c - what the coordinator moves between a channel's collections:
+ * delayed tasks that are due into their lane, and tasks whose priority was
+ * edited in the database into the lane of their new priority (see
+ * mtq_store_coord.h).  Each move is one of the claim protocol's
+ * (mtq__move_task). */
+#include <string.h>
+
+#include "mtq_error.h"
+#include "mtq_log.h"
+#include "protocol.h"
+
+typedef struct {
+  mtq_store_t *store;
+  mongoc_client_t *client;
+  mongoc_collection_t *coll;
+  const char *channel;
+  const char *by;
+  int32_t lane_priority;
+  int64_t now_ms;
+  int64_t next_due_ms;
+  size_t count;
+} sweep_t;
+
+static bool release_one(void *ctx, const bson_t *doc) {
+  sweep_t *s = ctx;
+  mtq_task_t t;
+  mtq_task_init(&t);
+  bson_error_t err;
+  if (!mtq_task_from_bson(&t, doc, s->channel, &err)) {
+    mtq__quarantine(s->store, s->client, s->coll, doc, s->channel, s->by, err.message);
+  } else if (t.status == MTQ_STATE_SUSPENDED) {
+    /* held by an operator: released by mtq resume */
+  } else if (t.not_before <= s->now_ms) {
+    if (mtq__move_task(s->store, s->client, &t, s->coll, t.priority, s->by, "release", &err)) {
+      s->count++;
+    } else if (err.domain != MTQ_ERROR_DOMAIN || err.code != MTQ_ERR_CONFLICT) {
+      mtq_warn("cannot release delayed task: %s", err.message);
+    }
+  } else if (!s->next_due_ms || t.not_before < s->next_due_ms) {
+    s->next_due_ms = t.not_before;
+  }
+  mtq_task_cleanup(&t);
+  return true;
+}
+
+bool mtq_store_release_due(mtq_store_t *store, const char *channel, int64_t now_ms,
+                           const char *by, int64_t *next_due_ms, size_t *released,
+                           bson_error_t *error) {
+  mongoc_client_t *client = mtq__store_pop(store);
+  sweep_t s = {store, client, mtq__delayed(store, client, channel), channel, by, 0, now_ms, 0, 0};
+  bson_t filter = BSON_INITIALIZER;
+  bool ok = mtq__each_doc(s.coll, &filter, NULL, release_one, &s, error);
+  bson_destroy(&filter);
+  mongoc_collection_destroy(s.coll);
+  mtq__store_push(store, client);
+  *next_due_ms = s.next_due_ms;
+  *released = s.count;
+  return ok;
+}
+
+static bool reconcile_one(void *ctx, const bson_t *doc) {
+  sweep_t *s = ctx;
+  mtq_task_t t;
+  mtq_task_init(&t);
+  bson_error_t err;
+  if (!mtq_task_from_bson(&t, doc, s->channel, &err)) {
+    mtq__quarantine(s->store, s->client, s->coll, doc, s->channel, s->by, err.message);
+  } else if (t.status == MTQ_STATE_QUEUED && t.priority != s->lane_priority) {
+    if (mtq__move_task(s->store, s->client, &t, s->coll, t.priority, s->by, "move", &err)) {
+      s->count++;
+    } else if (err.domain != MTQ_ERROR_DOMAIN || err.code != MTQ_ERR_CONFLICT) {
+      mtq_warn("cannot move re-prioritised task: %s", err.message);
+    }
+  }
+  mtq_task_cleanup(&t);
+  return true;
+}
+
+bool mtq_store_reconcile(mtq_store_t *store, const char *channel, const char *by, size_t *moved,
+                         bson_error_t *error) {
+  mongoc_client_t *client = mtq__store_pop(store);
+  bool ok = true;
+  *moved = 0;
+  for (int32_t p = MTQ_PRIORITY_MIN; ok && p <= MTQ_PRIORITY_MAX; p++) {
+    sweep_t s = {store, client, mtq__lane(store, client, channel, p), channel, by, p, 0, 0, 0};
+    bson_t filter = BSON_INITIALIZER;
+    ok = mtq__each_doc(s.coll, &filter, NULL, reconcile_one, &s, error);
+    bson_destroy(&filter);
+    mongoc_collection_destroy(s.coll);
+    *moved += s.count;
+  }
+  mtq__store_push(store, client);
+  return ok;
+}
+
