@@ -66,19 +66,77 @@ int mtq_cli_usage(const mtq_cli_t *cli, const char *fmt, ...) {
   return MTQ_CLI_USAGE;
 }
 
-int mtq_cli_getopt(const mtq_cli_t *cli, int argc, char **argv, const char *shortopts,
+void mtq_cli_global_option(mtq_cli_t *cli, int c, const char *arg) {
+  if (c == MTQ_CLI_OPT_JSON) {
+    cli->json = true;
+    return;
+  }
+  cli->uri = arg;
+  cli->uri_from = "--uri";
+  /* "user:password@" on a command line is readable by every user of the
+   * host (ps, /proc): say so once, and how to avoid it. */
+  if (strchr(arg, '@') && strchr(arg, ':') != strrchr(arg, ':')) {
+    fputs("mtq: warning: a password in --uri is visible to other users (ps); "
+          "set MTQ_URI instead\n",
+          stderr);
+  }
+}
+
+/* The most options a subcommand has (enqueue: 22), with room to grow. */
+#define MAX_LONGOPTS 48
+
+/* longopts followed by the global options.  One static array serves every
+ * call: getopt_long reads the table it is given anew each time. */
+static const struct option *with_globals(const struct option *longopts) {
+  static const struct option globals[] = {MTQ_CLI_GLOBAL_OPTIONS, {NULL, 0, NULL, 0}};
+  static struct option merged[MAX_LONGOPTS + sizeof globals / sizeof globals[0]];
+  size_t n = 0;
+  for (; longopts[n].name; n++) {
+    if (n == MAX_LONGOPTS) {
+      /* A programming error, found by the first run of that subcommand. */
+      fputs("mtq: internal error: too many options (raise MAX_LONGOPTS)\n", stderr);
+      abort();
+    }
+    merged[n] = longopts[n];
+  }
+  memcpy(&merged[n], globals, sizeof globals);
+  return merged;
+}
+
+/* The message for what getopt_long refused in arg: an unknown option, or a
+ * value given to one that takes none ("--json=yes"). */
+static void unknown_option(const mtq_cli_t *cli, const char *arg, const struct option *all) {
+  const char *eq = strchr(arg, '=');
+  if (strncmp(arg, "--", 2) == 0 && eq) {
+    size_t len = (size_t)(eq - arg) - 2;
+    for (const struct option *o = all; o->name; o++) {
+      if (strlen(o->name) == len && strncmp(o->name, arg + 2, len) == 0) {
+        mtq_cli_usage(cli, "option '--%s' takes no value", o->name);
+        return;
+      }
+    }
+  }
+  if (strncmp(arg, "--", 2) == 0 || optopt == 0 || optopt > 0x7f) {
+    mtq_cli_usage(cli, "unknown option '%s'", arg);
+  } else {
+    mtq_cli_usage(cli, "unknown option '-%c'", optopt);
+  }
+}
+
+int mtq_cli_getopt(mtq_cli_t *cli, int argc, char **argv, const char *shortopts,
                    const struct option *longopts) {
-  int c = getopt_long(argc, argv, shortopts, longopts, NULL);
+  const struct option *all = with_globals(longopts);
+  int c;
+  while ((c = getopt_long(argc, argv, shortopts, all, NULL)) == MTQ_CLI_OPT_URI ||
+         c == MTQ_CLI_OPT_JSON) {
+    mtq_cli_global_option(cli, c, optarg);
+  }
   if (c == ':') {
     mtq_cli_usage(cli, "option '%s' needs an argument", argv[optind - 1]);
     return '?';
   }
   if (c == '?') {
-    if (optopt && optopt != '?') {
-      mtq_cli_usage(cli, "unknown option '-%c'", optopt);
-    } else {
-      mtq_cli_usage(cli, "unknown option '%s'", argv[optind - 1]);
-    }
+    unknown_option(cli, argv[optind - 1], all);
   }
   return c;
 }
@@ -94,7 +152,7 @@ int mtq_cli_positional(const mtq_cli_t *cli, int argc, char **argv, int n, const
   return MTQ_CLI_OK;
 }
 
-int mtq_cli_plain_args(const mtq_cli_t *cli, int argc, char **argv, const char *help, int n,
+int mtq_cli_plain_args(mtq_cli_t *cli, int argc, char **argv, const char *help, int n,
                        const char *names) {
   static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
   int c;

@@ -24,6 +24,7 @@
 
 typedef struct {
   const char *uri;      /* borrowed from argv or the environment */
+  const char *uri_from; /* where uri came from, for messages: "--uri", "MTQ_URI", NULL */
   bool json;            /* --json: machine-readable output */
   const char *command;  /* name of the subcommand being run, for messages */
   mtq_client_t *client; /* owned; opened by mtq_cli_open */
@@ -50,9 +51,23 @@ int mtq_cli_fail(const mtq_cli_t *cli, const bson_error_t *error, const char *fm
 int mtq_cli_usage(const mtq_cli_t *cli, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* getopt_long over a subcommand's argv.  Prints a message for an unknown
- * option or a missing argument and returns '?' then; -1 at the end. */
-int mtq_cli_getopt(const mtq_cli_t *cli, int argc, char **argv, const char *shortopts,
+/* The global options, which main.c parses before the subcommand and
+ * mtq_cli_getopt after it.  Values outside any char, so that they never
+ * clash with a subcommand's own option codes. */
+#define MTQ_CLI_OPT_URI 0x1000
+#define MTQ_CLI_OPT_JSON 0x1001
+#define MTQ_CLI_GLOBAL_OPTIONS                                                                  \
+  {"uri", required_argument, NULL, MTQ_CLI_OPT_URI}, {"json", no_argument, NULL, MTQ_CLI_OPT_JSON}
+
+/* Applies global option c (MTQ_CLI_OPT_URI with its argument arg, or
+ * MTQ_CLI_OPT_JSON) to cli; arg is borrowed and must outlive cli. */
+void mtq_cli_global_option(mtq_cli_t *cli, int c, const char *arg);
+
+/* getopt_long over a subcommand's argv, with the global options (--uri,
+ * --json) accepted among the subcommand's own and applied to cli, so that
+ * `mtq show ID --json` means `mtq --json show ID`.  Prints a message for an
+ * unknown option or a missing argument and returns '?' then; -1 at the end. */
+int mtq_cli_getopt(mtq_cli_t *cli, int argc, char **argv, const char *shortopts,
                    const struct option *longopts);
 
 /* Checks that exactly n positional arguments remain after the options.
@@ -62,7 +77,7 @@ int mtq_cli_positional(const mtq_cli_t *cli, int argc, char **argv, int n, const
 /* For a command whose only option is --help: parses the options (printing
  * help returns MTQ_CLI_DONE), then checks that n positional arguments remain,
  * from argv[optind]. */
-int mtq_cli_plain_args(const mtq_cli_t *cli, int argc, char **argv, const char *help, int n,
+int mtq_cli_plain_args(mtq_cli_t *cli, int argc, char **argv, const char *help, int n,
                        const char *names);
 
 /* Whole decimal numbers in [min, max]. */
