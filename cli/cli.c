@@ -4,10 +4,70 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <mongoc/mongoc.h>
 
 #include "cli.h"
+
+/* The secrets a URI string may hold, as spans of it: the password of its
+ * user info and the value of every option named *password*
+ * (tlsCertificateKeyFilePassword).  Returns how many, at most max. */
+typedef struct {
+  const char *at;
+  size_t len;
+} span_t;
+
+static size_t uri_secrets(const char *uri, span_t *out, size_t max) {
+  size_t n = 0;
+  const char *start = strstr(uri, "://");
+  start = start ? start + 3 : uri;
+  size_t auth_len = strcspn(start, "/?");
+  const char *at = NULL;
+  for (const char *p = start; p < start + auth_len; p++) {
+    at = *p == '@' ? p : at;
+  }
+  const char *colon = at ? memchr(start, ':', (size_t)(at - start)) : NULL;
+  if (colon && n < max) {
+    out[n++] = (span_t){colon + 1, (size_t)(at - colon - 1)};
+  }
+  for (const char *opt = strchr(start, '?'); opt && n < max; opt = strpbrk(opt + 1, "&;")) {
+    const char *key = opt + 1;
+    size_t key_len = strcspn(key, "=&;");
+    if (key[key_len] != '=') {
+      continue;
+    }
+    for (size_t i = 0; i + 8 <= key_len; i++) {
+      if (strncasecmp(key + i, "password", 8) == 0) {
+        out[n++] = (span_t){key + key_len + 1, strcspn(key + key_len + 1, "&;")};
+        break;
+      }
+    }
+  }
+  return n;
+}
+
+/* Copies s into buf with every secret of the URI uri replaced by "***". */
+static void redact(const char *s, const char *uri, char *buf, size_t size) {
+  span_t secrets[8];
+  size_t n = uri_secrets(uri, secrets, 8), off = 0;
+  while (*s && off + 4 < size) {
+    size_t skip = 0;
+    for (size_t i = 0; i < n && !skip; i++) {
+      if (secrets[i].len && strncmp(s, secrets[i].at, secrets[i].len) == 0) {
+        skip = secrets[i].len;
+      }
+    }
+    if (skip) {
+      memcpy(buf + off, "***", 3);
+      off += 3;
+      s += skip;
+    } else {
+      buf[off++] = *s++;
+    }
+  }
+  buf[off] = '\0';
+}
 
 int mtq_cli_open(mtq_cli_t *cli) {
   if (cli->client) {
@@ -16,11 +76,20 @@ int mtq_cli_open(mtq_cli_t *cli) {
   bson_error_t error;
   cli->client = mtq_client_new(cli->uri, &error);
   if (!cli->client) {
-    /* The message may quote the URI, password and all: do not print it. */
-    char where[256];
-    mtq_uri_describe(cli->uri, where, sizeof where);
-    fprintf(stderr, "mtq: bad database URI%s%s (check --uri or MTQ_URI)\n",
-            where[0] ? " for " : "", where);
+    /* The URI and the driver's message about it may hold a password: show
+     * both with it (and any other secret option) blanked out. */
+    static const char prefix[] = "bad database URI: ";
+    const char *why = error.message;
+    if (strncmp(why, prefix, sizeof prefix - 1) == 0) {
+      why += sizeof prefix - 1;
+    }
+    char shown_uri[512], shown_why[sizeof error.message + 64];
+    redact(cli->uri, cli->uri, shown_uri, sizeof shown_uri);
+    redact(why, cli->uri, shown_why, sizeof shown_why);
+    fprintf(stderr,
+            "mtq: bad database URI '%s' (from %s): %s\n"
+            "     (expected mongodb://HOST[:PORT]/DATABASE, such as " MTQ_CLI_DEFAULT_URI ")\n",
+            shown_uri, cli->uri_from ? cli->uri_from : "the default", shown_why);
     return MTQ_CLI_USAGE;
   }
   cli->store = mtq_client_store(cli->client);
