@@ -103,10 +103,16 @@ void mtq_table_add(mtq_table_t *t, const char *const *cells);
 void mtq_table_print(const mtq_table_t *t, FILE *out);
 void mtq_table_destroy(mtq_table_t *t);
 
-/* Prints a document as relaxed extended JSON and a newline. */
+/* Every --json output goes through these: libbson's relaxed extended JSON,
+ * but with doubles in their shortest form that reads back the same (0.1,
+ * not 0.10000000000000000555). */
+
+/* A document as JSON, bson_malloc'd: caller bson_free()s it. */
+char *mtq_cli_json(const bson_t *doc);
+/* Prints a document as JSON and a newline. */
 void mtq_cli_print_doc(const bson_t *doc, FILE *out);
-/* Prints the array under key of doc as a JSON array of its documents and
- * strings (relaxed extended JSON), and a newline. */
+/* Prints the array under key of doc as JSON (an empty one when there is none), and
+ * a newline. */
 void mtq_cli_print_array(const bson_t *doc, const char *key, FILE *out);
 /* Prints s as a JSON string (quoted, escaped). */
 void mtq_cli_print_json_string(const char *s, FILE *out);

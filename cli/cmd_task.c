@@ -327,7 +327,7 @@ static void print_tasks(const mtq_cli_t *cli, const mtq_task_list_t *list) {
       fputs(i ? ", " : "", stdout);
       bson_t doc = BSON_INITIALIZER;
       mtq_task_to_bson(&list->items[i], &doc);
-      char *json = bson_as_relaxed_extended_json(&doc, NULL);
+      char *json = mtq_cli_json(&doc);
       fputs(json, stdout);
       bson_free(json);
       bson_destroy(&doc);
