@@ -38,10 +38,10 @@ static char *read_stdin(void) {
 /* --- enqueue ------------------------------------------------------------------ */
 
 static const char enqueue_help[] =
-    "usage: mtq enqueue --channel C --func NAME [--version V] [--args JSON]\n"
+    "usage: mtq enqueue --channel C --func NAME [--version V] [--args JSON|-]\n"
     "                   [--priority N] [--delay SECONDS] [--timeout SECONDS]\n"
     "                   [--max-attempts N] [--backoff SECONDS] [--backoff-max SECONDS]\n"
-    "                   [--dedupe-key KEY] [--wait]\n"
+    "                   [--dedupe-key KEY] [--wait] [--force]\n"
     "                   [--copies K] [--pick first|quorum|all] [--replacements N]\n"
     "                   [--hedge-after SECONDS|auto] [--need-gpu] [--min-mem-mb N] [--tag T]\n"
     "\n"
