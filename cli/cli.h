@@ -101,6 +101,8 @@ mtq_table_t *mtq_table_new(size_t ncols, const char *const *headers);
 /* Copies ncols cells (NULL prints as "-"). */
 void mtq_table_add(mtq_table_t *t, const char *const *cells);
 void mtq_table_print(const mtq_table_t *t, FILE *out);
+/* How many rows were added. */
+size_t mtq_table_rows(const mtq_table_t *t);
 void mtq_table_destroy(mtq_table_t *t);
 
 /* Every --json output goes through these: libbson's relaxed extended JSON,

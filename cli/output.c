@@ -57,6 +57,8 @@ void mtq_table_print(const mtq_table_t *t, FILE *out) {
   bson_free(width);
 }
 
+size_t mtq_table_rows(const mtq_table_t *t) { return t->nrows; }
+
 void mtq_table_destroy(mtq_table_t *t) {
   if (!t) {
     return;
