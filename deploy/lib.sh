@@ -13,6 +13,8 @@
 #   MTQ_GO                       go binary (default: go on PATH, then
 #                                /usr/local/go/bin/go)
 #   MTQ_BUILD_DIR                CMake build directory (default <repo>/build)
+#   MTQ_LOGS_DIR                 where step writes its logs (default .local/logs)
+#   MTQ_VERBOSE=1                step shows its command's output as it comes
 
 MTQ_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # libmongoc initialises its shared-memory counters in a constructor, before
@@ -37,10 +39,10 @@ die()  { printf '[mtq] error: %s\n' "$*" >&2; exit 1; }
 
 # --- steps: one line on the terminal, the whole output in a log ------------------
 
-MTQ_LOGS="$MTQ_LOCAL/logs"
+MTQ_LOGS="${MTQ_LOGS_DIR:-$MTQ_LOCAL/logs}"
 
 # step NAME WHAT CMD...: runs CMD (a command or a function of this file) with
-# its output, apt's, dpkg's and go's included, in .local/logs/NAME.log
+# its output, apt's, dpkg's and go's included, in $MTQ_LOGS/NAME.log
 # (overwritten), and prints one line: "[mtq] WHAT ... NOTE (N s)", where NOTE
 # is what CMD said with step_note (default "done").  When CMD fails, prints
 # the end of the log and its path, and exits 1.  MTQ_VERBOSE=1 also shows the
