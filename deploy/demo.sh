@@ -246,9 +246,15 @@ for ((try = 0; ; try++)); do
 done
 start_daemon m1 "$WORKER" --config "$DEMO/m1.ini" --uri "$URI"
 start_daemon m2 "$WORKER" --config "$DEMO/m2.ini" --uri "$URI"
-sleep 0.5
-check_daemon m1
-check_daemon m2
+# mtq enqueue refuses a function that no worker has announced yet: wait
+# until both have (on a loaded machine half a second is not enough).
+for ((try = 0; ; try++)); do
+  (($(mtq workers 2>/dev/null | awk '$3 == "running"' | wc -l) >= 2)) && break
+  check_daemon m1
+  check_daemon m2
+  ((try < 100)) || die "the workers did not announce themselves within 20 s"
+  sleep 0.2
+done
 
 # --- tasks ------------------------------------------------------------------------
 
