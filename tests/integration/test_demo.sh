@@ -14,10 +14,10 @@ mtq_arm 150
 
 DEMO_DIR="$TMP/demo"
 DEMO_PORT=""
-for ((p = 27390; p < 27410; p++)); do
+for ((p = 27460; p < 27480; p++)); do
   port_open "$p" || { DEMO_PORT="$p"; break; }
 done
-[[ -n "$DEMO_PORT" ]] || fail "no free port in 27390..27409"
+[[ -n "$DEMO_PORT" ]] || fail "no free port in 27460..27479"
 demo() {
   MTQ_DEMO_DIR="$DEMO_DIR" MTQ_BUILD_DIR="$MTQ_BUILD" timeout 100 \
     bash "$MTQ_ROOT/deploy/demo.sh" "$@"
