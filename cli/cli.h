@@ -26,6 +26,7 @@
 
 typedef struct {
   const char *uri;      /* borrowed from argv or the environment */
+  const char *uri_from; /* where uri came from, for messages: "--uri", "MTQ_URI", NULL */
   bool json;            /* --json: machine-readable output */
   const char *command;  /* name of the subcommand being run, for messages */
   mtq_client_t *client; /* owned; opened by mtq_cli_open */
@@ -52,9 +53,23 @@ int mtq_cli_fail(const mtq_cli_t *cli, const bson_error_t *error, const char *fm
 int mtq_cli_usage(const mtq_cli_t *cli, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* getopt_long over a subcommand's argv.  Prints a message for an unknown
- * option or a missing argument and returns '?' then; -1 at the end. */
-int mtq_cli_getopt(const mtq_cli_t *cli, int argc, char **argv, const char *shortopts,
+/* The global options, which main.c parses before the subcommand and
+ * mtq_cli_getopt after it.  Values outside any char, so that they never
+ * clash with a subcommand's own option codes. */
+#define MTQ_CLI_OPT_URI 0x1000
+#define MTQ_CLI_OPT_JSON 0x1001
+#define MTQ_CLI_GLOBAL_OPTIONS                                                                  \
+  {"uri", required_argument, NULL, MTQ_CLI_OPT_URI}, {"json", no_argument, NULL, MTQ_CLI_OPT_JSON}
+
+/* Applies global option c (MTQ_CLI_OPT_URI with its argument arg, or
+ * MTQ_CLI_OPT_JSON) to cli; arg is borrowed and must outlive cli. */
+void mtq_cli_global_option(mtq_cli_t *cli, int c, const char *arg);
+
+/* getopt_long over a subcommand's argv, with the global options (--uri,
+ * --json) accepted among the subcommand's own and applied to cli, so that
+ * `mtq show ID --json` means `mtq --json show ID`.  Prints a message for an
+ * unknown option or a missing argument and returns '?' then; -1 at the end. */
+int mtq_cli_getopt(mtq_cli_t *cli, int argc, char **argv, const char *shortopts,
                    const struct option *longopts);
 
 /* Checks that exactly n positional arguments remain after the options.
@@ -64,7 +79,7 @@ int mtq_cli_positional(const mtq_cli_t *cli, int argc, char **argv, int n, const
 /* For a command whose only option is --help: parses the options (printing
  * help returns MTQ_CLI_DONE), then checks that n positional arguments remain,
  * from argv[optind]. */
-int mtq_cli_plain_args(const mtq_cli_t *cli, int argc, char **argv, const char *help, int n,
+int mtq_cli_plain_args(mtq_cli_t *cli, int argc, char **argv, const char *help, int n,
                        const char *names);
 
 /* Whole decimal numbers in [min, max]. */
@@ -88,12 +103,20 @@ mtq_table_t *mtq_table_new(size_t ncols, const char *const *headers);
 /* Copies ncols cells (NULL prints as "-"). */
 void mtq_table_add(mtq_table_t *t, const char *const *cells);
 void mtq_table_print(const mtq_table_t *t, FILE *out);
+/* How many rows were added. */
+size_t mtq_table_rows(const mtq_table_t *t);
 void mtq_table_destroy(mtq_table_t *t);
 
-/* Prints a document as relaxed extended JSON and a newline. */
+/* Every --json output goes through these: libbson's relaxed extended JSON,
+ * but with doubles in their shortest form that reads back the same (0.1,
+ * not 0.10000000000000000555). */
+
+/* A document as JSON, bson_malloc'd: caller bson_free()s it. */
+char *mtq_cli_json(const bson_t *doc);
+/* Prints a document as JSON and a newline. */
 void mtq_cli_print_doc(const bson_t *doc, FILE *out);
-/* Prints the array under key of doc as a JSON array of its documents and
- * strings (relaxed extended JSON), and a newline. */
+/* Prints the array under key of doc as JSON (an empty one when there is none), and
+ * a newline. */
 void mtq_cli_print_array(const bson_t *doc, const char *key, FILE *out);
 /* Prints s as a JSON string (quoted, escaped). */
 void mtq_cli_print_json_string(const char *s, FILE *out);

@@ -197,7 +197,11 @@ int mtq_cmd_workers(mtq_cli_t *cli, int argc, char **argv) {
 static const char stats_help[] =
     "usage: mtq stats [--func NAME]\n"
     "\n"
-    "Counts the tasks of every declared channel, per status.\n"
+    "Counts the tasks of every declared channel, per status.  The copies of\n"
+    "redundant tasks (--copies, --hedge-after, requirements), which mtqd puts in\n"
+    "each chosen worker's own channel to.<worker>, are counted apart, per\n"
+    "worker, below the table, when there are any.  --json: one object per\n"
+    "channel, to.<worker> channels included.\n"
     "\n"
     "  --func NAME   instead, how each worker runs function NAME, from the run\n"
     "                records of its last attempts (every attempt that ended: done,\n"
@@ -209,20 +213,73 @@ static const char stats_help[] =
     "                runnable to claimed.  The records are the last 10,000\n"
     "                attempts of all functions (capped collection runs).\n";
 
-static void add_stats_row(mtq_table_t *table, const char *channel, const bson_t *counts) {
+/* The count of state s in counts ({"queued": n, ...}), 0 when missing. */
+static int64_t stats_count(const bson_t *counts, int s) {
+  bson_iter_t it;
+  return bson_iter_init_find(&it, counts, mtq_state_name((mtq_state_t)s)) &&
+                 BSON_ITER_HOLDS_NUMBER(&it)
+             ? bson_iter_as_int64(&it)
+             : 0;
+}
+
+/* Adds a row of counts, unless they are all 0 and skip_empty. */
+static void add_stats_row(mtq_table_t *table, const char *channel, const bson_t *counts,
+                          bool skip_empty) {
   char numbers[MTQ_STATE_COUNT][24];
   const char *cells[MTQ_STATE_COUNT + 1] = {channel};
+  int64_t sum = 0;
   for (int s = 0; s < MTQ_STATE_COUNT; s++) {
-    bson_iter_t it;
-    int64_t n = 0;
-    if (bson_iter_init_find(&it, counts, mtq_state_name((mtq_state_t)s)) &&
-        BSON_ITER_HOLDS_NUMBER(&it)) {
-      n = bson_iter_as_int64(&it);
-    }
+    int64_t n = stats_count(counts, s);
+    sum += n;
     snprintf(numbers[s], sizeof numbers[s], "%lld", (long long)n);
     cells[s + 1] = numbers[s];
   }
-  mtq_table_add(table, cells);
+  if (sum > 0 || !skip_empty) {
+    mtq_table_add(table, cells);
+  }
+}
+
+/* The text of `mtq stats`: the channels the user declared in one table.
+ * Each worker declares its own channel to.<worker> for the copies of
+ * redundant tasks that mtqd addresses to it; those are not channels anyone
+ * enqueues to, and every worker adds one, so they go into a second table,
+ * by worker, with only the workers that have copies, printed only when one
+ * has. */
+static void print_stats(const bson_t *doc) {
+  /* The columns come from the state table, so a new state shows up here. */
+  const char *headers[MTQ_STATE_COUNT + 1] = {"CHANNEL"};
+  const char *copy_headers[MTQ_STATE_COUNT + 1] = {"WORKER"};
+  char upper[MTQ_STATE_COUNT][32];
+  for (int s = 0; s < MTQ_STATE_COUNT; s++) {
+    snprintf(upper[s], sizeof upper[s], "%s", mtq_state_name((mtq_state_t)s));
+    for (char *p = upper[s]; *p; p++) {
+      *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+    }
+    headers[s + 1] = copy_headers[s + 1] = upper[s];
+  }
+  mtq_table_t *table = mtq_table_new(MTQ_STATE_COUNT + 1, headers);
+  mtq_table_t *copies = mtq_table_new(MTQ_STATE_COUNT + 1, copy_headers);
+  const size_t plen = strlen(MTQ_DIRECT_PREFIX);
+  bson_iter_t it;
+  bson_t counts;
+  if (bson_iter_init(&it, doc)) {
+    while (mtq_bson_next_doc(&it, &counts)) {
+      const char *name = bson_iter_key(&it);
+      if (strncmp(name, MTQ_DIRECT_PREFIX, plen) == 0) {
+        add_stats_row(copies, name + plen, &counts, true);
+      } else {
+        add_stats_row(table, name, &counts, false);
+      }
+    }
+  }
+  mtq_table_print(table, stdout);
+  if (mtq_table_rows(copies) > 0) {
+    fputs("\nCopies of redundant tasks, in the channel of the worker they were sent to:\n",
+          stdout);
+    mtq_table_print(copies, stdout);
+  }
+  mtq_table_destroy(copies);
+  mtq_table_destroy(table);
 }
 
 /* Parses stats' options; *func is set by --func.  Returns -1 to go on, else
@@ -270,33 +327,7 @@ int mtq_cmd_stats(mtq_cli_t *cli, int argc, char **argv) {
     bson_destroy(&doc);
     return MTQ_CLI_OK;
   }
-  /* The columns come from the state table, so a new state shows up here. */
-  const char *headers[MTQ_STATE_COUNT + 1] = {"CHANNEL"};
-  char upper[MTQ_STATE_COUNT][32];
-  for (int s = 0; s < MTQ_STATE_COUNT; s++) {
-    snprintf(upper[s], sizeof upper[s], "%s", mtq_state_name((mtq_state_t)s));
-    for (char *p = upper[s]; *p; p++) {
-      *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
-    }
-    headers[s + 1] = upper[s];
-  }
-  mtq_table_t *table = mtq_table_new(MTQ_STATE_COUNT + 1, headers);
-  bson_iter_t it;
-  if (bson_iter_init(&it, &doc)) {
-    while (bson_iter_next(&it)) {
-      uint32_t len;
-      const uint8_t *data;
-      bson_t counts;
-      if (BSON_ITER_HOLDS_DOCUMENT(&it)) {
-        bson_iter_document(&it, &len, &data);
-        if (bson_init_static(&counts, data, len)) {
-          add_stats_row(table, bson_iter_key(&it), &counts);
-        }
-      }
-    }
-  }
-  mtq_table_print(table, stdout);
-  mtq_table_destroy(table);
+  print_stats(&doc);
   bson_destroy(&doc);
   return MTQ_CLI_OK;
 }

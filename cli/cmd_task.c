@@ -1,4 +1,5 @@
 /* cmd_task.c - mtq enqueue, ls, show and wait. */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -37,10 +38,10 @@ static char *read_stdin(void) {
 /* --- enqueue ------------------------------------------------------------------ */
 
 static const char enqueue_help[] =
-    "usage: mtq enqueue --channel C --func NAME [--version V] [--args JSON]\n"
+    "usage: mtq enqueue --channel C --func NAME [--version V] [--args JSON|-]\n"
     "                   [--priority N] [--delay SECONDS] [--timeout SECONDS]\n"
     "                   [--max-attempts N] [--backoff SECONDS] [--backoff-max SECONDS]\n"
-    "                   [--dedupe-key KEY] [--wait]\n"
+    "                   [--dedupe-key KEY] [--wait] [--force]\n"
     "                   [--copies K] [--pick first|quorum|all] [--replacements N]\n"
     "                   [--hedge-after SECONDS|auto] [--need-gpu] [--min-mem-mb N] [--tag T]\n"
     "\n"
@@ -284,13 +285,29 @@ int mtq_cmd_enqueue(mtq_cli_t *cli, int argc, char **argv) {
 static const char ls_help[] =
     "usage: mtq ls [--channel C] [--status S] [--limit N]\n"
     "\n"
-    "Lists tasks, highest priority first.\n"
+    "Lists tasks, highest priority first and, within a priority, oldest\n"
+    "(created first) first, whatever their status.\n"
     "\n"
     "  --channel C   only this channel (default: all)\n"
     "  --status S    only tasks in this status (see below)\n"
-    "  --limit N     at most N tasks (default 50)\n"
+    "  --limit N     at most N tasks (default 50): channel by channel, the tasks\n"
+    "                not ended yet (highest priority first), then the ended ones\n"
+    "                in the order they ended; those found are then sorted\n"
     "\n"
     "Statuses: ";
+
+/* ls's order: priority descending, then creation ascending; the id (whose
+ * first bytes are a time too) keeps ties in a stable order. */
+static int ls_order(const void *pa, const void *pb) {
+  const mtq_task_t *a = *(const mtq_task_t *const *)pa, *b = *(const mtq_task_t *const *)pb;
+  if (a->priority != b->priority) {
+    return a->priority > b->priority ? -1 : 1;
+  }
+  if (a->created_at != b->created_at) {
+    return a->created_at < b->created_at ? -1 : 1;
+  }
+  return bson_oid_compare(&a->id, &b->id);
+}
 
 static void add_task_row(mtq_table_t *table, const mtq_task_t *t) {
   char id[25], prio[16], status[48], attempt[32], created[64];
@@ -304,29 +321,40 @@ static void add_task_row(mtq_table_t *table, const mtq_task_t *t) {
   mtq_table_add(table, cells);
 }
 
+/* Prints the tasks of list in ls's order.  The store reads each lane and
+ * results in insertion order, which is age order within one collection but
+ * not across them (ended tasks come in the order they ended): sorting what
+ * was read is what makes "highest priority first" true for every status. */
 static void print_tasks(const mtq_cli_t *cli, const mtq_task_list_t *list) {
+  const mtq_task_t **order = bson_malloc((list->n + 1) * sizeof *order);
+  for (size_t i = 0; i < list->n; i++) {
+    order[i] = &list->items[i];
+  }
+  qsort(order, list->n, sizeof *order, ls_order);
   if (cli->json) {
     fputc('[', stdout);
     for (size_t i = 0; i < list->n; i++) {
       fputs(i ? ", " : "", stdout);
       bson_t doc = BSON_INITIALIZER;
-      mtq_task_to_bson(&list->items[i], &doc);
-      char *json = bson_as_relaxed_extended_json(&doc, NULL);
+      mtq_task_to_bson(order[i], &doc);
+      char *json = mtq_cli_json(&doc);
       fputs(json, stdout);
       bson_free(json);
       bson_destroy(&doc);
     }
     fputs("]\n", stdout);
+    bson_free(order);
     return;
   }
   static const char *const headers[] = {"ID",      "CHANNEL", "FUNC",   "PRIO",
                                         "STATUS",  "ATTEMPT", "WORKER", "CREATED"};
   mtq_table_t *table = mtq_table_new(8, headers);
   for (size_t i = 0; i < list->n; i++) {
-    add_task_row(table, &list->items[i]);
+    add_task_row(table, order[i]);
   }
   mtq_table_print(table, stdout);
   mtq_table_destroy(table);
+  bson_free(order);
 }
 
 int mtq_cmd_ls(mtq_cli_t *cli, int argc, char **argv) {

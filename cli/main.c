@@ -43,6 +43,7 @@ static void print_help(FILE *out) {
         "              credentials belong in $MTQ_URI, not on the command line\n"
         "  --json      machine-readable output\n"
         "  --help      this help\n"
+        "--uri and --json may also come after the command (mtq show ID --json).\n"
         "\n"
         "Commands:\n",
         out);
@@ -86,29 +87,20 @@ static int cmd_help(mtq_cli_t *cli, int argc, char **argv) {
   return run_command(cli, cmd, 2, sub_argv);
 }
 
-/* Returns -1 to go on with argv[optind] as the command, else the exit code. */
+/* Returns -1 to go on with argv[optind] as the command, else the exit code.
+ * Global options after the command are the command's getopt's to find
+ * (mtq_cli_getopt). */
 static int parse_global(mtq_cli_t *cli, int argc, char **argv) {
-  static const struct option longopts[] = {{"uri", required_argument, NULL, 'u'},
-                                           {"json", no_argument, NULL, 'j'},
-                                           {"help", no_argument, NULL, 'h'},
-                                           {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {
+      MTQ_CLI_GLOBAL_OPTIONS, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
   int c;
   opterr = 0;
-  /* "+": options of the subcommand are the subcommand's to parse. */
+  /* "+": stop at the command, whose options are its own to parse. */
   while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
     switch (c) {
-    case 'u':
-      cli->uri = optarg;
-      /* "user:password@" on a command line is readable by every user of the
-       * host (ps, /proc): say so once, and how to avoid it. */
-      if (strchr(optarg, '@') && strchr(optarg, ':') != strrchr(optarg, ':')) {
-        fputs("mtq: warning: a password in --uri is visible to other users (ps); "
-              "set MTQ_URI instead\n",
-              stderr);
-      }
-      break;
-    case 'j':
-      cli->json = true;
+    case MTQ_CLI_OPT_URI:
+    case MTQ_CLI_OPT_JSON:
+      mtq_cli_global_option(cli, c, optarg);
       break;
     case 'h':
       print_help(stdout);
@@ -135,9 +127,12 @@ int main(int argc, char **argv) {
   if (rc >= 0) {
     return rc;
   }
+  /* Set here, before the command's own options: a --uri after the command
+   * still wins over MTQ_URI. */
   if (!cli.uri) {
     const char *env = getenv("MTQ_URI");
     cli.uri = env && *env ? env : MTQ_CLI_DEFAULT_URI;
+    cli.uri_from = env && *env ? "MTQ_URI" : NULL;
   }
   const command_t *cmd = find_command(argv[optind]);
   if (!cmd) {

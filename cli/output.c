@@ -1,4 +1,7 @@
 /* output.c - what mtq prints: text tables, JSON, times and tasks. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -54,6 +57,8 @@ void mtq_table_print(const mtq_table_t *t, FILE *out) {
   bson_free(width);
 }
 
+size_t mtq_table_rows(const mtq_table_t *t) { return t->nrows; }
+
 void mtq_table_destroy(mtq_table_t *t) {
   if (!t) {
     return;
@@ -67,9 +72,143 @@ void mtq_table_destroy(mtq_table_t *t) {
 
 /* --- JSON ------------------------------------------------------------------ */
 
+/* The CLI's JSON is libbson's relaxed extended JSON ({"$oid": ...},
+ * {"$date": ...}, the same spacing), which scripts read, except for
+ * doubles: libbson prints them with 20 significant digits, so a result of
+ * {"x": 0.1} came out as 0.10000000000000000555.  They are printed here in
+ * the shortest of %.15g, %.16g and %.17g that reads back as the same double
+ * (17 digits always do), with ".0" kept on whole numbers as libbson does,
+ * so that the value stays a double for a reader that cares. */
+
+static void json_double(bson_string_t *out, double v) {
+  char buf[40];
+  for (int digits = 15; digits <= 17; digits++) {
+    snprintf(buf, sizeof buf, "%.*g", digits, v);
+    if (strtod(buf, NULL) == v) {
+      break;
+    }
+  }
+  bson_string_append(out, buf);
+  if (strspn(buf, "0123456789-") == strlen(buf)) {
+    bson_string_append(out, ".0");
+  }
+}
+
+/* A string as JSON (libbson's escaping); null when it is not UTF-8, which
+ * libbson would have answered by printing nothing at all. */
+static void json_string(bson_string_t *out, const char *s, uint32_t len) {
+  char *escaped = bson_utf8_escape_for_json(s, (ssize_t)len);
+  if (!escaped) {
+    bson_string_append(out, "null");
+    return;
+  }
+  bson_string_append_c(out, '"');
+  bson_string_append(out, escaped);
+  bson_string_append_c(out, '"');
+  bson_free(escaped);
+}
+
+/* Any other value as libbson prints it: the JSON of {"v": value} without
+ * its first 8 and last 2 characters. */
+static void json_by_libbson(bson_string_t *out, const bson_iter_t *it) {
+  static const char head[] = "{ \"v\" : ", tail[] = " }";
+  bson_t one = BSON_INITIALIZER;
+  char *json = bson_append_iter(&one, "v", 1, it) ? bson_as_relaxed_extended_json(&one, NULL)
+                                                   : NULL;
+  size_t len = json ? strlen(json) : 0;
+  if (len >= sizeof head + sizeof tail - 2 && strncmp(json, head, sizeof head - 1) == 0 &&
+      strcmp(json + len - (sizeof tail - 1), tail) == 0) {
+    json[len - (sizeof tail - 1)] = '\0';
+    bson_string_append(out, json + sizeof head - 1);
+  } else {
+    bson_string_append(out, "null");
+  }
+  bson_free(json);
+  bson_destroy(&one);
+}
+
+static void json_value(bson_string_t *out, const bson_iter_t *it);
+
+/* The document or array that it holds: { "k" : v, ... } or [ v, ... ].
+ * An empty one is "{  }" or "[  ]", two blanks as libbson writes them
+ * inside a document (only a whole empty document is "{ }"). */
+static void json_container(bson_string_t *out, const bson_iter_t *it, bool array) {
+  bson_iter_t child;
+  bool first = true;
+  bson_string_append(out, array ? "[" : "{");
+  if (bson_iter_recurse(it, &child)) {
+    while (bson_iter_next(&child)) {
+      bson_string_append(out, first ? " " : ", ");
+      first = false;
+      if (!array) {
+        json_string(out, bson_iter_key(&child), bson_iter_key_len(&child));
+        bson_string_append(out, " : ");
+      }
+      json_value(out, &child);
+    }
+  }
+  if (first) {
+    bson_string_append(out, " ");
+  }
+  bson_string_append(out, array ? " ]" : " }");
+}
+
+static void json_value(bson_string_t *out, const bson_iter_t *it) {
+  uint32_t len;
+  const char *s;
+  switch (bson_iter_type(it)) {
+  case BSON_TYPE_DOUBLE:
+    if (isfinite(bson_iter_double(it))) {
+      json_double(out, bson_iter_double(it));
+    } else {
+      json_by_libbson(out, it); /* {"$numberDouble": "NaN"} and the infinities */
+    }
+    break;
+  case BSON_TYPE_UTF8:
+    s = bson_iter_utf8(it, &len);
+    json_string(out, s, len);
+    break;
+  case BSON_TYPE_DOCUMENT:
+  case BSON_TYPE_ARRAY:
+    json_container(out, it, bson_iter_type(it) == BSON_TYPE_ARRAY);
+    break;
+  case BSON_TYPE_INT32:
+    bson_string_append_printf(out, "%" PRId32, bson_iter_int32(it));
+    break;
+  case BSON_TYPE_INT64:
+    bson_string_append_printf(out, "%" PRId64, bson_iter_int64(it));
+    break;
+  case BSON_TYPE_BOOL:
+    bson_string_append(out, bson_iter_bool(it) ? "true" : "false");
+    break;
+  case BSON_TYPE_NULL:
+    bson_string_append(out, "null");
+    break;
+  default:
+    json_by_libbson(out, it); /* $oid, $date, $binary, $numberDecimal, ... */
+    break;
+  }
+}
+
+char *mtq_cli_json(const bson_t *doc) {
+  bson_string_t *out = bson_string_new(NULL);
+  bson_t holder = BSON_INITIALIZER;
+  bson_iter_t it;
+  /* The walk starts from an iterator on a value: hold doc in one. */
+  if (bson_empty(doc)) {
+    bson_string_append(out, "{ }");
+  } else if (BSON_APPEND_DOCUMENT(&holder, "d", doc) && bson_iter_init_find(&it, &holder, "d")) {
+    json_value(out, &it);
+  } else {
+    bson_string_append(out, "null");
+  }
+  bson_destroy(&holder);
+  return bson_string_free(out, false);
+}
+
 void mtq_cli_print_doc(const bson_t *doc, FILE *out) {
-  char *json = bson_as_relaxed_extended_json(doc, NULL);
-  fprintf(out, "%s\n", json ? json : "null");
+  char *json = mtq_cli_json(doc);
+  fprintf(out, "%s\n", json);
   bson_free(json);
 }
 
@@ -104,31 +243,15 @@ void mtq_cli_print_json_string(const char *s, FILE *out) {
 }
 
 void mtq_cli_print_array(const bson_t *doc, const char *key, FILE *out) {
-  bson_iter_t it, arr;
-  bool first = true;
-  fputc('[', out);
-  if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_ARRAY(&it) &&
-      bson_iter_recurse(&it, &arr)) {
-    while (bson_iter_next(&arr)) {
-      fputs(first ? "" : ", ", out);
-      first = false;
-      if (BSON_ITER_HOLDS_UTF8(&arr)) {
-        mtq_cli_print_json_string(bson_iter_utf8(&arr, NULL), out);
-      } else if (BSON_ITER_HOLDS_DOCUMENT(&arr)) {
-        uint32_t len;
-        const uint8_t *data;
-        bson_t sub;
-        bson_iter_document(&arr, &len, &data);
-        char *json = bson_init_static(&sub, data, len) ? bson_as_relaxed_extended_json(&sub, NULL)
-                                                       : NULL;
-        fputs(json ? json : "null", out);
-        bson_free(json);
-      } else {
-        fputs("null", out);
-      }
-    }
+  bson_iter_t it;
+  if (!bson_iter_init_find(&it, doc, key) || !BSON_ITER_HOLDS_ARRAY(&it)) {
+    fputs("[  ]\n", out);
+    return;
   }
-  fputs("]\n", out);
+  bson_string_t *json = bson_string_new(NULL);
+  json_value(json, &it);
+  fprintf(out, "%s\n", json->str);
+  bson_string_free(json, true);
 }
 
 /* --- times and tasks ---------------------------------------------------------- */
@@ -174,7 +297,7 @@ static void print_time_field(FILE *out, const char *name, int64_t ms) {
 }
 
 static void print_doc_field(FILE *out, const char *name, const bson_t *doc) {
-  char *json = doc ? bson_as_relaxed_extended_json(doc, NULL) : NULL;
+  char *json = doc ? mtq_cli_json(doc) : NULL;
   print_field(out, name, json);
   bson_free(json);
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # deploy/demo.sh - end-to-end demo: a database, a coordinator, two workers and
-# a batch of tasks, all on this machine; everything is stopped at the end.
+# a batch of tasks, all on this machine; everything is stopped at the end,
+# unless --keep leaves it running for the user to look around (then --stop).
 set -euo pipefail
 # shellcheck source=deploy/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -8,12 +9,18 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PORT="${MTQ_DEMO_PORT:-27018}"
 TASKS=20
 BACKEND=sqlite
+KEEP=0
+STOP=0
+SETUP=1
 
 usage() {
   cat <<EOF
-usage: deploy/demo.sh [--tasks N] [--port P] [--backend sqlite|postgresql]
+usage: bash deploy/demo.sh [--keep] [--tasks N] [--port P] [--backend sqlite|postgresql]
+                           [--no-setup]
+       bash deploy/demo.sh --stop
 
-Runs deploy/setup.sh, then, with everything under .local/demo/:
+Runs deploy/setup.sh (one line per step, their output in .local/logs/), then,
+with everything under .local/demo/:
   - starts a database on 127.0.0.1:$PORT (deploy/db.sh, fresh each run),
   - starts the coordinator (build/server/mtqd) declaring channel 'demo',
   - starts two workers, m1 and m2, with 2 slots each, serving the functions
@@ -21,39 +28,65 @@ Runs deploy/setup.sh, then, with everything under .local/demo/:
   - enqueues $TASKS 'square' tasks with various priorities (one delayed by 2 s),
     waits for each and prints inputs and results, then 'mtq stats' and
     'mtq workers',
-  - stops the workers, the coordinator and the database.
+  - stops the workers, the coordinator and the database; with --keep, leaves
+    them running and prints how to look around with mtq.
 Logs: .local/demo/*.log.  Exit status 0 only when every task succeeded.
 
+  --keep      leave the database, mtqd and the workers running at the end
+  --stop      stop what a --keep run left running, and exit
   --tasks N   number of tasks (default $TASKS)
   --port P    database port (default $PORT, or \$MTQ_DEMO_PORT)
   --backend B FerretDB backend, sqlite (default) or postgresql (deploy/db.sh)
+  --no-setup  skip deploy/setup.sh and use what is built already
+\$MTQ_DEMO_DIR moves .local/demo/ (give --stop the same).
 EOF
 }
 
 while (($#)); do
   case "$1" in
-    --tasks) TASKS="${2:?--tasks needs a value}"; shift ;;
-    --port)  PORT="${2:?--port needs a value}"; shift ;;
-    --backend) BACKEND="${2:?--backend needs a value}"; shift ;;
-    -h|--help) usage; exit 0 ;;
-    *) usage >&2; exit 2 ;;
+    --keep)     KEEP=1 ;;
+    --stop)     STOP=1 ;;
+    --no-setup) SETUP=0 ;;
+    --tasks)    TASKS="${2:?--tasks needs a value}"; shift ;;
+    --port)     PORT="${2:?--port needs a value}"; shift ;;
+    --backend)  BACKEND="${2:?--backend needs a value}"; shift ;;
+    -h|--help)  usage; exit 0 ;;
+    *)          usage >&2; exit 2 ;;
   esac
   shift
 done
 if ! [[ "$TASKS" =~ ^[0-9]+$ ]] || ((TASKS < 1)); then die "--tasks must be a positive number"; fi
 
-DEMO="$MTQ_LOCAL/demo"
+DEMO="$(realpath -m "${MTQ_DEMO_DIR:-$MTQ_LOCAL/demo}")"
 URI="mongodb://127.0.0.1:$PORT/mtq"
 BUILD="$MTQ_BUILD"
 MTQ="$BUILD/cli/mtq"
 MTQD="$BUILD/server/mtqd"
 WORKER="$BUILD/worker/mtq-worker"
+DBEDIT="$BUILD/tests/integration/dbedit"
 EXAMPLES="$MTQ_ROOT/deploy/examples"
 DB_SH="$MTQ_ROOT/deploy/db.sh"
 DAEMONS=(m1 m2 mtqd)   # stop order: workers first
 unset MTQ_URI          # the daemons and the CLI would prefer it to their config
 
 mtq() { "$MTQ" --uri "$URI" "$@"; }
+
+# shown PATH: PATH as the user can type it: relative to the repository when
+# the demo runs from its top, absolute otherwise.
+shown() {
+  if [[ "$PWD" == "$MTQ_ROOT" && "$1" == "$MTQ_ROOT"/* ]]; then
+    printf '%s\n' "${1#"$MTQ_ROOT"/}"
+  else
+    printf '%s\n' "$1"
+  fi
+}
+
+# stop_command: the one command that stops a kept demo, from any directory.
+stop_command() {
+  local env=""
+  [[ -z "${MTQ_DEMO_DIR:-}" ]] || env="MTQ_DEMO_DIR=$(printf '%q' "$DEMO") "
+  printf '%sbash %s --stop\n' "$env" "$MTQ_ROOT/deploy/demo.sh"
+}
 
 # --- daemons ---------------------------------------------------------------------
 
@@ -66,11 +99,11 @@ start_daemon() {
   local name="$1"; shift
   "$@" </dev/null >>"$DEMO/$name.log" 2>&1 &
   echo $! >"$DEMO/$name.pid"
-  log "started $name (pid $!, log .local/demo/$name.log)"
+  log "started $name (pid $!, log $(shown "$DEMO/$name.log"))"
 }
 
 # stop_daemon NAME: SIGTERM, SIGKILL after 15 s.  Also cleans up after an
-# earlier run that was killed before its own clean-up.
+# earlier run that was killed before its own clean-up, or kept (--keep).
 stop_daemon() {
   local name="$1" pidfile="$DEMO/$1.pid" pid i
   [[ -f "$pidfile" ]] || return 0
@@ -87,34 +120,75 @@ stop_daemon() {
   rm -f "$pidfile"
 }
 
+# demo_port: the port of the database of the last run, which an earlier run
+# given another --port recorded.
+demo_port() {
+  if [[ -f "$DEMO/port" ]]; then cat "$DEMO/port"; else echo "$PORT"; fi
+}
+
 stop_all() {
   local name
   for name in "${DAEMONS[@]}"; do stop_daemon "$name"; done
-  bash "$DB_SH" stop --port "$PORT" --dir "$DEMO/db" || true
+  if [[ -d "$DEMO/db" ]]; then
+    bash "$DB_SH" stop --port "$(demo_port)" --dir "$DEMO/db" || true
+  fi
 }
 
+# running: a daemon or the database of an earlier run is still up.
+running() {
+  local name
+  for name in "${DAEMONS[@]}"; do
+    [[ -f "$DEMO/$name.pid" ]] && alive "$(<"$DEMO/$name.pid")" && return 0
+  done
+  [[ -d "$DEMO/db" ]] &&
+    bash "$DB_SH" status --port "$(demo_port)" --dir "$DEMO/db" >/dev/null 2>&1
+}
+
+if ((STOP)); then
+  if running; then
+    stop_all
+    log "the demo is stopped"
+  else
+    log "no demo is running (in $(shown "$DEMO"))"
+  fi
+  exit 0
+fi
+
+# on_exit: stops everything, unless a --keep run got to its end (whether or
+# not every task succeeded: what failed is worth a look too) or the end
+# stopped it already.
+STOP_AT_EXIT=1
 on_exit() {
   local rc=$?
   trap - EXIT
-  log "stopping the demo"
-  stop_all
+  if ((STOP_AT_EXIT)); then
+    log "stopping the demo"
+    stop_all
+  fi
   exit "$rc"
 }
 
 # --- set up ---------------------------------------------------------------------
 
-bash "$MTQ_ROOT/deploy/setup.sh"
+if ((SETUP)); then
+  bash "$MTQ_ROOT/deploy/setup.sh"
+fi
 for b in "$MTQ" "$MTQD" "$WORKER"; do
-  [[ -x "$b" ]] || die "$b was not built"
+  [[ -x "$b" ]] || die "$b was not built (bash deploy/setup.sh builds it)"
 done
 
 mkdir -p "$DEMO"
-stop_all 2>/dev/null          # leftovers of an interrupted run
+if running; then
+  log "stopping what an earlier run left running"
+fi
+stop_all >/dev/null 2>&1
 rm -rf "$DEMO/db" "$DEMO"/*.log "$DEMO"/*.err
 trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# An interrupted run stops everything, --keep or not.
+trap 'STOP_AT_EXIT=1; exit 130' INT
+trap 'STOP_AT_EXIT=1; exit 143' TERM
 
+echo "$PORT" >"$DEMO/port"
 bash "$DB_SH" start --port "$PORT" --dir "$DEMO/db" --backend "$BACKEND" >/dev/null
 
 cat >"$DEMO/mtqd.ini" <<EOF
@@ -159,7 +233,7 @@ done
 check_daemon() {
   alive "$(<"$DEMO/$1.pid")" && return 0
   tail -n 20 "$DEMO/$1.log" >&2 || true
-  die "$1 exited (log: .local/demo/$1.log)"
+  die "$1 exited (log: $(shown "$DEMO/$1.log"))"
 }
 
 start_daemon mtqd "$MTQD" --config "$DEMO/mtqd.ini" --uri "$URI"
@@ -172,9 +246,15 @@ for ((try = 0; ; try++)); do
 done
 start_daemon m1 "$WORKER" --config "$DEMO/m1.ini" --uri "$URI"
 start_daemon m2 "$WORKER" --config "$DEMO/m2.ini" --uri "$URI"
-sleep 0.5
-check_daemon m1
-check_daemon m2
+# mtq enqueue refuses a function that no worker has announced yet: wait
+# until both have (on a loaded machine half a second is not enough).
+for ((try = 0; ; try++)); do
+  (($(mtq workers 2>/dev/null | awk '$3 == "running"' | wc -l) >= 2)) && break
+  check_daemon m1
+  check_daemon m2
+  ((try < 100)) || die "the workers did not announce themselves within 20 s"
+  sleep 0.2
+done
 
 # --- tasks ------------------------------------------------------------------------
 
@@ -220,7 +300,47 @@ printf '\n$ mtq workers\n'
 mtq workers
 echo
 
+# look_around: what to try with the demo still running.  Every line that
+# starts with "  $ " is a command that works as printed, in this order, from
+# any directory (tests/integration/test_demo.sh runs them).
+look_around() {
+  local edit="mtq set-priority \"\$id\" 9"
+  if [[ -x "$DBEDIT" ]]; then
+    edit="$DBEDIT --uri \"\$MTQ_URI\" --id \"\$id\" --set '{\"priority\": 9}'"
+  fi
+  cat <<EOF
+The database, mtqd and the workers m1 and m2 are still running.  Look around:
+
+  \$ export PATH="$BUILD/cli:\$PATH" MTQ_URI="$URI"
+  \$ mtq ls --status done          # highest priority first, then oldest
+  \$ mtq show ${ids[0]} --history     # a task, and every change of its state
+
+A task delayed by 10 minutes, then a direct edit of its priority in the
+database, as an operator would make it (mtq set-priority ID 9 does the same
+through mtq's checks):
+
+  \$ id=\$(mtq enqueue --channel demo --func square --args '{"x": 12}' --delay 600)
+  \$ $edit
+  \$ mtq ls --status delayed            # priority 9 now
+
+Every command: mtq help.  Logs: $(shown "$DEMO")/*.log.  To stop it all:
+
+  \$ $(stop_command)
+
+EOF
+}
+
+if ((KEEP)); then
+  STOP_AT_EXIT=0
+  look_around
+fi
 if ((failed > 0)); then
-  die "$failed of $TASKS tasks did not succeed (logs in .local/demo/)"
+  die "$failed of $TASKS tasks did not succeed (logs in $(shown "$DEMO")/)"
 fi
 log "all $TASKS tasks succeeded"
+if ((!KEEP)); then
+  log "stopping the demo"
+  stop_all
+  STOP_AT_EXIT=0
+  log "to look around with mtq afterwards, run: bash $(shown "$MTQ_ROOT/deploy/demo.sh") --keep"
+fi

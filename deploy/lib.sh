@@ -13,6 +13,8 @@
 #   MTQ_GO                       go binary (default: go on PATH, then
 #                                /usr/local/go/bin/go)
 #   MTQ_BUILD_DIR                CMake build directory (default <repo>/build)
+#   MTQ_LOGS_DIR                 where step writes its logs (default .local/logs)
+#   MTQ_VERBOSE=1                step shows its command's output as it comes
 
 MTQ_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # libmongoc initialises its shared-memory counters in a constructor, before
@@ -35,6 +37,59 @@ log()  { printf '[mtq] %s\n' "$*" >&2; }
 warn() { printf '[mtq] warning: %s\n' "$*" >&2; }
 die()  { printf '[mtq] error: %s\n' "$*" >&2; exit 1; }
 
+# --- steps: one line on the terminal, the whole output in a log ------------------
+
+MTQ_LOGS="${MTQ_LOGS_DIR:-$MTQ_LOCAL/logs}"
+
+# step NAME WHAT CMD...: runs CMD (a command or a function of this file) with
+# its output, apt's, dpkg's and go's included, in $MTQ_LOGS/NAME.log
+# (overwritten), and prints one line: "[mtq] WHAT ... NOTE (N s)", where NOTE
+# is what CMD said with step_note (default "done").  When CMD fails, prints
+# the end of the log and its path, and exits 1.  MTQ_VERBOSE=1 also shows the
+# output as it comes.  CMD runs in a subshell with errexit: its variables do
+# not outlive it.  For scripts that run with set -e.
+step() {
+  local name="$1" what="$2" start=$SECONDS rc=0 note
+  shift 2
+  mkdir -p "$MTQ_LOGS"
+  local logf="$MTQ_LOGS/$name.log" notef="$MTQ_LOGS/.$name.note"
+  rm -f "$notef"
+  printf '# %s: %s\n# %s\n' "$(date -u +%FT%TZ)" "$what" "$*" >"$logf"
+  # errexit holds inside the subshell only when it is not the left side of
+  # || or &&: hence set +e around it rather than "|| rc=$?".
+  set +e
+  if [[ "${MTQ_VERBOSE:-0}" == 1 ]]; then
+    printf '[mtq] %s (log: %s)\n' "$what" "${logf#"$MTQ_ROOT"/}" >&2
+    (set -e; export MTQ__NOTE="$notef"; "$@") </dev/null 2>&1 | tee -a "$logf" >&2
+    rc=${PIPESTATUS[0]}
+    printf '[mtq] %s: ' "$what" >&2
+  else
+    printf '[mtq] %s ... ' "$what" >&2
+    (set -e; export MTQ__NOTE="$notef"; "$@") </dev/null >>"$logf" 2>&1
+    rc=$?
+  fi
+  set -e
+  note="$(cat "$notef" 2>/dev/null || true)"
+  rm -f "$notef"
+  if ((rc != 0)); then
+    printf 'failed (exit %d)\n' "$rc" >&2
+    printf '%s\n' '----- last lines of the log -----' >&2
+    tail -n 15 "$logf" >&2
+    printf '%s\n' '---------------------------------' >&2
+    die "$what failed: the whole output is in ${logf#"$MTQ_ROOT"/}"
+  fi
+  printf '%s (%d s)\n' "${note:-done}" "$((SECONDS - start))" >&2
+}
+
+# step_note TEXT: what the current step did, for its line on the terminal
+# ("installed 3 packages", "already built"); the last note wins.  Nothing
+# outside a step.
+step_note() {
+  if [[ -n "${MTQ__NOTE:-}" ]]; then
+    printf '%s' "$*" >"$MTQ__NOTE"
+  fi
+}
+
 # as_root CMD...: runs CMD as root (directly, or through sudo).
 as_root() {
   if [[ $EUID -eq 0 ]]; then "$@"
@@ -53,7 +108,10 @@ apt_ensure() {
       missing+=("$pkg")
     fi
   done
-  ((${#missing[@]} == 0)) && return 0
+  if ((${#missing[@]} == 0)); then
+    step_note "all installed"
+    return 0
+  fi
   command -v apt-get >/dev/null || die "missing packages (${missing[*]}) and no apt-get"
   log "installing ${missing[*]}"
   if [[ -z "${MTQ_APT_UPDATED:-}" ]]; then
@@ -62,6 +120,7 @@ apt_ensure() {
   fi
   as_root env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+  step_note "installed ${missing[*]}"
 }
 
 # find_go: prints a usable go binary; installs Debian's golang-go when there
@@ -101,12 +160,19 @@ ferretdb_ok() {
 # build/version/version.txt and build ./cmd/ferretdb as the main module.
 # Serialised with flock: parallel test runs may all want it at once.
 ferretdb_install() {
-  ferretdb_ok && return 0
+  if ferretdb_ok; then
+    step_note "FerretDB $MTQ_FERRETDB_VERSION already built"
+    return 0
+  fi
   mkdir -p "$(dirname "$MTQ_FERRETDB")" "$MTQ_LOCAL"
   local lock="$MTQ_LOCAL/ferretdb-install.lock" lockfd
   exec {lockfd}>"$lock"
   flock "$lockfd"
-  if ferretdb_ok; then exec {lockfd}>&-; return 0; fi
+  if ferretdb_ok; then
+    step_note "FerretDB $MTQ_FERRETDB_VERSION built meanwhile by another run"
+    exec {lockfd}>&-
+    return 0
+  fi
 
   local go src work start
   go="$(find_go)"
@@ -127,13 +193,14 @@ ferretdb_install() {
   rm -rf "$work"
   ferretdb_ok || die "$MTQ_FERRETDB does not report $MTQ_FERRETDB_VERSION"
   log "FerretDB installed in $MTQ_FERRETDB ($((SECONDS - start)) s)"
+  step_note "built FerretDB $MTQ_FERRETDB_VERSION into ${MTQ_FERRETDB#"$MTQ_ROOT"/}"
   exec {lockfd}>&-
 }
 
 # db_server_install: makes sure db.sh has a server to run.
 db_server_install() {
   if mongod_selected; then
-    log "using $(command -v mongod)"
+    step_note "using $(command -v mongod)"
   else
     ferretdb_install
   fi

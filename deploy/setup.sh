@@ -21,6 +21,9 @@ Prepares this machine (Debian/Ubuntu) to build, test and run mtq:
   -h, --help    this message
 
 Every step is skipped when already done, so re-running is fast and offline.
+Each step prints one line; its whole output (apt-get, go, the compiler) is in
+.local/logs/packages.log, ferretdb.log and build.log, and the end of it is
+shown when the step fails.  MTQ_VERBOSE=1 shows it as it comes too.
 EOF
 }
 
@@ -35,25 +38,28 @@ while (($#)); do
   shift
 done
 
+# build_mtq: configures (once) and builds mtq in $MTQ_BUILD.
+build_mtq() {
+  if [[ -f "$MTQ_BUILD/CMakeCache.txt" ]]; then
+    # Already configured: keep whatever generator it was configured with.
+    cmake -S "$MTQ_ROOT" -B "$MTQ_BUILD"
+  else
+    cmake -S "$MTQ_ROOT" -B "$MTQ_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  fi
+  cmake --build "$MTQ_BUILD"
+  step_note "${MTQ_BUILD#"$MTQ_ROOT"/}/ is up to date"
+}
+
+# One line per step; what apt, dpkg, go and the compiler print goes to
+# .local/logs/<step>.log.
 if ((deps)); then
-  log "checking build packages"
-  apt_ensure "${MTQ_BUILD_DEPS[@]}"
+  step packages "build packages" apt_ensure "${MTQ_BUILD_DEPS[@]}"
 fi
 
 if ((server)); then
-  log "checking database server"
-  db_server_install
+  step ferretdb "database server" db_server_install
 fi
 
 if ((build)); then
-  builddir="$MTQ_BUILD"
-  log "building mtq in $builddir"
-  if [[ -f "$builddir/CMakeCache.txt" ]]; then
-    # Already configured: keep whatever generator it was configured with.
-    cmake -S "$MTQ_ROOT" -B "$builddir"
-  else
-    cmake -S "$MTQ_ROOT" -B "$builddir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
-  fi
-  cmake --build "$builddir"
-  log "build done"
+  step build "building mtq" build_mtq
 fi
