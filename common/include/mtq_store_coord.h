@@ -19,6 +19,7 @@ typedef struct {
   int64_t token;
   int64_t lease_ms; /* how long it may go unrenewed */
   int64_t renewals; /* grows with every renewal */
+  bool moved;       /* the task is in its priority's side lane (see mtq_task_t) */
 } mtq_lease_t;
 
 /* Reads every lease into *out (caller bson_free()s it). */

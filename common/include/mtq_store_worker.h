@@ -15,10 +15,13 @@
 typedef struct {
   int64_t recheck_ms;
   int64_t empty_until_ms[MTQ_PRIORITY_LEVELS];
+  int64_t moved_empty_until_ms[MTQ_PRIORITY_LEVELS]; /* the side lanes */
 } mtq_poll_memo_t;
 
 /* Reads up to limit runnable tasks of a channel, highest priority first and
- * oldest first within a priority: status queued, is_enable true, and (when
+ * oldest first (by created_at) within a priority, tasks moved into the
+ * priority after they were enqueued included: status queued, is_enable
+ * true, and (when
  * n_funcs > 0) one of the given functions at its version, so that tasks a
  * worker does not serve cannot starve the ones it does.  memo may be NULL
  * (ask every lane).  Appends

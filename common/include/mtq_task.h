@@ -89,6 +89,10 @@ typedef struct {
   bson_oid_t parent;      /* zeroed = not a copy */
   int32_t slot;           /* which of the parent's slots it fills */
   char origin[MTQ_NAME_MAX + 1]; /* the parent's channel */
+  /* Where the store found it, not a field of the document: its priority's
+   * side lane of tasks moved in after they were enqueued (a priority
+   * edit), instead of the lane itself. */
+  bool moved;
 } mtq_task_t;
 
 /* A function at a version, as a task names it and a worker serves it

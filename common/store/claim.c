@@ -7,11 +7,13 @@
 #include "mtq_log.h"
 #include "protocol.h"
 
-/* Reads up to limit runnable tasks from one lane into out. */
+/* Reads up to limit runnable tasks from one collection (a lane, or with
+ * moved its side lane) into out. */
 static bool poll_lane(mtq_store_t *store, mongoc_client_t *client, const char *channel,
-                      int32_t priority, const bson_t *served, size_t limit, bool sort,
-                      const char *by, mtq_task_list_t *out, bson_error_t *error) {
-  mongoc_collection_t *lane = mtq__lane(store, client, channel, priority);
+                      int32_t priority, bool moved, const bson_t *served, size_t limit,
+                      bool sort, const char *by, mtq_task_list_t *out, bson_error_t *error) {
+  mongoc_collection_t *lane = moved ? mtq__moved_lane(store, client, channel, priority)
+                                    : mtq__lane(store, client, channel, priority);
   bson_t *filter = BCON_NEW("status", BCON_UTF8("queued"), "is_enable", BCON_BOOL(true),
                             "priority", BCON_INT32(priority));
   if (!bson_empty(served)) {
@@ -31,6 +33,8 @@ static bool poll_lane(mtq_store_t *store, mongoc_client_t *client, const char *c
     if (!mtq_task_from_bson(t, doc, channel, &perr)) {
       mtq_task_list_pop(out);
       mtq__quarantine(store, client, lane, doc, channel, by, perr.message);
+    } else {
+      t->moved = moved;
     }
   }
   bool ok = !mongoc_cursor_error(cur, error);
@@ -38,6 +42,58 @@ static bool poll_lane(mtq_store_t *store, mongoc_client_t *client, const char *c
   bson_destroy(opts);
   bson_destroy(filter);
   mongoc_collection_destroy(lane);
+  return ok;
+}
+
+static int by_age(const void *a, const void *b) {
+  const mtq_task_t *x = a, *y = b;
+  if (x->created_at != y->created_at) {
+    return x->created_at < y->created_at ? -1 : 1;
+  }
+  return x->moved == y->moved ? 0 : x->moved ? 1 : -1;
+}
+
+/* Whether a memo lets this poll skip a collection found empty lately; and
+ * the memo's verdict after asking it. */
+static bool skip(const int64_t *until, int64_t now) { return until && *until > now; }
+static void remember(int64_t *until, bool empty, int64_t now, int64_t recheck_ms) {
+  if (until) {
+    *until = empty ? now + recheck_ms : 0;
+  }
+}
+
+/* One priority: its lane and its side lane, merged by age; at most limit
+ * appended to out.  The side lane is read whole up to the limit and sorted,
+ * since tasks are moved into it in no order of age; on MongoDB both come
+ * sorted from the index already. */
+static bool poll_priority(mtq_store_t *store, mongoc_client_t *client, const char *channel,
+                          int32_t p, const bson_t *served, size_t limit, bool sort,
+                          mtq_poll_memo_t *memo, int64_t now, const char *by,
+                          mtq_task_list_t *out, bson_error_t *error) {
+  size_t i = (size_t)(p - MTQ_PRIORITY_MIN);
+  int64_t *lane_until = memo ? &memo->empty_until_ms[i] : NULL;
+  int64_t *moved_until = memo ? &memo->moved_empty_until_ms[i] : NULL;
+  int64_t recheck = memo ? memo->recheck_ms : 0;
+  mtq_task_list_t got;
+  mtq_task_list_init(&got);
+  bool ok = true;
+  if (!skip(lane_until, now)) {
+    ok = poll_lane(store, client, channel, p, false, served, limit, sort, by, &got, error);
+    remember(lane_until, ok && got.n == 0, now, recheck);
+  }
+  size_t from_lane = got.n;
+  if (ok && !skip(moved_until, now)) {
+    ok = poll_lane(store, client, channel, p, true, served, limit, sort, by, &got, error);
+    remember(moved_until, ok && got.n == from_lane, now, recheck);
+  }
+  if (ok && got.n > from_lane) {
+    qsort(got.items, got.n, sizeof *got.items, by_age);
+  }
+  for (size_t k = 0; k < got.n && k < limit; k++) {
+    *mtq_task_list_push(out) = got.items[k]; /* moved: got must not free it */
+    mtq_task_init(&got.items[k]);
+  }
+  mtq_task_list_cleanup(&got);
   return ok;
 }
 
@@ -62,16 +118,8 @@ bool mtq_store_poll(mtq_store_t *store, const char *channel, const mtq_func_ref_
   size_t start = out->n;
   int64_t now = memo ? mtq_now_ms() : 0;
   for (int32_t p = MTQ_PRIORITY_MAX; ok && p >= MTQ_PRIORITY_MIN && out->n - start < limit; p--) {
-    int64_t *until = memo ? &memo->empty_until_ms[p - MTQ_PRIORITY_MIN] : NULL;
-    if (until && *until > now) {
-      continue;
-    }
-    size_t before = out->n;
-    ok = poll_lane(store, client, channel, p, &served, limit - (out->n - start),
-                   kind == MTQ__SERVER_MONGODB, by, out, error);
-    if (until) {
-      *until = ok && out->n == before ? now + memo->recheck_ms : 0;
-    }
+    ok = poll_priority(store, client, channel, p, &served, limit - (out->n - start),
+                       kind == MTQ__SERVER_MONGODB, memo, now, by, out, error);
   }
   mtq__store_push(store, client);
   bson_destroy(&served);
@@ -103,7 +151,7 @@ bool mtq_store_claim(mtq_store_t *store, mtq_task_t *task, const char *worker_id
                            BCON_UTF8(task->channel), "priority", BCON_INT32(task->priority),
                            "token", BCON_INT64(task->token), "worker", BCON_UTF8(worker_id),
                            "lease_ms", BCON_INT64(lease_ms), "renewals", BCON_INT64(0),
-                           "at", BCON_DATE_TIME(now));
+                           "moved", BCON_BOOL(task->moved), "at", BCON_DATE_TIME(now));
   bson_error_t err;
   bool ok = mongoc_collection_insert_one(leases, lease, NULL, NULL, &err);
   if (!ok && mtq_error_is_duplicate(&err)) {
@@ -140,7 +188,7 @@ bool mtq_store_claim(mtq_store_t *store, mtq_task_t *task, const char *worker_id
     task->attempt++;
     task->claimed_at = now;
     bson_strncpy(task->worker, worker_id, sizeof task->worker);
-    mongoc_collection_t *lane = mtq__lane(store, client, task->channel, task->priority);
+    mongoc_collection_t *lane = mtq__home(store, client, task);
     bson_t *upd = BCON_NEW("$set", "{", "status", BCON_UTF8("running"), "worker",
                            BCON_UTF8(worker_id), "claimed_at", BCON_DATE_TIME(now), "attempt",
                            BCON_INT32(task->attempt), "}");

@@ -72,7 +72,7 @@ bool mtq_store_set_priority(mtq_store_t *store, const bson_oid_t *id, int32_t pr
     bson_value_t v = {.value_type = BSON_TYPE_INT32, .value.v_int32 = priority};
     ok = set_field(e.place.coll, id, "priority", &v, error); /* placed on release */
   } else if (ok && e.place.lane != priority) {
-    ok = mtq__move_task(store, e.client, &e.t, e.place.coll, priority, by, "move", error);
+    ok = mtq__move_task(store, e.client, &e.t, e.place.coll, priority, true, by, "move", error);
   }
   edit_close(&e);
   return ok;

@@ -17,13 +17,15 @@ static bool locate_pass(mtq_store_t *store, mongoc_client_t *client, char **chan
   bool ok = true;
   *found = false;
   for (size_t c = 0; ok && !*found && channels[c]; c++) {
-    for (int32_t p = MTQ_PRIORITY_MAX + 1; ok && !*found && p >= MTQ_PRIORITY_MIN; p--) {
-      mongoc_collection_t *coll = p > MTQ_PRIORITY_MAX ? mtq__delayed(store, client, channels[c])
-                                                       : mtq__lane(store, client, channels[c], p);
+    for (size_t i = 0; ok && !*found && i < MTQ__N_PLACES; i++) {
+      int32_t lane;
+      bool moved;
+      mongoc_collection_t *coll = mtq__place(store, client, channels[c], i, &lane, &moved);
       ok = mtq__find_by_id(coll, id, doc, found, error);
       if (*found) {
         place->coll = coll;
-        place->lane = p > MTQ_PRIORITY_MAX ? -1 : p;
+        place->lane = lane;
+        place->moved = moved;
       } else {
         mongoc_collection_destroy(coll);
       }
@@ -98,7 +100,7 @@ bool mtq__locate(mtq_store_t *store, mongoc_client_t *client, const bson_oid_t *
   char **channels = NULL;
   bson_t doc = BSON_INITIALIZER;
   bool found = false;
-  *place = (mtq__place_t){NULL, -1, false};
+  *place = (mtq__place_t){NULL, -1, false, false};
   bool ok = mtq_store_channels(store, &channels, error);
   for (int pass = 0; ok && !found && pass < 2; pass++) {
     ok = locate_pass(store, client, channels, id, &doc, place, &found, error);
@@ -115,6 +117,7 @@ bool mtq__locate(mtq_store_t *store, mongoc_client_t *client, const bson_oid_t *
     mtq_error_set(error, MTQ_ERR_INVALID, "task %s is malformed: %s", hex, perr.message);
     ok = false;
   }
+  out->moved = ok && place->moved;
   if (!ok && place->coll) {
     mongoc_collection_destroy(place->coll);
     place->coll = NULL;

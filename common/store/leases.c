@@ -36,6 +36,8 @@ static bool read_lease(const bson_t *doc, mtq_lease_t *l) {
   NUM("lease_ms", l->lease_ms);
   NUM("renewals", l->renewals);
 #undef NUM
+  l->moved = bson_iter_init_find(&it, doc, "moved") && BSON_ITER_HOLDS_BOOL(&it) &&
+             bson_iter_bool(&it);
   return true;
 }
 
@@ -120,7 +122,9 @@ bool mtq_store_expire(mtq_store_t *store, const mtq_lease_t *lease, const char *
                       const char *reason, mtq_state_t *ended_as, bson_error_t *error) {
   *ended_as = MTQ_STATE_INVALID;
   mongoc_client_t *client = mtq__store_pop(store);
-  mongoc_collection_t *lane = mtq__lane(store, client, lease->channel, (int32_t)lease->priority);
+  int32_t priority = (int32_t)lease->priority;
+  mongoc_collection_t *lane = lease->moved ? mtq__moved_lane(store, client, lease->channel, priority)
+                                           : mtq__lane(store, client, lease->channel, priority);
   mongoc_collection_t *leases = mtq__coll(store, client, "leases");
   bson_t doc = BSON_INITIALIZER;
   bool found = false;
@@ -136,6 +140,7 @@ bool mtq_store_expire(mtq_store_t *store, const mtq_lease_t *lease, const char *
   } else if (ok && t.token != lease->token) {
     delete_lease(leases, lease->key); /* an older attempt's, or a stale poller's */
   } else if (ok) {
+    t.moved = lease->moved; /* its home, for the end of its attempt */
     /* A task not marked running: its claimant died between the lease and
      * the claim, or between the claim and the mark.  In the first case the
      * claim of this token is still free, and once the lease is gone a

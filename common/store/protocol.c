@@ -457,8 +457,8 @@ bool mtq__end_attempt(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *t
 /* --- moves ------------------------------------------------------------------- */
 
 bool mtq__move_task(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *task,
-                    mongoc_collection_t *from, int32_t priority, const char *by, const char *kind,
-                    bson_error_t *error) {
+                    mongoc_collection_t *from, int32_t priority, bool to_side, const char *by,
+                    const char *kind, bson_error_t *error) {
   if (!mtq__claim_or_resume(store, client, task, by, kind, error)) {
     return false;
   }
@@ -468,7 +468,8 @@ bool mtq__move_task(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *tas
   task->token++;
   task->priority = priority;
   task->status = MTQ_STATE_QUEUED;
-  mongoc_collection_t *to = mtq__lane(store, client, task->channel, priority);
+  task->moved = to_side;
+  mongoc_collection_t *to = mtq__home(store, client, task);
   bool ok = mtq__place_task(to, task, error) &&
             mtq__write_at_token(store, client, from, &task->id, task->token - 1, NULL, error);
   mongoc_collection_destroy(to);

@@ -66,13 +66,15 @@ bool mtq__end_attempt(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *t
                       mtq_state_t to, const char *by, const char *why, const bson_t *result,
                       bool count_attempt, bool take_over, bson_error_t *error);
 
-/* Moves a waiting task (read from `from`) into the lane of `priority` under
- * a new token, by/kind ("release", "move"): the claim makes the move
- * exclusive against workers and other movers; the insert tolerates the copy
- * an interrupted earlier move of the same token left. */
+/* Moves a waiting task (read from `from`) into the lane of `priority` (or,
+ * to_side, its side lane: a task moved there by a priority edit keeps its
+ * age, see mtq__moved_lane) under a new token, by/kind ("release", "move"):
+ * the claim makes the move exclusive against workers and other movers; the
+ * insert tolerates the copy an interrupted earlier move of the same token
+ * left. */
 bool mtq__move_task(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *task,
-                    mongoc_collection_t *from, int32_t priority, const char *by, const char *kind,
-                    bson_error_t *error);
+                    mongoc_collection_t *from, int32_t priority, bool to_side, const char *by,
+                    const char *kind, bson_error_t *error);
 
 /* Inserts task (as a whole document) into coll, the one place a task
  * document is inserted; dup_ok: a document already there under this _id is

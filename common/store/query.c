@@ -43,12 +43,13 @@ static bool list_channel(mtq_store_t *store, mongoc_client_t *client, const char
      * the lanes hold queued, running and suspended ones. */
     bool in_delayed = status != MTQ_STATE_QUEUED && status != MTQ_STATE_RUNNING;
     bool in_lanes = status != MTQ_STATE_DELAYED && status != MTQ_STATE_RETRY_WAIT;
-    for (int32_t p = MTQ_PRIORITY_MAX + 1; ok && p >= MTQ_PRIORITY_MIN; p--) {
-      if ((p > MTQ_PRIORITY_MAX && !in_delayed) || (p <= MTQ_PRIORITY_MAX && !in_lanes)) {
+    for (size_t i = 0; ok && i < MTQ__N_PLACES; i++) {
+      if ((i == 0 && !in_delayed) || (i > 0 && !in_lanes)) {
         continue;
       }
-      mongoc_collection_t *coll = p > MTQ_PRIORITY_MAX ? mtq__delayed(store, client, channel)
-                                                       : mtq__lane(store, client, channel, p);
+      int32_t lane;
+      bool moved;
+      mongoc_collection_t *coll = mtq__place(store, client, channel, i, &lane, &moved);
       ok = list_from(coll, &filter, channel, limit, out, error);
       mongoc_collection_destroy(coll);
     }
@@ -167,9 +168,10 @@ bool mtq_store_stats(mtq_store_t *store, bson_t *out, bson_error_t *error) {
   mongoc_collection_destroy(results);
   bson_t all = BSON_INITIALIZER;
   for (size_t c = 0; ok && channels[c]; c++) {
-    for (int32_t p = MTQ_PRIORITY_MAX + 1; ok && p >= MTQ_PRIORITY_MIN; p--) {
-      mongoc_collection_t *coll = p > MTQ_PRIORITY_MAX ? mtq__delayed(store, client, channels[c])
-                                                       : mtq__lane(store, client, channels[c], p);
+    for (size_t i = 0; ok && i < MTQ__N_PLACES; i++) {
+      int32_t lane;
+      bool moved;
+      mongoc_collection_t *coll = mtq__place(store, client, channels[c], i, &lane, &moved);
       ok = count_into(coll, &all, counts[c], error);
       mongoc_collection_destroy(coll);
     }
@@ -226,9 +228,10 @@ static bool count_docs(mtq_store_t *store, mongoc_client_t *client, mongoc_colle
 bool mtq__channel_backlog(mtq_store_t *store, mongoc_client_t *client, const char *channel,
                           int64_t *n, bson_error_t *error) {
   *n = 0;
-  for (int32_t p = MTQ_PRIORITY_MIN; p <= MTQ_PRIORITY_MAX + 1; p++) {
-    mongoc_collection_t *coll = p > MTQ_PRIORITY_MAX ? mtq__delayed(store, client, channel)
-                                                     : mtq__lane(store, client, channel, p);
+  for (size_t i = 0; i < MTQ__N_PLACES; i++) {
+    int32_t lane;
+    bool moved;
+    mongoc_collection_t *coll = mtq__place(store, client, channel, i, &lane, &moved);
     int64_t c = 0;
     bool ok = count_docs(store, client, coll, &c, error);
     mongoc_collection_destroy(coll);

@@ -31,7 +31,8 @@ static bool release_one(void *ctx, const bson_t *doc) {
   } else if (t.status == MTQ_STATE_SUSPENDED) {
     /* held by an operator: released by mtq resume */
   } else if (t.not_before <= s->now_ms) {
-    if (mtq__move_task(s->store, s->client, &t, s->coll, t.priority, s->by, "release", &err)) {
+    if (mtq__move_task(s->store, s->client, &t, s->coll, t.priority, false, s->by, "release",
+                       &err)) {
       s->count++;
     } else if (err.domain != MTQ_ERROR_DOMAIN || err.code != MTQ_ERR_CONFLICT) {
       mtq_warn("cannot release delayed task: %s", err.message);
@@ -66,7 +67,7 @@ static bool reconcile_one(void *ctx, const bson_t *doc) {
   if (!mtq_task_from_bson(&t, doc, s->channel, &err)) {
     mtq__quarantine(s->store, s->client, s->coll, doc, s->channel, s->by, err.message);
   } else if (t.status == MTQ_STATE_QUEUED && t.priority != s->lane_priority) {
-    if (mtq__move_task(s->store, s->client, &t, s->coll, t.priority, s->by, "move", &err)) {
+    if (mtq__move_task(s->store, s->client, &t, s->coll, t.priority, true, s->by, "move", &err)) {
       s->count++;
     } else if (err.domain != MTQ_ERROR_DOMAIN || err.code != MTQ_ERR_CONFLICT) {
       mtq_warn("cannot move re-prioritised task: %s", err.message);
@@ -81,8 +82,12 @@ bool mtq_store_reconcile(mtq_store_t *store, const char *channel, const char *by
   mongoc_client_t *client = mtq__store_pop(store);
   bool ok = true;
   *moved = 0;
-  for (int32_t p = MTQ_PRIORITY_MIN; ok && p <= MTQ_PRIORITY_MAX; p++) {
-    sweep_t s = {store, client, mtq__lane(store, client, channel, p), channel, by, p, 0, 0, 0};
+  /* Every lane and side lane: a moved task may be edited again. */
+  for (size_t i = 1; ok && i < MTQ__N_PLACES; i++) {
+    int32_t p;
+    bool side;
+    mongoc_collection_t *coll = mtq__place(store, client, channel, i, &p, &side);
+    sweep_t s = {store, client, coll, channel, by, p, 0, 0, 0};
     bson_t filter = BSON_INITIALIZER;
     ok = mtq__each_doc(s.coll, &filter, NULL, reconcile_one, &s, error);
     bson_destroy(&filter);

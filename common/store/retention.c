@@ -176,9 +176,10 @@ static bool mark_live(mtq_store_t *store, mongoc_client_t *client, victims_t *v,
     }
     bson_t ids = BSON_INITIALIZER;
     append_ids(&ids, v, channel);
-    for (int32_t p = MTQ_PRIORITY_MAX + 1; ok && p >= MTQ_PRIORITY_MIN; p--) {
-      mongoc_collection_t *coll = p > MTQ_PRIORITY_MAX ? mtq__delayed(store, client, channel)
-                                                       : mtq__lane(store, client, channel, p);
+    for (size_t k = 0; ok && k < MTQ__N_PLACES; k++) {
+      int32_t lane;
+      bool moved;
+      mongoc_collection_t *coll = mtq__place(store, client, channel, k, &lane, &moved);
       ok = mark_live_in(coll, &ids, v, error);
       mongoc_collection_destroy(coll);
     }

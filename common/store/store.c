@@ -111,10 +111,30 @@ mongoc_collection_t *mtq__lane(mtq_store_t *store, mongoc_client_t *client, cons
   return mtq__coll(store, client, name);
 }
 
+mongoc_collection_t *mtq__moved_lane(mtq_store_t *store, mongoc_client_t *client,
+                                     const char *channel, int32_t priority) {
+  char name[MTQ_NAME_MAX + 24];
+  snprintf(name, sizeof name, "q.%s.p%d.moved", channel, (int)priority);
+  return mtq__coll(store, client, name);
+}
+
+mongoc_collection_t *mtq__place(mtq_store_t *store, mongoc_client_t *client, const char *channel,
+                                size_t i, int32_t *lane, bool *moved) {
+  *moved = i > 0 && (i - 1) % 2 == 1;
+  if (i == 0) {
+    *lane = -1;
+    return mtq__delayed(store, client, channel);
+  }
+  *lane = MTQ_PRIORITY_MAX - (int32_t)((i - 1) / 2);
+  return *moved ? mtq__moved_lane(store, client, channel, *lane)
+                : mtq__lane(store, client, channel, *lane);
+}
+
 mongoc_collection_t *mtq__home(mtq_store_t *store, mongoc_client_t *client,
                               const mtq_task_t *task) {
   return mtq_task_is_parent(task) ? mtq__coll(store, client, MTQ__DISPATCH)
-                                  : mtq__lane(store, client, task->channel, task->priority);
+         : task->moved             ? mtq__moved_lane(store, client, task->channel, task->priority)
+                                   : mtq__lane(store, client, task->channel, task->priority);
 }
 
 mongoc_collection_t *mtq__delayed(mtq_store_t *store, mongoc_client_t *client,

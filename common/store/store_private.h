@@ -64,8 +64,24 @@ mongoc_collection_t *mtq__lane(mtq_store_t *store, mongoc_client_t *client, cons
                                int32_t priority);
 mongoc_collection_t *mtq__delayed(mtq_store_t *store, mongoc_client_t *client,
                                   const char *channel);
-/* Where a live task is when it is not delayed: its lane, or for the parent
- * of redundant copies, the dispatch collection. */
+/* A priority's side lane, q.<ch>.p<P>.moved: the tasks mtqd or an operator
+ * moved into the priority after they were enqueued (a priority edit).
+ * Polls read it beside the lane and take both in age order, so that a task
+ * moved in is not queued behind younger ones (protocol.c, claim.c). */
+mongoc_collection_t *mtq__moved_lane(mtq_store_t *store, mongoc_client_t *client,
+                                     const char *channel, int32_t priority);
+
+/* Every collection a channel's live tasks can be in, in the order tasks
+ * move through them: the delayed collection, then each priority from the
+ * highest, its lane and its side lane.  i < MTQ__N_PLACES; *lane is the
+ * priority, -1 for the delayed collection; *moved says a side lane.  Caller
+ * destroys. */
+#define MTQ__N_PLACES (1 + 2 * MTQ_PRIORITY_LEVELS)
+mongoc_collection_t *mtq__place(mtq_store_t *store, mongoc_client_t *client, const char *channel,
+                                size_t i, int32_t *lane, bool *moved);
+
+/* Where a live task is when it is not delayed: its lane (or side lane), or
+ * for the parent of redundant copies, the dispatch collection. */
 mongoc_collection_t *mtq__home(mtq_store_t *store, mongoc_client_t *client,
                                const mtq_task_t *task);
 #define MTQ__DISPATCH "dispatch"
@@ -114,6 +130,7 @@ bool mtq__channel_read(mtq_store_t *store, mongoc_client_t *client, const char *
 typedef struct {
   mongoc_collection_t *coll;
   int32_t lane; /* -1: delayed, dispatch or results */
+  bool moved;   /* a side lane */
   bool finished;
 } mtq__place_t;
 /* Finds a task wherever it is (lanes, delayed, dispatch, results) and reads

@@ -203,9 +203,10 @@ static char **live_collections(mongoc_database_t *db, bson_error_t *error) {
     bson_iter_t it;
     if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_UTF8(&it)) {
       const char *ch = bson_iter_utf8(&it, NULL);
-      names = bson_realloc(names, (n + 12) * sizeof(char *));
+      names = bson_realloc(names, (n + 22) * sizeof(char *));
       for (int p = 9; p >= 0; p--) {
         names[n++] = bson_strdup_printf("q.%s.p%d", ch, p);
+        names[n++] = bson_strdup_printf("q.%s.p%d.moved", ch, p); /* its side lane */
       }
       names[n++] = bson_strdup_printf("q.%s.delayed", ch);
       names[n] = NULL;

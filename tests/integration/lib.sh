@@ -456,6 +456,14 @@ dbedit() { timeout 30 "${MTQ_DB_EXEC[@]}" "$DBEDIT" --uri "$URI" "$@"; }
 
 # lane_is ID COLLECTION: the live task is in that collection (for wait_until).
 lane_is() { [[ "$(dbedit --where "$1" 2>/dev/null)" == "$2" ]]; }
+# in_priority ID P [CHANNEL]: the live task is in priority P's lane of the
+# channel (default), or in its side lane of tasks moved there after they were
+# enqueued (for wait_until).
+in_priority() {
+  local where
+  where="$(dbedit --where "$1" 2>/dev/null)" || return 1
+  [[ "$where" == "q.${3:-default}.p$2" || "$where" == "q.${3:-default}.p$2.moved" ]]
+}
 
 # enqueue ARGS...: mtq enqueue --channel default ARGS; prints the task id.
 enqueue() {

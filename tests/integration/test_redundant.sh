@@ -6,7 +6,8 @@
 #
 # Workers (one host here; test_multihost.sh has five):
 #   w1, w2: answer -> {"v": 42}      vote -> {"v": 1} / {"v": 2}
-#   w3:     answer -> {"v": 7}       vote -> {"v": 3}
+#   w3:     answer -> {"v": 7} after 1 s (so that pick first never takes it:
+#           placement may send it a copy)     vote -> {"v": 3}
 #   w4:     answer -> {"v": 42}, tags "big"; hang -> {"v": 4} at once
 #   w1:     hang -> sleeps 600 s (a copy that never answers in time)
 #   w2, w3: hang -> {"v": 2|3} at once
@@ -31,7 +32,7 @@ start_worker w2 2
 # Only w1 (slow) and w2 (fast) serve hedge: whichever gets the first copy,
 # the task must end with w2's result well before w1's 4 s.
 unset 'MTQ__FUNCTION[hedge]'
-answer answer 7; answer vote 3; answer hang 3
+answer answer 7 1; answer vote 3; answer hang 3
 start_worker w3 2
 answer answer 42; answer vote 4; answer hang 4
 start_worker w4 2 "tags = big"
