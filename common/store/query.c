@@ -115,11 +115,11 @@ static bool count_into(mongoc_collection_t *coll, const bson_t *match, int64_t *
   return ok;
 }
 
-/* Adds the per-channel, per-status counts of results into counts[c][s], in
- * one pass: results holds every finished task, and reading it once per
- * channel would cost a whole scan per channel (each worker adds one, its
- * own "to.<worker>"). */
-static bool count_results(mongoc_collection_t *results, char **channels,
+/* Adds the per-channel, per-status counts of coll into counts[c][s], in one
+ * pass: results holds every finished task, and reading it once per channel
+ * would cost a whole scan per channel (each worker adds one, its own
+ * "to.<worker>").  Also used for the redundant tasks in dispatch. */
+static bool count_by_channel(mongoc_collection_t *results, char **channels,
                           int64_t (*counts)[MTQ_STATE_COUNT], bson_error_t *error) {
   bson_t *pipeline = BCON_NEW("pipeline", "[", "{", "$group", "{", "_id", "{", "c",
                               BCON_UTF8("$channel"), "s", BCON_UTF8("$status"), "}", "n", "{",
@@ -164,8 +164,13 @@ bool mtq_store_stats(mtq_store_t *store, bson_t *out, bson_error_t *error) {
   int64_t(*counts)[MTQ_STATE_COUNT] = bson_malloc0((n_channels + 1) * sizeof *counts);
   mongoc_client_t *client = mtq__store_pop(store);
   mongoc_collection_t *results = mtq__coll(store, client, "results");
-  bool ok = count_results(results, channels, counts, error);
+  bool ok = count_by_channel(results, channels, counts, error);
   mongoc_collection_destroy(results);
+  /* A redundant task counts once in its own channel, whatever its copies
+   * (they count in their workers' channels "to.<worker>"). */
+  mongoc_collection_t *dispatch = mtq__coll(store, client, MTQ__DISPATCH);
+  ok = ok && count_by_channel(dispatch, channels, counts, error);
+  mongoc_collection_destroy(dispatch);
   bson_t all = BSON_INITIALIZER;
   for (size_t c = 0; ok && channels[c]; c++) {
     for (size_t i = 0; ok && i < MTQ__N_PLACES; i++) {

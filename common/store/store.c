@@ -72,6 +72,9 @@ void mtq_store_destroy(mtq_store_t *store) {
 }
 
 void mtq_uri_describe(const char *uri_string, char *buf, size_t size) {
+  /* The driver warns about a URI it cannot parse through its log handler:
+   * ours, so that the caller's message is the only one. */
+  pthread_once(&mongoc_once, init_driver);
   mongoc_uri_t *uri = mongoc_uri_new_with_error(uri_string, NULL);
   size_t off = 0;
   buf[0] = '\0';

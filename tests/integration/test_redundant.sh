@@ -85,6 +85,8 @@ id="$(enqueue --func answer --copies 2 --tag big --pick all)" || fail "enqueue 2
 sleep 2
 assert_eq running "$(task_status "$id")" "2 copies for 1 eligible worker: the second waits"
 assert_eq 1 "$(workers_of "$id" | wc -l)" "copies sent with one eligible worker"
+# mtq stats counts a running redundant task once, in its own channel.
+assert_eq 1 "$(cli --json stats | jget default.running)" "running tasks of channel default in mtq stats"
 cli cancel "$id" >/dev/null || fail "cancel of a waiting redundant task failed"
 id="$(enqueue --func answer --min-mem-mb 1000000000)" || fail "enqueue --min-mem-mb failed"
 sleep 2
