@@ -1,10 +1,83 @@
 /* daemon.c - the loop, the store and signals of a daemon (see daemon.h). */
+#include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "daemon.h"
 #include "mtq_error.h"
 #include "mtq_log.h"
+
+__attribute__((format(printf, 2, 3))) static int usage_error(const char *program,
+                                                             const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "%s: ", program);
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\nTry '%s --help'.\n", program);
+  va_end(ap);
+  return 2;
+}
+
+int mtq_daemon_options(int argc, char **argv, const char *program, const char *usage,
+                       bool with_id, mtq_daemon_options_t *o) {
+  static const struct option longopts[] = {
+      {"config", required_argument, NULL, 'c'}, {"uri", required_argument, NULL, 'u'},
+      {"id", required_argument, NULL, 'i'},     {"log-level", required_argument, NULL, 'l'},
+      {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+  };
+  memset(o, 0, sizeof *o);
+  o->log_level = MTQ_LOG_INFO;
+  opterr = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, with_id ? ":c:u:i:l:h" : ":c:u:l:h", longopts, NULL)) !=
+         -1) {
+    switch (c) {
+    case 'c':
+      o->config = optarg;
+      break;
+    case 'u':
+      o->uri = optarg;
+      break;
+    case 'i':
+      if (!with_id) {
+        return usage_error(program, "unknown option '--id'");
+      }
+      o->id = optarg;
+      break;
+    case 'l':
+      if (!mtq_log_level_parse(optarg, &o->log_level)) {
+        return usage_error(program, "unknown log level '%s' (debug, info, warn, error)", optarg);
+      }
+      break;
+    case 'h':
+      fputs(usage, stdout);
+      return 0;
+    case ':':
+      return usage_error(program, "option '%s' needs a value", argv[optind - 1]);
+    default:
+      return usage_error(program, "unknown option '%s'", argv[optind - 1]);
+    }
+  }
+  if (optind < argc) {
+    return usage_error(program, "unexpected argument '%s'", argv[optind]);
+  }
+  if (!o->config) {
+    return usage_error(program, "--config FILE is required");
+  }
+  if (o->id && !mtq_name_valid(o->id)) {
+    return usage_error(program, "'%s' is not a valid worker id (1-64 of A-Z a-z 0-9 _ . -)",
+                       o->id);
+  }
+  return -1;
+}
+
+const char *mtq_daemon_uri(const mtq_daemon_options_t *o, const char *from_file) {
+  const char *env = getenv("MTQ_URI");
+  return o->uri ? o->uri : env && *env ? env : from_file;
+}
 
 bool mtq_daemon_init(mtq_daemon_t *d, const char *uri, const char *appname, bson_error_t *error) {
   memset(d, 0, sizeof *d);

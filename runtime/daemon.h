@@ -17,7 +17,26 @@
 
 #include <uv.h>
 
+#include "mtq_log.h"
 #include "mtq_store.h"
+
+/* The command line both daemons take:
+ *   -c, --config FILE  -u, --uri URI  -l, --log-level LEVEL  -h, --help
+ * and, with with_id, -i, --id ID (a valid name). */
+typedef struct {
+  const char *config; /* required */
+  const char *uri;    /* NULL: $MTQ_URI, else the file's */
+  const char *id;
+  mtq_log_level_t log_level; /* MTQ_LOG_INFO unless given */
+} mtq_daemon_options_t;
+
+/* Parses argv into *o.  -1 to go on; else the exit status (0 after --help
+ * printed usage; 2 after a message "PROGRAM: ..." and a hint on stderr). */
+int mtq_daemon_options(int argc, char **argv, const char *program, const char *usage,
+                       bool with_id, mtq_daemon_options_t *o);
+/* The URI to use: --uri, else $MTQ_URI (when set and not empty), else
+ * from_file (NULL when there is none of them). */
+const char *mtq_daemon_uri(const mtq_daemon_options_t *o, const char *from_file);
 
 /* Called on the loop for each SIGTERM or SIGINT. */
 typedef void (*mtq_daemon_signal_fn)(void *data, int signum);

@@ -1,5 +1,4 @@
 /* main.c - mtqd, the coordinator: options, configuration, signals. */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,59 +23,6 @@ static const char usage[] =
     "      --log-level LEVEL  debug, info (default), warn or error\n"
     "  -h, --help             this help\n";
 
-static const char try_help[] = "Try 'mtqd --help'.\n";
-
-typedef struct {
-  const char *config_path;
-  const char *uri;
-  mtq_log_level_t log_level;
-} options_t;
-
-/* Returns -1 to go on, else the exit code. */
-static int parse_options(int argc, char **argv, options_t *o) {
-  static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
-                                           {"uri", required_argument, NULL, 'u'},
-                                           {"log-level", required_argument, NULL, 'l'},
-                                           {"help", no_argument, NULL, 'h'},
-                                           {NULL, 0, NULL, 0}};
-  int c;
-  opterr = 0;
-  while ((c = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
-    switch (c) {
-    case 'c':
-      o->config_path = optarg;
-      break;
-    case 'u':
-      o->uri = optarg;
-      break;
-    case 'l':
-      if (!mtq_log_level_parse(optarg, &o->log_level)) {
-        fprintf(stderr, "mtqd: unknown log level '%s' (debug, info, warn, error)\n", optarg);
-        return 2;
-      }
-      break;
-    case 'h':
-      fputs(usage, stdout);
-      return 0;
-    case ':':
-      fprintf(stderr, "mtqd: option '%s' needs an argument\n%s", argv[optind - 1], try_help);
-      return 2;
-    default:
-      fprintf(stderr, "mtqd: unknown option '%s'\n%s", argv[optind - 1], try_help);
-      return 2;
-    }
-  }
-  if (optind < argc) {
-    fprintf(stderr, "mtqd: unexpected argument '%s'\n%s", argv[optind], try_help);
-    return 2;
-  }
-  if (!o->config_path) {
-    fprintf(stderr, "mtqd: --config FILE is required\n%s", try_help);
-    return 2;
-  }
-  return -1;
-}
-
 typedef struct {
   mtq_daemon_t *daemon;
   mtq_coordinator_t *co;
@@ -91,8 +37,8 @@ static void on_signal(void *data, int signum) {
 }
 
 int main(int argc, char **argv) {
-  options_t o = {.log_level = MTQ_LOG_INFO};
-  int rc = parse_options(argc, argv, &o);
+  mtq_daemon_options_t o;
+  int rc = mtq_daemon_options(argc, argv, "mtqd", usage, false, &o);
   if (rc >= 0) {
     return rc;
   }
@@ -104,15 +50,12 @@ int main(int argc, char **argv) {
   mtq_daemon_t daemon;
   bool daemon_up = false;
   rc = 1;
-  if (!mtq_coord_config_load(&cfg, o.config_path, &err)) {
+  if (!mtq_coord_config_load(&cfg, o.config, &err)) {
     mtq_err("%s", err.message);
     goto done;
   }
-  const char *env_uri = getenv("MTQ_URI");
-  const char *uri = o.uri                  ? o.uri
-                    : env_uri && *env_uri ? env_uri
-                    : cfg.base.uri             ? cfg.base.uri
-                                          : DEFAULT_URI;
+  const char *uri = mtq_daemon_uri(&o, cfg.base.uri);
+  uri = uri ? uri : DEFAULT_URI;
   if (!(daemon_up = mtq_daemon_init(&daemon, uri, "mtqd", &err))) {
     mtq_err("%s", err.message);
     goto done;

@@ -3,9 +3,7 @@
  *
  * Exit status: 0 after a clean stop, 1 for a configuration or startup
  * error, 2 for bad usage. */
-#include <getopt.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,79 +25,14 @@ static const char usage_text[] =
     "  -l, --log-level LEVEL  debug, info (default), warn or error\n"
     "  -h, --help             show this help\n";
 
-typedef struct {
-  const char *config;
-  const char *uri;
-  const char *id;
-  mtq_log_level_t level;
-} options_t;
-
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "mtq-worker: ");
-  vfprintf(stderr, fmt, ap);
-  fprintf(stderr, "\nTry 'mtq-worker --help'.\n");
-  va_end(ap);
-  return 2;
-}
-
-/* Returns -1 to go on, or the exit status. */
-static int parse_args(int argc, char **argv, options_t *o) {
-  static const struct option longopts[] = {
-      {"config", required_argument, NULL, 'c'}, {"uri", required_argument, NULL, 'u'},
-      {"id", required_argument, NULL, 'i'},     {"log-level", required_argument, NULL, 'l'},
-      {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
-  };
-  memset(o, 0, sizeof *o);
-  o->level = MTQ_LOG_INFO;
-  opterr = 0;
-  int c;
-  while ((c = getopt_long(argc, argv, ":c:u:i:l:h", longopts, NULL)) != -1) {
-    switch (c) {
-    case 'c':
-      o->config = optarg;
-      break;
-    case 'u':
-      o->uri = optarg;
-      break;
-    case 'i':
-      o->id = optarg;
-      break;
-    case 'l':
-      if (!mtq_log_level_parse(optarg, &o->level)) {
-        return usage_error("unknown log level '%s' (debug, info, warn, error)", optarg);
-      }
-      break;
-    case 'h':
-      fputs(usage_text, stdout);
-      return 0;
-    case ':':
-      return usage_error("%s needs a value", argv[optind - 1]);
-    default:
-      return usage_error("unknown option '%s'", argv[optind - 1]);
-    }
-  }
-  if (optind < argc) {
-    return usage_error("unexpected argument '%s'", argv[optind]);
-  }
-  if (!o->config) {
-    return usage_error("--config FILE is required");
-  }
-  if (o->id && !mtq_name_valid(o->id)) {
-    return usage_error("'%s' is not a valid worker id (1-64 of A-Z a-z 0-9 _ . -)", o->id);
-  }
-  return -1;
-}
-
 /* Loads the file and applies the overrides; false with *error set. */
-static bool load_config(const options_t *o, mtq_worker_config_t *cfg, bson_error_t *error) {
+static bool load_config(const mtq_daemon_options_t *o, mtq_worker_config_t *cfg,
+                        bson_error_t *error) {
   if (!mtq_worker_config_load(cfg, o->config, error)) {
     return false;
   }
-  const char *env_uri = getenv("MTQ_URI");
-  const char *uri = o->uri ? o->uri : env_uri && *env_uri ? env_uri : NULL;
-  if (uri) {
+  const char *uri = mtq_daemon_uri(o, cfg->base.uri);
+  if (uri && uri != cfg->base.uri) {
     bson_free(cfg->base.uri);
     cfg->base.uri = bson_strdup(uri);
   }
@@ -131,12 +64,12 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], MTQ_RUNNER_EXEC_FLAG) == 0) {
     mtq_runner_exec_task(argc, argv);
   }
-  options_t o;
-  int rc = parse_args(argc, argv, &o);
+  mtq_daemon_options_t o;
+  int rc = mtq_daemon_options(argc, argv, "mtq-worker", usage_text, true, &o);
   if (rc >= 0) {
     return rc;
   }
-  mtq_log_init("mtq-worker", o.level);
+  mtq_log_init("mtq-worker", o.log_level);
 
   mtq_worker_config_t cfg;
   mtq_worker_config_init(&cfg);
