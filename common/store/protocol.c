@@ -317,13 +317,20 @@ static void drop_lease(mtq_store_t *store, mongoc_client_t *client, const char *
   mongoc_collection_destroy(leases);
 }
 
+/* The task without a holder, in status `to` under the next token; returns
+ * the token it was held under. */
+static int64_t release_hold(mtq_task_t *task, mtq_state_t to) {
+  int64_t held = task->token++;
+  task->status = to;
+  task->worker[0] = '\0';
+  task->claimed_at = 0;
+  return held;
+}
+
 /* Gives the task back to its lane, in place, with the next token. */
 static bool put_back(mtq_store_t *store, mongoc_client_t *client, mongoc_collection_t *lane,
                      mtq_task_t *task, bson_error_t *error) {
-  int64_t held = task->token++;
-  task->status = MTQ_STATE_QUEUED;
-  task->worker[0] = '\0';
-  task->claimed_at = 0;
+  int64_t held = release_hold(task, MTQ_STATE_QUEUED);
   bson_t upd = BSON_INITIALIZER, set;
   BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
   BSON_APPEND_UTF8(&set, "status", "queued");
@@ -349,10 +356,7 @@ static bool put_back(mtq_store_t *store, mongoc_client_t *client, mongoc_collect
  * released by mtqd once its backoff has passed. */
 static bool to_retry_wait(mtq_store_t *store, mongoc_client_t *client, mongoc_collection_t *lane,
                           mtq_task_t *task, bson_error_t *error) {
-  int64_t held = task->token++;
-  task->status = MTQ_STATE_RETRY_WAIT;
-  task->worker[0] = '\0';
-  task->claimed_at = 0;
+  int64_t held = release_hold(task, MTQ_STATE_RETRY_WAIT);
   task->not_before = mtq_now_ms() + mtq_task_backoff(task, (double)random() / 2147483648.0);
   mongoc_collection_t *delayed = mtq__delayed(store, client, task->channel);
   /* The delete names the old token: mtqd may release the task (a new

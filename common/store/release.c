@@ -21,13 +21,24 @@ typedef struct {
   size_t count;
 } sweep_t;
 
+/* Reads a swept document into *t (initialised by the caller); a malformed
+ * one is quarantined and false returned. */
+static bool read_or_quarantine(sweep_t *s, const bson_t *doc, mtq_task_t *t) {
+  bson_error_t err;
+  if (mtq_task_from_bson(t, doc, s->channel, &err)) {
+    return true;
+  }
+  mtq__quarantine(s->store, s->client, s->coll, doc, s->channel, s->by, err.message);
+  return false;
+}
+
 static bool release_one(void *ctx, const bson_t *doc) {
   sweep_t *s = ctx;
   mtq_task_t t;
   mtq_task_init(&t);
   bson_error_t err;
-  if (!mtq_task_from_bson(&t, doc, s->channel, &err)) {
-    mtq__quarantine(s->store, s->client, s->coll, doc, s->channel, s->by, err.message);
+  if (!read_or_quarantine(s, doc, &t)) {
+    /* quarantined */
   } else if (t.status == MTQ_STATE_SUSPENDED) {
     /* held by an operator: released by mtq resume */
   } else if (t.not_before <= s->now_ms) {
@@ -64,9 +75,8 @@ static bool reconcile_one(void *ctx, const bson_t *doc) {
   mtq_task_t t;
   mtq_task_init(&t);
   bson_error_t err;
-  if (!mtq_task_from_bson(&t, doc, s->channel, &err)) {
-    mtq__quarantine(s->store, s->client, s->coll, doc, s->channel, s->by, err.message);
-  } else if (t.status == MTQ_STATE_QUEUED && t.priority != s->lane_priority) {
+  if (read_or_quarantine(s, doc, &t) && t.status == MTQ_STATE_QUEUED &&
+      t.priority != s->lane_priority) {
     if (mtq__move_task(s->store, s->client, &t, s->coll, t.priority, true, s->by, "move", &err)) {
       s->count++;
     } else if (err.domain != MTQ_ERROR_DOMAIN || err.code != MTQ_ERR_CONFLICT) {
