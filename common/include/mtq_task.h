@@ -68,7 +68,7 @@ typedef struct {
   int32_t timeout_s;
   int64_t token;        /* claim generation: the claim key is "<id>:<token>" */
   int64_t not_before;   /* ms since the epoch; 0 = now */
-  int64_t created_at;   /* ms since the epoch */
+  int64_t created_at;   /* ms since the epoch; read as the _id's time when absent */
   int64_t claimed_at;   /* 0 = never */
   int64_t finished_at;  /* 0 = not yet */
   char worker[MTQ_NAME_MAX + 1];
@@ -126,6 +126,7 @@ typedef struct {
  *            EMPTY           0, "", null or none, as mtq_task_init leaves it
  *            VALUE(n)        the integer n
  *            FROM_CHANNEL    the channel of the collection it was read from
+ *            FROM_ID_TIME    the ObjectId's time, to the second (also when null)
  * when     which tasks it is written for: ALL, PARENT (mtq_task_is_parent),
  *          COPY (mtq_task_is_copy)
  * print    how `mtq show` prints it (cli/output.c): TEXT, NUMBER, BOOL, TIME,
@@ -146,7 +147,7 @@ typedef struct {
   X("timeout_s", timeout_s, INT32, 1, INT32_MAX, VALUE(MTQ_DEFAULT_TIMEOUT_S), ALL, NUMBER)       \
   X("token", token, INT64, 0, INT64_MAX, VALUE(0), ALL, NUMBER)                                   \
   X("not_before", not_before, DATE_OR_NULL, 0, 0, EMPTY, ALL, TIME)                               \
-  X("created_at", created_at, DATE_OR_NULL, 0, 0, EMPTY, ALL, TIME)                               \
+  X("created_at", created_at, DATE_OR_NULL, 0, 0, FROM_ID_TIME, ALL, TIME)                        \
   X("claimed_at", claimed_at, DATE_OR_NULL, 0, 0, EMPTY, ALL, TIME)                               \
   X("finished_at", finished_at, DATE_OR_NULL, 0, 0, EMPTY, ALL, TIME)                             \
   X("worker", worker, NAME_OR_NULL, 0, 0, EMPTY, ALL, TEXT)                                       \

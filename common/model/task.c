@@ -710,12 +710,14 @@ MTQ_TASK_FIELDS(CHECK_FIELD)
 #undef CHECK_FIELD
 
 static void fill_channel(mtq_task_t *t, const char *channel);
+static void fill_created_at(mtq_task_t *t, const char *channel);
 
 /* The missing column, as {required, value, fill}. */
 #define NEED_REQUIRED true, 0, NULL
 #define NEED_EMPTY false, 0, NULL
 #define NEED_VALUE(n) false, (n), NULL
 #define NEED_FROM_CHANNEL false, 0, fill_channel
+#define NEED_FROM_ID_TIME false, 0, fill_created_at
 
 typedef struct {
   const char *key;
@@ -744,6 +746,16 @@ static const field_t fields[] = {
 static void fill_channel(mtq_task_t *t, const char *channel) {
   if (!t->channel[0] && channel) {
     bson_strncpy(t->channel, channel, sizeof t->channel);
+  }
+}
+
+/* A producer that wrote no created_at (another program writing only what
+ * the schema requires) made the ObjectId when it made the task: its time,
+ * to the second, is when the task was created, and what a run's wait_ms
+ * counts from.  Without it that was 0, and wait_ms counted from 1970. */
+static void fill_created_at(mtq_task_t *t, const char *channel) {
+  if (!t->created_at) {
+    t->created_at = (int64_t)bson_oid_get_time_t(&t->id) * 1000;
   }
 }
 
