@@ -630,6 +630,96 @@ static void test_round_trip_every_state(void **state) {
   }
 }
 
+/* Every key of the field table, in its order. */
+static const char *const table_keys[] = {
+#define KEY(key, member, kind, lo, hi, missing, when, print) key,
+    MTQ_TASK_FIELDS(KEY)
+#undef KEY
+};
+#define N_TABLE_KEYS (sizeof table_keys / sizeof table_keys[0])
+
+/* Writes t, reads it back and writes it again: the two documents must be
+ * equal, and their keys in the table's order.  Each key written is marked in
+ * written[]. */
+static void assert_table_round_trip(const mtq_task_t *t, bool written[N_TABLE_KEYS]) {
+  bson_t doc = BSON_INITIALIZER, again_doc = BSON_INITIALIZER;
+  mtq_task_to_bson(t, &doc);
+  mtq_task_t back;
+  mtq_task_init(&back);
+  bson_error_t error;
+  if (!mtq_task_from_bson(&back, &doc, NULL, &error)) {
+    fail_msg("refused: %s", error.message);
+  }
+  mtq_task_to_bson(&back, &again_doc);
+  if (!bson_equal(&doc, &again_doc)) {
+    char *a = bson_as_canonical_extended_json(&doc, NULL);
+    char *b = bson_as_canonical_extended_json(&again_doc, NULL);
+    fail_msg("round trip changed the task:\n  %s\n  %s", a, b);
+  }
+  bson_iter_t it;
+  size_t next = 0;
+  assert_true(bson_iter_init(&it, &doc));
+  while (bson_iter_next(&it)) {
+    while (next < N_TABLE_KEYS && strcmp(table_keys[next], bson_iter_key(&it)) != 0) {
+      next++;
+    }
+    if (next == N_TABLE_KEYS) {
+      fail_msg("field '%s' is written out of the table's order", bson_iter_key(&it));
+    }
+    written[next++] = true;
+  }
+  mtq_task_cleanup(&back);
+  bson_destroy(&again_doc);
+  bson_destroy(&doc);
+}
+
+/* A parent with every optional field set, and a copy: between them every
+ * line of the table is written, and read back to the same document. */
+static void test_round_trip_whole_table(void **state) {
+  mtq_task_t *t = *state;
+  mtq_enqueue_opts_t o = base_opts();
+  o.args_json = "{\"x\": 1}";
+  o.dedupe_key = "order-17";
+  o.red.copies = 3;
+  o.red.pick = MTQ_PICK_QUORUM;
+  o.red.max_replacements = 2;
+  o.red.need_gpu = true;
+  o.red.min_mem_mb = 512;
+  bson_strncpy(o.red.tag, "big", sizeof o.red.tag);
+  build_ok(t, &o);
+  t->status = MTQ_STATE_RUNNING;
+  t->attempt = 2;
+  t->token = 5;
+  t->claimed_at = NOW_MS + 1;
+  t->finished_at = NOW_MS + 2;
+  bson_strncpy(t->worker, "w1", sizeof t->worker);
+  t->result = BCON_NEW("r", BCON_INT32(1));
+  t->error = bson_strdup("exit code 3: \"boom\"\n");
+  mtq_task_add_error(t, "exit code 3", NOW_MS + 2);
+  bson_strncpy(t->sig_key, "k2", sizeof t->sig_key);
+  memset(t->sig, 'a', MTQ_SIG_HEX_LEN);
+  t->sig[MTQ_SIG_HEX_LEN] = '\0';
+  t->copies = BCON_NEW("0", "{", "slot", BCON_INT32(0), "state", BCON_UTF8("sent"), "}");
+  bool written[N_TABLE_KEYS] = {false};
+  assert_table_round_trip(t, written);
+
+  mtq_task_t copy;
+  mtq_task_init(&copy);
+  mtq_enqueue_opts_t c = base_opts();
+  c.channel = "to.w1";
+  build_ok(&copy, &c);
+  copy.parent = t->id;
+  copy.slot = 2;
+  bson_strncpy(copy.origin, "default", sizeof copy.origin);
+  assert_table_round_trip(&copy, written);
+  mtq_task_cleanup(&copy);
+  for (size_t i = 0; i < N_TABLE_KEYS; i++) {
+    if (!written[i]) {
+      fail_msg("field '%s' of the table was never written", table_keys[i]);
+    }
+  }
+}
+
 static void test_to_bson_types(void **state) {
   /* The stored types matter to queries and indexes on the server side. */
   mtq_task_t *t = *state;
@@ -1062,6 +1152,7 @@ int main(void) {
       T(test_round_trip_fresh_task),
       T(test_round_trip_every_state),
       T(test_to_bson_types),
+      T(test_round_trip_whole_table),
       cmocka_unit_test(test_from_bson_wrong_types),
       cmocka_unit_test(test_from_bson_dates),
       cmocka_unit_test(test_from_bson_out_of_range),
