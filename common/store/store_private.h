@@ -57,8 +57,8 @@ bool mtq__write_at_token(mtq_store_t *store, mongoc_client_t *client, mongoc_col
                          bson_error_t *error);
 
 /* Reads the document with this _id from coll into out; *found false when absent. */
-/* The token of the document with this _id in coll: -1 when it is absent (or
- * carries none). */
+/* The token of the document with this _id in coll: -1 when it is absent, 0
+ * when it carries none (or null). */
 bool mtq__token_at(mongoc_collection_t *coll, const bson_oid_t *id, int64_t *token,
                    bson_error_t *error);
 bool mtq__find_by_id(mongoc_collection_t *coll, const bson_oid_t *id, bson_t *out, bool *found,
