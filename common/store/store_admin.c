@@ -225,6 +225,7 @@ typedef struct {
   mongoc_collection_t *coll;
   int32_t lane; /* -1: delayed, dispatch or results */
   bool finished;
+  const char *channel; /* of the lane or delayed collection; NULL elsewhere */
 } place_t;
 
 /* One pass over the places a task can be, in the order tasks move through
@@ -245,6 +246,7 @@ static bool locate_pass(mtq_store_t *store, mongoc_client_t *client, char **chan
       if (*found) {
         place->coll = coll;
         place->lane = p > MTQ_PRIORITY_MAX ? -1 : p;
+        place->channel = channels[c];
       } else {
         mongoc_collection_destroy(coll);
       }
@@ -319,7 +321,7 @@ static bool locate(mtq_store_t *store, mongoc_client_t *client, const bson_oid_t
   char **channels = NULL;
   bson_t doc = BSON_INITIALIZER;
   bool found = false;
-  *place = (place_t){NULL, -1, false};
+  *place = (place_t){NULL, -1, false, NULL};
   bool ok = mtq_store_channels(store, &channels, error);
   for (int pass = 0; ok && !found && pass < 2; pass++) {
     ok = locate_pass(store, client, channels, id, &doc, place, &found, error);
@@ -331,7 +333,10 @@ static bool locate(mtq_store_t *store, mongoc_client_t *client, const bson_oid_t
     ok = false;
   }
   bson_error_t perr;
-  if (ok && !mtq_task_from_bson(out, &doc, NULL, &perr) &&
+  /* A live task written by another program may carry no channel: it is the
+   * channel of the collection it was found in (README, "Producing tasks
+   * from another language"). */
+  if (ok && !mtq_task_from_bson(out, &doc, place->channel, &perr) &&
       !(place->finished && from_quarantine(out, id, &doc))) {
     mtq_error_set(error, MTQ_ERR_INVALID, "task %s is malformed: %s", hex, perr.message);
     ok = false;
@@ -340,6 +345,7 @@ static bool locate(mtq_store_t *store, mongoc_client_t *client, const bson_oid_t
     mongoc_collection_destroy(place->coll);
     place->coll = NULL;
   }
+  place->channel = NULL; /* it was one of channels */
   bson_strfreev(channels);
   bson_destroy(&doc);
   return ok;
