@@ -302,9 +302,66 @@ static void print_doc_field(FILE *out, const char *name, const bson_t *doc) {
   bson_free(json);
 }
 
-/* A redundant task: its request, then one line per copy sent. */
-static void print_redundancy(const mtq_task_t *t, FILE *out) {
-  const mtq_redundancy_t *r = &t->red;
+static void print_number(FILE *out, const char *name, int64_t v) {
+  char buf[24];
+  snprintf(buf, sizeof buf, "%lld", (long long)v);
+  print_field(out, name, buf);
+}
+
+static void print_oid(FILE *out, const char *name, const bson_oid_t *oid) {
+  char hex[25];
+  bson_oid_to_string(oid, hex);
+  print_field(out, name, hex);
+}
+
+/* A string that may hold anything (a task's stderr): as a JSON string. */
+static void print_quoted_field(FILE *out, const char *name, const char *s) {
+  fprintf(out, "%-13s ", name);
+  if (s) {
+    mtq_cli_print_json_string(s, out);
+    fputc('\n', out);
+  } else {
+    fputs("-\n", out);
+  }
+}
+
+/* The retry delay's start and cap, on one line. */
+static void print_backoff(FILE *out, const mtq_task_t *t) {
+  char buf[64];
+  snprintf(buf, sizeof buf, "%d..%d ms", (int)t->backoff_ms, (int)t->backoff_max_ms);
+  print_field(out, "retry_backoff", buf);
+}
+
+/* One line per failed attempt: "attempt N on W at T: error". */
+static void print_errors(FILE *out, const bson_t *errors) {
+  bson_iter_t it;
+  if (!errors || !bson_iter_init(&it, errors)) {
+    return;
+  }
+  bson_t one;
+  while (mtq_bson_next_doc(&it, &one)) {
+    bson_iter_t f;
+    int attempt = bson_iter_init_find(&f, &one, "attempt") && BSON_ITER_HOLDS_NUMBER(&f)
+                      ? (int)bson_iter_as_int64(&f)
+                      : 0;
+    const char *worker = bson_iter_init_find(&f, &one, "worker") && BSON_ITER_HOLDS_UTF8(&f)
+                             ? bson_iter_utf8(&f, NULL)
+                             : "-";
+    char when[64] = "-";
+    if (bson_iter_init_find(&f, &one, "at") && BSON_ITER_HOLDS_DATE_TIME(&f)) {
+      mtq_cli_format_time(bson_iter_date_time(&f), when, sizeof when);
+    }
+    fprintf(out, "%-13s attempt %d on %s at %s: ", "errors[]", attempt, worker, when);
+    mtq_cli_print_json_string(bson_iter_init_find(&f, &one, "error") && BSON_ITER_HOLDS_UTF8(&f)
+                                  ? bson_iter_utf8(&f, NULL)
+                                  : "?",
+                              out);
+    fputc('\n', out);
+  }
+}
+
+/* A redundant task's request, and what it requires of a worker. */
+static void print_redundancy(FILE *out, const mtq_redundancy_t *r) {
   fprintf(out, "%-13s %d cop%s, pick %s, up to %d replacement(s)", "redundancy", r->copies,
           r->copies == 1 ? "y" : "ies", mtq_pick_name(r->pick), r->max_replacements);
   if (r->hedge_ms == MTQ_HEDGE_AUTO) {
@@ -323,8 +380,12 @@ static void print_redundancy(const mtq_task_t *t, FILE *out) {
     }
     fputc('\n', out);
   }
+}
+
+/* A redundant task's copies sent, one line each. */
+static void print_copies(FILE *out, const bson_t *copies) {
   bson_iter_t it, f;
-  if (!t->copies || !bson_iter_init(&it, t->copies)) {
+  if (!copies || !bson_iter_init(&it, copies)) {
     return;
   }
   /* copies[]  slot 0 on w1 (host m1): done 3f2a…  or  failed: message */
@@ -352,72 +413,33 @@ static void print_redundancy(const mtq_task_t *t, FILE *out) {
   }
 }
 
+/* The print column of MTQ_TASK_FIELDS: SHOW_<print>(out, task, key, value)
+ * prints one field, value being the member itself. */
+#define SHOW_TEXT(out, t, key, v) print_field(out, key, v)
+#define SHOW_NUMBER(out, t, key, v) print_number(out, key, v)
+#define SHOW_BOOL(out, t, key, v) print_field(out, key, (v) ? "true" : "false")
+#define SHOW_TIME(out, t, key, v) print_time_field(out, key, v)
+#define SHOW_JSON(out, t, key, v) print_doc_field(out, key, v)
+#define SHOW_QUOTED(out, t, key, v) print_quoted_field(out, key, v)
+#define SHOW_ID(out, t, key, v) print_oid(out, "id", &(v))
+/* The state a person sees: a waiting task not enabled is "disabled". */
+#define SHOW_STATE(out, t, key, v) print_field(out, key, mtq_state_name(mtq_task_state(t)))
+#define SHOW_ERRORS(out, t, key, v) print_errors(out, v)
+#define SHOW_BACKOFF(out, t, key, v) print_backoff(out, t)
+#define SHOW_REDUNDANCY(out, t, key, v) print_redundancy(out, &(v))
+#define SHOW_COPIES(out, t, key, v) print_copies(out, v)
+#define SHOW_COPY_OF(out, t, key, v) print_oid(out, "copy_of", &(v))
+#define SHOW_HIDDEN(out, t, key, v) ((void)0)
+/* The when column: a field printed only for the tasks it is written for. */
+#define SHOWN_FOR_ALL(t) true
+#define SHOWN_FOR_PARENT(t) mtq_task_is_parent(t)
+#define SHOWN_FOR_COPY(t) mtq_task_is_copy(t)
+
 void mtq_cli_print_task_fields(const mtq_task_t *t, FILE *out) {
-  char buf[64];
-  bson_oid_to_string(&t->id, buf);
-  print_field(out, "id", buf);
-  print_field(out, "channel", t->channel);
-  print_field(out, "func", t->func);
-  print_field(out, "version", t->version);
-  print_doc_field(out, "args", t->args);
-  snprintf(buf, sizeof buf, "%d", (int)t->priority);
-  print_field(out, "priority", buf);
-  print_field(out, "is_enable", t->is_enable ? "true" : "false");
-  print_field(out, "status", mtq_state_name(mtq_task_state(t)));
-  snprintf(buf, sizeof buf, "%d", (int)t->attempt);
-  print_field(out, "attempt", buf);
-  snprintf(buf, sizeof buf, "%d", (int)t->max_attempts);
-  print_field(out, "max_attempts", buf);
-  snprintf(buf, sizeof buf, "%d", (int)t->timeout_s);
-  print_field(out, "timeout_s", buf);
-  snprintf(buf, sizeof buf, "%lld", (long long)t->token);
-  print_field(out, "token", buf);
-  print_time_field(out, "not_before", t->not_before);
-  print_time_field(out, "created_at", t->created_at);
-  print_time_field(out, "claimed_at", t->claimed_at);
-  print_time_field(out, "finished_at", t->finished_at);
-  print_field(out, "worker", t->worker);
-  print_doc_field(out, "result", t->result);
-  fprintf(out, "%-13s ", "error");
-  if (t->error) {
-    mtq_cli_print_json_string(t->error, out);
-    fputc('\n', out);
-  } else {
-    fputs("-\n", out);
+#define SHOW(key, member, kind, lo, hi, missing, when, print)                                      \
+  if (SHOWN_FOR_##when(t)) {                                                                       \
+    SHOW_##print(out, t, key, t->member);                                                          \
   }
-  snprintf(buf, sizeof buf, "%d..%d ms", (int)t->backoff_ms, (int)t->backoff_max_ms);
-  print_field(out, "retry_backoff", buf);
-  print_field(out, "dedupe_key", t->dedupe_key);
-  if (mtq_task_is_copy(t)) {
-    bson_oid_to_string(&t->parent, buf);
-    print_field(out, "copy_of", buf);
-  }
-  if (mtq_task_is_parent(t)) {
-    print_redundancy(t, out);
-  }
-  bson_iter_t it;
-  if (t->errors && bson_iter_init(&it, t->errors)) {
-    /* one line per failed attempt: "attempt N on W at T: error" */
-    bson_t one;
-    while (mtq_bson_next_doc(&it, &one)) {
-      bson_iter_t f;
-      int attempt = bson_iter_init_find(&f, &one, "attempt") && BSON_ITER_HOLDS_NUMBER(&f)
-                        ? (int)bson_iter_as_int64(&f)
-                        : 0;
-      const char *worker = bson_iter_init_find(&f, &one, "worker") && BSON_ITER_HOLDS_UTF8(&f)
-                               ? bson_iter_utf8(&f, NULL)
-                               : "-";
-      char when[64] = "-";
-      if (bson_iter_init_find(&f, &one, "at") && BSON_ITER_HOLDS_DATE_TIME(&f)) {
-        mtq_cli_format_time(bson_iter_date_time(&f), when, sizeof when);
-      }
-      fprintf(out, "%-13s attempt %d on %s at %s: ", "errors[]", attempt, worker, when);
-      mtq_cli_print_json_string(
-          bson_iter_init_find(&f, &one, "error") && BSON_ITER_HOLDS_UTF8(&f)
-              ? bson_iter_utf8(&f, NULL)
-              : "?",
-          out);
-      fputc('\n', out);
-    }
-  }
+  MTQ_TASK_FIELDS(SHOW)
+#undef SHOW
 }

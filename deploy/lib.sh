@@ -29,9 +29,11 @@ MTQ_BUILD="${MTQ_BUILD_DIR:-$MTQ_ROOT/build}"
 
 # Packages needed to build and test mtq.  clang and its compiler-rt
 # (libclang-rt-14-dev on Debian 12 holds libFuzzer and the sanitizers) are
-# for the fuzz test, tests/fuzz/run.sh.
+# for the fuzz test, tests/fuzz/run.sh; python3-pymongo for the producer of
+# tests/integration/test_outside_client.sh (run by /usr/bin/python3).
 MTQ_BUILD_DEPS=(cmake ninja-build gcc pkg-config libmongoc-dev libbson-dev
-                libuv1-dev libcmocka-dev libinih-dev libssl-dev clang libclang-rt-14-dev)
+                libuv1-dev libcmocka-dev libinih-dev libssl-dev clang libclang-rt-14-dev
+                python3-pymongo)
 
 log()  { printf '[mtq] %s\n' "$*" >&2; }
 warn() { printf '[mtq] warning: %s\n' "$*" >&2; }

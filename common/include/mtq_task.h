@@ -68,7 +68,7 @@ typedef struct {
   int32_t timeout_s;
   int64_t token;        /* claim generation: the claim key is "<id>:<token>" */
   int64_t not_before;   /* ms since the epoch; 0 = now */
-  int64_t created_at;   /* ms since the epoch */
+  int64_t created_at;   /* ms since the epoch; read as the _id's time when absent */
   int64_t claimed_at;   /* 0 = never */
   int64_t finished_at;  /* 0 = not yet */
   char worker[MTQ_NAME_MAX + 1];
@@ -101,6 +101,80 @@ typedef struct {
   const char *name;
   const char *version;
 } mtq_func_ref_t;
+
+/* Every field of a task document, in the order mtq_task_to_bson writes it.
+ * This one table drives writing (mtq_task_to_bson), reading and checking
+ * (mtq_task_from_bson) and printing (`mtq show`, cli/output.c); the JSON
+ * Schema, schemas/task.schema.json, says the same in its own words.  A new
+ * field is a member of mtq_task_t above and one line here (task.c checks at
+ * compile time that the member's C type is the one its kind reads into).
+ *
+ *   X(key, member, kind, lo, hi, missing, when, print)
+ *
+ * key      its name in the document
+ * member   the mtq_task_t member that holds it
+ * kind     how it is stored and checked (task.c):
+ *            OID             an ObjectId
+ *            NAME            a name (mtq_name_valid), char[MTQ_NAME_MAX + 1]
+ *            NAME_OR_NULL    a name, or null; "" is written as null
+ *            NAME_OR_ABSENT  a name; "" is not written
+ *            INT32, INT64    an integer in lo..hi, stored as int32 / int64; a
+ *                            whole double (mongosh's numbers) is accepted
+ *            DATE_OR_NULL    a date, or null; ms since the epoch, 0 = null
+ *            BOOL            true or false
+ *            STATE           a stored state name (mtq_state.h)
+ *            DOC             a document (bson_t *; none is written as {})
+ *            DOC_OR_NULL     a document, or null (bson_t *, NULL = null)
+ *            ARRAY_OR_ABSENT an array, or null (bson_t *); none is not written
+ *            TEXT_OR_NULL    a string, or null (char *, owned)
+ *            KEY_OR_ABSENT   a string of at most hi bytes, or null; "" is not
+ *                            written
+ *            SIG, REDUNDANCY a sub-document with a reader and a writer of its
+ *                            own (read_sig, write_sig, ... in task.c)
+ * lo, hi   INT32 and INT64: the range; KEY_OR_ABSENT: hi, the longest; else 0
+ * missing  what a document without the field means:
+ *            REQUIRED        it is refused: "field 'KEY' is missing"
+ *            EMPTY           0, "", null or none, as mtq_task_init leaves it
+ *            VALUE(n)        the integer n
+ *            FROM_CHANNEL    the channel of the collection it was read from
+ *            FROM_ID_TIME    the ObjectId's time, to the second (also when null)
+ * when     which tasks it is written for: ALL, PARENT (mtq_task_is_parent),
+ *          COPY (mtq_task_is_copy)
+ * print    how `mtq show` prints it (cli/output.c): TEXT, NUMBER, BOOL, TIME,
+ *          JSON, QUOTED (a JSON string), or a printer of one field: ID, STATE,
+ *          ERRORS, BACKOFF, REDUNDANCY, COPIES, COPY_OF; HIDDEN: not at all */
+#define MTQ_TASK_FIELDS(X)                                                                        \
+  X("_id", id, OID, 0, 0, REQUIRED, ALL, ID)                                                      \
+  X("channel", channel, NAME, 0, 0, FROM_CHANNEL, ALL, TEXT)                                      \
+  X("func", func, NAME, 0, 0, REQUIRED, ALL, TEXT)                                                \
+  X("version", version, NAME, 0, 0, REQUIRED, ALL, TEXT)                                          \
+  X("args", args, DOC, 0, 0, REQUIRED, ALL, JSON)                                                 \
+  X("priority", priority, INT32, MTQ_PRIORITY_MIN, MTQ_PRIORITY_MAX, REQUIRED, ALL, NUMBER)       \
+  X("is_enable", is_enable, BOOL, 0, 0, REQUIRED, ALL, BOOL)                                      \
+  X("status", status, STATE, 0, 0, REQUIRED, ALL, STATE)                                          \
+  X("attempt", attempt, INT32, 0, INT32_MAX, VALUE(0), ALL, NUMBER)                               \
+  X("max_attempts", max_attempts, INT32, 1, MTQ_MAX_ATTEMPTS, VALUE(MTQ_DEFAULT_MAX_ATTEMPTS),    \
+    ALL, NUMBER)                                                                                  \
+  X("timeout_s", timeout_s, INT32, 1, INT32_MAX, VALUE(MTQ_DEFAULT_TIMEOUT_S), ALL, NUMBER)       \
+  X("token", token, INT64, 0, INT64_MAX, VALUE(0), ALL, NUMBER)                                   \
+  X("not_before", not_before, DATE_OR_NULL, 0, 0, EMPTY, ALL, TIME)                               \
+  X("created_at", created_at, DATE_OR_NULL, 0, 0, FROM_ID_TIME, ALL, TIME)                        \
+  X("claimed_at", claimed_at, DATE_OR_NULL, 0, 0, EMPTY, ALL, TIME)                               \
+  X("finished_at", finished_at, DATE_OR_NULL, 0, 0, EMPTY, ALL, TIME)                             \
+  X("worker", worker, NAME_OR_NULL, 0, 0, EMPTY, ALL, TEXT)                                       \
+  X("result", result, DOC_OR_NULL, 0, 0, EMPTY, ALL, JSON)                                        \
+  X("error", error, TEXT_OR_NULL, 0, 0, EMPTY, ALL, QUOTED)                                       \
+  X("errors", errors, ARRAY_OR_ABSENT, 0, 0, EMPTY, ALL, ERRORS)                                  \
+  X("backoff_ms", backoff_ms, INT32, 1, INT32_MAX, VALUE(MTQ_DEFAULT_BACKOFF_MS), ALL, BACKOFF)   \
+  X("backoff_max_ms", backoff_max_ms, INT32, 1, INT32_MAX, VALUE(MTQ_DEFAULT_BACKOFF_MAX_MS),     \
+    ALL, HIDDEN)                                                                                  \
+  X("dedupe_key", dedupe_key, KEY_OR_ABSENT, 0, MTQ_DEDUPE_KEY_MAX, EMPTY, ALL, TEXT)             \
+  X("sig", sig, SIG, 0, 0, EMPTY, ALL, HIDDEN)                                                    \
+  X("redundancy", red, REDUNDANCY, 0, 0, EMPTY, PARENT, REDUNDANCY)                               \
+  X("copies", copies, ARRAY_OR_ABSENT, 0, 0, EMPTY, PARENT, COPIES)                               \
+  X("parent", parent, OID, 0, 0, EMPTY, COPY, COPY_OF)                                            \
+  X("slot", slot, INT32, 0, MTQ_COPIES_MAX - 1, VALUE(0), COPY, HIDDEN)                           \
+  X("origin", origin, NAME_OR_ABSENT, 0, 0, EMPTY, COPY, HIDDEN)
 
 /* What a producer asks for; fields left zero/NULL take defaults. */
 typedef struct {
@@ -162,12 +236,15 @@ bool mtq_pick_parse(const char *name, mtq_pick_t *out);
 /* Appends {attempt, worker, error, at} to task->errors. */
 void mtq_task_add_error(mtq_task_t *task, const char *error_text, int64_t at_ms);
 
-/* Appends the whole task document (with _id) to doc, which must be empty. */
+/* Appends the whole task document (with _id) to doc, which must be empty:
+ * the fields of MTQ_TASK_FIELDS, in its order. */
 void mtq_task_to_bson(const mtq_task_t *task, bson_t *doc);
 
-/* Reads a task document as found in the database.  Every field is
- * type-checked; a wrong type or out-of-range value fails with a message that
- * names the field.  channel is the channel the document was read from. */
+/* Reads a task document as found in the database.  Every field of
+ * MTQ_TASK_FIELDS is type-checked; a wrong type or out-of-range value fails
+ * with a message that names the field, and so does a missing REQUIRED one;
+ * a missing optional one takes its default.  Other fields are ignored.
+ * channel (may be NULL) is the channel the document was read from. */
 bool mtq_task_from_bson(mtq_task_t *task, const bson_t *doc, const char *channel,
                         bson_error_t *error);
 

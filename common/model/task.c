@@ -1,5 +1,7 @@
-/* task.c - the task document: building, encoding, decoding, validating. */
+/* task.c - the task document: building, encoding, decoding, validating.
+ * Encoding and decoding walk the field table, MTQ_TASK_FIELDS (mtq_task.h). */
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 
@@ -310,93 +312,6 @@ bool mtq_task_build(mtq_task_t *task, const mtq_enqueue_opts_t *opts, int64_t no
   return true;
 }
 
-static void append_date_or_null(bson_t *doc, const char *key, int64_t ms) {
-  if (ms) {
-    BSON_APPEND_DATE_TIME(doc, key, ms);
-  } else {
-    BSON_APPEND_NULL(doc, key);
-  }
-}
-
-void mtq_task_to_bson(const mtq_task_t *task, bson_t *doc) {
-  BSON_APPEND_OID(doc, "_id", &task->id);
-  BSON_APPEND_UTF8(doc, "channel", task->channel);
-  BSON_APPEND_UTF8(doc, "func", task->func);
-  BSON_APPEND_UTF8(doc, "version", task->version);
-  if (task->args) {
-    BSON_APPEND_DOCUMENT(doc, "args", task->args);
-  } else {
-    bson_t empty = BSON_INITIALIZER;
-    BSON_APPEND_DOCUMENT(doc, "args", &empty);
-  }
-  BSON_APPEND_INT32(doc, "priority", task->priority);
-  BSON_APPEND_BOOL(doc, "is_enable", task->is_enable);
-  BSON_APPEND_UTF8(doc, "status", mtq_state_name(task->status));
-  BSON_APPEND_INT32(doc, "attempt", task->attempt);
-  BSON_APPEND_INT32(doc, "max_attempts", task->max_attempts);
-  BSON_APPEND_INT32(doc, "timeout_s", task->timeout_s);
-  BSON_APPEND_INT64(doc, "token", task->token);
-  append_date_or_null(doc, "not_before", task->not_before);
-  append_date_or_null(doc, "created_at", task->created_at);
-  append_date_or_null(doc, "claimed_at", task->claimed_at);
-  append_date_or_null(doc, "finished_at", task->finished_at);
-  if (task->worker[0]) {
-    BSON_APPEND_UTF8(doc, "worker", task->worker);
-  } else {
-    BSON_APPEND_NULL(doc, "worker");
-  }
-  if (task->result) {
-    BSON_APPEND_DOCUMENT(doc, "result", task->result);
-  } else {
-    BSON_APPEND_NULL(doc, "result");
-  }
-  if (task->error) {
-    BSON_APPEND_UTF8(doc, "error", task->error);
-  } else {
-    BSON_APPEND_NULL(doc, "error");
-  }
-  if (task->errors) {
-    BSON_APPEND_ARRAY(doc, "errors", task->errors);
-  }
-  BSON_APPEND_INT32(doc, "backoff_ms", task->backoff_ms);
-  BSON_APPEND_INT32(doc, "backoff_max_ms", task->backoff_max_ms);
-  if (task->dedupe_key[0]) {
-    BSON_APPEND_UTF8(doc, "dedupe_key", task->dedupe_key);
-  }
-  if (task->sig[0]) {
-    bson_t sig;
-    BSON_APPEND_DOCUMENT_BEGIN(doc, "sig", &sig);
-    BSON_APPEND_UTF8(&sig, "key", task->sig_key);
-    BSON_APPEND_UTF8(&sig, "hmac", task->sig);
-    bson_append_document_end(doc, &sig);
-  }
-  if (mtq_task_is_parent(task)) {
-    const mtq_redundancy_t *r = &task->red;
-    bson_t sub;
-    BSON_APPEND_DOCUMENT_BEGIN(doc, "redundancy", &sub);
-    BSON_APPEND_INT32(&sub, "copies", r->copies);
-    BSON_APPEND_UTF8(&sub, "pick", mtq_pick_name(r->pick));
-    BSON_APPEND_INT32(&sub, "max_replacements", r->max_replacements);
-    BSON_APPEND_INT64(&sub, "hedge_ms", r->hedge_ms);
-    BSON_APPEND_BOOL(&sub, "need_gpu", r->need_gpu);
-    BSON_APPEND_INT64(&sub, "min_mem_mb", r->min_mem_mb);
-    if (r->tag[0]) {
-      BSON_APPEND_UTF8(&sub, "tag", r->tag);
-    }
-    bson_append_document_end(doc, &sub);
-    if (task->copies) {
-      BSON_APPEND_ARRAY(doc, "copies", task->copies);
-    }
-  }
-  if (mtq_task_is_copy(task)) {
-    BSON_APPEND_OID(doc, "parent", &task->parent);
-    BSON_APPEND_INT32(doc, "slot", task->slot);
-    if (task->origin[0]) { /* absent from a document made by hand: not invented */
-      BSON_APPEND_UTF8(doc, "origin", task->origin);
-    }
-  }
-}
-
 mtq_state_t mtq_task_state(const mtq_task_t *task) {
   if (!task->is_enable && mtq_state_is_waiting(task->status)) {
     return MTQ_STATE_DISABLED;
@@ -665,136 +580,345 @@ static bool read_redundancy(mtq_task_t *t, const bson_iter_t *it, bson_error_t *
   return ok;
 }
 
-static bool read_field(mtq_task_t *t, const bson_iter_t *it, unsigned *seen, bson_error_t *error) {
-  const char *k = bson_iter_key(it);
+/* error: a string of any length, or null. */
+static bool read_text(const bson_iter_t *it, char **dst, bson_error_t *error) {
+  if (BSON_ITER_HOLDS_UTF8(it)) {
+    bson_free(*dst);
+    *dst = bson_strdup(bson_iter_utf8(it, NULL));
+  } else if (!BSON_ITER_HOLDS_NULL(it)) {
+    return wrong_type(it, "a string or null", error);
+  }
+  return true;
+}
+
+/* dedupe_key: a string of at most max bytes (dst holds max + 1), or null. */
+static bool read_key(const bson_iter_t *it, char *dst, size_t max, bson_error_t *error) {
+  if (BSON_ITER_HOLDS_UTF8(it) && strlen(bson_iter_utf8(it, NULL)) <= max) {
+    bson_strncpy(dst, bson_iter_utf8(it, NULL), max + 1);
+  } else if (!BSON_ITER_HOLDS_NULL(it)) {
+    char want[64];
+    snprintf(want, sizeof want, "a string of at most %zu bytes or null", max);
+    return wrong_type(it, want, error);
+  }
+  return true;
+}
+
+static bool read_state(const bson_iter_t *it, mtq_state_t *dst, bson_error_t *error) {
+  if (!BSON_ITER_HOLDS_UTF8(it)) {
+    return wrong_type(it, "a string", error);
+  }
+  *dst = mtq_state_parse(bson_iter_utf8(it, NULL));
+  if (*dst == MTQ_STATE_INVALID) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "field '%s' is '%s', not a known state",
+                  bson_iter_key(it), bson_iter_utf8(it, NULL));
+    return false;
+  }
+  return true;
+}
+
+/* --- writing -------------------------------------------------------------- */
+
+static void write_sig(bson_t *doc, const char *key, const mtq_task_t *t) {
+  if (!t->sig[0]) {
+    return; /* unsigned */
+  }
+  bson_t sig;
+  BSON_APPEND_DOCUMENT_BEGIN(doc, key, &sig);
+  BSON_APPEND_UTF8(&sig, "key", t->sig_key);
+  BSON_APPEND_UTF8(&sig, "hmac", t->sig);
+  bson_append_document_end(doc, &sig);
+}
+
+static void write_redundancy(bson_t *doc, const char *key, const mtq_redundancy_t *r) {
+  bson_t sub;
+  BSON_APPEND_DOCUMENT_BEGIN(doc, key, &sub);
+  BSON_APPEND_INT32(&sub, "copies", r->copies);
+  BSON_APPEND_UTF8(&sub, "pick", mtq_pick_name(r->pick));
+  BSON_APPEND_INT32(&sub, "max_replacements", r->max_replacements);
+  BSON_APPEND_INT64(&sub, "hedge_ms", r->hedge_ms);
+  BSON_APPEND_BOOL(&sub, "need_gpu", r->need_gpu);
+  BSON_APPEND_INT64(&sub, "min_mem_mb", r->min_mem_mb);
+  if (r->tag[0]) {
+    BSON_APPEND_UTF8(&sub, "tag", r->tag);
+  }
+  bson_append_document_end(doc, &sub);
+}
+
+static void append_text_or_null(bson_t *doc, const char *key, const char *s) {
+  if (s) {
+    BSON_APPEND_UTF8(doc, key, s);
+  } else {
+    BSON_APPEND_NULL(doc, key);
+  }
+}
+
+static void append_doc_or_null(bson_t *doc, const char *key, const bson_t *sub) {
+  if (sub) {
+    BSON_APPEND_DOCUMENT(doc, key, sub);
+  } else {
+    BSON_APPEND_NULL(doc, key);
+  }
+}
+
+/* --- the field table (MTQ_TASK_FIELDS, mtq_task.h) ------------------------ */
+
+typedef enum {
+  KIND_OID,
+  KIND_NAME,
+  KIND_NAME_OR_NULL,
+  KIND_NAME_OR_ABSENT,
+  KIND_INT32,
+  KIND_INT64,
+  KIND_DATE_OR_NULL,
+  KIND_BOOL,
+  KIND_STATE,
+  KIND_DOC,
+  KIND_DOC_OR_NULL,
+  KIND_ARRAY_OR_ABSENT,
+  KIND_TEXT_OR_NULL,
+  KIND_KEY_OR_ABSENT,
+  KIND_SIG,
+  KIND_REDUNDANCY,
+} kind_t;
+
+typedef enum { WHEN_ALL, WHEN_PARENT, WHEN_COPY } when_t;
+
+/* The fields are reached by their offset in mtq_task_t, so the C type of
+ * each member must be the one its kind reads into: FITS_<kind> says so, and
+ * a table line that breaks it does not compile. */
+#define FITS(m, type) _Generic(&(m), type: 1, default: 0)
+#define FITS_OID(m, lo, hi) FITS(m, bson_oid_t *)
+#define FITS_NAME(m, lo, hi) FITS(m, char(*)[MTQ_NAME_MAX + 1])
+#define FITS_NAME_OR_NULL FITS_NAME
+#define FITS_NAME_OR_ABSENT FITS_NAME
+#define FITS_INT32(m, lo, hi) (FITS(m, int32_t *) && (lo) >= INT32_MIN && (hi) <= INT32_MAX)
+#define FITS_INT64(m, lo, hi) FITS(m, int64_t *)
+#define FITS_DATE_OR_NULL(m, lo, hi) FITS(m, int64_t *)
+#define FITS_BOOL(m, lo, hi) FITS(m, bool *)
+#define FITS_STATE(m, lo, hi) FITS(m, mtq_state_t *)
+#define FITS_DOC(m, lo, hi) FITS(m, bson_t **)
+#define FITS_DOC_OR_NULL FITS_DOC
+#define FITS_ARRAY_OR_ABSENT FITS_DOC
+#define FITS_TEXT_OR_NULL(m, lo, hi) FITS(m, char **)
+#define FITS_KEY_OR_ABSENT(m, lo, hi) FITS(m, char(*)[(hi) + 1])
+#define FITS_SIG(m, lo, hi) FITS(m, char(*)[MTQ_SIG_HEX_LEN + 1])
+#define FITS_REDUNDANCY(m, lo, hi) FITS(m, mtq_redundancy_t *)
+#define CHECK_FIELD(key, member, kind, lo, hi, missing, when, print)                              \
+  _Static_assert(FITS_##kind(((mtq_task_t *)0)->member, lo, hi) && (lo) <= (hi),                 \
+                 "task field " key ": member " #member " is not what " #kind " reads into");
+MTQ_TASK_FIELDS(CHECK_FIELD)
+#undef CHECK_FIELD
+
+static void fill_channel(mtq_task_t *t, const char *channel);
+static void fill_created_at(mtq_task_t *t, const char *channel);
+
+/* The missing column, as {required, value, fill}. */
+#define NEED_REQUIRED true, 0, NULL
+#define NEED_EMPTY false, 0, NULL
+#define NEED_VALUE(n) false, (n), NULL
+#define NEED_FROM_CHANNEL false, 0, fill_channel
+#define NEED_FROM_ID_TIME false, 0, fill_created_at
+
+typedef struct {
+  const char *key;
+  kind_t kind;
+  size_t offset; /* of the member in mtq_task_t */
+  int64_t lo, hi;
+  bool required;
+  int64_t value; /* VALUE(n): an integer's default */
+  /* FROM_...: called once the document is read, to set the field when it
+   * was absent or null. */
+  void (*fill)(mtq_task_t *t, const char *channel);
+  when_t when;
+} field_t;
+
+static const field_t fields[] = {
+#define FIELD(key, member, kind, lo, hi, missing, when, print)                                    \
+  {key, KIND_##kind, offsetof(mtq_task_t, member), lo, hi, NEED_##missing, WHEN_##when},
+    MTQ_TASK_FIELDS(FIELD)
+#undef FIELD
+};
+
+#define N_FIELDS (sizeof fields / sizeof fields[0])
+#define MEMBER(t, f, type) ((type *)((char *)(t) + (f)->offset))
+#define CONST_MEMBER(t, f, type) ((const type *)((const char *)(t) + (f)->offset))
+
+static void fill_channel(mtq_task_t *t, const char *channel) {
+  if (!t->channel[0] && channel) {
+    bson_strncpy(t->channel, channel, sizeof t->channel);
+  }
+}
+
+/* A producer that wrote no created_at (another program writing only what
+ * the schema requires) made the ObjectId when it made the task: its time,
+ * to the second, is when the task was created, and what a run's wait_ms
+ * counts from.  Without it that was 0, and wait_ms counted from 1970. */
+static void fill_created_at(mtq_task_t *t, const char *channel) {
+  if (!t->created_at) {
+    t->created_at = (int64_t)bson_oid_get_time_t(&t->id) * 1000;
+  }
+}
+
+static const field_t *find_field(const char *key) {
+  for (size_t i = 0; i < N_FIELDS; i++) {
+    if (strcmp(fields[i].key, key) == 0) {
+      return &fields[i];
+    }
+  }
+  return NULL;
+}
+
+/* Whether task has the field written: the when column. */
+static bool has_field(const mtq_task_t *task, const field_t *f) {
+  switch (f->when) {
+  case WHEN_PARENT: return mtq_task_is_parent(task);
+  case WHEN_COPY: return mtq_task_is_copy(task);
+  default: return true;
+  }
+}
+
+/* Reads the value at it, which is f's, into its member of t. */
+static bool read_value(mtq_task_t *t, const field_t *f, const bson_iter_t *it,
+                       bson_error_t *error) {
   int64_t v = 0;
-  bool ok = true;
-#define FIELD(name, bit) (strcmp(k, name) == 0 && (*seen |= (bit), true))
-  if (FIELD("_id", 1u << 0)) {
+  switch (f->kind) {
+  case KIND_OID:
     if (!BSON_ITER_HOLDS_OID(it)) {
       return wrong_type(it, "an objectId", error);
     }
-    bson_oid_copy(bson_iter_oid(it), &t->id);
-  } else if (FIELD("channel", 0)) {
-    ok = read_name(it, t->channel, false, error);
-  } else if (FIELD("func", 1u << 1)) {
-    ok = read_name(it, t->func, false, error);
-  } else if (FIELD("version", 1u << 2)) {
-    ok = read_name(it, t->version, false, error);
-  } else if (FIELD("args", 1u << 3)) {
-    ok = read_bson(it, &t->args, false, false, error);
-  } else if (FIELD("priority", 1u << 4)) {
-    ok = read_int(it, MTQ_PRIORITY_MIN, MTQ_PRIORITY_MAX, &v, error);
-    t->priority = (int32_t)v;
-  } else if (FIELD("is_enable", 1u << 5)) {
+    bson_oid_copy(bson_iter_oid(it), MEMBER(t, f, bson_oid_t));
+    return true;
+  case KIND_NAME:
+  case KIND_NAME_OR_ABSENT: return read_name(it, MEMBER(t, f, char), false, error);
+  case KIND_NAME_OR_NULL: return read_name(it, MEMBER(t, f, char), true, error);
+  case KIND_INT32:
+    if (!read_int(it, f->lo, f->hi, &v, error)) {
+      return false;
+    }
+    *MEMBER(t, f, int32_t) = (int32_t)v; /* in range: FITS_INT32 */
+    return true;
+  case KIND_INT64: return read_int(it, f->lo, f->hi, MEMBER(t, f, int64_t), error);
+  case KIND_DATE_OR_NULL: return read_date(it, MEMBER(t, f, int64_t), error);
+  case KIND_BOOL:
     if (!BSON_ITER_HOLDS_BOOL(it)) {
       return wrong_type(it, "true or false", error);
     }
-    t->is_enable = bson_iter_bool(it);
-  } else if (FIELD("status", 1u << 6)) {
-    if (!BSON_ITER_HOLDS_UTF8(it)) {
-      return wrong_type(it, "a string", error);
-    }
-    t->status = mtq_state_parse(bson_iter_utf8(it, NULL));
-    if (t->status == MTQ_STATE_INVALID) {
-      mtq_error_set(error, MTQ_ERR_INVALID, "field 'status' is '%s', not a known state",
-                    bson_iter_utf8(it, NULL));
-      return false;
-    }
-  } else if (FIELD("attempt", 0)) {
-    ok = read_int(it, 0, INT32_MAX, &v, error);
-    t->attempt = (int32_t)v;
-  } else if (FIELD("max_attempts", 0)) {
-    ok = read_int(it, 1, MTQ_MAX_ATTEMPTS, &v, error);
-    t->max_attempts = (int32_t)v;
-  } else if (FIELD("timeout_s", 0)) {
-    ok = read_int(it, 1, INT32_MAX, &v, error);
-    t->timeout_s = (int32_t)v;
-  } else if (FIELD("token", 0)) {
-    ok = read_int(it, 0, INT64_MAX, &t->token, error);
-  } else if (FIELD("not_before", 0)) {
-    ok = read_date(it, &t->not_before, error);
-  } else if (FIELD("created_at", 0)) {
-    ok = read_date(it, &t->created_at, error);
-  } else if (FIELD("claimed_at", 0)) {
-    ok = read_date(it, &t->claimed_at, error);
-  } else if (FIELD("finished_at", 0)) {
-    ok = read_date(it, &t->finished_at, error);
-  } else if (FIELD("worker", 0)) {
-    ok = read_name(it, t->worker, true, error);
-  } else if (FIELD("result", 0)) {
-    ok = read_bson(it, &t->result, true, false, error);
-  } else if (FIELD("errors", 0)) {
-    ok = read_bson(it, &t->errors, true, true, error);
-  } else if (FIELD("backoff_ms", 0)) {
-    ok = read_int(it, 1, INT32_MAX, &v, error);
-    t->backoff_ms = (int32_t)v;
-  } else if (FIELD("backoff_max_ms", 0)) {
-    ok = read_int(it, 1, INT32_MAX, &v, error);
-    t->backoff_max_ms = (int32_t)v;
-  } else if (FIELD("dedupe_key", 0)) {
-    if (BSON_ITER_HOLDS_UTF8(it) && strlen(bson_iter_utf8(it, NULL)) <= MTQ_DEDUPE_KEY_MAX) {
-      bson_strncpy(t->dedupe_key, bson_iter_utf8(it, NULL), sizeof t->dedupe_key);
-    } else if (!BSON_ITER_HOLDS_NULL(it)) {
-      return wrong_type(it, "a string of at most 128 bytes or null", error);
-    }
-  } else if (FIELD("error", 0)) {
-    if (BSON_ITER_HOLDS_UTF8(it)) {
-      bson_free(t->error);
-      t->error = bson_strdup(bson_iter_utf8(it, NULL));
-    } else if (!BSON_ITER_HOLDS_NULL(it)) {
-      return wrong_type(it, "a string or null", error);
-    }
-  } else if (FIELD("sig", 0)) {
-    ok = read_sig(t, it, error);
-  } else if (FIELD("redundancy", 0)) {
-    ok = read_redundancy(t, it, error);
-  } else if (FIELD("copies", 0)) {
-    ok = read_bson(it, &t->copies, true, true, error);
-  } else if (FIELD("parent", 0)) {
-    if (!BSON_ITER_HOLDS_OID(it)) {
-      return wrong_type(it, "an objectId", error);
-    }
-    bson_oid_copy(bson_iter_oid(it), &t->parent);
-  } else if (FIELD("slot", 0)) {
-    ok = read_int(it, 0, MTQ_COPIES_MAX - 1, &v, error);
-    t->slot = (int32_t)v;
-  } else if (FIELD("origin", 0)) {
-    ok = read_name(it, t->origin, false, error);
+    *MEMBER(t, f, bool) = bson_iter_bool(it);
+    return true;
+  case KIND_STATE: return read_state(it, MEMBER(t, f, mtq_state_t), error);
+  case KIND_DOC: return read_bson(it, MEMBER(t, f, bson_t *), false, false, error);
+  case KIND_DOC_OR_NULL: return read_bson(it, MEMBER(t, f, bson_t *), true, false, error);
+  case KIND_ARRAY_OR_ABSENT: return read_bson(it, MEMBER(t, f, bson_t *), true, true, error);
+  case KIND_TEXT_OR_NULL: return read_text(it, MEMBER(t, f, char *), error);
+  case KIND_KEY_OR_ABSENT: return read_key(it, MEMBER(t, f, char), (size_t)f->hi, error);
+  case KIND_SIG: return read_sig(t, it, error);
+  case KIND_REDUNDANCY: return read_redundancy(t, it, error);
   }
-#undef FIELD
-  /* Other fields (an operator's notes, the original of a quarantined
-   * document) are kept in the database and ignored here. */
-  return ok;
+  return false;
+}
+
+/* Appends f's value in t to doc, or nothing when its kind leaves it out. */
+static void write_value(bson_t *doc, const field_t *f, const mtq_task_t *t) {
+  const char *k = f->key;
+  const char *s;
+  switch (f->kind) {
+  case KIND_OID: BSON_APPEND_OID(doc, k, CONST_MEMBER(t, f, bson_oid_t)); break;
+  case KIND_NAME: BSON_APPEND_UTF8(doc, k, CONST_MEMBER(t, f, char)); break;
+  case KIND_NAME_OR_NULL:
+    s = CONST_MEMBER(t, f, char);
+    append_text_or_null(doc, k, s[0] ? s : NULL);
+    break;
+  case KIND_NAME_OR_ABSENT:
+  case KIND_KEY_OR_ABSENT:
+    /* A copy's origin absent from a document made by hand is not invented. */
+    s = CONST_MEMBER(t, f, char);
+    if (s[0]) {
+      BSON_APPEND_UTF8(doc, k, s);
+    }
+    break;
+  case KIND_INT32: BSON_APPEND_INT32(doc, k, *CONST_MEMBER(t, f, int32_t)); break;
+  case KIND_INT64: BSON_APPEND_INT64(doc, k, *CONST_MEMBER(t, f, int64_t)); break;
+  case KIND_DATE_OR_NULL:
+    if (*CONST_MEMBER(t, f, int64_t)) {
+      BSON_APPEND_DATE_TIME(doc, k, *CONST_MEMBER(t, f, int64_t));
+    } else {
+      BSON_APPEND_NULL(doc, k);
+    }
+    break;
+  case KIND_BOOL: BSON_APPEND_BOOL(doc, k, *CONST_MEMBER(t, f, bool)); break;
+  case KIND_STATE:
+    BSON_APPEND_UTF8(doc, k, mtq_state_name(*CONST_MEMBER(t, f, mtq_state_t)));
+    break;
+  case KIND_DOC:
+    if (*CONST_MEMBER(t, f, bson_t *)) {
+      BSON_APPEND_DOCUMENT(doc, k, *CONST_MEMBER(t, f, bson_t *));
+    } else {
+      bson_t empty = BSON_INITIALIZER;
+      BSON_APPEND_DOCUMENT(doc, k, &empty);
+    }
+    break;
+  case KIND_DOC_OR_NULL: append_doc_or_null(doc, k, *CONST_MEMBER(t, f, bson_t *)); break;
+  case KIND_ARRAY_OR_ABSENT:
+    if (*CONST_MEMBER(t, f, bson_t *)) {
+      BSON_APPEND_ARRAY(doc, k, *CONST_MEMBER(t, f, bson_t *));
+    }
+    break;
+  case KIND_TEXT_OR_NULL: append_text_or_null(doc, k, *CONST_MEMBER(t, f, char *)); break;
+  case KIND_SIG: write_sig(doc, k, t); break;
+  case KIND_REDUNDANCY: write_redundancy(doc, k, CONST_MEMBER(t, f, mtq_redundancy_t)); break;
+  }
+}
+
+void mtq_task_to_bson(const mtq_task_t *task, bson_t *doc) {
+  for (size_t i = 0; i < N_FIELDS; i++) {
+    if (has_field(task, &fields[i])) {
+      write_value(doc, &fields[i], task);
+    }
+  }
+}
+
+/* The defaults of the VALUE(n) column; the rest start empty. */
+static void set_defaults(mtq_task_t *t) {
+  for (size_t i = 0; i < N_FIELDS; i++) {
+    const field_t *f = &fields[i];
+    if (f->kind == KIND_INT32) {
+      *MEMBER(t, f, int32_t) = (int32_t)f->value;
+    } else if (f->kind == KIND_INT64 || f->kind == KIND_DATE_OR_NULL) {
+      *MEMBER(t, f, int64_t) = f->value;
+    }
+  }
 }
 
 bool mtq_task_from_bson(mtq_task_t *task, const bson_t *doc, const char *channel,
                         bson_error_t *error) {
   mtq_task_cleanup(task);
-  task->max_attempts = MTQ_DEFAULT_MAX_ATTEMPTS;
-  task->timeout_s = MTQ_DEFAULT_TIMEOUT_S;
-  task->backoff_ms = MTQ_DEFAULT_BACKOFF_MS;
-  task->backoff_max_ms = MTQ_DEFAULT_BACKOFF_MAX_MS;
-  if (channel) {
-    bson_strncpy(task->channel, channel, sizeof task->channel);
-  }
+  set_defaults(task);
   bson_iter_t it;
   if (!bson_iter_init(&it, doc)) {
     mtq_error_set(error, MTQ_ERR_INVALID, "corrupt BSON document");
     return false;
   }
-  unsigned seen = 0;
+  bool seen[N_FIELDS] = {false};
   while (bson_iter_next(&it)) {
-    if (!read_field(task, &it, &seen, error)) {
+    /* Other fields (an operator's notes, the original of a quarantined
+     * document) are kept in the database and ignored here. */
+    const field_t *f = find_field(bson_iter_key(&it));
+    if (f) {
+      seen[f - fields] = true;
+      if (!read_value(task, f, &it, error)) {
+        return false;
+      }
+    }
+  }
+  for (size_t i = 0; i < N_FIELDS; i++) {
+    if (fields[i].required && !seen[i]) {
+      mtq_error_set(error, MTQ_ERR_INVALID, "field '%s' is missing", fields[i].key);
       return false;
     }
   }
-  static const char *const required[] = {"_id", "func", "version", "args", "priority",
-                                         "is_enable", "status"};
-  for (unsigned i = 0; i < sizeof required / sizeof required[0]; i++) {
-    if (!(seen & (1u << i))) {
-      mtq_error_set(error, MTQ_ERR_INVALID, "field '%s' is missing", required[i]);
-      return false;
+  for (size_t i = 0; i < N_FIELDS; i++) {
+    if (fields[i].fill) {
+      fields[i].fill(task, channel);
     }
   }
   return true;

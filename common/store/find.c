@@ -26,6 +26,7 @@ static bool locate_pass(mtq_store_t *store, mongoc_client_t *client, char **chan
         place->coll = coll;
         place->lane = lane;
         place->moved = moved;
+        bson_strncpy(place->channel, channels[c], sizeof place->channel);
       } else {
         mongoc_collection_destroy(coll);
       }
@@ -100,7 +101,7 @@ bool mtq__locate(mtq_store_t *store, mongoc_client_t *client, const bson_oid_t *
   char **channels = NULL;
   bson_t doc = BSON_INITIALIZER;
   bool found = false;
-  *place = (mtq__place_t){NULL, -1, false, false};
+  *place = (mtq__place_t){NULL, -1, false, false, ""};
   bool ok = mtq_store_channels(store, &channels, error);
   for (int pass = 0; ok && !found && pass < 2; pass++) {
     ok = locate_pass(store, client, channels, id, &doc, place, &found, error);
@@ -112,7 +113,10 @@ bool mtq__locate(mtq_store_t *store, mongoc_client_t *client, const bson_oid_t *
     ok = false;
   }
   bson_error_t perr;
-  if (ok && !mtq_task_from_bson(out, &doc, NULL, &perr) &&
+  /* A live task written by another program may carry no channel: it is the
+   * channel of the collection it was found in (README, "Producing tasks
+   * from another language"). */
+  if (ok && !mtq_task_from_bson(out, &doc, place->channel[0] ? place->channel : NULL, &perr) &&
       !(place->finished && from_quarantine(out, id, &doc))) {
     mtq_error_set(error, MTQ_ERR_INVALID, "task %s is malformed: %s", hex, perr.message);
     ok = false;

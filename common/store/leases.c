@@ -101,9 +101,7 @@ static bool finish_abandoned(mtq_store_t *store, mongoc_client_t *client,
   bool ok = holds(results, &t->id, &in_results, error) &&
             (in_results || holds(delayed, &t->id, &in_delayed, error));
   if (ok && (in_results || in_delayed)) {
-    bson_t *filter = BCON_NEW("_id", BCON_OID(&t->id), "token", BCON_INT64(t->token));
-    ok = mongoc_collection_delete_one(lane, filter, NULL, NULL, error);
-    bson_destroy(filter);
+    ok = mtq__write_at_token(store, client, lane, &t->id, t->token, NULL, error);
     if (ok) {
       delete_lease(leases, lease->key);
     }

@@ -226,8 +226,13 @@ bool mtq__write_at_token(mtq_store_t *store, mongoc_client_t *client, mongoc_col
       bson_destroy(filter);
       return ok; /* gone, or moved on under a newer token: left alone */
     }
+  } else if (token == 0) {
+    /* MongoDB: one atomic, indexed step.  Token 0 is also a document
+     * without one (written by another program): {$in: [0, null]} matches a
+     * missing field too. */
+    BCON_APPEND(filter, "token", "{", "$in", "[", BCON_INT64(0), BCON_NULL, "]", "}");
   } else {
-    BSON_APPEND_INT64(filter, "token", token); /* MongoDB: one atomic, indexed step */
+    BSON_APPEND_INT64(filter, "token", token);
   }
   ok = update ? mongoc_collection_update_one(coll, filter, update, NULL, NULL, error)
               : mongoc_collection_delete_one(coll, filter, NULL, NULL, error);

@@ -197,6 +197,11 @@ bool mtq__token_at(mongoc_collection_t *coll, const bson_oid_t *id, int64_t *tok
   *token = found && bson_iter_init_find(&it, &doc, "token") && BSON_ITER_HOLDS_NUMBER(&it)
                ? bson_iter_as_int64(&it)
                : -1;
+  /* No token (a task another program wrote, README "Producing tasks from
+   * another language") is token 0, as mtq_task_from_bson reads it. */
+  if (found && (!bson_iter_init_find(&it, &doc, "token") || BSON_ITER_HOLDS_NULL(&it))) {
+    *token = 0;
+  }
   bson_destroy(&doc);
   return ok;
 }

@@ -92,8 +92,8 @@ int mtq__server_kind(mtq_store_t *store, mongoc_client_t *client, bson_error_t *
 /* Reads the document with this _id from coll into out; *found false when absent. */
 bool mtq__find_by_id(mongoc_collection_t *coll, const bson_oid_t *id, bson_t *out, bool *found,
                      bson_error_t *error);
-/* The token of the document with this _id in coll: -1 when it is absent (or
- * carries none). */
+/* The token of the document with this _id in coll: -1 when it is absent, 0
+ * when it carries none (or null: a task written by another program). */
 bool mtq__token_at(mongoc_collection_t *coll, const bson_oid_t *id, int64_t *token,
                    bson_error_t *error);
 
@@ -132,6 +132,7 @@ typedef struct {
   int32_t lane; /* -1: delayed, dispatch or results */
   bool moved;   /* a side lane */
   bool finished;
+  char channel[MTQ_NAME_MAX + 1]; /* of the lane or delayed collection; "" elsewhere */
 } mtq__place_t;
 /* Finds a task wherever it is (lanes, delayed, dispatch, results) and reads
  * it into out (a quarantined record reads as a failed task);

@@ -64,6 +64,34 @@ static const struct {
     {"minimal",
      "{\"_id\": " OID ", \"func\": \"f\", \"version\": \"1\", \"args\": {}, \"priority\": 0,"
      " \"is_enable\": true, \"status\": \"cancelled\"}"},
+    /* As another program writes it (README, "Producing tasks from another
+     * language"): the schema's required fields; token, created_at and the
+     * rest take their defaults. */
+    {"outside_client",
+     "{\"_id\": " OID ", \"func\": \"square\", \"version\": \"1\", \"args\": {\"x\": 7},"
+     " \"priority\": 5, \"is_enable\": true, \"status\": \"queued\"}"},
+    /* Every optional field of the table: a signed, redundant parent. */
+    {"parent",
+     "{\"_id\": " OID ", \"channel\": \"default\", \"func\": \"render\", \"version\": \"1\","
+     " \"args\": {\"f\": 1}, \"priority\": 4, \"is_enable\": true, \"status\": \"running\","
+     " \"attempt\": 1, \"max_attempts\": 3, \"timeout_s\": 60, \"token\": {\"$numberLong\": \"2\"},"
+     " \"not_before\": " DATE(1700000000000) ", \"created_at\": " DATE(1700000000000) ","
+     " \"claimed_at\": " DATE(1700000001000) ", \"finished_at\": null, \"worker\": \"mtqd\","
+     " \"result\": null, \"error\": \"copy 1 lost\","
+     " \"errors\": [{\"attempt\": 1, \"worker\": \"w2\", \"error\": \"exit code 3\","
+     " \"at\": " DATE(1700000000500) "}], \"backoff_ms\": 500, \"backoff_max_ms\": 60000,"
+     " \"dedupe_key\": \"frame-17\", \"sig\": {\"key\": \"k2\", \"hmac\":"
+     " \"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"},"
+     " \"redundancy\": {\"copies\": 3, \"pick\": \"quorum\", \"max_replacements\": 2,"
+     " \"hedge_ms\": {\"$numberLong\": \"0\"}, \"need_gpu\": true,"
+     " \"min_mem_mb\": {\"$numberLong\": \"512\"}, \"tag\": \"big\"},"
+     " \"copies\": [{\"slot\": 0, \"id\": " OID ", \"worker\": \"w1\", \"host\": \"m1\","
+     " \"state\": \"done\"}]}"},
+    /* A copy in its worker's own channel. */
+    {"copy",
+     "{\"_id\": " OID ", \"channel\": \"to.w1\", \"func\": \"render\", \"version\": \"1\","
+     " \"args\": {\"f\": 1}, \"priority\": 4, \"is_enable\": true, \"status\": \"queued\","
+     " \"parent\": " OID ", \"slot\": 2, \"origin\": \"default\"}"},
     /* A wrong type, as the bad-input integration test writes it. */
     {"wrong_type",
      "{\"_id\": " OID ", \"func\": \"square\", \"version\": \"1\", \"args\": {\"x\": 7},"

@@ -630,6 +630,96 @@ static void test_round_trip_every_state(void **state) {
   }
 }
 
+/* Every key of the field table, in its order. */
+static const char *const table_keys[] = {
+#define KEY(key, member, kind, lo, hi, missing, when, print) key,
+    MTQ_TASK_FIELDS(KEY)
+#undef KEY
+};
+#define N_TABLE_KEYS (sizeof table_keys / sizeof table_keys[0])
+
+/* Writes t, reads it back and writes it again: the two documents must be
+ * equal, and their keys in the table's order.  Each key written is marked in
+ * written[]. */
+static void assert_table_round_trip(const mtq_task_t *t, bool written[N_TABLE_KEYS]) {
+  bson_t doc = BSON_INITIALIZER, again_doc = BSON_INITIALIZER;
+  mtq_task_to_bson(t, &doc);
+  mtq_task_t back;
+  mtq_task_init(&back);
+  bson_error_t error;
+  if (!mtq_task_from_bson(&back, &doc, NULL, &error)) {
+    fail_msg("refused: %s", error.message);
+  }
+  mtq_task_to_bson(&back, &again_doc);
+  if (!bson_equal(&doc, &again_doc)) {
+    char *a = bson_as_canonical_extended_json(&doc, NULL);
+    char *b = bson_as_canonical_extended_json(&again_doc, NULL);
+    fail_msg("round trip changed the task:\n  %s\n  %s", a, b);
+  }
+  bson_iter_t it;
+  size_t next = 0;
+  assert_true(bson_iter_init(&it, &doc));
+  while (bson_iter_next(&it)) {
+    while (next < N_TABLE_KEYS && strcmp(table_keys[next], bson_iter_key(&it)) != 0) {
+      next++;
+    }
+    if (next == N_TABLE_KEYS) {
+      fail_msg("field '%s' is written out of the table's order", bson_iter_key(&it));
+    }
+    written[next++] = true;
+  }
+  mtq_task_cleanup(&back);
+  bson_destroy(&again_doc);
+  bson_destroy(&doc);
+}
+
+/* A parent with every optional field set, and a copy: between them every
+ * line of the table is written, and read back to the same document. */
+static void test_round_trip_whole_table(void **state) {
+  mtq_task_t *t = *state;
+  mtq_enqueue_opts_t o = base_opts();
+  o.args_json = "{\"x\": 1}";
+  o.dedupe_key = "order-17";
+  o.red.copies = 3;
+  o.red.pick = MTQ_PICK_QUORUM;
+  o.red.max_replacements = 2;
+  o.red.need_gpu = true;
+  o.red.min_mem_mb = 512;
+  bson_strncpy(o.red.tag, "big", sizeof o.red.tag);
+  build_ok(t, &o);
+  t->status = MTQ_STATE_RUNNING;
+  t->attempt = 2;
+  t->token = 5;
+  t->claimed_at = NOW_MS + 1;
+  t->finished_at = NOW_MS + 2;
+  bson_strncpy(t->worker, "w1", sizeof t->worker);
+  t->result = BCON_NEW("r", BCON_INT32(1));
+  t->error = bson_strdup("exit code 3: \"boom\"\n");
+  mtq_task_add_error(t, "exit code 3", NOW_MS + 2);
+  bson_strncpy(t->sig_key, "k2", sizeof t->sig_key);
+  memset(t->sig, 'a', MTQ_SIG_HEX_LEN);
+  t->sig[MTQ_SIG_HEX_LEN] = '\0';
+  t->copies = BCON_NEW("0", "{", "slot", BCON_INT32(0), "state", BCON_UTF8("sent"), "}");
+  bool written[N_TABLE_KEYS] = {false};
+  assert_table_round_trip(t, written);
+
+  mtq_task_t copy;
+  mtq_task_init(&copy);
+  mtq_enqueue_opts_t c = base_opts();
+  c.channel = "to.w1";
+  build_ok(&copy, &c);
+  copy.parent = t->id;
+  copy.slot = 2;
+  bson_strncpy(copy.origin, "default", sizeof copy.origin);
+  assert_table_round_trip(&copy, written);
+  mtq_task_cleanup(&copy);
+  for (size_t i = 0; i < N_TABLE_KEYS; i++) {
+    if (!written[i]) {
+      fail_msg("field '%s' of the table was never written", table_keys[i]);
+    }
+  }
+}
+
 static void test_to_bson_types(void **state) {
   /* The stored types matter to queries and indexes on the server side. */
   mtq_task_t *t = *state;
@@ -740,6 +830,118 @@ static void test_from_bson_optional_fields_default(void **state) {
   assert_int_equal(t->not_before, 0);
   assert_null(t->result);
   assert_null(t->error);
+}
+
+/* An ObjectId made at a known second: 0x65a1b2c3 is 1705095875 s. */
+#define FIXED_OID "65a1b2c3d4e5f60718293a4b"
+#define FIXED_OID_MS INT64_C(1705095875000)
+
+static void put_fixed_oid(bson_t *d, const char *k) {
+  bson_oid_t id;
+  bson_oid_init_from_string(&id, FIXED_OID);
+  BSON_APPEND_OID(d, k, &id);
+}
+
+/* valid_doc() with the fixed ObjectId and created_at replaced by what
+ * created() appends (left out when NULL). */
+static bson_t *doc_created(append_fn created) {
+  bson_t *base = valid_doc();
+  bson_t *doc = bson_new();
+  put_fixed_oid(doc, "_id");
+  bson_copy_to_excluding_noinit(base, doc, "_id", "created_at", NULL);
+  bson_destroy(base);
+  if (created) {
+    created(doc, "created_at");
+  }
+  return doc;
+}
+
+static void put_date_now(bson_t *d, const char *k) { BSON_APPEND_DATE_TIME(d, k, NOW_MS); }
+
+/* Another program writing only what the schema requires leaves created_at
+ * out; the task was created when its ObjectId was made.  Without that, 0
+ * (1970) was what a run's wait_ms counted from: about 1.8e12 ms. */
+static void test_from_bson_created_at_from_id(void **state) {
+  mtq_task_t *t = *state;
+  read_ok(t, doc_created(NULL));
+  assert_int_equal(t->created_at, FIXED_OID_MS);
+  read_ok(t, doc_created(put_null));
+  assert_int_equal(t->created_at, FIXED_OID_MS);
+  /* A created_at that is there is kept, whatever the ObjectId says. */
+  read_ok(t, doc_created(put_date_now));
+  assert_int_equal(t->created_at, NOW_MS);
+  /* Written back, it is a date, and reads as the same. */
+  read_ok(t, doc_created(NULL));
+  bson_t out = BSON_INITIALIZER;
+  mtq_task_to_bson(t, &out);
+  bson_iter_t it;
+  assert_true(bson_iter_init_find(&it, &out, "created_at"));
+  assert_true(BSON_ITER_HOLDS_DATE_TIME(&it));
+  assert_int_equal(bson_iter_date_time(&it), FIXED_OID_MS);
+  bson_destroy(&out);
+}
+
+/* The document README's "Producing tasks from another language" tells a
+ * producer to write: the fields schemas/task.schema.json requires, nothing
+ * else.  Every other field takes the default the schema gives it. */
+static void test_from_bson_schema_minimal(void **state) {
+  mtq_task_t *t = *state;
+  bson_t *doc = bson_new();
+  put_fixed_oid(doc, "_id");
+  BSON_APPEND_UTF8(doc, "func", "square");
+  BSON_APPEND_UTF8(doc, "version", "1");
+  bson_t args;
+  BSON_APPEND_DOCUMENT_BEGIN(doc, "args", &args);
+  BSON_APPEND_INT32(&args, "x", 7);
+  bson_append_document_end(doc, &args);
+  BSON_APPEND_INT32(doc, "priority", 5);
+  BSON_APPEND_BOOL(doc, "is_enable", true);
+  BSON_APPEND_UTF8(doc, "status", "queued");
+  bson_t *copy = bson_copy(doc);
+  read_ok(t, doc);
+  assert_string_equal(t->channel, "default"); /* the collection's */
+  assert_int_equal(t->status, MTQ_STATE_QUEUED);
+  assert_int_equal(t->priority, 5);
+  assert_int_equal(t->token, 0);
+  assert_int_equal(t->attempt, 0);
+  assert_int_equal(t->max_attempts, MTQ_DEFAULT_MAX_ATTEMPTS);
+  assert_int_equal(t->timeout_s, MTQ_DEFAULT_TIMEOUT_S);
+  assert_int_equal(t->backoff_ms, MTQ_DEFAULT_BACKOFF_MS);
+  assert_int_equal(t->backoff_max_ms, MTQ_DEFAULT_BACKOFF_MAX_MS);
+  assert_int_equal(t->created_at, FIXED_OID_MS);
+  assert_int_equal(t->not_before, 0); /* due at once */
+  assert_int_equal(t->claimed_at, 0);
+  assert_int_equal(t->finished_at, 0);
+  assert_string_equal(t->worker, "");
+  assert_null(t->result);
+  assert_null(t->error);
+  assert_null(t->errors);
+  assert_string_equal(t->dedupe_key, "");
+  assert_string_equal(t->sig, "");
+  assert_false(mtq_task_is_parent(t));
+  assert_false(mtq_task_is_copy(t));
+  /* The defaults are values the reader accepts: written out, the task reads
+   * again as the same one. */
+  bson_t out = BSON_INITIALIZER, again_out = BSON_INITIALIZER;
+  mtq_task_to_bson(t, &out);
+  mtq_task_t again;
+  mtq_task_init(&again);
+  bson_error_t error;
+  assert_true(mtq_task_from_bson(&again, &out, "other", &error));
+  mtq_task_to_bson(&again, &again_out);
+  assert_true(bson_equal(&out, &again_out));
+  mtq_task_cleanup(&again);
+  bson_destroy(&again_out);
+  bson_destroy(&out);
+  /* Each of those fields is needed: without any one, the document is refused. */
+  bson_iter_t it;
+  assert_true(bson_iter_init(&it, copy));
+  while (bson_iter_next(&it)) {
+    bson_t *less = bson_new();
+    bson_copy_to_excluding_noinit(copy, less, bson_iter_key(&it), NULL);
+    expect_read_fails(less, bson_iter_key(&it), "missing");
+  }
+  bson_destroy(copy);
 }
 
 /* mongosh writes every number as a double: a whole one is an integer. */
@@ -950,11 +1152,14 @@ int main(void) {
       T(test_round_trip_fresh_task),
       T(test_round_trip_every_state),
       T(test_to_bson_types),
+      T(test_round_trip_whole_table),
       cmocka_unit_test(test_from_bson_wrong_types),
       cmocka_unit_test(test_from_bson_dates),
       cmocka_unit_test(test_from_bson_out_of_range),
       cmocka_unit_test(test_from_bson_missing_required),
       T(test_from_bson_optional_fields_default),
+      T(test_from_bson_created_at_from_id),
+      T(test_from_bson_schema_minimal),
       T(test_from_bson_whole_double),
       T(test_from_bson_ignores_extra_fields),
       T(test_from_bson_reuses_task),
