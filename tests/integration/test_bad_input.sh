@@ -158,6 +158,11 @@ rec="$(dbedit --find-result "$damaged")"
 grep -q "args" <<<"$(jget error <<<"$rec")" ||
   problem "quarantine error '$(jget error <<<"$rec")' does not name 'args'"
 [[ "$(jget original.args <<<"$rec")" == notadoc ]] || problem "quarantined record does not keep the original"
+# The published schema describes quarantine records too (its "original"):
+# checked by a validator that is not mtq's own reader.
+schema_check() { /usr/bin/python3 "$MTQ_ROOT/tests/integration/schema_check.py" "$MTQ_ROOT/schemas/$1"; }
+schema_check task.schema.json <<<"$rec" 2>"$TMP/schema.txt" ||
+  problem "the quarantine record does not validate against task.schema.json: $(<"$TMP/schema.txt")"
 log "quarantined: $(jget error <<<"$rec")"
 # An operator looks at it with the CLI, as at any failed task.
 check_task "$damaged" failed "args" "quarantined task (mtq show)"
@@ -219,6 +224,13 @@ t_end="$(awk -v id="$outage" '$1 == id && $3 == "end" {print $4}' "$EXEC_LOG")"
 assert_eq "$W1_PID" "${WORKER_PID[w1]}" "w1 pid"
 alive "$W1_PID" || fail "worker w1 died"
 log "after the outage: new task done, the task that ended meanwhile ran once"
+
+# Every recorded outcome validates against the published schema.
+for id in "${!expect[@]}"; do
+  dbedit --find-result "$id" 2>/dev/null || true
+done >"$TMP/results.jsonl"
+schema_check task.schema.json <"$TMP/results.jsonl" 2>"$TMP/schema.txt" ||
+  problem "outcomes in results do not validate against task.schema.json: $(head -c 2000 "$TMP/schema.txt")"
 
 # --- the counts add up --------------------------------------------------------------------
 
