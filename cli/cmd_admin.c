@@ -82,29 +82,19 @@ static int change_task(mtq_cli_t *cli, int argc, char **argv, change_t change) {
   return MTQ_CLI_OK;
 }
 
-int mtq_cmd_disable(mtq_cli_t *cli, int argc, char **argv) {
-  return change_task(cli, argc, argv, CHANGE_DISABLE);
-}
-
-int mtq_cmd_enable(mtq_cli_t *cli, int argc, char **argv) {
-  return change_task(cli, argc, argv, CHANGE_ENABLE);
-}
-
-int mtq_cmd_cancel(mtq_cli_t *cli, int argc, char **argv) {
-  return change_task(cli, argc, argv, CHANGE_CANCEL);
-}
-
-int mtq_cmd_suspend(mtq_cli_t *cli, int argc, char **argv) {
-  return change_task(cli, argc, argv, CHANGE_SUSPEND);
-}
-
-int mtq_cmd_resume(mtq_cli_t *cli, int argc, char **argv) {
-  return change_task(cli, argc, argv, CHANGE_RESUME);
-}
-
-int mtq_cmd_retry(mtq_cli_t *cli, int argc, char **argv) {
-  return change_task(cli, argc, argv, CHANGE_RETRY);
-}
+/* mtq disable, enable, cancel, suspend, resume and retry: one handler each,
+ * all of them change_task. */
+#define CHANGE_HANDLER(name, change)                              \
+  int mtq_cmd_##name(mtq_cli_t *cli, int argc, char **argv) {     \
+    return change_task(cli, argc, argv, change);                  \
+  }
+CHANGE_HANDLER(disable, CHANGE_DISABLE)
+CHANGE_HANDLER(enable, CHANGE_ENABLE)
+CHANGE_HANDLER(cancel, CHANGE_CANCEL)
+CHANGE_HANDLER(suspend, CHANGE_SUSPEND)
+CHANGE_HANDLER(resume, CHANGE_RESUME)
+CHANGE_HANDLER(retry, CHANGE_RETRY)
+#undef CHANGE_HANDLER
 
 /* --- workers ------------------------------------------------------------------------ */
 

@@ -83,6 +83,20 @@ static const char enqueue_help[] =
     "Any of these sends the task through mtqd, which places it on the worker that\n"
     "its run records and live load say will be fastest.\n";
 
+/* An integer option in [min, max] into *dst; else the usage message
+ * "--NAME must be a whole number from MIN to MAX, not 'VALUE'" and
+ * MTQ_CLI_USAGE. */
+static int int_option(const mtq_cli_t *cli, const char *name, const char *value, int64_t min,
+                      int64_t max, int32_t *dst) {
+  int64_t v;
+  if (!mtq_cli_parse_int(value, min, max, &v)) {
+    return mtq_cli_usage(cli, "--%s must be a whole number from %lld to %lld, not '%s'", name,
+                         (long long)min, (long long)max, value);
+  }
+  *dst = (int32_t)v;
+  return MTQ_CLI_OK;
+}
+
 /* Parses enqueue's options into o; *args_json is set when --args was given. */
 static int enqueue_options(mtq_cli_t *cli, int argc, char **argv, mtq_enqueue_opts_t *o,
                            const char **args_json, bool *force, bool *wait_for_room) {
@@ -100,7 +114,7 @@ static int enqueue_options(mtq_cli_t *cli, int argc, char **argv, mtq_enqueue_op
       {"min-mem-mb", required_argument, NULL, 'M'}, {"tag", required_argument, NULL, 'T'},
       {NULL, 0, NULL, 0}};
   bool replacements_given = false;
-  int c;
+  int c, rc;
   int64_t v;
   while ((c = mtq_cli_getopt(cli, argc, argv, ":h", longopts)) != -1) {
     switch (c) {
@@ -117,11 +131,10 @@ static int enqueue_options(mtq_cli_t *cli, int argc, char **argv, mtq_enqueue_op
       *args_json = optarg;
       break;
     case 'p':
-      if (!mtq_cli_parse_int(optarg, MTQ_PRIORITY_MIN, MTQ_PRIORITY_MAX, &v)) {
-        return mtq_cli_usage(cli, "--priority must be a whole number from %d to %d, not '%s'",
-                             MTQ_PRIORITY_MIN, MTQ_PRIORITY_MAX, optarg);
+      if ((rc = int_option(cli, "priority", optarg, MTQ_PRIORITY_MIN, MTQ_PRIORITY_MAX,
+                           &o->priority))) {
+        return rc;
       }
-      o->priority = (int32_t)v;
       break;
     case 'd':
       if (!mtq_cli_parse_seconds(optarg, &o->delay_ms)) {
@@ -158,11 +171,9 @@ static int enqueue_options(mtq_cli_t *cli, int argc, char **argv, mtq_enqueue_op
       *wait_for_room = true;
       break;
     case 'K':
-      if (!mtq_cli_parse_int(optarg, 1, MTQ_COPIES_MAX, &v)) {
-        return mtq_cli_usage(cli, "--copies must be a whole number from 1 to %d, not '%s'",
-                             MTQ_COPIES_MAX, optarg);
+      if ((rc = int_option(cli, "copies", optarg, 1, MTQ_COPIES_MAX, &o->red.copies))) {
+        return rc;
       }
-      o->red.copies = (int32_t)v;
       break;
     case 'P':
       if (!mtq_pick_parse(optarg, &o->red.pick)) {
@@ -170,11 +181,10 @@ static int enqueue_options(mtq_cli_t *cli, int argc, char **argv, mtq_enqueue_op
       }
       break;
     case 'R':
-      if (!mtq_cli_parse_int(optarg, 0, MTQ_REPLACEMENTS_MAX, &v)) {
-        return mtq_cli_usage(cli, "--replacements must be a whole number from 0 to %d, not '%s'",
-                             MTQ_REPLACEMENTS_MAX, optarg);
+      if ((rc = int_option(cli, "replacements", optarg, 0, MTQ_REPLACEMENTS_MAX,
+                           &o->red.max_replacements))) {
+        return rc;
       }
-      o->red.max_replacements = (int32_t)v;
       replacements_given = true;
       break;
     case 'H':

@@ -101,17 +101,6 @@ bool mtq_hostinfo_parse_millicelsius(const char *text, double *celsius) {
   return true;
 }
 
-static char *trim(char *s) {
-  while (*s == ' ' || *s == '\t') {
-    s++;
-  }
-  size_t len = strlen(s);
-  while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r')) {
-    s[--len] = '\0';
-  }
-  return s;
-}
-
 /* A number, or NAN for nvidia-smi's "[N/A]", "[Not Supported]" and the like. */
 static double gpu_figure(char *field) {
   char *end = NULL;
@@ -125,7 +114,7 @@ static bool parse_gpu_line(char *line, mtq_hostinfo_gpu_t *gpu) {
   char *save = NULL;
   size_t n = 0;
   for (char *tok = strtok_r(line, ",", &save); tok && n < 6; tok = strtok_r(NULL, ",", &save)) {
-    fields[n++] = trim(tok);
+    fields[n++] = mtq_trim(tok);
   }
   if (n != 6 || strtok_r(NULL, ",", &save)) {
     return false;

@@ -48,11 +48,7 @@ static bool worker_key(void *data, const char *sub, const char *name, const char
   mtq_worker_config_t *cfg = data;
   int64_t v;
   if (strcmp(name, "id") == 0) {
-    if (!mtq_name_valid(value)) {
-      mtq_error_set(error, MTQ_ERR_INVALID, "'%s' is not a valid worker id", value);
-      return false;
-    }
-    return mtq_config_string(&cfg->worker_id, value, error);
+    return mtq_config_name(&cfg->worker_id, value, "worker id", error);
   }
   if (strcmp(name, "channels") == 0) {
     return mtq_config_names(value, &cfg->channels, &cfg->n_channels, error);
@@ -108,11 +104,7 @@ static bool function_key(void *data, const char *fname, const char *name, const 
   }
   mtq_function_t *f = (mtq_function_t *)mtq_worker_config_function(cfg, fname);
   if (strcmp(name, "version") == 0) {
-    if (!mtq_name_valid(value)) {
-      mtq_error_set(error, MTQ_ERR_INVALID, "'%s' is not a valid version", value);
-      return false;
-    }
-    return mtq_config_string(&f->version, value, error);
+    return mtq_config_name(&f->version, value, "version", error);
   }
   if (strcmp(name, "command") == 0) {
     char **argv = mtq_argv_split(value, error);

@@ -169,6 +169,14 @@ bool mtq_config_string(char **field, const char *value, bson_error_t *error) {
   return true;
 }
 
+bool mtq_config_name(char **field, const char *value, const char *what, bson_error_t *error) {
+  if (!mtq_name_valid(value)) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "'%s' is not a valid %s", value, what);
+    return false;
+  }
+  return mtq_config_string(field, value, error);
+}
+
 bool mtq_config_bool(const char *value, bool *out, bson_error_t *error) {
   static const char *const yes[] = {"true", "yes", "on", "1"};
   static const char *const no[] = {"false", "no", "off", "0"};

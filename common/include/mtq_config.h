@@ -82,6 +82,9 @@ bool mtq_config_int(const char *value, int64_t min, int64_t max, int64_t *out,
                     bson_error_t *error);
 /* A non-empty string, replacing *field (owned by the config). */
 bool mtq_config_string(char **field, const char *value, bson_error_t *error);
+/* A name (mtq_name_valid), replacing *field; what says which in the message
+ * ("worker id": "'x y' is not a valid worker id"). */
+bool mtq_config_name(char **field, const char *value, const char *what, bson_error_t *error);
 /* "a, b ,c": valid names (mtq_name_valid), none twice, at least one;
  * replaces *list (owned by the config; free with mtq_config_names_free). */
 bool mtq_config_names(const char *value, char ***list, size_t *n, bson_error_t *error);

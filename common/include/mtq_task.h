@@ -266,6 +266,10 @@ bool mtq_bson_next_doc(bson_iter_t *it, bson_t *doc);
 /* A channel, function or worker name: 1..64 of [A-Za-z0-9_.-]. */
 bool mtq_name_valid(const char *name);
 
+/* s without the spaces, tabs and line ends around it: cuts the end in place
+ * and returns a pointer into s. */
+char *mtq_trim(char *s);
+
 /* Milliseconds since the epoch, from the real-time clock. */
 int64_t mtq_now_ms(void);
 

@@ -347,17 +347,6 @@ bool mtq_task_verify(const mtq_keyring_t *ring, const mtq_task_t *task, bson_err
 
 /* --- key lists: [security] keys and MTQ_SIGN_KEYS ------------------------- */
 
-static char *trim(char *s) {
-  while (*s == ' ' || *s == '\t') {
-    s++;
-  }
-  size_t len = strlen(s);
-  while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t')) {
-    s[--len] = '\0';
-  }
-  return s;
-}
-
 bool mtq__key_spec_parse(const char *spec, char ***ids, char ***files, size_t *n,
                          bson_error_t *error) {
   char *copy = bson_strdup(spec);
@@ -365,7 +354,7 @@ bool mtq__key_spec_parse(const char *spec, char ***ids, char ***files, size_t *n
   bool ok = true;
   size_t before = *n;
   for (char *tok = strtok_r(copy, ",", &save); ok && tok; tok = strtok_r(NULL, ",", &save)) {
-    char *item = trim(tok);
+    char *item = mtq_trim(tok);
     char *colon = strchr(item, ':');
     if (!colon) {
       mtq_error_set(error, MTQ_ERR_INVALID, "'%s' is not id:path", item);
@@ -373,7 +362,7 @@ bool mtq__key_spec_parse(const char *spec, char ***ids, char ***files, size_t *n
       break;
     }
     *colon = '\0';
-    char *id = trim(item), *path = trim(colon + 1);
+    char *id = mtq_trim(item), *path = mtq_trim(colon + 1);
     if (!mtq_key_id_valid(id) || !*path) {
       mtq_error_set(error, MTQ_ERR_INVALID,
                     "'%s:%s' is not id:path (id: 1-%d of A-Z a-z 0-9 _ . -)", id, path,

@@ -33,6 +33,17 @@ bool mtq_name_valid(const char *name) {
   return true;
 }
 
+char *mtq_trim(char *s) {
+  while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') {
+    s++;
+  }
+  size_t len = strlen(s);
+  while (len > 0 && strchr(" \t\r\n", s[len - 1])) {
+    s[--len] = '\0';
+  }
+  return s;
+}
+
 void mtq_task_init(mtq_task_t *task) {
   memset(task, 0, sizeof *task);
   task->status = MTQ_STATE_INVALID;

@@ -113,15 +113,23 @@ static bool read_bson(const bson_iter_t *it, bson_t **out, bool nullable, bool a
   return true;
 }
 
+/* Enters the sub-document at it (*sub iterates its fields). */
+static bool enter_doc(const bson_iter_t *it, bson_iter_t *sub, bson_error_t *error) {
+  if (!BSON_ITER_HOLDS_DOCUMENT(it)) {
+    return wrong_type(it, "a document", error);
+  }
+  if (!bson_iter_recurse(it, sub)) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "field '%s' is corrupt BSON", bson_iter_key(it));
+    return false;
+  }
+  return true;
+}
+
 /* sig: {key, hmac}.  Only the form is checked here; whether the signature
  * is right is mtq_task_verify's business. */
 static bool read_sig(mtq_task_t *t, const bson_iter_t *it, bson_error_t *error) {
   bson_iter_t sub;
-  if (!BSON_ITER_HOLDS_DOCUMENT(it)) {
-    return wrong_type(it, "a document", error);
-  }
-  if (!bson_iter_recurse(it, &sub)) {
-    mtq_error_set(error, MTQ_ERR_INVALID, "field 'sig' is corrupt BSON");
+  if (!enter_doc(it, &sub, error)) {
     return false;
   }
   const char *key = NULL, *hmac = NULL;
@@ -156,11 +164,7 @@ static bool read_sig(mtq_task_t *t, const bson_iter_t *it, bson_error_t *error) 
 /* redundancy: {copies, pick, max_replacements, hedge_ms, need_gpu, min_mem_mb, tag}. */
 static bool read_redundancy(mtq_task_t *t, const bson_iter_t *it, bson_error_t *error) {
   bson_iter_t sub;
-  if (!BSON_ITER_HOLDS_DOCUMENT(it)) {
-    return wrong_type(it, "a document", error);
-  }
-  if (!bson_iter_recurse(it, &sub)) {
-    mtq_error_set(error, MTQ_ERR_INVALID, "field 'redundancy' is corrupt BSON");
+  if (!enter_doc(it, &sub, error)) {
     return false;
   }
   mtq_redundancy_t *r = &t->red;

@@ -32,22 +32,28 @@ static bool read_or_quarantine(sweep_t *s, const bson_t *doc, mtq_task_t *t) {
   return false;
 }
 
+/* Moves t into its priority's lane (or side lane), counting it; a move
+ * someone else made first (a conflict) is theirs, anything else is
+ * logged. */
+static void move_counted(sweep_t *s, mtq_task_t *t, bool to_side, const char *kind) {
+  bson_error_t err;
+  if (mtq__move_task(s->store, s->client, t, s->coll, t->priority, to_side, s->by, kind, &err)) {
+    s->count++;
+  } else if (err.domain != MTQ_ERROR_DOMAIN || err.code != MTQ_ERR_CONFLICT) {
+    mtq_warn("cannot %s task: %s", kind, err.message);
+  }
+}
+
 static bool release_one(void *ctx, const bson_t *doc) {
   sweep_t *s = ctx;
   mtq_task_t t;
   mtq_task_init(&t);
-  bson_error_t err;
   if (!read_or_quarantine(s, doc, &t)) {
     /* quarantined */
   } else if (t.status == MTQ_STATE_SUSPENDED) {
     /* held by an operator: released by mtq resume */
   } else if (t.not_before <= s->now_ms) {
-    if (mtq__move_task(s->store, s->client, &t, s->coll, t.priority, false, s->by, "release",
-                       &err)) {
-      s->count++;
-    } else if (err.domain != MTQ_ERROR_DOMAIN || err.code != MTQ_ERR_CONFLICT) {
-      mtq_warn("cannot release delayed task: %s", err.message);
-    }
+    move_counted(s, &t, false, "release");
   } else if (!s->next_due_ms || t.not_before < s->next_due_ms) {
     s->next_due_ms = t.not_before;
   }
@@ -74,14 +80,9 @@ static bool reconcile_one(void *ctx, const bson_t *doc) {
   sweep_t *s = ctx;
   mtq_task_t t;
   mtq_task_init(&t);
-  bson_error_t err;
   if (read_or_quarantine(s, doc, &t) && t.status == MTQ_STATE_QUEUED &&
       t.priority != s->lane_priority) {
-    if (mtq__move_task(s->store, s->client, &t, s->coll, t.priority, true, s->by, "move", &err)) {
-      s->count++;
-    } else if (err.domain != MTQ_ERROR_DOMAIN || err.code != MTQ_ERR_CONFLICT) {
-      mtq_warn("cannot move re-prioritised task: %s", err.message);
-    }
+    move_counted(s, &t, true, "move");
   }
   mtq_task_cleanup(&t);
   return true;
