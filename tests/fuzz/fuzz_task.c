@@ -11,35 +11,18 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
+#include "fuzz_bson.h"
 #include "mtq_task.h"
 
 static void fail(const char *what, const bson_t *doc) {
-  char *json = bson_as_canonical_extended_json(doc, NULL);
-  fprintf(stderr, "fuzz_task: %s\n  document: %s\n", what, json ? json : "(not printable)");
-  bson_free(json);
-  abort();
+  fuzz_bson_fail("fuzz_task", what, doc);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  /* Most mutations insert or erase bytes; the document's length prefix and
-   * final NUL are set to fit, or nearly all of them would be thrown away
-   * below.  A valid document is left unchanged. */
-  if (size < 5 || size > INT32_MAX) {
-    return 0;
-  }
-  uint8_t *bytes = malloc(size);
-  memcpy(bytes, data, size);
-  uint32_t len_le = BSON_UINT32_TO_LE((uint32_t)size);
-  memcpy(bytes, &len_le, 4);
-  bytes[size - 1] = 0;
-  /* The driver hands the store only well-formed documents (the server sent
-   * them), so inputs that are not valid BSON are not interesting. */
   bson_t doc;
-  size_t offset;
-  if (!bson_init_static(&doc, bytes, size) || !bson_validate(&doc, BSON_VALIDATE_NONE, &offset)) {
-    free(bytes);
+  uint8_t *bytes = fuzz_bson_doc(data, size, &doc);
+  if (!bytes) {
     return 0;
   }
   mtq_task_t task;

@@ -9,32 +9,19 @@
  * lists, so that what mtqd's placement and the CLI use is what a worker
  * could have sent. */
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
+#include "fuzz_bson.h"
 #include "mtq_whoami.h"
 
 static void fail(const char *what, const bson_t *doc) {
-  char *json = bson_as_canonical_extended_json(doc, NULL);
-  fprintf(stderr, "fuzz_whoami: %s\n  document: %s\n", what, json ? json : "(not printable)");
-  bson_free(json);
-  abort();
+  fuzz_bson_fail("fuzz_whoami", what, doc);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (size < 5 || size > INT32_MAX) {
-    return 0;
-  }
-  uint8_t *bytes = malloc(size);
-  memcpy(bytes, data, size);
-  uint32_t len_le = BSON_UINT32_TO_LE((uint32_t)size);
-  memcpy(bytes, &len_le, 4);
-  bytes[size - 1] = 0;
   bson_t doc;
-  size_t offset;
-  if (!bson_init_static(&doc, bytes, size) || !bson_validate(&doc, BSON_VALIDATE_NONE, &offset)) {
-    free(bytes);
+  uint8_t *bytes = fuzz_bson_doc(data, size, &doc);
+  if (!bytes) {
     return 0;
   }
   mtq_whoami_t *w = malloc(sizeof *w), *again = malloc(sizeof *again);
