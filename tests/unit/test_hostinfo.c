@@ -1,19 +1,10 @@
 /* test_hostinfo.c - the worker's parsers of /proc files and nvidia-smi output
  * (worker/hostinfo.c).  Texts are given inline: nothing here reads the host. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
-
 #include <math.h>
 #include <string.h>
 
 #include "hostinfo.h"
-
-/* cmocka 1.1.5 only compares floats; figures here are doubles. */
-#define assert_near(a, b) assert_true(fabs((double)(a) - (double)(b)) < 1e-9)
+#include "test_util.h"
 
 /* --- /proc/loadavg -------------------------------------------------------- */
 

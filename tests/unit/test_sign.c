@@ -19,6 +19,7 @@
 #include "mtq_error.h"
 #include "mtq_sign.h"
 #include "sign_private.h"
+#include "test_util.h"
 
 #define NOW_MS INT64_C(1700000000000)
 
@@ -27,12 +28,6 @@ static const char secret1[] = "0123456789abcdef0123456789abcdef";
 static const char secret2[] = "fedcba9876543210fedcba9876543210";
 
 /* --- helpers -------------------------------------------------------------- */
-
-static void assert_contains(const char *haystack, const char *needle) {
-  if (!strstr(haystack, needle)) {
-    fail_msg("\"%s\" does not contain \"%s\"", haystack, needle);
-  }
-}
 
 static void add_ok(mtq_keyring_t *ring, const char *id, const char *secret) {
   bson_error_t error;
@@ -97,15 +92,6 @@ static void reread(const mtq_task_t *t, mtq_task_t *back) {
   if (!ok) {
     fail_msg("reread refused: %s", error.message);
   }
-}
-
-static bson_t *doc_from_json(const char *json) {
-  bson_error_t error;
-  bson_t *doc = bson_new_from_json((const uint8_t *)json, -1, &error);
-  if (!doc) {
-    fail_msg("bad test JSON: %s", error.message);
-  }
-  return doc;
 }
 
 /* Writes len bytes into a new temporary file with the given mode; returns

@@ -12,6 +12,7 @@
 
 #include "mtq_error.h"
 #include "mtq_task.h"
+#include "test_util.h"
 
 /* A fixed creation time: nothing here reads the clock except the test of
  * mtq_now_ms itself. */
@@ -40,12 +41,6 @@ static mtq_enqueue_opts_t base_opts(void) {
   o.channel = "default";
   o.func = "square";
   return o;
-}
-
-static void assert_contains(const char *haystack, const char *needle) {
-  if (!strstr(haystack, needle)) {
-    fail_msg("\"%s\" does not mention \"%s\"", haystack, needle);
-  }
 }
 
 /* mtq_task_build must refuse opts with code and a message mentioning frag. */

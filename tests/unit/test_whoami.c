@@ -1,19 +1,10 @@
 /* test_whoami.c - the worker document: its writer and its lenient reader
  * (common/model/whoami.c).  No database. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
-
 #include <math.h>
 #include <string.h>
 
 #include "mtq_whoami.h"
-
-/* cmocka 1.1.5 only compares floats; figures here are doubles. */
-#define assert_near(a, b) assert_true(fabs((double)(a) - (double)(b)) < 1e-9)
+#include "test_util.h"
 
 /* --- writing: the host figures ------------------------------------------------ */
 
@@ -186,9 +177,7 @@ static void test_round_trip(void **unused) {
 }
 
 static bool read_json(mtq_whoami_t *w, const char *json) {
-  bson_error_t err;
-  bson_t *doc = bson_new_from_json((const uint8_t *)json, -1, &err);
-  assert_non_null(doc);
+  bson_t *doc = doc_from_json(json);
   bool ok = mtq_whoami_from_bson(w, doc);
   bson_destroy(doc);
   return ok;
