@@ -14,10 +14,6 @@
 #include "fuzz_bson.h"
 #include "mtq_whoami.h"
 
-static void fail(const char *what, const bson_t *doc) {
-  fuzz_bson_fail("fuzz_whoami", what, doc);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   bson_t doc;
   uint8_t *bytes = fuzz_bson_doc(data, size, &doc);
@@ -29,26 +25,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   mtq_whoami_init(again);
   if (mtq_whoami_from_bson(w, &doc)) {
     if (!mtq_name_valid(w->id)) {
-      fail("accepted an invalid worker id", &doc);
+      fuzz_bson_fail("fuzz_whoami", "accepted an invalid worker id", &doc);
     }
     for (size_t i = 0; i < w->n_channels; i++) {
       if (!mtq_name_valid(w->channels[i])) {
-        fail("accepted an invalid channel name", &doc);
+        fuzz_bson_fail("fuzz_whoami", "accepted an invalid channel name", &doc);
       }
     }
     for (size_t i = 0; i < w->n_functions; i++) {
       if (!mtq_name_valid(w->functions[i].name) || !mtq_name_valid(w->functions[i].version)) {
-        fail("accepted an invalid function", &doc);
+        fuzz_bson_fail("fuzz_whoami", "accepted an invalid function", &doc);
       }
     }
     bson_t out = BSON_INITIALIZER, out2 = BSON_INITIALIZER;
     mtq_whoami_to_bson(w, &out);
     if (!mtq_whoami_from_bson(again, &out)) {
-      fail("written back, the document no longer reads", &out);
+      fuzz_bson_fail("fuzz_whoami", "written back, the document no longer reads", &out);
     }
     mtq_whoami_to_bson(again, &out2);
     if (!bson_equal(&out, &out2)) {
-      fail("a round trip changed the document", &out);
+      fuzz_bson_fail("fuzz_whoami", "a round trip changed the document", &out);
     }
     bson_destroy(&out2);
     bson_destroy(&out);
