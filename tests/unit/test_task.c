@@ -23,18 +23,7 @@ static const char name65[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 
 /* --- helpers -------------------------------------------------------------- */
 
-static int setup_task(void **state) {
-  mtq_task_t *t = bson_malloc(sizeof *t);
-  mtq_task_init(t);
-  *state = t;
-  return 0;
-}
-
-static int teardown_task(void **state) {
-  mtq_task_cleanup(*state);
-  bson_free(*state);
-  return 0;
-}
+TEST_FIXTURE(task, mtq_task_t, mtq_task_init, mtq_task_cleanup)
 
 static mtq_enqueue_opts_t base_opts(void) {
   mtq_enqueue_opts_t o = {0};
@@ -55,9 +44,7 @@ static void expect_build_fails(const mtq_enqueue_opts_t *opts, mtq_errcode_t cod
   if (ok) {
     fail_msg("build accepted (expected \"%s\")", frag);
   }
-  assert_int_equal(error.domain, MTQ_ERROR_DOMAIN);
-  assert_int_equal(error.code, code);
-  assert_contains(error.message, frag);
+  assert_refusal(&error, code, frag);
 }
 
 static void build_ok(mtq_task_t *t, const mtq_enqueue_opts_t *opts) {
@@ -109,14 +96,9 @@ static void expect_read_fails(bson_t *doc, const char *field, const char *frag) 
     fail_msg("accepted: %s", json);
   }
   bson_free(json);
-  assert_int_equal(error.domain, MTQ_ERROR_DOMAIN);
-  assert_int_equal(error.code, MTQ_ERR_INVALID);
   char quoted[80];
   snprintf(quoted, sizeof quoted, "'%s'", field);
-  assert_contains(error.message, quoted);
-  if (frag) {
-    assert_contains(error.message, frag);
-  }
+  assert_refusal(&error, MTQ_ERR_INVALID, quoted, frag);
 }
 
 static void read_ok(mtq_task_t *t, bson_t *doc) {
