@@ -16,6 +16,7 @@
 #include "coord_config.h"
 #include "mtq_config.h"
 #include "mtq_error.h"
+#include "test_util.h"
 #include "worker_config.h"
 
 /* One file read by both daemons' sections, as a machine running the
@@ -55,18 +56,7 @@ static bool test_cfg_load(test_cfg_t *cfg, const char *path, bson_error_t *error
 
 /* --- helpers -------------------------------------------------------------- */
 
-static int setup_cfg(void **state) {
-  test_cfg_t *cfg = malloc(sizeof *cfg);
-  test_cfg_init(cfg);
-  *state = cfg;
-  return 0;
-}
-
-static int teardown_cfg(void **state) {
-  test_cfg_cleanup(*state);
-  free(*state);
-  return 0;
-}
+TEST_FIXTURE(cfg, test_cfg_t, test_cfg_init, test_cfg_cleanup)
 
 static bool parse(test_cfg_t *cfg, const char *text, bson_error_t *error) {
   memset(error, 0, sizeof *error);
@@ -114,13 +104,66 @@ static void assert_argv(char **argv, const char *const *want) {
   assert_null(argv[i]);
 }
 
+/* A list of names as the config holds it (names, n) against want
+ * (NULL-terminated). */
+static void assert_names(char **names, size_t n, const char *const *want) {
+  size_t i = 0;
+  for (; want[i]; i++) {
+    assert_true(i < n);
+    assert_string_equal(names[i], want[i]);
+  }
+  assert_int_equal(n, i);
+}
+
+static void assert_function(const mtq_function_t *f, const char *name, const char *version,
+                            const char *const *argv) {
+  assert_string_equal(f->name, name);
+  assert_string_equal(f->version, version);
+  assert_argv(f->argv, argv);
+}
+
+/* The numbers of both daemons' sections, to expect all of them at once. */
+typedef struct {
+  int64_t concurrency, poll_interval_ms, heartbeat_interval_ms, grace_period_ms;
+  int64_t lost_after_ms, sweep_interval_ms, reconcile_interval_ms, perf_refresh_ms;
+  int64_t retain_done_s, retain_failed_s, retention_interval_ms, retention_batch;
+} numbers_t;
+
+static void assert_numbers(const test_cfg_t *cfg, numbers_t want) {
+#define CHECK(part, key)                                                   \
+  if (cfg->part.key != want.key) {                                         \
+    fail_msg("%s is %lld, expected %lld", #key, (long long)cfg->part.key, \
+             (long long)want.key);                                         \
+  }
+  CHECK(w, concurrency)
+  CHECK(w, poll_interval_ms)
+  CHECK(w, heartbeat_interval_ms)
+  CHECK(w, grace_period_ms)
+  CHECK(c, lost_after_ms)
+  CHECK(c, sweep_interval_ms)
+  CHECK(c, reconcile_interval_ms)
+  CHECK(c, perf_refresh_ms)
+  CHECK(c, retain_done_s)
+  CHECK(c, retain_failed_s)
+  CHECK(c, retention_interval_ms)
+  CHECK(c, retention_batch)
+#undef CHECK
+}
+
+static void assert_retention(const test_cfg_t *cfg, int64_t done_s, int64_t failed_s,
+                             int64_t interval_ms, int64_t batch) {
+  assert_int_equal(cfg->c.retain_done_s, done_s);
+  assert_int_equal(cfg->c.retain_failed_s, failed_s);
+  assert_int_equal(cfg->c.retention_interval_ms, interval_ms);
+  assert_int_equal(cfg->c.retention_batch, batch);
+}
+
 /* --- defaults ------------------------------------------------------------- */
 
 static void test_defaults(void **state) {
   test_cfg_t *cfg = *state;
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   assert_true(cores > 0);
-  assert_int_equal(cfg->w.concurrency, cores);
 
   char host[256] = {0};
   assert_int_equal(gethostname(host, sizeof host - 1), 0);
@@ -131,17 +174,11 @@ static void test_defaults(void **state) {
   assert_int_equal(cfg->w.n_channels, 0);
   assert_int_equal(cfg->c.n_channels, 0);
   assert_int_equal(cfg->w.n_functions, 0);
-  assert_int_equal(cfg->w.poll_interval_ms, 1000);
-  assert_int_equal(cfg->w.heartbeat_interval_ms, 3000);
-  assert_int_equal(cfg->w.grace_period_ms, 30000);
-  assert_int_equal(cfg->c.lost_after_ms, 15000);
-  assert_int_equal(cfg->c.sweep_interval_ms, 1000);
-  assert_int_equal(cfg->c.reconcile_interval_ms, 5000);
-  assert_int_equal(cfg->c.perf_refresh_ms, 10000);
-  assert_int_equal(cfg->c.retain_done_s, 7 * 24 * 3600);
-  assert_int_equal(cfg->c.retain_failed_s, 30 * 24 * 3600);
-  assert_int_equal(cfg->c.retention_interval_ms, 60000);
-  assert_int_equal(cfg->c.retention_batch, 500);
+  assert_numbers(cfg, (numbers_t){
+      .concurrency = cores, .poll_interval_ms = 1000, .heartbeat_interval_ms = 3000,
+      .grace_period_ms = 30000, .lost_after_ms = 15000, .sweep_interval_ms = 1000,
+      .reconcile_interval_ms = 5000, .perf_refresh_ms = 10000, .retain_done_s = 7 * 24 * 3600,
+      .retain_failed_s = 30 * 24 * 3600, .retention_interval_ms = 60000, .retention_batch = 500});
 }
 
 static void test_empty_file_keeps_defaults(void **state) {
@@ -205,37 +242,20 @@ static void test_full_config(void **state) {
 
   assert_string_equal(cfg->w.base.uri, "mongodb://db1.example:27017,db2.example:27017/mtq?replicaSet=rs0");
   assert_string_equal(cfg->w.worker_id, "m1");
-  assert_int_equal(cfg->w.n_channels, 2);
-  assert_string_equal(cfg->w.channels[0], "default");
-  assert_string_equal(cfg->w.channels[1], "gpu");
-  assert_int_equal(cfg->w.concurrency, 4);
-  assert_int_equal(cfg->w.poll_interval_ms, 250);
-  assert_int_equal(cfg->w.heartbeat_interval_ms, 2000);
-  assert_int_equal(cfg->w.grace_period_ms, 10000);
-
+  assert_names(cfg->w.channels, cfg->w.n_channels, (const char *const[]){"default", "gpu", NULL});
   assert_int_equal(cfg->w.n_functions, 2);
-  assert_string_equal(cfg->w.functions[0].name, "square");
-  assert_string_equal(cfg->w.functions[0].version, "2");
-  assert_argv(cfg->w.functions[0].argv,
-              (const char *const[]){"/usr/bin/python3", "/opt/mtq/my scripts/square.py", "--mode",
-                                    "fast and loose", NULL});
-  assert_string_equal(cfg->w.functions[1].name, "render");
-  assert_string_equal(cfg->w.functions[1].version, "1"); /* the default */
-  assert_argv(cfg->w.functions[1].argv,
-              (const char *const[]){"/opt/render tool/bin/render", "-q", "say \"hi\"", NULL});
-
-  assert_int_equal(cfg->c.n_channels, 3);
-  assert_string_equal(cfg->c.channels[0], "default");
-  assert_string_equal(cfg->c.channels[1], "gpu");
-  assert_string_equal(cfg->c.channels[2], "batch");
-  assert_int_equal(cfg->c.lost_after_ms, 20000);
-  assert_int_equal(cfg->c.sweep_interval_ms, 500);
-  assert_int_equal(cfg->c.reconcile_interval_ms, 7000);
-  assert_int_equal(cfg->c.perf_refresh_ms, 2000);
-  assert_int_equal(cfg->c.retain_done_s, 3600);
-  assert_int_equal(cfg->c.retain_failed_s, 86400);
-  assert_int_equal(cfg->c.retention_interval_ms, 30000);
-  assert_int_equal(cfg->c.retention_batch, 200);
+  assert_function(&cfg->w.functions[0], "square", "2",
+                  (const char *const[]){"/usr/bin/python3", "/opt/mtq/my scripts/square.py",
+                                        "--mode", "fast and loose", NULL});
+  assert_function(&cfg->w.functions[1], "render", "1", /* the default version */
+                  (const char *const[]){"/opt/render tool/bin/render", "-q", "say \"hi\"", NULL});
+  assert_names(cfg->c.channels, cfg->c.n_channels,
+               (const char *const[]){"default", "gpu", "batch", NULL});
+  assert_numbers(cfg, (numbers_t){
+      .concurrency = 4, .poll_interval_ms = 250, .heartbeat_interval_ms = 2000,
+      .grace_period_ms = 10000, .lost_after_ms = 20000, .sweep_interval_ms = 500,
+      .reconcile_interval_ms = 7000, .perf_refresh_ms = 2000, .retain_done_s = 3600,
+      .retain_failed_s = 86400, .retention_interval_ms = 30000, .retention_batch = 200});
 }
 
 /* The text need not be NUL-terminated: only len bytes are read. */
@@ -268,8 +288,7 @@ static void test_function_sections_merge(void **state) {
   expect_accepted(cfg, "[function f]\ncommand = /bin/a\n[worker]\nconcurrency = 2\n"
                        "[function f]\nversion = v3\ncommand = /bin/b x\n");
   assert_int_equal(cfg->w.n_functions, 1);
-  assert_string_equal(cfg->w.functions[0].version, "v3");
-  assert_argv(cfg->w.functions[0].argv, (const char *const[]){"/bin/b", "x", NULL});
+  assert_function(&cfg->w.functions[0], "f", "v3", (const char *const[]){"/bin/b", "x", NULL});
 }
 
 /* --- channel lists -------------------------------------------------------- */
@@ -277,25 +296,20 @@ static void test_function_sections_merge(void **state) {
 static void test_channels_with_spaces(void **state) {
   test_cfg_t *cfg = *state;
   expect_accepted(cfg, "[worker]\nchannels =   alpha ,beta,\tgamma.v2  ,  d-e_f\n");
-  assert_int_equal(cfg->w.n_channels, 4);
-  assert_string_equal(cfg->w.channels[0], "alpha");
-  assert_string_equal(cfg->w.channels[1], "beta");
-  assert_string_equal(cfg->w.channels[2], "gamma.v2");
-  assert_string_equal(cfg->w.channels[3], "d-e_f");
+  assert_names(cfg->w.channels, cfg->w.n_channels,
+               (const char *const[]){"alpha", "beta", "gamma.v2", "d-e_f", NULL});
 }
 
 static void test_channels_key_repeated_replaces(void **state) {
   test_cfg_t *cfg = *state;
   expect_accepted(cfg, "[worker]\nchannels = a, b, c\nchannels = z\n");
-  assert_int_equal(cfg->w.n_channels, 1);
-  assert_string_equal(cfg->w.channels[0], "z");
+  assert_names(cfg->w.channels, cfg->w.n_channels, (const char *const[]){"z", NULL});
 }
 
 static void test_channels_single(void **state) {
   test_cfg_t *cfg = *state;
   expect_accepted(cfg, "[coordinator]\nchannels = only\n");
-  assert_int_equal(cfg->c.n_channels, 1);
-  assert_string_equal(cfg->c.channels[0], "only");
+  assert_names(cfg->c.channels, cfg->c.n_channels, (const char *const[]){"only", NULL});
   assert_int_equal(cfg->w.n_channels, 0);
 }
 
@@ -457,16 +471,10 @@ static void test_retention_bounds_accepted(void **state) {
   test_cfg_t *cfg = *state;
   expect_accepted(cfg, "[coordinator]\nretain_done_s = 0\nretain_failed_s = 0\n"
                        "retention_interval_ms = 10\nretention_batch = 1\n");
-  assert_int_equal(cfg->c.retain_done_s, 0);
-  assert_int_equal(cfg->c.retain_failed_s, 0);
-  assert_int_equal(cfg->c.retention_interval_ms, 10);
-  assert_int_equal(cfg->c.retention_batch, 1);
+  assert_retention(cfg, 0, 0, 10, 1);
   expect_accepted(cfg, "[coordinator]\nretain_done_s = 316224000\nretain_failed_s = 2\n"
                        "retention_interval_ms = 86400000\nretention_batch = 10000\n");
-  assert_int_equal(cfg->c.retain_done_s, MTQ_RETAIN_MAX_S);
-  assert_int_equal(cfg->c.retain_failed_s, 2);
-  assert_int_equal(cfg->c.retention_interval_ms, 86400000);
-  assert_int_equal(cfg->c.retention_batch, MTQ_RETENTION_BATCH_MAX);
+  assert_retention(cfg, MTQ_RETAIN_MAX_S, 2, 86400000, MTQ_RETENTION_BATCH_MAX);
 }
 
 static void test_retention_refused(void **unused) {
