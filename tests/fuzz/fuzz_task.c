@@ -11,35 +11,14 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
+#include "fuzz_bson.h"
 #include "mtq_task.h"
 
-static void fail(const char *what, const bson_t *doc) {
-  char *json = bson_as_canonical_extended_json(doc, NULL);
-  fprintf(stderr, "fuzz_task: %s\n  document: %s\n", what, json ? json : "(not printable)");
-  bson_free(json);
-  abort();
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  /* Most mutations insert or erase bytes; the document's length prefix and
-   * final NUL are set to fit, or nearly all of them would be thrown away
-   * below.  A valid document is left unchanged. */
-  if (size < 5 || size > INT32_MAX) {
-    return 0;
-  }
-  uint8_t *bytes = malloc(size);
-  memcpy(bytes, data, size);
-  uint32_t len_le = BSON_UINT32_TO_LE((uint32_t)size);
-  memcpy(bytes, &len_le, 4);
-  bytes[size - 1] = 0;
-  /* The driver hands the store only well-formed documents (the server sent
-   * them), so inputs that are not valid BSON are not interesting. */
   bson_t doc;
-  size_t offset;
-  if (!bson_init_static(&doc, bytes, size) || !bson_validate(&doc, BSON_VALIDATE_NONE, &offset)) {
-    free(bytes);
+  uint8_t *bytes = fuzz_bson_doc(data, size, &doc);
+  if (!bytes) {
     return 0;
   }
   mtq_task_t task;
@@ -52,14 +31,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mtq_task_init(&again);
     if (!mtq_task_from_bson(&again, &out, "fuzz", &error)) {
       fprintf(stderr, "fuzz_task: written back, the task no longer reads: %s\n", error.message);
-      fail("round trip refused", &out);
+      fuzz_bson_fail("fuzz_task", "round trip refused", &out);
     }
     /* Reading and writing again must be a fixed point: anything else means
      * a field was changed on its way through. */
     bson_t out2 = BSON_INITIALIZER;
     mtq_task_to_bson(&again, &out2);
     if (!bson_equal(&out, &out2)) {
-      fail("round trip changed the task", &out);
+      fuzz_bson_fail("fuzz_task", "round trip changed the task", &out);
     }
     bson_destroy(&out2);
     bson_destroy(&out);

@@ -9,32 +9,15 @@
  * lists, so that what mtqd's placement and the CLI use is what a worker
  * could have sent. */
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
+#include "fuzz_bson.h"
 #include "mtq_whoami.h"
 
-static void fail(const char *what, const bson_t *doc) {
-  char *json = bson_as_canonical_extended_json(doc, NULL);
-  fprintf(stderr, "fuzz_whoami: %s\n  document: %s\n", what, json ? json : "(not printable)");
-  bson_free(json);
-  abort();
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (size < 5 || size > INT32_MAX) {
-    return 0;
-  }
-  uint8_t *bytes = malloc(size);
-  memcpy(bytes, data, size);
-  uint32_t len_le = BSON_UINT32_TO_LE((uint32_t)size);
-  memcpy(bytes, &len_le, 4);
-  bytes[size - 1] = 0;
   bson_t doc;
-  size_t offset;
-  if (!bson_init_static(&doc, bytes, size) || !bson_validate(&doc, BSON_VALIDATE_NONE, &offset)) {
-    free(bytes);
+  uint8_t *bytes = fuzz_bson_doc(data, size, &doc);
+  if (!bytes) {
     return 0;
   }
   mtq_whoami_t *w = malloc(sizeof *w), *again = malloc(sizeof *again);
@@ -42,26 +25,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   mtq_whoami_init(again);
   if (mtq_whoami_from_bson(w, &doc)) {
     if (!mtq_name_valid(w->id)) {
-      fail("accepted an invalid worker id", &doc);
+      fuzz_bson_fail("fuzz_whoami", "accepted an invalid worker id", &doc);
     }
     for (size_t i = 0; i < w->n_channels; i++) {
       if (!mtq_name_valid(w->channels[i])) {
-        fail("accepted an invalid channel name", &doc);
+        fuzz_bson_fail("fuzz_whoami", "accepted an invalid channel name", &doc);
       }
     }
     for (size_t i = 0; i < w->n_functions; i++) {
       if (!mtq_name_valid(w->functions[i].name) || !mtq_name_valid(w->functions[i].version)) {
-        fail("accepted an invalid function", &doc);
+        fuzz_bson_fail("fuzz_whoami", "accepted an invalid function", &doc);
       }
     }
     bson_t out = BSON_INITIALIZER, out2 = BSON_INITIALIZER;
     mtq_whoami_to_bson(w, &out);
     if (!mtq_whoami_from_bson(again, &out)) {
-      fail("written back, the document no longer reads", &out);
+      fuzz_bson_fail("fuzz_whoami", "written back, the document no longer reads", &out);
     }
     mtq_whoami_to_bson(again, &out2);
     if (!bson_equal(&out, &out2)) {
-      fail("a round trip changed the document", &out);
+      fuzz_bson_fail("fuzz_whoami", "a round trip changed the document", &out);
     }
     bson_destroy(&out2);
     bson_destroy(&out);

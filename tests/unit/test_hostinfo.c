@@ -1,19 +1,10 @@
 /* test_hostinfo.c - the worker's parsers of /proc files and nvidia-smi output
  * (worker/hostinfo.c).  Texts are given inline: nothing here reads the host. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
-
 #include <math.h>
 #include <string.h>
 
 #include "hostinfo.h"
-
-/* cmocka 1.1.5 only compares floats; figures here are doubles. */
-#define assert_near(a, b) assert_true(fabs((double)(a) - (double)(b)) < 1e-9)
+#include "test_util.h"
 
 /* --- /proc/loadavg -------------------------------------------------------- */
 
@@ -40,6 +31,13 @@ static void test_loadavg_refused(void **unused) {
 
 /* --- /proc/meminfo -------------------------------------------------------- */
 
+static void expect_meminfo(const char *text, int64_t want_total, int64_t want_avail) {
+  int64_t total = 0, avail = 0;
+  assert_true(mtq_hostinfo_parse_meminfo(text, &total, &avail));
+  assert_int_equal(total, want_total);
+  assert_int_equal(avail, want_avail);
+}
+
 static void test_meminfo(void **unused) {
   static const char text[] = "MemTotal:       16314040 kB\n"
                              "MemFree:          842116 kB\n"
@@ -47,10 +45,7 @@ static void test_meminfo(void **unused) {
                              "Buffers:          512000 kB\n"
                              "Cached:          7000000 kB\n"
                              "SwapCached:         1234 kB\n";
-  int64_t total = 0, avail = 0;
-  assert_true(mtq_hostinfo_parse_meminfo(text, &total, &avail));
-  assert_int_equal(total, 16314040);
-  assert_int_equal(avail, 9876543);
+  expect_meminfo(text, 16314040, 9876543);
 }
 
 /* Before Linux 3.14 there is no MemAvailable: MemFree + Buffers + Cached
@@ -61,14 +56,8 @@ static void test_meminfo_old_kernel(void **unused) {
                              "SwapCached:        999999 kB\n"
                              "Buffers:            20000 kB\n"
                              "Cached:            300000 kB\n";
-  int64_t total = 0, avail = 0;
-  assert_true(mtq_hostinfo_parse_meminfo(text, &total, &avail));
-  assert_int_equal(total, 2000000);
-  assert_int_equal(avail, 100000 + 20000 + 300000);
-
-  static const char free_only[] = "MemTotal: 1000 kB\nMemFree: 250 kB\n";
-  assert_true(mtq_hostinfo_parse_meminfo(free_only, &total, &avail));
-  assert_int_equal(avail, 250);
+  expect_meminfo(text, 2000000, 100000 + 20000 + 300000);
+  expect_meminfo("MemTotal: 1000 kB\nMemFree: 250 kB\n", 1000, 250);
 }
 
 static void test_meminfo_refused(void **unused) {
@@ -114,23 +103,32 @@ static void test_millicelsius_refused(void **unused) {
 
 /* --- nvidia-smi ----------------------------------------------------------- */
 
+/* A figure nvidia-smi did not report is NaN: want NAN for those. */
+static void assert_figure(double got, double want) {
+  if (isnan(want)) {
+    assert_true(isnan(got));
+  } else {
+    assert_near(got, want);
+  }
+}
+
+static void expect_gpu(const mtq_hostinfo_gpu_t *gpu, int index, const char *name, double util_pct,
+                       double mem_used_mb, double mem_total_mb, double temp_c) {
+  assert_int_equal(gpu->index, index);
+  assert_string_equal(gpu->name, name);
+  assert_figure(gpu->util_pct, util_pct);
+  assert_figure(gpu->mem_used_mb, mem_used_mb);
+  assert_figure(gpu->mem_total_mb, mem_total_mb);
+  assert_figure(gpu->temp_c, temp_c);
+}
+
 static void test_nvidia_csv(void **unused) {
   static const char text[] = "0, NVIDIA GeForce RTX 3090, 45, 1024, 24576, 60\n"
                              "1, Tesla T4, [N/A], 0, 15360, [Not Supported]\r\n";
   mtq_hostinfo_gpu_t gpus[4];
   assert_int_equal(mtq_hostinfo_parse_nvidia_csv(text, gpus, 4), 2);
-  assert_int_equal(gpus[0].index, 0);
-  assert_string_equal(gpus[0].name, "NVIDIA GeForce RTX 3090");
-  assert_near(gpus[0].util_pct, 45);
-  assert_near(gpus[0].mem_used_mb, 1024);
-  assert_near(gpus[0].mem_total_mb, 24576);
-  assert_near(gpus[0].temp_c, 60);
-  assert_int_equal(gpus[1].index, 1);
-  assert_string_equal(gpus[1].name, "Tesla T4");
-  assert_true(isnan(gpus[1].util_pct));
-  assert_near(gpus[1].mem_used_mb, 0);
-  assert_near(gpus[1].mem_total_mb, 15360);
-  assert_true(isnan(gpus[1].temp_c));
+  expect_gpu(&gpus[0], 0, "NVIDIA GeForce RTX 3090", 45, 1024, 24576, 60);
+  expect_gpu(&gpus[1], 1, "Tesla T4", NAN, 0, 15360, NAN);
 }
 
 static void test_nvidia_csv_skips_malformed(void **unused) {
@@ -143,9 +141,7 @@ static void test_nvidia_csv_skips_malformed(void **unused) {
                              "4, Good, 10, 20, 30, 40\n";
   mtq_hostinfo_gpu_t gpus[8];
   assert_int_equal(mtq_hostinfo_parse_nvidia_csv(text, gpus, 8), 1);
-  assert_int_equal(gpus[0].index, 4);
-  assert_string_equal(gpus[0].name, "Good");
-  assert_near(gpus[0].temp_c, 40);
+  expect_gpu(&gpus[0], 4, "Good", 10, 20, 30, 40);
   assert_int_equal(mtq_hostinfo_parse_nvidia_csv("", gpus, 8), 0);
 }
 

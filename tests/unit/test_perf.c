@@ -24,6 +24,17 @@ static mtq_run_t run(const char *worker, const char *func, mtq_state_t outcome, 
   return r;
 }
 
+/* The figures of runs that are all of one worker and function. */
+static mtq_perf_t one_group(const mtq_run_t *runs, size_t n_runs) {
+  mtq_perf_t *perf;
+  size_t n;
+  mtq_perf_compute(runs, n_runs, MTQ_PERF_BY_WORKER_FUNC, &perf, &n);
+  assert_int_equal(n, 1);
+  mtq_perf_t group = perf[0];
+  bson_free(perf);
+  return group;
+}
+
 static void test_perf_empty(void **unused) {
   mtq_perf_t *perf = (mtq_perf_t *)1;
   size_t n = 99;
@@ -39,31 +50,25 @@ static void test_perf_percentiles(void **unused) {
   for (int i = 0; i < 100; i++) {
     runs[i] = run("w1", "f", MTQ_STATE_DONE, 100 - i, 0, 1000 + i);
   }
-  mtq_perf_t *perf;
-  size_t n;
-  mtq_perf_compute(runs, 100, MTQ_PERF_BY_WORKER_FUNC, &perf, &n);
-  assert_int_equal(n, 1);
-  assert_int_equal(perf[0].n, 100);
-  assert_int_equal(perf[0].ok, 100);
-  assert_int_equal(perf[0].p50_ms, 50);
-  assert_int_equal(perf[0].p95_ms, 95);
-  assert_int_equal(perf[0].max_ms, 100);
-  bson_free(perf);
+  mtq_perf_t g = one_group(runs, 100);
+  assert_int_equal(g.n, 100);
+  assert_int_equal(g.ok, 100);
+  assert_int_equal(g.p50_ms, 50);
+  assert_int_equal(g.p95_ms, 95);
+  assert_int_equal(g.max_ms, 100);
 
   /* Small groups: p50 of 1, 2, 3, 4 is 2; of one value, that value. */
   for (int i = 0; i < 4; i++) {
     runs[i] = run("w1", "f", MTQ_STATE_DONE, i + 1, 0, i);
   }
-  mtq_perf_compute(runs, 4, MTQ_PERF_BY_WORKER_FUNC, &perf, &n);
-  assert_int_equal(perf[0].p50_ms, 2);
-  assert_int_equal(perf[0].p95_ms, 4);
-  bson_free(perf);
-  mtq_perf_compute(runs + 2, 1, MTQ_PERF_BY_WORKER_FUNC, &perf, &n);
-  assert_int_equal(perf[0].p50_ms, 3);
-  assert_int_equal(perf[0].p95_ms, 3);
-  assert_int_equal(perf[0].max_ms, 3);
-  assert_true(perf[0].ewma_ms == 3.0);
-  bson_free(perf);
+  g = one_group(runs, 4);
+  assert_int_equal(g.p50_ms, 2);
+  assert_int_equal(g.p95_ms, 4);
+  g = one_group(runs + 2, 1);
+  assert_int_equal(g.p50_ms, 3);
+  assert_int_equal(g.p95_ms, 3);
+  assert_int_equal(g.max_ms, 3);
+  assert_true(g.ewma_ms == 3.0);
 }
 
 /* Failed attempts count in n but their run time does not: a crash after
@@ -74,18 +79,14 @@ static void test_perf_success_rate(void **unused) {
       run("w1", "f", MTQ_STATE_DONE, 300, 10, 3),      run("w1", "f", MTQ_STATE_RETRY_WAIT, 2, 50, 4),
       run("w1", "f", MTQ_STATE_QUEUED, 5000, -1, 5),
   };
-  mtq_perf_t *perf;
-  size_t n;
-  mtq_perf_compute(runs, 5, MTQ_PERF_BY_WORKER_FUNC, &perf, &n);
-  assert_int_equal(n, 1);
-  assert_int_equal(perf[0].n, 5);
-  assert_int_equal(perf[0].ok, 2);
-  assert_true(perf[0].success_rate == 0.4);
-  assert_int_equal(perf[0].p50_ms, 100);
-  assert_int_equal(perf[0].max_ms, 300);
+  mtq_perf_t g = one_group(runs, 5);
+  assert_int_equal(g.n, 5);
+  assert_int_equal(g.ok, 2);
+  assert_true(g.success_rate == 0.4);
+  assert_int_equal(g.p50_ms, 100);
+  assert_int_equal(g.max_ms, 300);
   /* The unknown wait is left out of the mean: (10 + 10 + 10 + 50) / 4. */
-  assert_true(perf[0].mean_wait_ms == 20.0);
-  bson_free(perf);
+  assert_true(g.mean_wait_ms == 20.0);
 
   /* Copies cancelled as no longer needed, or tasks suspended by an
    * operator, are neither successes nor failures of the worker. */
@@ -94,25 +95,22 @@ static void test_perf_success_rate(void **unused) {
       run("w1", "f", MTQ_STATE_CANCELLED, 40, 10, 2),
       run("w1", "f", MTQ_STATE_SUSPENDED, 40, 10, 3),
   };
-  mtq_perf_compute(stopped, 3, MTQ_PERF_BY_WORKER_FUNC, &perf, &n);
-  assert_int_equal(perf[0].n, 1);
-  assert_int_equal(perf[0].ok, 1);
-  assert_true(perf[0].success_rate == 1.0);
-  assert_true(perf[0].ewma_ms == 100.0);
-  bson_free(perf);
-  mtq_perf_compute(stopped + 1, 2, MTQ_PERF_BY_WORKER_FUNC, &perf, &n);
-  assert_int_equal(perf[0].n, 0);
-  assert_true(perf[0].success_rate == 0.0);
-  bson_free(perf);
+  g = one_group(stopped, 3);
+  assert_int_equal(g.n, 1);
+  assert_int_equal(g.ok, 1);
+  assert_true(g.success_rate == 1.0);
+  assert_true(g.ewma_ms == 100.0);
+  g = one_group(stopped + 1, 2);
+  assert_int_equal(g.n, 0);
+  assert_true(g.success_rate == 0.0);
 
   /* Nothing done: rate and run times are 0. */
-  mtq_perf_compute(runs + 1, 1, MTQ_PERF_BY_WORKER_FUNC, &perf, &n);
-  assert_int_equal(perf[0].ok, 0);
-  assert_true(perf[0].success_rate == 0.0);
-  assert_int_equal(perf[0].p50_ms, 0);
-  assert_int_equal(perf[0].max_ms, 0);
-  assert_true(perf[0].ewma_ms == 0.0);
-  bson_free(perf);
+  g = one_group(runs + 1, 1);
+  assert_int_equal(g.ok, 0);
+  assert_true(g.success_rate == 0.0);
+  assert_int_equal(g.p50_ms, 0);
+  assert_int_equal(g.max_ms, 0);
+  assert_true(g.ewma_ms == 0.0);
 }
 
 /* The same run times in two time orders: the newest weighs most, whatever
@@ -128,19 +126,14 @@ static void test_perf_ewma_order(void **unused) {
       run("w1", "f", MTQ_STATE_DONE, 1000, 0, 100), /* oldest */
       run("w1", "f", MTQ_STATE_DONE, 100, 0, 200),
   };
-  mtq_perf_t *a, *b;
-  size_t na, nb;
-  mtq_perf_compute(slow_last, 3, MTQ_PERF_BY_WORKER_FUNC, &a, &na);
-  mtq_perf_compute(slow_first, 3, MTQ_PERF_BY_WORKER_FUNC, &b, &nb);
+  mtq_perf_t a = one_group(slow_last, 3), b = one_group(slow_first, 3);
   /* 100, 100, 1000: 100 -> 100 -> 0.2*1000 + 0.8*100 = 280. */
-  assert_float_equal(a[0].ewma_ms, 280.0, 1e-9);
+  assert_float_equal(a.ewma_ms, 280.0, 1e-9);
   /* 1000, 100, 100: 1000 -> 820 -> 676. */
-  assert_float_equal(b[0].ewma_ms, 676.0, 1e-9);
+  assert_float_equal(b.ewma_ms, 676.0, 1e-9);
   /* Percentiles do not care about order. */
-  assert_int_equal(a[0].p50_ms, b[0].p50_ms);
-  assert_int_equal(a[0].max_ms, b[0].max_ms);
-  bson_free(a);
-  bson_free(b);
+  assert_int_equal(a.p50_ms, b.p50_ms);
+  assert_int_equal(a.max_ms, b.max_ms);
 }
 
 /* 40 workers × 3 functions, records interleaved: 120 entries, sorted by
@@ -199,9 +192,11 @@ static void test_perf_many_workers(void **unused) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_perf_empty),        cmocka_unit_test(test_perf_percentiles),
-      cmocka_unit_test(test_perf_success_rate), cmocka_unit_test(test_perf_ewma_order),
+      cmocka_unit_test(test_perf_empty),
+      cmocka_unit_test(test_perf_percentiles),
+      cmocka_unit_test(test_perf_success_rate),
+      cmocka_unit_test(test_perf_ewma_order),
       cmocka_unit_test(test_perf_many_workers),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return cmocka_run_group_tests_name("perf", tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "pick.h"
+#include "test_util.h"
 
 #define P {MTQ_SLOT_PENDING, NULL, 0}
 #define F {MTQ_SLOT_FAILED, NULL, 0}
@@ -74,9 +75,7 @@ static void test_all(void **unused) {
 }
 
 static void hash_of(const char *json, char hex[MTQ_SIG_HEX_LEN + 1]) {
-  bson_error_t err;
-  bson_t *doc = bson_new_from_json((const uint8_t *)json, -1, &err);
-  assert_non_null(doc);
+  bson_t *doc = doc_from_json(json);
   mtq_result_hash(doc, hex);
   bson_destroy(doc);
 }

@@ -19,6 +19,7 @@
 #include "mtq_error.h"
 #include "mtq_sign.h"
 #include "sign_private.h"
+#include "test_util.h"
 
 #define NOW_MS INT64_C(1700000000000)
 
@@ -27,12 +28,6 @@ static const char secret1[] = "0123456789abcdef0123456789abcdef";
 static const char secret2[] = "fedcba9876543210fedcba9876543210";
 
 /* --- helpers -------------------------------------------------------------- */
-
-static void assert_contains(const char *haystack, const char *needle) {
-  if (!strstr(haystack, needle)) {
-    fail_msg("\"%s\" does not contain \"%s\"", haystack, needle);
-  }
-}
 
 static void add_ok(mtq_keyring_t *ring, const char *id, const char *secret) {
   bson_error_t error;
@@ -81,9 +76,7 @@ static void expect_verify_refused(const mtq_keyring_t *ring, const mtq_task_t *t
   if (mtq_task_verify(ring, t, &error)) {
     fail_msg("verify accepted (expected \"%s\")", frag);
   }
-  assert_int_equal(error.domain, MTQ_ERROR_DOMAIN);
-  assert_int_equal(error.code, MTQ_ERR_SIGNATURE);
-  assert_contains(error.message, frag);
+  assert_refusal(&error, MTQ_ERR_SIGNATURE, frag);
 }
 
 /* The task as a worker reads it back: through its document. */
@@ -99,13 +92,32 @@ static void reread(const mtq_task_t *t, mtq_task_t *back) {
   }
 }
 
-static bson_t *doc_from_json(const char *json) {
-  bson_error_t error;
-  bson_t *doc = bson_new_from_json((const uint8_t *)json, -1, &error);
-  if (!doc) {
-    fail_msg("bad test JSON: %s", error.message);
-  }
-  return doc;
+/* What most tests start from: the ring of k1 and a task, with room for the
+ * task as a worker reads it back. */
+typedef struct {
+  mtq_keyring_t *ring; /* k1 = secret1 only */
+  mtq_task_t t;
+  mtq_task_t back;
+} k1_fixture_t;
+
+static void k1_init(k1_fixture_t *f) {
+  f->ring = ring_k1();
+  mtq_task_init(&f->t);
+  mtq_task_init(&f->back);
+}
+
+static void k1_cleanup(k1_fixture_t *f) {
+  mtq_task_cleanup(&f->back);
+  mtq_task_cleanup(&f->t);
+  mtq_keyring_destroy(f->ring);
+}
+
+TEST_FIXTURE(k1, k1_fixture_t, k1_init, k1_cleanup)
+
+/* f->t built with args_json (NULL: none) and signed with k1. */
+static void build_signed(k1_fixture_t *f, const char *args_json) {
+  build_ok(&f->t, args_json);
+  sign_ok(f->ring, &f->t);
 }
 
 /* Writes len bytes into a new temporary file with the given mode; returns
@@ -209,34 +221,26 @@ static void test_message_format(void **unused) {
  *   openssl dgst -sha256 -hmac 0123456789abcdef0123456789abcdef msg
  * A change here is a change of the wire format: workers would refuse every
  * task signed by an older producer. */
-static void test_known_signature(void **unused) {
-  mtq_task_t t;
-  mtq_keyring_t *ring = ring_k1();
-  known_task(&t);
-  sign_ok(ring, &t);
-  assert_string_equal(t.sig_key, "k1");
-  assert_string_equal(t.sig, "beb78fdb90b643d2d5ea8026aedfe9f3f8617e69409c9ad95b4521b77a79bb8a");
-  verify_ok(ring, &t);
-  mtq_task_cleanup(&t);
-  mtq_keyring_destroy(ring);
+static void test_known_signature(void **state) {
+  k1_fixture_t *f = *state;
+  known_task(&f->t);
+  sign_ok(f->ring, &f->t);
+  assert_string_equal(f->t.sig_key, "k1");
+  assert_string_equal(f->t.sig, "beb78fdb90b643d2d5ea8026aedfe9f3f8617e69409c9ad95b4521b77a79bb8a");
+  verify_ok(f->ring, &f->t);
 }
 
 /* --- signing and verifying ------------------------------------------------ */
 
-static void test_sign_verify(void **unused) {
-  mtq_task_t t, back;
-  mtq_keyring_t *ring = ring_k1();
-  build_ok(&t, "{\"x\": 7, \"s\": \"a\"}");
-  sign_ok(ring, &t);
-  assert_string_equal(t.sig_key, "k1");
-  assert_int_equal(strlen(t.sig), MTQ_SIG_HEX_LEN);
-  assert_int_equal(strspn(t.sig, "0123456789abcdef"), MTQ_SIG_HEX_LEN);
-  verify_ok(ring, &t);
-  reread(&t, &back);
-  verify_ok(ring, &back);
-  mtq_task_cleanup(&back);
-  mtq_task_cleanup(&t);
-  mtq_keyring_destroy(ring);
+static void test_sign_verify(void **state) {
+  k1_fixture_t *f = *state;
+  build_signed(f, "{\"x\": 7, \"s\": \"a\"}");
+  assert_string_equal(f->t.sig_key, "k1");
+  assert_int_equal(strlen(f->t.sig), MTQ_SIG_HEX_LEN);
+  assert_int_equal(strspn(f->t.sig, "0123456789abcdef"), MTQ_SIG_HEX_LEN);
+  verify_ok(f->ring, &f->t);
+  reread(&f->t, &f->back);
+  verify_ok(f->ring, &f->back);
 }
 
 /* Each change to a task that a signature must catch. */
@@ -261,7 +265,7 @@ static void set_args_none(mtq_task_t *t) {
   t->args = NULL;
 }
 
-static void test_signed_fields_tampered(void **unused) {
+static void test_signed_fields_tampered(void **state) {
   static const struct {
     const char *what;
     void (*change)(mtq_task_t *);
@@ -280,104 +284,88 @@ static void test_signed_fields_tampered(void **unused) {
       {"args extra field", set_args_extra},
       {"args removed", set_args_none},
   };
-  mtq_keyring_t *ring = ring_k1();
+  k1_fixture_t *f = *state;
   for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++) {
-    mtq_task_t t, back;
-    build_ok(&t, "{\"x\": 7, \"s\": \"a\"}");
-    sign_ok(ring, &t);
-    reread(&t, &back);
-    changes[i].change(&back);
+    build_signed(f, "{\"x\": 7, \"s\": \"a\"}");
+    reread(&f->t, &f->back);
+    changes[i].change(&f->back);
     bson_error_t error;
-    if (mtq_task_verify(ring, &back, &error)) {
+    if (mtq_task_verify(f->ring, &f->back, &error)) {
       fail_msg("change of %s not caught", changes[i].what);
     }
-    assert_int_equal(error.code, MTQ_ERR_SIGNATURE);
-    assert_contains(error.message, "signature does not match");
-    mtq_task_cleanup(&back);
-    mtq_task_cleanup(&t);
+    assert_refusal(&error, MTQ_ERR_SIGNATURE, "signature does not match");
+    mtq_task_cleanup(&f->back);
+    mtq_task_cleanup(&f->t);
   }
-  mtq_keyring_destroy(ring);
 }
 
 /* Operators reorder, pause and delay tasks, and mtq moves them through
  * their states, without the secret. */
-static void test_unsigned_fields_changed(void **unused) {
-  mtq_task_t t, back;
-  mtq_keyring_t *ring = ring_k1();
-  build_ok(&t, "{\"x\": 7}");
-  sign_ok(ring, &t);
-  reread(&t, &back);
-  back.priority = 9;
-  back.is_enable = false;
-  back.status = MTQ_STATE_RUNNING;
-  back.attempt = 2;
-  back.token = 5;
-  back.not_before = NOW_MS + 60000;
-  back.claimed_at = NOW_MS + 1;
-  back.finished_at = NOW_MS + 2;
-  strcpy(back.worker, "m2");
-  back.error = bson_strdup("killed");
-  back.result = doc_from_json("{\"y\": 49}");
+static void test_unsigned_fields_changed(void **state) {
+  k1_fixture_t *f = *state;
+  mtq_task_t *back = &f->back;
+  build_signed(f, "{\"x\": 7}");
+  reread(&f->t, back);
+  back->priority = 9;
+  back->is_enable = false;
+  back->status = MTQ_STATE_RUNNING;
+  back->attempt = 2;
+  back->token = 5;
+  back->not_before = NOW_MS + 60000;
+  back->claimed_at = NOW_MS + 1;
+  back->finished_at = NOW_MS + 2;
+  strcpy(back->worker, "m2");
+  back->error = bson_strdup("killed");
+  back->result = doc_from_json("{\"y\": 49}");
   mtq_task_t again;
-  reread(&back, &again);
-  verify_ok(ring, &back);
-  verify_ok(ring, &again);
+  reread(back, &again);
+  verify_ok(f->ring, back);
+  verify_ok(f->ring, &again);
   mtq_task_cleanup(&again);
-  mtq_task_cleanup(&back);
-  mtq_task_cleanup(&t);
-  mtq_keyring_destroy(ring);
 }
 
-static void test_unsigned_refused(void **unused) {
-  mtq_task_t t;
-  mtq_keyring_t *ring = ring_k1();
-  build_ok(&t, NULL);
-  expect_verify_refused(ring, &t, "task is not signed");
-  expect_verify_refused(NULL, &t, "task is not signed");
-  sign_ok(ring, &t);
-  t.sig[0] = '\0';
-  expect_verify_refused(ring, &t, "task is not signed");
-  sign_ok(ring, &t);
-  t.sig_key[0] = '\0';
-  expect_verify_refused(ring, &t, "task is not signed");
-  mtq_task_cleanup(&t);
-  mtq_keyring_destroy(ring);
+static void test_unsigned_refused(void **state) {
+  k1_fixture_t *f = *state;
+  mtq_task_t *t = &f->t;
+  build_ok(t, NULL);
+  expect_verify_refused(f->ring, t, "task is not signed");
+  expect_verify_refused(NULL, t, "task is not signed");
+  sign_ok(f->ring, t);
+  t->sig[0] = '\0';
+  expect_verify_refused(f->ring, t, "task is not signed");
+  sign_ok(f->ring, t);
+  t->sig_key[0] = '\0';
+  expect_verify_refused(f->ring, t, "task is not signed");
 }
 
-static void test_unknown_key_refused(void **unused) {
-  mtq_task_t t;
-  mtq_keyring_t *ring = ring_k1();
-  build_ok(&t, NULL);
-  sign_ok(ring, &t);
-  strcpy(t.sig_key, "k0");
-  expect_verify_refused(ring, &t, "unknown signing key 'k0'");
-  strcpy(t.sig_key, "k1");
-  expect_verify_refused(NULL, &t, "unknown signing key 'k1'");
-  mtq_task_cleanup(&t);
-  mtq_keyring_destroy(ring);
+static void test_unknown_key_refused(void **state) {
+  k1_fixture_t *f = *state;
+  build_signed(f, NULL);
+  strcpy(f->t.sig_key, "k0");
+  expect_verify_refused(f->ring, &f->t, "unknown signing key 'k0'");
+  strcpy(f->t.sig_key, "k1");
+  expect_verify_refused(NULL, &f->t, "unknown signing key 'k1'");
 }
 
 /* The same key id with another secret, and a signature that is not even
  * the right length. */
-static void test_wrong_secret_refused(void **unused) {
-  mtq_task_t t;
-  mtq_keyring_t *ring = ring_k1();
+static void test_wrong_secret_refused(void **state) {
+  k1_fixture_t *f = *state;
+  mtq_task_t *t = &f->t;
   mtq_keyring_t *other = mtq_keyring_new();
   add_ok(other, "k1", secret2);
-  build_ok(&t, NULL);
-  sign_ok(other, &t);
-  expect_verify_refused(ring, &t, "signature does not match (task altered, or signed with another "
-                                  "secret)");
+  build_ok(t, NULL);
+  sign_ok(other, t);
+  expect_verify_refused(f->ring, t, "signature does not match (task altered, or signed with "
+                                    "another secret)");
   /* Every digit counts, the last one too. */
-  sign_ok(ring, &t);
-  t.sig[MTQ_SIG_HEX_LEN - 1] = t.sig[MTQ_SIG_HEX_LEN - 1] == '0' ? '1' : '0';
-  expect_verify_refused(ring, &t, "signature does not match");
-  sign_ok(ring, &t);
-  t.sig[MTQ_SIG_HEX_LEN - 1] = '\0';
-  expect_verify_refused(ring, &t, "signature does not match");
-  mtq_task_cleanup(&t);
+  sign_ok(f->ring, t);
+  t->sig[MTQ_SIG_HEX_LEN - 1] = t->sig[MTQ_SIG_HEX_LEN - 1] == '0' ? '1' : '0';
+  expect_verify_refused(f->ring, t, "signature does not match");
+  sign_ok(f->ring, t);
+  t->sig[MTQ_SIG_HEX_LEN - 1] = '\0';
+  expect_verify_refused(f->ring, t, "signature does not match");
   mtq_keyring_destroy(other);
-  mtq_keyring_destroy(ring);
 }
 
 /* Rotation: k2 is the new key.  A task signed with k1 before the switch
@@ -428,8 +416,7 @@ static void test_keyring_add_refused(void **unused) {
 
   static const char short_secret[] = "0123456789abcdef0123456789abcde"; /* 31 bytes */
   assert_false(mtq_keyring_add(ring, "k1", (const uint8_t *)short_secret, 31, &error));
-  assert_int_equal(error.code, MTQ_ERR_INVALID);
-  assert_contains(error.message, "'k1' is 31 bytes");
+  assert_refusal(&error, MTQ_ERR_INVALID, "'k1' is 31 bytes");
   assert_null(strstr(error.message, short_secret));
   assert_true(mtq_keyring_empty(ring));
 
@@ -468,44 +455,41 @@ static void test_sign_without_key(void **unused) {
   mtq_keyring_destroy(ring);
 }
 
+/* f->back: f->t read back and signed again, with the secret of a key
+ * file read under error (which may be NULL). */
+static void resign_with_file(k1_fixture_t *f, const char *path, bson_error_t *error) {
+  mtq_keyring_t *ring = mtq_keyring_new();
+  if (!mtq_keyring_add_file(ring, "k1", path, error)) {
+    fail_msg("%s refused: %s", path, error ? error->message : "(no error asked for)");
+  }
+  reread(&f->t, &f->back);
+  sign_ok(ring, &f->back);
+  mtq_keyring_destroy(ring);
+}
+
 /* The secret of a file is its content less one line ending. */
-static void test_key_file_content(void **unused) {
+static void test_key_file_content(void **state) {
   static const char *const contents[] = {
       "0123456789abcdef0123456789abcdef",
       "0123456789abcdef0123456789abcdef\n",
       "0123456789abcdef0123456789abcdef\r\n",
   };
-  mtq_task_t t, want;
-  mtq_keyring_t *direct = ring_k1();
-  build_ok(&want, NULL);
-  sign_ok(direct, &want);
+  k1_fixture_t *f = *state;
+  build_signed(f, NULL);
   for (size_t i = 0; i < sizeof contents / sizeof contents[0]; i++) {
     bson_error_t error;
     char *path = key_file(contents[i], strlen(contents[i]), 0600);
-    mtq_keyring_t *ring = mtq_keyring_new();
-    if (!mtq_keyring_add_file(ring, "k1", path, &error)) {
-      fail_msg("%s refused: %s", path, error.message);
-    }
-    reread(&want, &t);
-    sign_ok(ring, &t);
-    assert_string_equal(t.sig, want.sig);
-    mtq_task_cleanup(&t);
-    mtq_keyring_destroy(ring);
+    resign_with_file(f, path, &error);
+    assert_string_equal(f->back.sig, f->t.sig);
+    mtq_task_cleanup(&f->back);
     drop_file(path);
   }
   /* Only one line ending goes: a second newline is part of the secret. */
   static const char two[] = "0123456789abcdef0123456789abcdef\n\n";
   char *path = key_file(two, strlen(two), 0400);
-  mtq_keyring_t *ring = mtq_keyring_new();
-  assert_true(mtq_keyring_add_file(ring, "k1", path, NULL));
-  reread(&want, &t);
-  sign_ok(ring, &t);
-  assert_string_not_equal(t.sig, want.sig);
-  mtq_task_cleanup(&t);
-  mtq_keyring_destroy(ring);
+  resign_with_file(f, path, NULL);
+  assert_string_not_equal(f->back.sig, f->t.sig);
   drop_file(path);
-  mtq_task_cleanup(&want);
-  mtq_keyring_destroy(direct);
 }
 
 static void expect_file_refused(const char *path, mtq_errcode_t code, const char *frag) {
@@ -515,10 +499,7 @@ static void expect_file_refused(const char *path, mtq_errcode_t code, const char
     fail_msg("%s accepted (expected \"%s\")", path, frag);
   }
   assert_true(mtq_keyring_empty(ring));
-  assert_int_equal(error.domain, MTQ_ERROR_DOMAIN);
-  assert_int_equal(error.code, code);
-  assert_contains(error.message, path);
-  assert_contains(error.message, frag);
+  assert_refusal(&error, code, path, frag);
   /* The secret of every file written here starts like this. */
   assert_null(strstr(error.message, "s3cr3t"));
   mtq_keyring_destroy(ring);
@@ -566,92 +547,78 @@ static void test_unsigned_document_has_no_sig(void **unused) {
 
 /* args of every BSON type a producer or an operator may write come back
  * from the document byte for byte, and the signature with them. */
-static void test_round_trip(void **unused) {
-  mtq_task_t t, back;
-  mtq_keyring_t *ring = ring_k1();
-  build_ok(&t, NULL);
-  bson_destroy(t.args);
-  t.args = doc_from_json(
+static void test_round_trip(void **state) {
+  k1_fixture_t *f = *state;
+  mtq_task_t *t = &f->t, *back = &f->back;
+  build_ok(t, NULL);
+  bson_destroy(t->args);
+  t->args = doc_from_json(
       "{\"i\": 7, \"l\": {\"$numberLong\": \"9007199254740993\"}, \"d\": 0.1,"
       " \"s\": \"\xc3\xa9t\xc3\xa9\", \"n\": null, \"b\": false,"
       " \"a\": [1, \"two\", [3], {\"four\": 4}], \"o\": {\"p\": {\"q\": []}},"
       " \"dt\": {\"$date\": {\"$numberLong\": \"1700000000000\"}},"
       " \"bin\": {\"$binary\": {\"base64\": \"AAEC\", \"subType\": \"00\"}},"
       " \"oid\": {\"$oid\": \"65f0c0ffee00000000000001\"}, \"e\": {}}");
-  bson_t *args = bson_copy(t.args);
-  sign_ok(ring, &t);
+  bson_t *args = bson_copy(t->args);
+  sign_ok(f->ring, t);
 
   bson_t doc = BSON_INITIALIZER;
   bson_iter_t it, sub;
-  mtq_task_to_bson(&t, &doc);
+  mtq_task_to_bson(t, &doc);
   assert_true(bson_iter_init_find(&it, &doc, "sig") && BSON_ITER_HOLDS_DOCUMENT(&it));
   assert_true(bson_iter_recurse(&it, &sub) && bson_iter_find(&sub, "key"));
   assert_string_equal(bson_iter_utf8(&sub, NULL), "k1");
   assert_true(bson_iter_recurse(&it, &sub) && bson_iter_find(&sub, "hmac"));
-  assert_string_equal(bson_iter_utf8(&sub, NULL), t.sig);
+  assert_string_equal(bson_iter_utf8(&sub, NULL), t->sig);
   bson_destroy(&doc);
 
-  reread(&t, &back);
-  assert_int_equal(back.args->len, args->len);
-  assert_memory_equal(bson_get_data(back.args), bson_get_data(args), args->len);
-  assert_string_equal(back.sig_key, "k1");
-  assert_string_equal(back.sig, t.sig);
-  verify_ok(ring, &back);
+  reread(t, back);
+  assert_int_equal(back->args->len, args->len);
+  assert_memory_equal(bson_get_data(back->args), bson_get_data(args), args->len);
+  assert_string_equal(back->sig_key, "k1");
+  assert_string_equal(back->sig, t->sig);
+  verify_ok(f->ring, back);
   bson_destroy(args);
-  mtq_task_cleanup(&back);
-  mtq_task_cleanup(&t);
-  mtq_keyring_destroy(ring);
 }
 
 /* FerretDB stores -0.0 as 0.0; a signed task is stored with 0.0 already,
  * so a worker reading it from FerretDB still sees what was signed. */
-static void test_negative_zero(void **unused) {
-  mtq_task_t t, back;
-  mtq_keyring_t *ring = ring_k1();
-  build_ok(&t, "{\"a\": -0.0, \"b\": {\"c\": [1.5, -0.0]}, \"d\": -2.5, \"s\": \"-0.0\"}");
-  sign_ok(ring, &t);
+static void test_negative_zero(void **state) {
+  k1_fixture_t *f = *state;
+  build_signed(f, "{\"a\": -0.0, \"b\": {\"c\": [1.5, -0.0]}, \"d\": -2.5, \"s\": \"-0.0\"}");
   bson_t *want =
       doc_from_json("{\"a\": 0.0, \"b\": {\"c\": [1.5, 0.0]}, \"d\": -2.5, \"s\": \"-0.0\"}");
-  assert_int_equal(t.args->len, want->len);
-  assert_memory_equal(bson_get_data(t.args), bson_get_data(want), want->len);
-  reread(&t, &back);
-  verify_ok(ring, &back);
+  assert_int_equal(f->t.args->len, want->len);
+  assert_memory_equal(bson_get_data(f->t.args), bson_get_data(want), want->len);
+  reread(&f->t, &f->back);
+  verify_ok(f->ring, &f->back);
   bson_destroy(want);
-  mtq_task_cleanup(&back);
-  mtq_task_cleanup(&t);
-  mtq_keyring_destroy(ring);
 }
 
 /* A signed task document with sig replaced by the given JSON value. */
 static void expect_sig_read_fails(const char *sig_json, const char *field, const char *frag) {
-  mtq_task_t t, back;
-  mtq_keyring_t *ring = ring_k1();
-  build_ok(&t, NULL);
-  sign_ok(ring, &t);
+  k1_fixture_t f;
+  k1_init(&f);
+  build_signed(&f, NULL);
   bson_t full = BSON_INITIALIZER, doc = BSON_INITIALIZER;
-  mtq_task_to_bson(&t, &full);
+  mtq_task_to_bson(&f.t, &full);
   bson_copy_to_excluding_noinit(&full, &doc, "sig", NULL);
   char json[256];
   snprintf(json, sizeof json, "{\"sig\": %s}", sig_json);
   bson_t *sig = doc_from_json(json);
   bson_concat(&doc, sig);
   bson_error_t error;
-  mtq_task_init(&back);
-  bool ok = mtq_task_from_bson(&back, &doc, "default", &error);
+  bool ok = mtq_task_from_bson(&f.back, &doc, "default", &error);
   bson_destroy(sig);
   bson_destroy(&doc);
   bson_destroy(&full);
-  mtq_task_cleanup(&back);
-  mtq_task_cleanup(&t);
-  mtq_keyring_destroy(ring);
+  k1_cleanup(&f);
   if (ok) {
     fail_msg("accepted sig %s", sig_json);
   }
-  assert_int_equal(error.code, MTQ_ERR_INVALID);
   char quoted[40];
   snprintf(quoted, sizeof quoted, "'%s'", field);
-  assert_contains(error.message, quoted);
-  assert_contains(error.message, frag);
+  assert_refusal(&error, MTQ_ERR_INVALID, quoted, frag);
 }
 
 #define HEX64 "beb78fdb90b643d2d5ea8026aedfe9f3f8617e69409c9ad95b4521b77a79bb8a"
@@ -734,9 +701,7 @@ static void expect_config_refused(const char *text, const char *frag) {
   if (ok) {
     fail_msg("accepted:\n%s", text);
   }
-  assert_int_equal(error.code, MTQ_ERR_INVALID);
-  assert_contains(error.message, "test.ini");
-  assert_contains(error.message, frag);
+  assert_refusal(&error, MTQ_ERR_INVALID, "test.ini", frag);
 }
 
 static void test_config_security_refused(void **unused) {
@@ -852,29 +817,31 @@ static void test_keyring_from_env(void **unused) {
 }
 
 int main(void) {
+#define K1(f) cmocka_unit_test_setup_teardown(f, setup_k1, teardown_k1)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hmac_rfc4231),
       cmocka_unit_test(test_message_format),
-      cmocka_unit_test(test_known_signature),
-      cmocka_unit_test(test_sign_verify),
-      cmocka_unit_test(test_signed_fields_tampered),
-      cmocka_unit_test(test_unsigned_fields_changed),
-      cmocka_unit_test(test_unsigned_refused),
-      cmocka_unit_test(test_unknown_key_refused),
-      cmocka_unit_test(test_wrong_secret_refused),
+      K1(test_known_signature),
+      K1(test_sign_verify),
+      K1(test_signed_fields_tampered),
+      K1(test_unsigned_fields_changed),
+      K1(test_unsigned_refused),
+      K1(test_unknown_key_refused),
+      K1(test_wrong_secret_refused),
       cmocka_unit_test(test_rotation),
       cmocka_unit_test(test_keyring_add_refused),
       cmocka_unit_test(test_sign_without_key),
-      cmocka_unit_test(test_key_file_content),
+      K1(test_key_file_content),
       cmocka_unit_test(test_key_file_refused),
       cmocka_unit_test(test_unsigned_document_has_no_sig),
-      cmocka_unit_test(test_round_trip),
-      cmocka_unit_test(test_negative_zero),
+      K1(test_round_trip),
+      K1(test_negative_zero),
       cmocka_unit_test(test_sig_wrong_types),
       cmocka_unit_test(test_config_security),
       cmocka_unit_test(test_config_security_refused),
       cmocka_unit_test(test_config_keyring),
       cmocka_unit_test(test_keyring_from_env),
   };
+#undef K1
   return cmocka_run_group_tests_name("sign", tests, NULL, NULL);
 }

@@ -1,26 +1,29 @@
 /* test_whoami.c - the worker document: its writer and its lenient reader
  * (common/model/whoami.c).  No database. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
-
 #include <math.h>
 #include <string.h>
 
 #include "mtq_whoami.h"
+#include "test_util.h"
 
-/* cmocka 1.1.5 only compares floats; figures here are doubles. */
-#define assert_near(a, b) assert_true(fabs((double)(a) - (double)(b)) < 1e-9)
+/* A worker document to fill, mtq_whoami_init()ed, with the given id.  On
+ * the heap: the GPU table makes it large.  Caller frees with free_whoami(). */
+static mtq_whoami_t *new_whoami(const char *id) {
+  mtq_whoami_t *w = bson_malloc0(sizeof *w);
+  mtq_whoami_init(w);
+  bson_strncpy(w->id, id, sizeof w->id);
+  return w;
+}
+
+static void free_whoami(mtq_whoami_t *w) {
+  mtq_whoami_cleanup(w);
+  bson_free(w);
+}
 
 /* --- writing: the host figures ------------------------------------------------ */
 
 static void test_append_full(void **unused) {
-  mtq_whoami_t *w = bson_malloc0(sizeof *w);
-  mtq_whoami_init(w);
-  bson_strncpy(w->id, "m1", sizeof w->id);
+  mtq_whoami_t *w = new_whoami("m1");
   mtq_hostinfo_t *info = &w->hostinfo;
   info->cores = 8;
   info->has_load = true;
@@ -46,43 +49,45 @@ static void test_append_full(void **unused) {
 
   bson_t doc = BSON_INITIALIZER;
   mtq_whoami_to_bson(w, &doc);
-  bson_iter_t it, f;
-  assert_true(bson_iter_init_find(&it, &doc, "cores"));
-  assert_int_equal(bson_iter_int32(&it), 8);
-  assert_true(bson_iter_init(&it, &doc));
-  assert_true(bson_iter_find_descendant(&it, "load.2", &f));
-  assert_near(bson_iter_double(&f), 0.5);
-  assert_true(bson_iter_init(&it, &doc));
-  assert_true(bson_iter_find_descendant(&it, "mem.available_mb", &f));
-  assert_int_equal(bson_iter_int64(&f), 9000);
-  assert_true(bson_iter_init(&it, &doc));
-  assert_true(bson_iter_find_descendant(&it, "disk.path", &f));
-  assert_string_equal(bson_iter_utf8(&f, NULL), "/var/lib/mtq");
-  assert_true(bson_iter_init(&it, &doc));
-  assert_true(bson_iter_find_descendant(&it, "disk.free_mb", &f));
-  assert_int_equal(bson_iter_int64(&f), 40000);
-  assert_true(bson_iter_init_find(&it, &doc, "cpu_temp_c"));
-  assert_near(bson_iter_double(&it), 55.0);
-  assert_true(bson_iter_init(&it, &doc));
-  assert_true(bson_iter_find_descendant(&it, "gpus.0.name", &f));
-  assert_string_equal(bson_iter_utf8(&f, NULL), "Tesla T4");
-  assert_true(bson_iter_init(&it, &doc));
-  assert_true(bson_iter_find_descendant(&it, "gpus.0.mem_total_mb", &f));
-  assert_near(bson_iter_double(&f), 15360);
+  /* Each figure with the BSON type the readers of the document expect. */
+  static const struct {
+    const char *path;
+    bson_type_t type;
+    double number;    /* the value of a number */
+    const char *utf8; /* the value of a string */
+  } want[] = {
+      {"cores", BSON_TYPE_INT32, 8, NULL},
+      {"load.2", BSON_TYPE_DOUBLE, 0.5, NULL},
+      {"mem.available_mb", BSON_TYPE_INT64, 9000, NULL},
+      {"disk.path", BSON_TYPE_UTF8, 0, "/var/lib/mtq"},
+      {"disk.free_mb", BSON_TYPE_INT64, 40000, NULL},
+      {"cpu_temp_c", BSON_TYPE_DOUBLE, 55.0, NULL},
+      {"gpus.0.name", BSON_TYPE_UTF8, 0, "Tesla T4"},
+      {"gpus.0.mem_total_mb", BSON_TYPE_DOUBLE, 15360, NULL},
+  };
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    bson_iter_t it, found;
+    if (!bson_iter_init(&it, &doc) || !bson_iter_find_descendant(&it, want[i].path, &found)) {
+      fail_msg("no %s in the document", want[i].path);
+    }
+    assert_int_equal(bson_iter_type(&found), want[i].type);
+    if (want[i].utf8) {
+      assert_string_equal(bson_iter_utf8(&found, NULL), want[i].utf8);
+    } else {
+      assert_near(bson_iter_as_double(&found), want[i].number);
+    }
+  }
   /* A figure the GPU did not report is left out, not stored as NaN. */
+  bson_iter_t it, found;
   assert_true(bson_iter_init(&it, &doc));
-  assert_false(bson_iter_find_descendant(&it, "gpus.0.util_pct", &f));
+  assert_false(bson_iter_find_descendant(&it, "gpus.0.util_pct", &found));
   bson_destroy(&doc);
-  mtq_whoami_cleanup(w);
-  bson_free(w);
+  free_whoami(w);
 }
 
 static void test_append_absent_figures(void **unused) {
-  mtq_whoami_t *w = bson_malloc0(sizeof *w);
-  mtq_whoami_init(w);
-  bson_strncpy(w->id, "m1", sizeof w->id);
-  mtq_hostinfo_t *info = &w->hostinfo;
-  info->cores = 2;
+  mtq_whoami_t *w = new_whoami("m1");
+  w->hostinfo.cores = 2;
   bson_t doc = BSON_INITIALIZER;
   mtq_whoami_to_bson(w, &doc);
   assert_true(bson_has_field(&doc, "cores"));
@@ -99,15 +104,13 @@ static void test_append_absent_figures(void **unused) {
   bson_iter_array(&it, &len, &data);
   assert_int_equal(len, 5); /* an empty BSON array */
   bson_destroy(&doc);
-  mtq_whoami_cleanup(w);
-  bson_free(w);
+  free_whoami(w);
 }
 
 /* --- writing and reading back ------------------------------------------------- */
 
+/* w, from new_whoami("m2"), with every field the reader keeps. */
 static void fill(mtq_whoami_t *w) {
-  mtq_whoami_init(w);
-  bson_strncpy(w->id, "m2", sizeof w->id);
   bson_strncpy(w->host, "host-2", sizeof w->host);
   w->pid = 4242;
   w->state = MTQ_WORKER_STATE_RUNNING;
@@ -138,11 +141,10 @@ static void fill(mtq_whoami_t *w) {
 }
 
 static void test_round_trip(void **unused) {
-  mtq_whoami_t *w = bson_malloc0(sizeof *w), *r = bson_malloc0(sizeof *r);
+  mtq_whoami_t *w = new_whoami("m2"), *r = new_whoami("");
   fill(w);
   bson_t doc = BSON_INITIALIZER;
   mtq_whoami_to_bson(w, &doc);
-  mtq_whoami_init(r);
   assert_true(mtq_whoami_from_bson(r, &doc));
   assert_string_equal(r->id, "m2");
   assert_string_equal(r->host, "host-2");
@@ -179,16 +181,12 @@ static void test_round_trip(void **unused) {
   assert_true(bson_equal(&doc, &again));
   bson_destroy(&again);
   bson_destroy(&doc);
-  mtq_whoami_cleanup(w);
-  mtq_whoami_cleanup(r);
-  bson_free(w);
-  bson_free(r);
+  free_whoami(w);
+  free_whoami(r);
 }
 
 static bool read_json(mtq_whoami_t *w, const char *json) {
-  bson_error_t err;
-  bson_t *doc = bson_new_from_json((const uint8_t *)json, -1, &err);
-  assert_non_null(doc);
+  bson_t *doc = doc_from_json(json);
   bool ok = mtq_whoami_from_bson(w, doc);
   bson_destroy(doc);
   return ok;
@@ -197,8 +195,7 @@ static bool read_json(mtq_whoami_t *w, const char *json) {
 /* Written by hand in mongosh or by another version: what has the expected
  * type is read, the rest is absent, nothing fails but a missing id. */
 static void test_lenient(void **unused) {
-  mtq_whoami_t *w = bson_malloc0(sizeof *w);
-  mtq_whoami_init(w);
+  mtq_whoami_t *w = new_whoami("");
   assert_true(read_json(w, "{\"_id\": \"w1\", \"state\": \"resting\", \"pid\": \"12\","
                            " \"concurrency\": 3.0, \"last_seen\": 1700000000000,"
                            " \"channels\": [\"ok\", 7, \"not valid!\", \"b\"],"
@@ -226,20 +223,17 @@ static void test_lenient(void **unused) {
   assert_false(read_json(w, "{\"_id\": 5}"));
   assert_false(read_json(w, "{\"_id\": \"\"}"));
   assert_false(read_json(w, "{\"_id\": \"has space\"}"));
-  mtq_whoami_cleanup(w);
-  bson_free(w);
+  free_whoami(w);
 }
 
 static void test_states(void **unused) {
   assert_string_equal(mtq_worker_state_name(MTQ_WORKER_STATE_RUNNING), "running");
   assert_string_equal(mtq_worker_state_name(MTQ_WORKER_STATE_STOPPED), "stopped");
   assert_string_equal(mtq_worker_state_name(MTQ_WORKER_STATE_LOST), "lost");
-  mtq_whoami_t *w = bson_malloc0(sizeof *w);
-  mtq_whoami_init(w);
+  mtq_whoami_t *w = new_whoami("");
   assert_true(read_json(w, "{\"_id\": \"w1\", \"state\": \"lost\"}"));
   assert_int_equal(w->state, MTQ_WORKER_STATE_LOST);
-  mtq_whoami_cleanup(w);
-  bson_free(w);
+  free_whoami(w);
 }
 
 static void test_list(void **unused) {
