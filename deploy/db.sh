@@ -14,6 +14,8 @@ usage: deploy/db.sh start   [--port P] [--dir DIR] [--backend sqlite|postgresql]
 Runs mongod when it is on PATH (unless MTQ_DB=ferretdb), otherwise FerretDB
 $MTQ_FERRETDB_VERSION (built into .local/bin/ferretdb on first use), listening on
 HOST:P only.  Defaults: HOST=127.0.0.1, P=27017, DIR=<repo>/.local/db/P.
+MTQ_DB=javaserver runs mongo-java-server instead (a test server, data in
+memory only: see "mongo-java-server" below).
 
   start    starts the server in the background (pid file and log in DIR), waits
            until it accepts connections (30 s at most) and prints its URI,
@@ -35,6 +37,15 @@ FerretDB logs at level error (MTQ_FERRETDB_LOG_LEVEL): at warn it logs every
 failed command in full, and mtq's claims fail on purpose (duplicate keys).
 MTQ_FERRETDB_DEBUG_ADDR=127.0.0.1:P serves FerretDB's Prometheus metrics and
 Go pprof profiles there (off by default).
+
+mongo-java-server (MTQ_DB=javaserver):
+  installed on first use into .local/javaserver/: the jars pinned in
+  deploy/javaserver/pom.xml, fetched from Maven Central with mvn, and the
+  launcher deploy/javaserver/MtqTestServer.java compiled with javac (a JDK
+  17 and Maven are installed with apt when missing; MTQ_JAVA_HOME picks
+  another JDK).  Its data is in memory: a stop or restart loses it.  It
+  logs at level warn (MTQ_JAVASERVER_LOG_LEVEL: error, warn, info, debug);
+  MTQ_JAVASERVER_HEAP (default 1g) is the JVM's -Xmx.  No --backend.
 EOF
 }
 
@@ -70,7 +81,7 @@ octet='(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])'
 [[ "$host" != 0.0.0.0 ]] || die "MTQ_DB_HOST=0.0.0.0 would listen on every interface: give one address"
 
 pidfile="$dir/server.pid"
-kindfile="$dir/server.kind"   # "mongod", "ferretdb sqlite" or "ferretdb postgresql"
+kindfile="$dir/server.kind"   # "mongod", "ferretdb sqlite", "ferretdb postgresql" or "javaserver"
 logfile="$dir/server.log"
 uri="mongodb://$host:$port/"
 lockfd=9   # replaced by lock_dir; children started while it is held close it
@@ -106,7 +117,7 @@ server_pid() {
   [[ "$pid" =~ ^[0-9]+$ ]] && alive "$pid" || return 1
   # Guard against a recycled pid: it must be a server for this port.
   tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null |
-    grep -Eq "(ferretdb|mongod) .*(${host//./\\.}:$port |--port $port )" || return 1
+    grep -Eq "(ferretdb|mongod|MtqTestServer) .*(${host//./\\.}:$port |--port $port )" || return 1
   printf '%s\n' "$pid"
 }
 
@@ -241,12 +252,30 @@ do_start() {
   fi
   port_open "$port" && die "port $port is already in use by a server not started from $dir"
 
-  local server=()
-  if mongod_selected; then
+  local server=() db
+  db="$(db_kind)"
+  case "$db" in
+  mongod)
     kind="mongod"
     mkdir -p "$dir/mongod"
     server=(mongod --dbpath "$dir/mongod" --bind_ip "$host" --port "$port")
-  else
+    ;;
+  javaserver)
+    [[ -z "$backend" ]] || die "--backend is for FerretDB; mongo-java-server keeps its data in memory"
+    kind="javaserver"
+    javaserver_install
+    # SerialGC: one GC thread on a small shared machine.  ExitOnOutOfMemory:
+    # a server that ran out of heap dies (and the test says so) rather than
+    # answering some requests and not others.
+    server=("$(javaserver_java)" -XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError
+            "-Xmx${MTQ_JAVASERVER_HEAP:-1g}"
+            "-Dorg.slf4j.simpleLogger.defaultLogLevel=${MTQ_JAVASERVER_LOG_LEVEL:-warn}"
+            -Dorg.slf4j.simpleLogger.showDateTime=true
+            "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSSXXX"
+            -cp "$MTQ_JAVASERVER_DIR/classes:$MTQ_JAVASERVER_DIR/lib/*"
+            MtqTestServer --listen-addr="$host:$port")
+    ;;
+  ferretdb)
     if [[ -z "$backend" && -f "$kindfile" ]]; then
       read -r _ backend <"$kindfile" || true
     fi
@@ -263,7 +292,8 @@ do_start() {
       mkdir -p "$dir/sqlite"
       server+=(--handler=sqlite --sqlite-url="file:$dir/sqlite/")
     fi
-  fi
+    ;;
+  esac
 
   log "starting $kind on $host:$port (dir $dir)"
   echo "--- $(date -Is) starting: ${server[*]}" >>"$logfile"
@@ -310,8 +340,12 @@ do_status() {
 }
 
 do_install() {
+  local db
+  db="$(db_kind)"
+  [[ "$db" != javaserver || -z "$backend" ]] ||
+    die "--backend is for FerretDB; mongo-java-server keeps its data in memory"
   db_server_install
-  if [[ "$backend" == postgresql ]] && ! mongod_selected; then
+  if [[ "$backend" == postgresql && "$db" == ferretdb ]]; then
     pg_bindir >/dev/null
   fi
 }
