@@ -269,9 +269,7 @@ do_start() {
     # answering some requests and not others.
     server=("$(javaserver_java)" -XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError
             "-Xmx${MTQ_JAVASERVER_HEAP:-1g}"
-            "-Dorg.slf4j.simpleLogger.defaultLogLevel=${MTQ_JAVASERVER_LOG_LEVEL:-warn}"
-            -Dorg.slf4j.simpleLogger.showDateTime=true
-            "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSSXXX"
+            "-Dmtq.log.level=${MTQ_JAVASERVER_LOG_LEVEL:-warn}"
             -cp "$MTQ_JAVASERVER_DIR/classes:$MTQ_JAVASERVER_DIR/lib/*"
             MtqTestServer --listen-addr="$host:$port")
     ;;

@@ -1,7 +1,7 @@
 // deploy/javaserver/MtqTestServer.java - runs mongo-java-server with its
 // in-memory backend on one address until SIGTERM, for mtq's tests.
 //
-//   java -cp CLASSES:LIB/* MtqTestServer --listen-addr=HOST:PORT
+//   java -Dmtq.log.level=warn -cp CLASSES:LIB/* MtqTestServer --listen-addr=HOST:PORT
 //
 // deploy/db.sh compiles it at install (MTQ_DB=javaserver) and starts it like
 // FerretDB: the --listen-addr spelling is FerretDB's, so that db.sh finds its
@@ -11,7 +11,15 @@
 // MongoDB paths.  Its data lives in memory and is gone when it stops.
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
+import java.time.Instant;
+import java.util.Map;
 import java.util.concurrent.CountDownLatch;
+import java.util.logging.ConsoleHandler;
+import java.util.logging.Formatter;
+import java.util.logging.Handler;
+import java.util.logging.Level;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
 
 public final class MtqTestServer {
   private MtqTestServer() {}
@@ -36,6 +44,7 @@ public final class MtqTestServer {
     if (host == null || host.isEmpty() || port < 1 || port > 65535) {
       usage("--listen-addr=HOST:PORT is required");
     }
+    configureLog(System.getProperty("mtq.log.level", "warn"));
 
     MongoServer server = new MongoServer(new MemoryBackend());
     try {
@@ -62,9 +71,54 @@ public final class MtqTestServer {
     }
   }
 
+  private static final Map<String, Level> LEVELS = Map.of(
+      "error", Level.SEVERE, "warn", Level.WARNING, "info", Level.INFO, "debug", Level.FINE);
+
+  // The server's log (SLF4J, through slf4j-jdk14) goes to stderr one line a
+  // record: a refused command is logged with its exception, and its stack
+  // trace (some 30 lines of netty) would bury the message, so only the
+  // exception and where it was thrown are kept.
+  private static void configureLog(String name) {
+    Level level = LEVELS.get(name);
+    if (level == null) {
+      usage("-Dmtq.log.level must be error, warn, info or debug, not '" + name + "'");
+    }
+    Logger root = Logger.getLogger("");
+    for (Handler h : root.getHandlers()) {
+      root.removeHandler(h);
+    }
+    ConsoleHandler handler = new ConsoleHandler();
+    handler.setLevel(Level.ALL);
+    handler.setFormatter(new OneLine());
+    root.addHandler(handler);
+    root.setLevel(level);
+  }
+
+  private static final class OneLine extends Formatter {
+    @Override
+    public String format(LogRecord r) {
+      // getMessage, not formatMessage: SLF4J has filled in the arguments,
+      // and the JSON of a command would confuse MessageFormat.
+      StringBuilder b = new StringBuilder()
+          .append(Instant.ofEpochMilli(r.getMillis())).append(' ')
+          .append(r.getLevel().getName()).append(' ')
+          .append(r.getLoggerName()).append(": ").append(r.getMessage());
+      for (Throwable t = r.getThrown(); t != null; t = t.getCause() == t ? null : t.getCause()) {
+        b.append(" -- ").append(t);
+        StackTraceElement[] where = t.getStackTrace();
+        if (where.length > 0) {
+          b.append(" (at ").append(where[0]).append(')');
+        }
+      }
+      return b.append(System.lineSeparator()).toString();
+    }
+  }
+
   private static void usage(String why) {
     System.err.println("MtqTestServer: " + why);
-    System.err.println("usage: java -cp CLASSES:LIB/* MtqTestServer --listen-addr=HOST:PORT");
+    System.err.println(
+        "usage: java [-Dmtq.log.level=error|warn|info|debug] -cp CLASSES:LIB/* MtqTestServer"
+        + " --listen-addr=HOST:PORT");
     System.exit(2);
   }
 }

@@ -10,12 +10,18 @@
 # On exit, whatever the reason, every process the test started is stopped,
 # the database too, and the temporary directory goes; when the test failed,
 # the tail of each log is printed and the logs are kept under
-# BUILD_DIR/tests/integration/logs/<test>/.  A daemon that died during the
+# BUILD_DIR/tests/integration/logs/<test>/ (MTQ_TEST_KEEP_LOGS=1 keeps them
+# when it passed too).  A daemon that died during the
 # test (unless killed on purpose), that does not exit 0 on SIGTERM, or whose
 # log holds a sanitizer report fails the test too.
 #
 # The first start of FerretDB builds it (deploy/db.sh install, minutes):
 # run that before the tests, or the first test may run out of time.
+#
+# MTQ_DB flows through to deploy/db.sh: MTQ_DB=javaserver runs the test
+# against mongo-java-server instead (ctest -L javaserver), on ports 1000
+# above the test's own and with its logs kept apart (TEST_NAME ends in
+# -javaserver), so that both variants of a test can run at once.
 #
 # Globals set for the test: MTQ_BUILD, MTQ_ROOT, TEST_NAME, TMP, PORT, URI,
 # EXEC_LOG (the side-channel log of fn/record.sh), MTQ, MTQD, MTQ_WORKER,
@@ -44,6 +50,11 @@ shopt -s nullglob
 MTQ_BUILD="$(cd "$1" && pwd)"
 MTQ_ROOT="$(cd "$2" && pwd)"
 TEST_NAME="$(basename "$0" .sh)"
+MTQ__PORT_OFFSET=0
+if [[ "${MTQ_DB:-}" == javaserver ]]; then
+  TEST_NAME+="-javaserver"
+  MTQ__PORT_OFFSET=1000
+fi
 
 MTQ="${MTQ_CLI_BIN:-$MTQ_BUILD/cli/mtq}"
 MTQD="${MTQ_MTQD_BIN:-$MTQ_BUILD/server/mtqd}"
@@ -138,7 +149,7 @@ print_logs() {
   for f in "$TMP"/*.log "$TMP"/db/server.log; do
     [[ -s "$f" ]] || continue
     n=40
-    [[ "$f" == */db/server.log ]] && n=15 # FerretDB's warnings are verbose
+    [[ "$f" == */db/server.log ]] && n=15 # FerretDB's warnings, Java's stack traces are verbose
     printf '\n----- %s (last %d lines) -----\n' "${f#"$TMP"/}" "$n" >&2
     tail -n "$n" "$f" >&2 || true
   done
@@ -193,8 +204,8 @@ mtq__cleanup() {
   # be what those processes need to stop cleanly.
   mtq__run_hooks MTQ__CLEANUP || rc=1
   if [[ -n "$TMP" && -d "$TMP" ]]; then
-    if ((rc != 0)); then
-      print_logs
+    if ((rc != 0)) || [[ "${MTQ_TEST_KEEP_LOGS:-0}" == 1 ]]; then
+      ((rc == 0)) || print_logs
       local keep="$MTQ_BUILD/tests/integration/logs/$TEST_NAME"
       rm -rf "$keep" && mkdir -p "$keep" &&
         cp "$TMP"/*.log "$TMP"/*.ini "${MTQ_KEEP[@]}" "$keep"/ 2>/dev/null
@@ -290,7 +301,7 @@ mtq_arm() {
 # mtq_setup BASE_PORT LIMIT_S: mtq_arm LIMIT_S (unless done), then the
 # database.
 mtq_setup() {
-  local base="$1" limit="$2" p
+  local base="$(($1 + MTQ__PORT_OFFSET))" limit="$2" p
   [[ -n "$WATCHDOG_PID" ]] || mtq_arm "$limit"
 
   # The first free port from base; when another run takes it between the
