@@ -6,10 +6,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
   cat <<EOF
-usage: deploy/db.sh start   [--port P] [--dir DIR] [--backend sqlite|postgresql] [--pg-port Q]
+usage: deploy/db.sh start   [--port P] [--dir DIR] [--backend B] [--pg-port Q]
        deploy/db.sh stop    [--port P] [--dir DIR]
        deploy/db.sh status  [--port P] [--dir DIR]
-       deploy/db.sh install [--backend sqlite|postgresql]
+       deploy/db.sh install [--backend B]
 
 Runs mongod when it is on PATH (unless MTQ_DB=ferretdb), otherwise FerretDB
 $MTQ_FERRETDB_VERSION (built into .local/bin/ferretdb on first use), listening on
@@ -24,7 +24,7 @@ memory only: see "mongo-java-server" below).
   status   exit 0 when running, 1 when not.
   install  only installs the server (and PostgreSQL for --backend postgresql).
 
-FerretDB backends:
+FerretDB backends (B):
   sqlite      (default) data in DIR/sqlite/
   postgresql  a private PostgreSQL cluster in DIR/pg/ on port Q (default
               P+10000), 127.0.0.1 and a unix socket in DIR/pg/run only,
@@ -43,9 +43,12 @@ mongo-java-server (MTQ_DB=javaserver):
   deploy/javaserver/pom.xml, fetched from Maven Central with mvn, and the
   launcher deploy/javaserver/MtqTestServer.java compiled with javac (a JDK
   17 and Maven are installed with apt when missing; MTQ_JAVA_HOME picks
-  another JDK).  Its data is in memory: a stop or restart loses it.  It
-  logs at level warn (MTQ_JAVASERVER_LOG_LEVEL: error, warn, info, debug);
-  MTQ_JAVASERVER_HEAP (default 1g) is the JVM's -Xmx.  No --backend.
+  another JDK).  Backends (B):
+    memory  (default) data in the JVM's heap only: a stop loses it
+    h2      data in DIR/mongo-java-server.mv (H2's MVStore), kept across a
+            stop and a start, for tests that restart the database
+  It logs at level warn (MTQ_JAVASERVER_LOG_LEVEL: error, warn, info,
+  debug); MTQ_JAVASERVER_HEAP (default 1g) is the JVM's -Xmx.
 EOF
 }
 
@@ -70,7 +73,6 @@ while (($#)); do
   shift
 done
 if ! [[ "$port" =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then die "bad port '$port'"; fi
-case "$backend" in ""|sqlite|postgresql) ;; *) die "backend must be sqlite or postgresql" ;; esac
 dir="$(realpath -m "${dir:-$MTQ_LOCAL/db/$port}")"
 # An IPv4 literal only: it goes into the server's command line, its URI and
 # the pid check below, and a name could resolve elsewhere.  0.0.0.0 would
@@ -81,7 +83,7 @@ octet='(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])'
 [[ "$host" != 0.0.0.0 ]] || die "MTQ_DB_HOST=0.0.0.0 would listen on every interface: give one address"
 
 pidfile="$dir/server.pid"
-kindfile="$dir/server.kind"   # "mongod", "ferretdb sqlite", "ferretdb postgresql" or "javaserver"
+kindfile="$dir/server.kind"   # "mongod", "ferretdb sqlite|postgresql" or "javaserver memory|h2"
 logfile="$dir/server.log"
 uri="mongodb://$host:$port/"
 lockfd=9   # replaced by lock_dir; children started while it is held close it
@@ -236,6 +238,18 @@ pg_stop() {
 
 # --- commands ------------------------------------------------------------------
 
+# server_kind: sets db to the server start and install are about (db_kind)
+# and checks --backend against it.
+server_kind() {
+  db="$(db_kind)"
+  case "$db:$backend" in
+    *:|ferretdb:sqlite|ferretdb:postgresql|javaserver:memory|javaserver:h2) ;;
+    ferretdb:*)   die "the backend of FerretDB is sqlite or postgresql, not '$backend'" ;;
+    javaserver:*) die "the backend of mongo-java-server is memory or h2, not '$backend'" ;;
+    mongod:*)     die "mongod has no --backend" ;;
+  esac
+}
+
 lock_dir() {
   mkdir -p "$dir"
   exec {lockfd}>"$dir/.lock"
@@ -243,7 +257,8 @@ lock_dir() {
 }
 
 do_start() {
-  local pid kind
+  local pid kind db
+  server_kind
   lock_dir
   if pid="$(server_pid)"; then
     wait_for_port "$pid" "$port" "$logfile" "server"
@@ -252,8 +267,14 @@ do_start() {
   fi
   port_open "$port" && die "port $port is already in use by a server not started from $dir"
 
-  local server=() db
-  db="$(db_kind)"
+  local server=()
+  # An existing DIR keeps the backend it was started with (a test's restart
+  # must find its data where it left it).
+  if [[ -z "$backend" && -f "$kindfile" ]]; then
+    local was
+    read -r was backend <"$kindfile" || true
+    [[ "$was" == "$db" ]] || backend=""
+  fi
   case "$db" in
   mongod)
     kind="mongod"
@@ -261,8 +282,8 @@ do_start() {
     server=(mongod --dbpath "$dir/mongod" --bind_ip "$host" --port "$port")
     ;;
   javaserver)
-    [[ -z "$backend" ]] || die "--backend is for FerretDB; mongo-java-server keeps its data in memory"
-    kind="javaserver"
+    backend="${backend:-memory}"
+    kind="javaserver $backend"
     javaserver_install
     # SerialGC: one GC thread on a small shared machine.  ExitOnOutOfMemory:
     # a server that ran out of heap dies (and the test says so) rather than
@@ -272,11 +293,9 @@ do_start() {
             "-Dmtq.log.level=${MTQ_JAVASERVER_LOG_LEVEL:-warn}"
             -cp "$MTQ_JAVASERVER_DIR/classes:$MTQ_JAVASERVER_DIR/lib/*"
             MtqTestServer --listen-addr="$host:$port")
+    [[ "$backend" == memory ]] || server+=(--state-dir="$dir")
     ;;
   ferretdb)
-    if [[ -z "$backend" && -f "$kindfile" ]]; then
-      read -r _ backend <"$kindfile" || true
-    fi
     backend="${backend:-sqlite}"
     kind="ferretdb $backend"
     ferretdb_install
@@ -339,9 +358,7 @@ do_status() {
 
 do_install() {
   local db
-  db="$(db_kind)"
-  [[ "$db" != javaserver || -z "$backend" ]] ||
-    die "--backend is for FerretDB; mongo-java-server keeps its data in memory"
+  server_kind
   db_server_install
   if [[ "$backend" == postgresql && "$db" == ferretdb ]]; then
     pg_bindir >/dev/null

@@ -1,15 +1,23 @@
-// deploy/javaserver/MtqTestServer.java - runs mongo-java-server with its
-// in-memory backend on one address until SIGTERM, for mtq's tests.
+// deploy/javaserver/MtqTestServer.java - runs mongo-java-server on one
+// address until SIGTERM, for mtq's tests.
 //
-//   java -Dmtq.log.level=warn -cp CLASSES:LIB/* MtqTestServer --listen-addr=HOST:PORT
+//   java [-Dmtq.log.level=warn] -cp CLASSES:LIB/* MtqTestServer --listen-addr=HOST:PORT
+//        [--state-dir=DIR]
 //
 // deploy/db.sh compiles it at install (MTQ_DB=javaserver) and starts it like
-// FerretDB: the --listen-addr spelling is FerretDB's, so that db.sh finds its
-// own server by the same "HOST:PORT " in /proc/PID/cmdline.  It is a second
-// server for the tests, one that applies each write to a document in one
-// step, as MongoDB does (FerretDB 1.x reads, then writes): it exercises mtq's
-// MongoDB paths.  Its data lives in memory and is gone when it stops.
+// FerretDB: the --listen-addr and --state-dir spellings are FerretDB's, so
+// that db.sh finds its own server by the same "HOST:PORT " in
+// /proc/PID/cmdline.  It is a second server for the tests, one that applies
+// each write to a document in one step under its collection's lock, as
+// MongoDB does (FerretDB 1.x reads, then writes): it exercises mtq's MongoDB
+// paths.  Without --state-dir the data lives in memory (MemoryBackend) and is
+// gone when it stops; with it, in DIR/mongo-java-server.mv (H2Backend, an H2
+// MVStore written in the background and on stop), for tests that restart the
+// database.  Both backends share the library's collection code, locking
+// included; they differ in where documents are kept.
+import de.bwaldvogel.mongo.MongoBackend;
 import de.bwaldvogel.mongo.MongoServer;
+import de.bwaldvogel.mongo.backend.h2.H2Backend;
 import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
 import java.time.Instant;
 import java.util.Map;
@@ -26,9 +34,12 @@ public final class MtqTestServer {
 
   public static void main(String[] args) {
     String host = null;
+    String stateDir = null;
     int port = -1;
     for (String arg : args) {
-      if (arg.startsWith("--listen-addr=")) {
+      if (arg.startsWith("--state-dir=")) {
+        stateDir = arg.substring("--state-dir=".length());
+      } else if (arg.startsWith("--listen-addr=")) {
         String addr = arg.substring("--listen-addr=".length());
         int colon = addr.lastIndexOf(':');
         try {
@@ -46,7 +57,9 @@ public final class MtqTestServer {
     }
     configureLog(System.getProperty("mtq.log.level", "warn"));
 
-    MongoServer server = new MongoServer(new MemoryBackend());
+    MongoBackend backend = stateDir == null ? new MemoryBackend()
+        : new H2Backend(stateDir + "/mongo-java-server.mv");
+    MongoServer server = new MongoServer(backend);
     try {
       server.bind(host, port);
     } catch (RuntimeException e) {
@@ -118,7 +131,7 @@ public final class MtqTestServer {
     System.err.println("MtqTestServer: " + why);
     System.err.println(
         "usage: java [-Dmtq.log.level=error|warn|info|debug] -cp CLASSES:LIB/* MtqTestServer"
-        + " --listen-addr=HOST:PORT");
+        + " --listen-addr=HOST:PORT [--state-dir=DIR]");
     System.exit(2);
   }
 }

@@ -21,7 +21,11 @@
 # MTQ_DB flows through to deploy/db.sh: MTQ_DB=javaserver runs the test
 # against mongo-java-server instead (ctest -L javaserver), on ports 1000
 # above the test's own and with its logs kept apart (TEST_NAME ends in
-# -javaserver), so that both variants of a test can run at once.
+# -javaserver), so that both variants of a test can run at once.  Its
+# memory backend loses everything when the database stops: a test that
+# restarts the database (db_stop, db_start) and expects its data back sets
+# MTQ_DB_RESTARTS=1 before mtq_setup, and runs on its h2 backend, whose data
+# (in the test's DIR) outlives a restart.
 #
 # Globals set for the test: MTQ_BUILD, MTQ_ROOT, TEST_NAME, TMP, PORT, URI,
 # EXEC_LOG (the side-channel log of fn/record.sh), MTQ, MTQD, MTQ_WORKER,
@@ -77,6 +81,7 @@ MTQ_KEEP=()         # more files the test wants kept with the logs when it fails
 # Not taken from the environment: the test decides where its database is.
 MTQ_DB_HOST=127.0.0.1
 MTQ_DB_EXEC=() MTQ_EXEC=()
+MTQ_DB_RESTARTS=0 # set by a test that restarts the database (above)
 # shellcheck disable=SC2034 # used through namerefs
 MTQ__CLEANUP=() MTQ__CLEANUP_FIRST=() # commands of mtq_on_cleanup, run at exit
 MTQ__PIDS=()        # every process started in the background, stopped in this order
@@ -270,8 +275,12 @@ port_open() {
 # mtq__db_sh TIMEOUT_S COMMAND: deploy/db.sh COMMAND for the test's database
 # (where it runs, on its address), its output added to db-ctl.log.
 mtq__db_sh() {
+  local backend=()
+  if [[ "$2" == start && "${MTQ_DB:-}" == javaserver && "$MTQ_DB_RESTARTS" == 1 ]]; then
+    backend=(--backend h2)
+  fi
   MTQ_DB_HOST="$MTQ_DB_HOST" timeout "$1" "${MTQ_DB_EXEC[@]}" bash "$DB_SH" "$2" \
-    --port "$PORT" --dir "$TMP/db" >>"$TMP/db-ctl.log" 2>&1
+    --port "$PORT" --dir "$TMP/db" "${backend[@]}" >>"$TMP/db-ctl.log" 2>&1
 }
 
 # mtq_arm LIMIT_S: the clean-up trap, the watchdog (the test ends itself
