@@ -208,8 +208,9 @@ ferretdb_install() {
 # --- mongo-java-server (MTQ_DB=javaserver) --------------------------------------
 #
 # A second server for the tests: MongoDB's wire protocol in a JVM, data in
-# memory, each write to a document done in one step under its collection's
-# lock, as MongoDB does.  What it is made of is pinned in
+# memory (or in an H2 file, db.sh --backend h2), each write to a document
+# done in one step under its collection's lock, as MongoDB does.  What it is
+# made of is pinned in
 # deploy/javaserver/pom.xml (jars from Maven Central) and
 # deploy/javaserver/MtqTestServer.java (the launcher); the install in
 # $MTQ_JAVASERVER_DIR is keyed on both files and the JDK that compiled it.

@@ -11,9 +11,9 @@
 # the database too, and the temporary directory goes; when the test failed,
 # the tail of each log is printed and the logs are kept under
 # BUILD_DIR/tests/integration/logs/<test>/ (MTQ_TEST_KEEP_LOGS=1 keeps them
-# when it passed too).  A daemon that died during the
-# test (unless killed on purpose), that does not exit 0 on SIGTERM, or whose
-# log holds a sanitizer report fails the test too.
+# when it passed too).  A daemon that died during the test (unless killed on
+# purpose), that does not exit 0 on SIGTERM, or whose log holds a sanitizer
+# report fails the test too.
 #
 # The first start of FerretDB builds it (deploy/db.sh install, minutes):
 # run that before the tests, or the first test may run out of time.
@@ -154,7 +154,7 @@ print_logs() {
   for f in "$TMP"/*.log "$TMP"/db/server.log; do
     [[ -s "$f" ]] || continue
     n=40
-    [[ "$f" == */db/server.log ]] && n=15 # FerretDB's warnings, Java's stack traces are verbose
+    [[ "$f" == */db/server.log ]] && n=15 # FerretDB's warnings are verbose
     printf '\n----- %s (last %d lines) -----\n' "${f#"$TMP"/}" "$n" >&2
     tail -n "$n" "$f" >&2 || true
   done
