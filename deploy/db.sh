@@ -6,14 +6,16 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
   cat <<EOF
-usage: deploy/db.sh start   [--port P] [--dir DIR] [--backend sqlite|postgresql] [--pg-port Q]
+usage: deploy/db.sh start   [--port P] [--dir DIR] [--backend B] [--pg-port Q]
        deploy/db.sh stop    [--port P] [--dir DIR]
        deploy/db.sh status  [--port P] [--dir DIR]
-       deploy/db.sh install [--backend sqlite|postgresql]
+       deploy/db.sh install [--backend B]
 
 Runs mongod when it is on PATH (unless MTQ_DB=ferretdb), otherwise FerretDB
 $MTQ_FERRETDB_VERSION (built into .local/bin/ferretdb on first use), listening on
 HOST:P only.  Defaults: HOST=127.0.0.1, P=27017, DIR=<repo>/.local/db/P.
+MTQ_DB=javaserver runs mongo-java-server instead (a test server, data in
+memory only: see "mongo-java-server" below).
 
   start    starts the server in the background (pid file and log in DIR), waits
            until it accepts connections (30 s at most) and prints its URI,
@@ -22,7 +24,7 @@ HOST:P only.  Defaults: HOST=127.0.0.1, P=27017, DIR=<repo>/.local/db/P.
   status   exit 0 when running, 1 when not.
   install  only installs the server (and PostgreSQL for --backend postgresql).
 
-FerretDB backends:
+FerretDB backends (B):
   sqlite      (default) data in DIR/sqlite/
   postgresql  a private PostgreSQL cluster in DIR/pg/ on port Q (default
               P+10000), 127.0.0.1 and a unix socket in DIR/pg/run only,
@@ -35,6 +37,18 @@ FerretDB logs at level error (MTQ_FERRETDB_LOG_LEVEL): at warn it logs every
 failed command in full, and mtq's claims fail on purpose (duplicate keys).
 MTQ_FERRETDB_DEBUG_ADDR=127.0.0.1:P serves FerretDB's Prometheus metrics and
 Go pprof profiles there (off by default).
+
+mongo-java-server (MTQ_DB=javaserver):
+  installed on first use into .local/javaserver/: the jars pinned in
+  deploy/javaserver/pom.xml, fetched from Maven Central with mvn, and the
+  launcher deploy/javaserver/MtqTestServer.java compiled with javac (a JDK
+  17 and Maven are installed with apt when missing; MTQ_JAVA_HOME picks
+  another JDK).  Backends (B):
+    memory  (default) data in the JVM's heap only: a stop loses it
+    h2      data in DIR/mongo-java-server.mv (H2's MVStore), kept across a
+            stop and a start, for tests that restart the database
+  It logs at level warn (MTQ_JAVASERVER_LOG_LEVEL: error, warn, info,
+  debug); MTQ_JAVASERVER_HEAP (default 1g) is the JVM's -Xmx.
 EOF
 }
 
@@ -59,7 +73,6 @@ while (($#)); do
   shift
 done
 if ! [[ "$port" =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then die "bad port '$port'"; fi
-case "$backend" in ""|sqlite|postgresql) ;; *) die "backend must be sqlite or postgresql" ;; esac
 dir="$(realpath -m "${dir:-$MTQ_LOCAL/db/$port}")"
 # An IPv4 literal only: it goes into the server's command line, its URI and
 # the pid check below, and a name could resolve elsewhere.  0.0.0.0 would
@@ -70,7 +83,7 @@ octet='(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])'
 [[ "$host" != 0.0.0.0 ]] || die "MTQ_DB_HOST=0.0.0.0 would listen on every interface: give one address"
 
 pidfile="$dir/server.pid"
-kindfile="$dir/server.kind"   # "mongod", "ferretdb sqlite" or "ferretdb postgresql"
+kindfile="$dir/server.kind"   # "mongod", "ferretdb sqlite|postgresql" or "javaserver memory|h2"
 logfile="$dir/server.log"
 uri="mongodb://$host:$port/"
 lockfd=9   # replaced by lock_dir; children started while it is held close it
@@ -106,7 +119,7 @@ server_pid() {
   [[ "$pid" =~ ^[0-9]+$ ]] && alive "$pid" || return 1
   # Guard against a recycled pid: it must be a server for this port.
   tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null |
-    grep -Eq "(ferretdb|mongod) .*(${host//./\\.}:$port |--port $port )" || return 1
+    grep -Eq "(ferretdb|mongod|MtqTestServer) .*(${host//./\\.}:$port |--port $port )" || return 1
   printf '%s\n' "$pid"
 }
 
@@ -225,6 +238,18 @@ pg_stop() {
 
 # --- commands ------------------------------------------------------------------
 
+# server_kind: sets db to the server start and install are about (db_kind)
+# and checks --backend against it.
+server_kind() {
+  db="$(db_kind)"
+  case "$db:$backend" in
+    *:|ferretdb:sqlite|ferretdb:postgresql|javaserver:memory|javaserver:h2) ;;
+    ferretdb:*)   die "the backend of FerretDB is sqlite or postgresql, not '$backend'" ;;
+    javaserver:*) die "the backend of mongo-java-server is memory or h2, not '$backend'" ;;
+    mongod:*)     die "mongod has no --backend" ;;
+  esac
+}
+
 lock_dir() {
   mkdir -p "$dir"
   exec {lockfd}>"$dir/.lock"
@@ -232,7 +257,8 @@ lock_dir() {
 }
 
 do_start() {
-  local pid kind
+  local pid kind db
+  server_kind
   lock_dir
   if pid="$(server_pid)"; then
     wait_for_port "$pid" "$port" "$logfile" "server"
@@ -242,14 +268,34 @@ do_start() {
   port_open "$port" && die "port $port is already in use by a server not started from $dir"
 
   local server=()
-  if mongod_selected; then
+  # An existing DIR keeps the backend it was started with (a test's restart
+  # must find its data where it left it).
+  if [[ -z "$backend" && -f "$kindfile" ]]; then
+    local was
+    read -r was backend <"$kindfile" || true
+    [[ "$was" == "$db" ]] || backend=""
+  fi
+  case "$db" in
+  mongod)
     kind="mongod"
     mkdir -p "$dir/mongod"
     server=(mongod --dbpath "$dir/mongod" --bind_ip "$host" --port "$port")
-  else
-    if [[ -z "$backend" && -f "$kindfile" ]]; then
-      read -r _ backend <"$kindfile" || true
-    fi
+    ;;
+  javaserver)
+    backend="${backend:-memory}"
+    kind="javaserver $backend"
+    javaserver_install
+    # SerialGC: one GC thread on a small shared machine.  ExitOnOutOfMemory:
+    # a server that ran out of heap dies (and the test says so) rather than
+    # answering some requests and not others.
+    server=("$(javaserver_java)" -XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError
+            "-Xmx${MTQ_JAVASERVER_HEAP:-1g}"
+            "-Dmtq.log.level=${MTQ_JAVASERVER_LOG_LEVEL:-warn}"
+            -cp "$MTQ_JAVASERVER_DIR/classes:$MTQ_JAVASERVER_DIR/lib/*"
+            MtqTestServer --listen-addr="$host:$port")
+    [[ "$backend" == memory ]] || server+=(--state-dir="$dir")
+    ;;
+  ferretdb)
     backend="${backend:-sqlite}"
     kind="ferretdb $backend"
     ferretdb_install
@@ -263,7 +309,8 @@ do_start() {
       mkdir -p "$dir/sqlite"
       server+=(--handler=sqlite --sqlite-url="file:$dir/sqlite/")
     fi
-  fi
+    ;;
+  esac
 
   log "starting $kind on $host:$port (dir $dir)"
   echo "--- $(date -Is) starting: ${server[*]}" >>"$logfile"
@@ -310,8 +357,10 @@ do_status() {
 }
 
 do_install() {
+  local db
+  server_kind
   db_server_install
-  if [[ "$backend" == postgresql ]] && ! mongod_selected; then
+  if [[ "$backend" == postgresql && "$db" == ferretdb ]]; then
     pg_bindir >/dev/null
   fi
 }

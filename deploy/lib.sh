@@ -7,9 +7,14 @@
 # everything this repository installs or runs lives).
 #
 # Environment knobs:
-#   MTQ_DB=auto|mongod|ferretdb  which server db.sh runs (auto: mongod when
-#                                it is on PATH, otherwise FerretDB)
+#   MTQ_DB=auto|mongod|ferretdb|javaserver
+#                                which server db.sh runs (auto: mongod when
+#                                it is on PATH, otherwise FerretDB;
+#                                javaserver: mongo-java-server, for tests)
 #   MTQ_FERRETDB                 FerretDB binary (default .local/bin/ferretdb)
+#   MTQ_JAVA_HOME                JDK (17 or later) for mongo-java-server
+#                                (default: javac on PATH, else Debian's
+#                                openjdk-17-jdk-headless, installed if missing)
 #   MTQ_GO                       go binary (default: go on PATH, then
 #                                /usr/local/go/bin/go)
 #   MTQ_BUILD_DIR                CMake build directory (default <repo>/build)
@@ -140,13 +145,16 @@ find_go() {
   printf '%s\n' "$go"
 }
 
-# mongod_selected: true when db.sh should run mongod rather than FerretDB.
-mongod_selected() {
+# db_kind: prints which server db.sh runs: mongod, ferretdb or javaserver
+# (see MTQ_DB above).  Use it as kind="$(db_kind)" under set -e, so that a
+# bad MTQ_DB stops the caller.
+db_kind() {
   case "${MTQ_DB:-auto}" in
-    mongod)   command -v mongod >/dev/null || die "MTQ_DB=mongod but no mongod on PATH"; return 0 ;;
-    ferretdb) return 1 ;;
-    auto)     command -v mongod >/dev/null ;;
-    *)        die "MTQ_DB must be auto, mongod or ferretdb (got '${MTQ_DB}')" ;;
+    mongod)     command -v mongod >/dev/null || die "MTQ_DB=mongod but no mongod on PATH"; echo mongod ;;
+    ferretdb)   echo ferretdb ;;
+    javaserver) echo javaserver ;;
+    auto)       if command -v mongod >/dev/null; then echo mongod; else echo ferretdb; fi ;;
+    *)          die "MTQ_DB must be auto, mongod, ferretdb or javaserver (got '${MTQ_DB}')" ;;
   esac
 }
 
@@ -200,11 +208,135 @@ ferretdb_install() {
   exec {lockfd}>&-
 }
 
+# --- mongo-java-server (MTQ_DB=javaserver) --------------------------------------
+#
+# A second server for the tests: MongoDB's wire protocol in a JVM, data in
+# memory (or in an H2 file, db.sh --backend h2), each write to a document
+# done in one step under its collection's lock, as MongoDB does.  What it is
+# made of is pinned in
+# deploy/javaserver/pom.xml (jars from Maven Central) and
+# deploy/javaserver/MtqTestServer.java (the launcher); the install in
+# $MTQ_JAVASERVER_DIR is keyed on both files and the JDK that compiled it.
+
+MTQ_JAVASERVER_SRC="$MTQ_ROOT/deploy/javaserver"
+MTQ_JAVASERVER_DIR="$MTQ_LOCAL/javaserver"
+
+# jdk_ok HOME: HOME is a JDK of version 17 or later (mongo-java-server
+# 1.47's classes are Java 17's).
+jdk_ok() {
+  local v
+  [[ -x "$1/bin/java" && -x "$1/bin/javac" ]] || return 1
+  v="$("$1/bin/javac" -version 2>&1)" || return 1   # "javac 17.0.15"
+  v="${v#javac }"
+  [[ "${v%%.*}" =~ ^[0-9]+$ ]] && ((${v%%.*} >= 17))
+}
+
+# find_jdk: prints the home of a JDK 17 or later: $MTQ_JAVA_HOME, else the
+# one of javac on PATH, else Debian 12's OpenJDK 17; fails when there is none.
+find_jdk() {
+  local home="${MTQ_JAVA_HOME:-}" javac d
+  if [[ -n "$home" ]]; then
+    jdk_ok "$home" || die "MTQ_JAVA_HOME=$home is not a JDK of version 17 or later"
+    printf '%s\n' "$home"
+    return 0
+  fi
+  if javac="$(command -v javac)"; then
+    home="$(dirname "$(dirname "$(readlink -f "$javac")")")"
+    if jdk_ok "$home"; then printf '%s\n' "$home"; return 0; fi
+  fi
+  for d in /usr/lib/jvm/java-17-openjdk-*; do
+    if jdk_ok "$d"; then printf '%s\n' "$d"; return 0; fi
+  done
+  return 1
+}
+
+# javaserver_packages: installs with apt what installing mongo-java-server
+# needs and this machine lacks: a JDK 17 (Debian 12's default) and Maven
+# (which brings Java's CA certificates for Maven Central's TLS).
+javaserver_packages() {
+  local pkgs=()
+  find_jdk >/dev/null || pkgs+=(openjdk-17-jdk-headless)
+  command -v mvn >/dev/null || pkgs+=(maven)
+  ((${#pkgs[@]} == 0)) || apt_ensure "${pkgs[@]}" ca-certificates
+}
+
+# javaserver_key JDK_HOME: what an install is made of; a change of it means
+# installing again.
+javaserver_key() {
+  { cat "$MTQ_JAVASERVER_SRC/pom.xml" "$MTQ_JAVASERVER_SRC/MtqTestServer.java"; echo "$1"; } |
+    sha256sum | cut -d' ' -f1
+}
+
+# javaserver_ok: the install is there, complete, and of the current sources.
+javaserver_ok() {
+  local d="$MTQ_JAVASERVER_DIR" home
+  [[ -f "$d/installed" && -f "$d/java-home" && -f "$d/classes/MtqTestServer.class" ]] || return 1
+  home="$(<"$d/java-home")"
+  [[ -x "$home/bin/java" ]] && [[ "$(<"$d/installed")" == "$(javaserver_key "$home")" ]]
+}
+
+# javaserver_java: prints the java binary that runs the installed server.
+javaserver_java() { printf '%s/bin/java\n' "$(<"$MTQ_JAVASERVER_DIR/java-home")"; }
+
+# javaserver_install: installs mongo-java-server into $MTQ_JAVASERVER_DIR
+# unless it is there: the jars of deploy/javaserver/pom.xml (mvn
+# dependency:copy-dependencies, with a Maven repository of its own that is
+# removed afterwards) in lib/, the launcher compiled into classes/.  Built
+# aside and moved in place, so that a failed or interrupted install leaves
+# nothing half-done; serialised with flock like ferretdb_install.
+javaserver_install() {
+  if javaserver_ok; then
+    step_note "mongo-java-server already installed"
+    return 0
+  fi
+  mkdir -p "$MTQ_LOCAL"
+  local lock="$MTQ_LOCAL/javaserver-install.lock" lockfd
+  exec {lockfd}>"$lock"
+  flock "$lockfd"
+  if javaserver_ok; then
+    step_note "mongo-java-server installed meanwhile by another run"
+    exec {lockfd}>&-
+    return 0
+  fi
+
+  local jdk work start=$SECONDS
+  javaserver_packages
+  jdk="$(find_jdk)" || die "no JDK 17 or later, even after installing openjdk-17-jdk-headless"
+  log "installing mongo-java-server (deploy/javaserver/pom.xml) with $("$jdk/bin/javac" -version 2>&1)"
+  work="$(mktemp -d "$MTQ_LOCAL/javaserver-new.XXXXXX")"
+  chmod 755 "$work"
+  # Debian's mvn writes colour resets even in batch mode: its output is
+  # shown, without them, only when it fails.
+  if ! JAVA_HOME="$jdk" mvn -B -q --no-transfer-progress \
+         -f "$MTQ_JAVASERVER_SRC/pom.xml" -Dmaven.repo.local="$work/m2" \
+         dependency:copy-dependencies -DoutputDirectory="$work/lib" >"$work/mvn.log" 2>&1; then
+    sed 's/\x1b\[[0-9;]*m//g' "$work/mvn.log" >&2
+    rm -rf "$work"
+    die "mvn could not fetch mongo-java-server's jars"
+  fi
+  rm -rf "$work/m2" "$work/mvn.log"
+  if ! "$jdk/bin/javac" --release 17 -Xlint:all -Werror -d "$work/classes" -cp "$work/lib/*" \
+         "$MTQ_JAVASERVER_SRC/MtqTestServer.java" >&2; then
+    rm -rf "$work"
+    die "javac could not compile deploy/javaserver/MtqTestServer.java"
+  fi
+  echo "$jdk" >"$work/java-home"
+  javaserver_key "$jdk" >"$work/installed"
+  rm -rf "$MTQ_JAVASERVER_DIR"
+  mv "$work" "$MTQ_JAVASERVER_DIR"
+  javaserver_ok || die "the install in $MTQ_JAVASERVER_DIR does not check out"
+  log "mongo-java-server installed in $MTQ_JAVASERVER_DIR ($(du -sh "$MTQ_JAVASERVER_DIR" | cut -f1), $((SECONDS - start)) s)"
+  step_note "installed mongo-java-server into ${MTQ_JAVASERVER_DIR#"$MTQ_ROOT"/}"
+  exec {lockfd}>&-
+}
+
 # db_server_install: makes sure db.sh has a server to run.
 db_server_install() {
-  if mongod_selected; then
-    step_note "using $(command -v mongod)"
-  else
-    ferretdb_install
-  fi
+  local kind
+  kind="$(db_kind)"
+  case "$kind" in
+    mongod)     step_note "using $(command -v mongod)" ;;
+    ferretdb)   ferretdb_install ;;
+    javaserver) javaserver_install ;;
+  esac
 }

@@ -10,12 +10,22 @@
 # On exit, whatever the reason, every process the test started is stopped,
 # the database too, and the temporary directory goes; when the test failed,
 # the tail of each log is printed and the logs are kept under
-# BUILD_DIR/tests/integration/logs/<test>/.  A daemon that died during the
-# test (unless killed on purpose), that does not exit 0 on SIGTERM, or whose
-# log holds a sanitizer report fails the test too.
+# BUILD_DIR/tests/integration/logs/<test>/ (MTQ_TEST_KEEP_LOGS=1 keeps them
+# when it passed too).  A daemon that died during the test (unless killed on
+# purpose), that does not exit 0 on SIGTERM, or whose log holds a sanitizer
+# report fails the test too.
 #
 # The first start of FerretDB builds it (deploy/db.sh install, minutes):
 # run that before the tests, or the first test may run out of time.
+#
+# MTQ_DB flows through to deploy/db.sh: MTQ_DB=javaserver runs the test
+# against mongo-java-server instead (ctest -L javaserver), on ports 1000
+# above the test's own and with its logs kept apart (TEST_NAME ends in
+# -javaserver), so that both variants of a test can run at once.  Its
+# memory backend loses everything when the database stops: a test that
+# restarts the database (db_stop, db_start) and expects its data back sets
+# MTQ_DB_RESTARTS=1 before mtq_setup, and runs on its h2 backend, whose data
+# (in the test's DIR) outlives a restart.
 #
 # Globals set for the test: MTQ_BUILD, MTQ_ROOT, TEST_NAME, TMP, PORT, URI,
 # EXEC_LOG (the side-channel log of fn/record.sh), MTQ, MTQD, MTQ_WORKER,
@@ -44,6 +54,11 @@ shopt -s nullglob
 MTQ_BUILD="$(cd "$1" && pwd)"
 MTQ_ROOT="$(cd "$2" && pwd)"
 TEST_NAME="$(basename "$0" .sh)"
+MTQ__PORT_OFFSET=0
+if [[ "${MTQ_DB:-}" == javaserver ]]; then
+  TEST_NAME+="-javaserver"
+  MTQ__PORT_OFFSET=1000
+fi
 
 MTQ="${MTQ_CLI_BIN:-$MTQ_BUILD/cli/mtq}"
 MTQD="${MTQ_MTQD_BIN:-$MTQ_BUILD/server/mtqd}"
@@ -66,6 +81,7 @@ MTQ_KEEP=()         # more files the test wants kept with the logs when it fails
 # Not taken from the environment: the test decides where its database is.
 MTQ_DB_HOST=127.0.0.1
 MTQ_DB_EXEC=() MTQ_EXEC=()
+MTQ_DB_RESTARTS=0 # set by a test that restarts the database (above)
 # shellcheck disable=SC2034 # used through namerefs
 MTQ__CLEANUP=() MTQ__CLEANUP_FIRST=() # commands of mtq_on_cleanup, run at exit
 MTQ__PIDS=()        # every process started in the background, stopped in this order
@@ -193,8 +209,8 @@ mtq__cleanup() {
   # be what those processes need to stop cleanly.
   mtq__run_hooks MTQ__CLEANUP || rc=1
   if [[ -n "$TMP" && -d "$TMP" ]]; then
-    if ((rc != 0)); then
-      print_logs
+    if ((rc != 0)) || [[ "${MTQ_TEST_KEEP_LOGS:-0}" == 1 ]]; then
+      ((rc == 0)) || print_logs
       local keep="$MTQ_BUILD/tests/integration/logs/$TEST_NAME"
       rm -rf "$keep" && mkdir -p "$keep" &&
         cp "$TMP"/*.log "$TMP"/*.ini "${MTQ_KEEP[@]}" "$keep"/ 2>/dev/null
@@ -259,8 +275,12 @@ port_open() {
 # mtq__db_sh TIMEOUT_S COMMAND: deploy/db.sh COMMAND for the test's database
 # (where it runs, on its address), its output added to db-ctl.log.
 mtq__db_sh() {
+  local backend=()
+  if [[ "$2" == start && "${MTQ_DB:-}" == javaserver && "$MTQ_DB_RESTARTS" == 1 ]]; then
+    backend=(--backend h2)
+  fi
   MTQ_DB_HOST="$MTQ_DB_HOST" timeout "$1" "${MTQ_DB_EXEC[@]}" bash "$DB_SH" "$2" \
-    --port "$PORT" --dir "$TMP/db" >>"$TMP/db-ctl.log" 2>&1
+    --port "$PORT" --dir "$TMP/db" "${backend[@]}" >>"$TMP/db-ctl.log" 2>&1
 }
 
 # mtq_arm LIMIT_S: the clean-up trap, the watchdog (the test ends itself
@@ -290,7 +310,7 @@ mtq_arm() {
 # mtq_setup BASE_PORT LIMIT_S: mtq_arm LIMIT_S (unless done), then the
 # database.
 mtq_setup() {
-  local base="$1" limit="$2" p
+  local base="$(($1 + MTQ__PORT_OFFSET))" limit="$2" p
   [[ -n "$WATCHDOG_PID" ]] || mtq_arm "$limit"
 
   # The first free port from base; when another run takes it between the

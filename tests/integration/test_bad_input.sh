@@ -15,6 +15,7 @@
 # Checks that fail are collected and reported together at the end, so that
 # one defect does not hide the others.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
+MTQ_DB_RESTARTS=1 # db_stop, db_start: the data must outlive them
 mtq_setup 27350 400
 
 problems=()

@@ -28,6 +28,7 @@
 # "FAULT SUMMARY ..." to quote.  MTQ_FAULT_SEED repeats the chaos choices;
 # MTQ_FAULT_BACKLOG changes the bound on unfinished tasks.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
+MTQ_DB_RESTARTS=1 # db_stop, db_start: the data must outlive them
 mtq_setup 27400 2340
 
 N="${MTQ_FAULT_TASKS:-20000}"

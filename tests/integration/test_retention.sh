@@ -162,10 +162,18 @@ start_mtqd "retain_done_s = $DONE_S" "retain_failed_s = $FAILED_S" \
 wait_until 30 count_is 0 results || fail "backlog results left: $(count results)"
 assert_eq 0 "$(count claims)" "claims left after the backlog"
 log "backlog of $N removed $(($(now_ms) - t_start)) ms after mtqd was started"
-# 200 at 50 a batch: at least one pass ended on a full batch and the next
-# went on.  (How many batches fit in one pass depends on the machine's speed.)
-grep -q "the batch was full, the next pass goes on" "$TMP/mtqd.log" ||
-  fail "no pass ended on a full batch of the backlog"
+# 200 at 50 a batch: in 4 batches at least, and on FerretDB at least one pass
+# ended on a full batch and the next went on.  How many batches fit in one pass
+# (it starts none after a tenth of retention_interval_ms) depends on the
+# server's speed: mongo-java-server removes the 200 in one pass of 5 batches.
+batches="$(awk '/retention: done tasks kept/ {n = 0} # this mtqd, not the first one
+                /past retention/ && match($0, /\([0-9]+ batch/) {n += substr($0, RSTART + 1, RLENGTH - 7)}
+                END {print n + 0}' "$TMP/mtqd.log")"
+((batches >= N / 50)) || fail "the backlog of $N went in $batches batches of 50, expected $((N / 50)) at least"
+if ! grep -q "the batch was full, the next pass goes on" "$TMP/mtqd.log"; then
+  [[ "${MTQ_DB:-}" == javaserver ]] || fail "no pass ended on a full batch of the backlog"
+  log "the backlog went in $batches batches, all in one pass (mongo-java-server is fast enough)"
+fi
 
 grep -q "removed [0-9]* finished task" "$TMP/mtqd.log" || fail "mtqd did not log what it removed"
 if grep -q "retention failed" "$TMP/mtqd.log"; then
