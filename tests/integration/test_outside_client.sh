@@ -5,7 +5,8 @@
 # whatever python3 is first on PATH) inserts tasks with only the fields
 # schemas/task.schema.json requires straight into q.default.p<N>: README's
 # example ("Producing tasks from another language") as it is written there,
-# and a batch whose fields are read from the schema's "required" list.  A
+# and a batch whose fields are read from the schema's "required" list for a
+# task (its "else" branch; the "then" branch is a quarantine record).  A
 # real worker runs them, and each must end done in results with its lane
 # document gone (mtq ls --status queued and mtq stats count none queued);
 # its run record's wait_ms must be small, not counted from 1970; mtq show
@@ -60,7 +61,9 @@ from bson import ObjectId
 from pymongo import MongoClient
 
 uri, schema, func, version, n = sys.argv[1:6]
-required = sorted(json.load(open(schema))["required"])
+# The schema describes queued tasks and quarantine records (if "original"
+# then ... else ...); a producer writes the task branch.
+required = sorted(json.load(open(schema))["else"]["required"])
 db = MongoClient(uri).get_default_database()
 for i in range(int(n)):
     task = {"_id": ObjectId(), "func": func, "version": version,
