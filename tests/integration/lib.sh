@@ -54,10 +54,13 @@ shopt -s nullglob
 MTQ_BUILD="$(cd "$1" && pwd)"
 MTQ_ROOT="$(cd "$2" && pwd)"
 TEST_NAME="$(basename "$0" .sh)"
-MTQ__PORT_OFFSET=0
+# MTQ_TEST_PORT_OFFSET (default 0, a multiple of 2000) moves every test's
+# ports, so that two checkouts can run their tests side by side.
+MTQ__PORT_OFFSET="${MTQ_TEST_PORT_OFFSET:-0}"
+[[ "$MTQ__PORT_OFFSET" =~ ^[0-9]+$ ]] || { echo "MTQ_TEST_PORT_OFFSET must be a number" >&2; exit 2; }
 if [[ "${MTQ_DB:-}" == javaserver ]]; then
   TEST_NAME+="-javaserver"
-  MTQ__PORT_OFFSET=1000
+  MTQ__PORT_OFFSET=$((MTQ__PORT_OFFSET + 1000))
 fi
 
 MTQ="${MTQ_CLI_BIN:-$MTQ_BUILD/cli/mtq}"
