@@ -1,4 +1,5 @@
 /* client.c - the producer's API: enqueue and wait (see mtq_client.h). */
+#include <string.h>
 #include <time.h>
 
 #include "mtq_client.h"
@@ -50,6 +51,41 @@ bool mtq_client_enqueue(mtq_client_t *client, const mtq_enqueue_opts_t *opts, bs
   return ok;
 }
 
+size_t mtq_client_enqueue_many(mtq_client_t *client, const mtq_enqueue_opts_t *opts, size_t n,
+                               mtq_enqueue_result_t *results) {
+  /* The tasks that built and signed go to the store together; results of
+   * the others are written here. */
+  mtq_task_t *tasks = bson_malloc0(n * sizeof *tasks + 1);
+  bool *served = bson_malloc0(n * sizeof *served + 1);
+  size_t *from = bson_malloc0(n * sizeof *from + 1);
+  mtq_enqueue_result_t *got = bson_malloc0(n * sizeof *got + 1);
+  size_t m = 0, in = 0;
+  int64_t now = mtq_now_ms();
+  for (size_t i = 0; i < n; i++) {
+    memset(&results[i], 0, sizeof results[i]);
+    mtq_task_init(&tasks[m]);
+    if (mtq_task_build(&tasks[m], &opts[i], now, &results[i].error) &&
+        (mtq_keyring_empty(client->ring) ||
+         mtq_task_sign(client->ring, &tasks[m], &results[i].error))) {
+      served[m] = opts[i].require_served;
+      from[m++] = i;
+    } else {
+      mtq_task_cleanup(&tasks[m]);
+    }
+  }
+  if (m > 0) {
+    in = mtq_store_enqueue_many(client->store, tasks, m, served, got);
+  }
+  for (size_t k = 0; k < m; k++) {
+    results[from[k]] = got[k];
+    mtq_task_cleanup(&tasks[k]);
+  }
+  bson_free(got);
+  bson_free(from);
+  bson_free(served);
+  bson_free(tasks);
+  return in;
+}
 
 static void sleep_ms(int64_t ms) {
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};

@@ -35,6 +35,22 @@ void mtq_client_destroy(mtq_client_t *client);
 bool mtq_client_enqueue(mtq_client_t *client, const mtq_enqueue_opts_t *opts, bson_oid_t *id,
                         bool *existing, bson_error_t *error);
 
+/* What mtq_client_enqueue_many did with one task of a batch. */
+typedef struct {
+  bool ok;            /* enqueued, or (existing) found under its dedupe key */
+  bool existing;      /* its dedupe key named a task enqueued before: id is that task's */
+  bson_oid_t id;      /* when ok */
+  bson_error_t error; /* when !ok: why this task did not go in (codes as mtq_client_enqueue's) */
+} mtq_enqueue_result_t;
+
+/* Enqueues n tasks, many per round trip (mtq_store_enqueue_many): each is
+ * validated, signed, deduplicated and held against its channel's
+ * max_backlog on its own, as mtq_client_enqueue would, and results[i] says
+ * what became of opts[i]; a task refused does not stop the others.  Returns
+ * how many went in (ok), so n means all of them. */
+size_t mtq_client_enqueue_many(mtq_client_t *client, const mtq_enqueue_opts_t *opts, size_t n,
+                               mtq_enqueue_result_t *results);
+
 /* Producers sign every task they enqueue with ring's signer (mtq_sign.h);
  * the client owns ring from now on.  NULL: unsigned. */
 void mtq_client_set_keyring(mtq_client_t *client, mtq_keyring_t *ring);
@@ -61,6 +77,13 @@ bool mtq_client_find(mtq_client_t *client, const bson_oid_t *id, mtq_task_t *out
  * mtq_client_enqueue's. */
 bool mtq_store_enqueue(mtq_store_t *store, mtq_task_t *task, bool require_served, bool *existing,
                        bson_error_t *error);
+
+/* The store's side of a batch: inserts n built tasks, many per round trip,
+ * as n calls of mtq_store_enqueue would (require_served, when not NULL, is
+ * per task).  results[i] says what became of tasks[i] (task->id follows a
+ * dedupe key as in mtq_store_enqueue); returns how many went in. */
+size_t mtq_store_enqueue_many(mtq_store_t *store, mtq_task_t *tasks, size_t n,
+                              const bool *require_served, mtq_enqueue_result_t *results);
 
 /* The client's store, for the operator calls of mtq_store_admin.h (borrowed). */
 mtq_store_t *mtq_client_store(mtq_client_t *client);

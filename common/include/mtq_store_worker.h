@@ -40,6 +40,15 @@ bool mtq_store_poll(mtq_store_t *store, const char *channel, const mtq_func_ref_
 bool mtq_store_claim(mtq_store_t *store, mtq_task_t *task, const char *worker_id,
                      int64_t lease_ms, bson_error_t *error);
 
+/* Claims up to n polled tasks at once, in a constant number of round trips
+ * (the lease and claim records of all of them in one unordered insert
+ * each: every record wins or loses on its own unique key).  claimed[i] says
+ * whether tasks[i] is now this worker's (as after mtq_store_claim); errors
+ * (may be NULL) says why not.  Returns how many were claimed. */
+size_t mtq_store_claim_many(mtq_store_t *store, mtq_task_t *tasks, size_t n,
+                            const char *worker_id, int64_t lease_ms, bool *claimed,
+                            bson_error_t *errors);
+
 /* Renews the lease of a claimed task.  MTQ_ERR_CONFLICT when the lease is
  * gone: the attempt was ended by someone else (mtqd found the lease expired,
  * or an operator cancelled the task), and the holder must stop the task. */
@@ -64,6 +73,29 @@ bool mtq_store_reject(mtq_store_t *store, mtq_task_t *task, const char *reason,
  * counted attempt was its last, the task is dead with reason as its error. */
 bool mtq_store_requeue(mtq_store_t *store, mtq_task_t *task, bool count_attempt,
                        const char *reason, bson_error_t *error);
+
+/* The ends of several attempts, recorded together (mtq_store_end_many). */
+typedef enum {
+  MTQ_END_FINISH,  /* mtq_store_finish: ok, result, text = error_text */
+  MTQ_END_REJECT,  /* mtq_store_reject: text = reason */
+  MTQ_END_REQUEUE, /* mtq_store_requeue: count_attempt, text = reason */
+} mtq_end_kind_t;
+
+typedef struct {
+  mtq_task_t *task; /* the claimed task (updated as the single calls update it) */
+  mtq_end_kind_t kind;
+  bool ok;               /* FINISH: the run succeeded */
+  const bson_t *result;  /* FINISH with ok: borrowed, may be NULL = {} */
+  const char *text;      /* the error text or reason; may be NULL */
+  bool count_attempt;    /* REQUEUE */
+  bool recorded;         /* out: the end is recorded */
+  bson_error_t error;    /* out: why not (MTQ_ERR_CONFLICT: fenced off) */
+} mtq_end_t;
+
+/* Records n ends as the single calls would, each with the same guarantees
+ * (fencing, one outcome, the audit trail), batching the writes of all of
+ * them.  Returns how many were recorded; each end says for itself. */
+size_t mtq_store_end_many(mtq_store_t *store, mtq_end_t *ends, size_t n);
 
 /* Upserts the worker's whoami document (borrowed). */
 bool mtq_store_heartbeat(mtq_store_t *store, const mtq_whoami_t *whoami, bson_error_t *error);

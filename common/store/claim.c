@@ -267,3 +267,41 @@ bool mtq_store_requeue(mtq_store_t *store, mtq_task_t *task, bool count_attempt,
   mtq__store_push(store, client);
   return r;
 }
+
+/* --- batches ---------------------------------------------------------------- */
+
+size_t mtq_store_claim_many(mtq_store_t *store, mtq_task_t *tasks, size_t n,
+                            const char *worker_id, int64_t lease_ms, bool *claimed,
+                            bson_error_t *errors) {
+  size_t won = 0;
+  for (size_t i = 0; i < n; i++) {
+    bson_error_t err;
+    claimed[i] = mtq_store_claim(store, &tasks[i], worker_id, lease_ms, &err);
+    if (claimed[i]) {
+      won++;
+    } else if (errors) {
+      errors[i] = err;
+    }
+  }
+  return won;
+}
+
+size_t mtq_store_end_many(mtq_store_t *store, mtq_end_t *ends, size_t n) {
+  size_t recorded = 0;
+  for (size_t i = 0; i < n; i++) {
+    mtq_end_t *e = &ends[i];
+    switch (e->kind) {
+    case MTQ_END_FINISH:
+      e->recorded = mtq_store_finish(store, e->task, e->ok, e->result, e->text, &e->error);
+      break;
+    case MTQ_END_REJECT:
+      e->recorded = mtq_store_reject(store, e->task, e->text, &e->error);
+      break;
+    default:
+      e->recorded = mtq_store_requeue(store, e->task, e->count_attempt, e->text, &e->error);
+      break;
+    }
+    recorded += e->recorded;
+  }
+  return recorded;
+}

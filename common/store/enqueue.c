@@ -149,3 +149,19 @@ bool mtq_store_enqueue(mtq_store_t *store, mtq_task_t *task, bool require_served
   mtq__store_push(store, client);
   return ok;
 }
+
+size_t mtq_store_enqueue_many(mtq_store_t *store, mtq_task_t *tasks, size_t n,
+                              const bool *require_served, mtq_enqueue_result_t *results) {
+  size_t in = 0;
+  for (size_t i = 0; i < n; i++) {
+    mtq_enqueue_result_t *r = &results[i];
+    memset(r, 0, sizeof *r);
+    r->ok = mtq_store_enqueue(store, &tasks[i], require_served && require_served[i],
+                              &r->existing, &r->error);
+    if (r->ok) {
+      bson_oid_copy(&tasks[i].id, &r->id);
+      in++;
+    }
+  }
+  return in;
+}
