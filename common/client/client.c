@@ -42,6 +42,7 @@ bool mtq_client_enqueue(mtq_client_t *client, const mtq_enqueue_opts_t *opts, bs
   mtq_task_t task;
   mtq_task_init(&task);
   bool ok = mtq_task_build(&task, opts, mtq_now_ms(), error) &&
+            (mtq_store_assign(client->store, &task), true) &&
             (mtq_keyring_empty(client->ring) || mtq_task_sign(client->ring, &task, error)) &&
             mtq_store_enqueue(client->store, &task, opts->require_served, existing, error);
   if (ok) {
@@ -65,6 +66,7 @@ size_t mtq_client_enqueue_many(mtq_client_t *client, const mtq_enqueue_opts_t *o
     memset(&results[i], 0, sizeof results[i]);
     mtq_task_init(&tasks[m]);
     if (mtq_task_build(&tasks[m], &opts[i], now, &results[i].error) &&
+        (mtq_store_assign(client->store, &tasks[m]), true) &&
         (mtq_keyring_empty(client->ring) ||
          mtq_task_sign(client->ring, &tasks[m], &results[i].error))) {
       served[m] = opts[i].require_served;

@@ -85,6 +85,12 @@ bool mtq_store_enqueue(mtq_store_t *store, mtq_task_t *task, bool require_served
 size_t mtq_store_enqueue_many(mtq_store_t *store, mtq_task_t *tasks, size_t n,
                               const bool *require_served, mtq_enqueue_result_t *results);
 
+/* Chooses the lane segment of a built task (mtq_task_build) and marks its
+ * id with it: call it before mtq_task_sign, since the id is signed
+ * (mtq_client_enqueue does).  A task enqueued without it gets its segment
+ * in mtq_store_enqueue, or, when signed, the lane's inbox. */
+void mtq_store_assign(mtq_store_t *store, mtq_task_t *task);
+
 /* The client's store, for the operator calls of mtq_store_admin.h (borrowed). */
 mtq_store_t *mtq_client_store(mtq_client_t *client);
 

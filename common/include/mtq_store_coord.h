@@ -20,6 +20,7 @@ typedef struct {
   int64_t lease_ms; /* how long it may go unrenewed */
   int64_t renewals; /* grows with every renewal */
   bool moved;       /* the task is in its priority's side lane (see mtq_task_t) */
+  char seg[MTQ_SEG_MAX]; /* else its segment (mtq_task_t) */
 } mtq_lease_t;
 
 /* Reads every lease into *out (caller bson_free()s it). */

@@ -7,15 +7,25 @@
 #include "mtq_store.h"
 
 /* What one poller remembers of a channel between polls: which lanes were
- * empty, and until when it may skip them.  A worker refilling one slot at a
- * time during a burst would otherwise ask all ten lanes every time; with the
- * memo it asks an empty lane again after recheck_ms (its poll interval), so
- * a task that lands in a lane found empty waits at most that long.  Zero it
- * before the first poll; use it from one thread at a time. */
+ * empty, and until when it may skip them; and of each priority, the front
+ * of its directory of segments (common/store/segment.c) and which of those
+ * segments had nothing for it.  A worker refilling one slot at a time
+ * during a burst would otherwise ask every lane and the directory every
+ * time; with the memo it asks an empty lane again after recheck_ms (its
+ * poll interval), so a task that lands in a lane found empty waits at most
+ * that long.  Zero it before the first poll; use it from one thread at a
+ * time. */
+#define MTQ_POLL_MEMO_SEGMENTS 16
 typedef struct {
   int64_t recheck_ms;
-  int64_t empty_until_ms[MTQ_PRIORITY_LEVELS];
+  int64_t empty_until_ms[MTQ_PRIORITY_LEVELS];       /* the inboxes */
   int64_t moved_empty_until_ms[MTQ_PRIORITY_LEVELS]; /* the side lanes */
+  struct {
+    int64_t until_ms; /* the page below is good until then */
+    size_t n;
+    char seg[MTQ_POLL_MEMO_SEGMENTS][MTQ_SEG_MAX];
+    int64_t idle_until_ms[MTQ_POLL_MEMO_SEGMENTS];
+  } dir[MTQ_PRIORITY_LEVELS];
 } mtq_poll_memo_t;
 
 /* Reads up to limit runnable tasks of a channel, highest priority first and

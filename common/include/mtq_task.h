@@ -12,6 +12,8 @@
 #include "mtq_state.h"
 
 #define MTQ_NAME_MAX 64
+/* The name of a lane segment: "w<10 digits>" or "w<10 digits>.<8 hex>", with its NUL. */
+#define MTQ_SEG_MAX 24
 #define MTQ_PRIORITY_MIN 0
 #define MTQ_PRIORITY_MAX 9
 #define MTQ_PRIORITY_LEVELS (MTQ_PRIORITY_MAX - MTQ_PRIORITY_MIN + 1)
@@ -93,6 +95,9 @@ typedef struct {
    * side lane of tasks moved in after they were enqueued (a priority
    * edit), instead of the lane itself. */
   bool moved;
+  /* Also where the store found it (or put it): the segment of its lane,
+   * "" for the lane's inbox (common/store/segment.c). */
+  char seg[MTQ_SEG_MAX];
 } mtq_task_t;
 
 /* A function at a version, as a task names it and a worker serves it

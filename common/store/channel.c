@@ -4,7 +4,7 @@
 
 #include "mtq_error.h"
 #include "mtq_log.h"
-#include "store_private.h"
+#include "segment.h"
 
 static bool create_index(mongoc_collection_t *coll, const char *name, bson_t *keys,
                          bson_error_t *error) {
@@ -68,7 +68,7 @@ bool mtq_store_declare_channel(mtq_store_t *store, const char *channel, int64_t 
   mongoc_client_t *client = mtq__store_pop(store);
   bool ok = true;
   for (int32_t p = MTQ_PRIORITY_MIN; ok && p <= MTQ_PRIORITY_MAX; p++) {
-    mongoc_collection_t *lane = mtq__lane(store, client, channel, p);
+    mongoc_collection_t *lane = mtq__seg_coll(store, client, channel, p, "");
     ok = declare_lane_indexes(lane, error);
     mongoc_collection_destroy(lane);
   }

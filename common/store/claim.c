@@ -7,41 +7,53 @@
 #include "mtq_log.h"
 #include "protocol.h"
 
-/* Reads up to limit runnable tasks from one collection (a lane, or with
- * moved its side lane) into out. */
-static bool poll_lane(mtq_store_t *store, mongoc_client_t *client, const char *channel,
-                      int32_t priority, bool moved, const bson_t *served, size_t limit,
-                      bool sort, const char *by, mtq_task_list_t *out, bson_error_t *error) {
-  mongoc_collection_t *lane = moved ? mtq__moved_lane(store, client, channel, priority)
-                                    : mtq__lane(store, client, channel, priority);
+/* What one poll asks of every collection it reads. */
+typedef struct {
+  mtq_store_t *store;
+  mongoc_client_t *client;
+  const char *channel;
+  const bson_t *served;
+  bool sort; /* MongoDB: the server sorts by created_at */
+  const char *by;
+  mtq_poll_memo_t *memo;
+  int64_t now;
+} poll_t;
+
+/* Reads up to limit runnable tasks of priority p from one collection (the
+ * inbox, a segment, or with moved the side lane) into out. */
+static bool poll_coll(poll_t *pl, int32_t p, bool moved, const char *seg, size_t limit,
+                      mtq_task_list_t *out, bson_error_t *error) {
+  mongoc_collection_t *coll = mtq__live_coll(pl->store, pl->client, pl->channel, p, moved, seg);
   bson_t *filter = BCON_NEW("status", BCON_UTF8("queued"), "is_enable", BCON_BOOL(true),
-                            "priority", BCON_INT32(priority));
-  if (!bson_empty(served)) {
-    BSON_APPEND_ARRAY(filter, "$or", served);
+                            "priority", BCON_INT32(p));
+  if (!bson_empty(pl->served)) {
+    BSON_APPEND_ARRAY(filter, "$or", pl->served);
   }
-  /* On FerretDB a sort makes the server read the whole lane; without one it
-   * stops after `limit` matches, and rows come back in insertion order,
-   * which is the age order we want.  MongoDB serves the sort from an index. */
-  bson_t *opts = sort ? BCON_NEW("limit", BCON_INT64((int64_t)limit), "sort", "{", "created_at",
-                                 BCON_INT32(1), "}")
-                      : BCON_NEW("limit", BCON_INT64((int64_t)limit));
-  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(lane, filter, opts, NULL);
+  /* On FerretDB a sort makes the server read the whole collection; without
+   * one it stops after `limit` matches, and rows come back in insertion
+   * order, which is the age order we want.  MongoDB sorts a segment (a few
+   * hundred documents) in memory, an inbox from its index. */
+  bson_t *opts = pl->sort ? BCON_NEW("limit", BCON_INT64((int64_t)limit), "sort", "{",
+                                     "created_at", BCON_INT32(1), "}")
+                          : BCON_NEW("limit", BCON_INT64((int64_t)limit));
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
   const bson_t *doc;
   while (mongoc_cursor_next(cur, &doc)) {
     mtq_task_t *t = mtq_task_list_push(out);
     bson_error_t perr;
-    if (!mtq_task_from_bson(t, doc, channel, &perr)) {
+    if (!mtq_task_from_bson(t, doc, pl->channel, &perr)) {
       mtq_task_list_pop(out);
-      mtq__quarantine(store, client, lane, doc, channel, by, perr.message);
+      mtq__quarantine(pl->store, pl->client, coll, doc, pl->channel, pl->by, perr.message);
     } else {
       t->moved = moved;
+      bson_strncpy(t->seg, seg, sizeof t->seg);
     }
   }
   bool ok = !mongoc_cursor_error(cur, error);
   mongoc_cursor_destroy(cur);
   bson_destroy(opts);
   bson_destroy(filter);
-  mongoc_collection_destroy(lane);
+  mongoc_collection_destroy(coll);
   return ok;
 }
 
@@ -62,31 +74,84 @@ static void remember(int64_t *until, bool empty, int64_t now, int64_t recheck_ms
   }
 }
 
-/* One priority: its lane and its side lane, merged by age; at most limit
- * appended to out.  The side lane is read whole up to the limit and sorted,
- * since tasks are moved into it in no order of age; on MongoDB both come
- * sorted from the index already. */
-static bool poll_priority(mtq_store_t *store, mongoc_client_t *client, const char *channel,
-                          int32_t p, const bson_t *served, size_t limit, bool sort,
-                          mtq_poll_memo_t *memo, int64_t now, const char *by,
-                          mtq_task_list_t *out, bson_error_t *error) {
+/* The segments of priority p, oldest first, until limit tasks are in got.
+ * Directory pages are read POLL_PAGE at a time, at most POLL_PAGES of them:
+ * the front of a directory is segments whose tasks all run, or that are
+ * empty and not yet retired (mtqd retires them), so a poll that found
+ * nothing on a page reads the next.  With a memo, the page of the last
+ * poll is read again, skipping its segments that had nothing, until
+ * recheck_ms passed or none of its segments is left to ask. */
+#define POLL_PAGE MTQ_POLL_MEMO_SEGMENTS
+#define POLL_PAGES 4
+static bool poll_segments(poll_t *pl, int32_t p, size_t limit, mtq_task_list_t *got,
+                          bson_error_t *error) {
   size_t i = (size_t)(p - MTQ_PRIORITY_MIN);
+  char local[POLL_PAGE][MTQ_SEG_MAX];
+  int64_t local_idle[POLL_PAGE];
+  char(*segs)[MTQ_SEG_MAX] = pl->memo ? pl->memo->dir[i].seg : local;
+  int64_t *idle = pl->memo ? pl->memo->dir[i].idle_until_ms : local_idle;
+  size_t n = pl->memo ? pl->memo->dir[i].n : 0;
+  bool fresh = !pl->memo || pl->memo->dir[i].until_ms <= pl->now;
+  size_t skip_n = 0, start = got->n;
+  bool ok = true;
+  for (int page = 0; ok && page < POLL_PAGES && got->n - start < limit; page++) {
+    if (fresh) {
+      ok = mtq__seg_dir(pl->store, pl->client, pl->channel, p, skip_n, POLL_PAGE, segs, &n,
+                        error);
+      memset(idle, 0, sizeof(int64_t) * POLL_PAGE);
+      if (pl->memo) {
+        pl->memo->dir[i].n = ok ? n : 0;
+        pl->memo->dir[i].until_ms = pl->now + pl->memo->recheck_ms;
+      }
+    }
+    bool asked = false;
+    for (size_t k = 0; ok && k < n && got->n - start < limit; k++) {
+      if (skip(&idle[k], pl->now)) {
+        continue;
+      }
+      size_t before = got->n;
+      asked = true;
+      ok = poll_coll(pl, p, false, segs[k], limit - (got->n - start), got, error);
+      remember(&idle[k], ok && got->n == before, pl->now, pl->memo ? pl->memo->recheck_ms : 0);
+    }
+    if (!ok || got->n > start || n < POLL_PAGE) {
+      break; /* found some, or the directory has no more pages */
+    }
+    if (!fresh && !asked) {
+      fresh = true; /* the remembered page had nothing left: read it again */
+      page--;
+      continue;
+    }
+    skip_n += n;
+    fresh = true;
+  }
+  return ok;
+}
+
+/* One priority: its inbox, its side lane and its segments, merged by age;
+ * at most limit appended to out.  The side lane is read whole up to the
+ * limit and sorted, since tasks are moved into it in no order of age. */
+static bool poll_priority(poll_t *pl, int32_t p, size_t limit, mtq_task_list_t *out,
+                          bson_error_t *error) {
+  size_t i = (size_t)(p - MTQ_PRIORITY_MIN);
+  mtq_poll_memo_t *memo = pl->memo;
   int64_t *lane_until = memo ? &memo->empty_until_ms[i] : NULL;
   int64_t *moved_until = memo ? &memo->moved_empty_until_ms[i] : NULL;
   int64_t recheck = memo ? memo->recheck_ms : 0;
   mtq_task_list_t got;
   mtq_task_list_init(&got);
-  bool ok = true;
-  if (!skip(lane_until, now)) {
-    ok = poll_lane(store, client, channel, p, false, served, limit, sort, by, &got, error);
-    remember(lane_until, ok && got.n == 0, now, recheck);
+  bool ok = poll_segments(pl, p, limit, &got, error);
+  size_t before = got.n;
+  if (ok && !skip(lane_until, pl->now)) {
+    ok = poll_coll(pl, p, false, "", limit, &got, error);
+    remember(lane_until, ok && got.n == before, pl->now, recheck);
   }
-  size_t from_lane = got.n;
-  if (ok && !skip(moved_until, now)) {
-    ok = poll_lane(store, client, channel, p, true, served, limit, sort, by, &got, error);
-    remember(moved_until, ok && got.n == from_lane, now, recheck);
+  before = got.n;
+  if (ok && !skip(moved_until, pl->now)) {
+    ok = poll_coll(pl, p, true, "", limit, &got, error);
+    remember(moved_until, ok && got.n == before, pl->now, recheck);
   }
-  if (ok && got.n > from_lane) {
+  if (ok && got.n > 0) {
     qsort(got.items, got.n, sizeof *got.items, by_age);
   }
   for (size_t k = 0; k < got.n && k < limit; k++) {
@@ -116,10 +181,10 @@ bool mtq_store_poll(mtq_store_t *store, const char *channel, const mtq_func_ref_
   int kind = mtq__server_kind(store, client, error);
   bool ok = kind != 0;
   size_t start = out->n;
-  int64_t now = memo ? mtq_now_ms() : 0;
+  poll_t pl = {store, client, channel, &served, kind == MTQ__SERVER_MONGODB, by, memo,
+               memo ? mtq_now_ms() : 0};
   for (int32_t p = MTQ_PRIORITY_MAX; ok && p >= MTQ_PRIORITY_MIN && out->n - start < limit; p--) {
-    ok = poll_priority(store, client, channel, p, &served, limit - (out->n - start),
-                       kind == MTQ__SERVER_MONGODB, memo, now, by, out, error);
+    ok = poll_priority(&pl, p, limit - (out->n - start), out, error);
   }
   mtq__store_push(store, client);
   bson_destroy(&served);
@@ -151,7 +216,8 @@ bool mtq_store_claim(mtq_store_t *store, mtq_task_t *task, const char *worker_id
                            BCON_UTF8(task->channel), "priority", BCON_INT32(task->priority),
                            "token", BCON_INT64(task->token), "worker", BCON_UTF8(worker_id),
                            "lease_ms", BCON_INT64(lease_ms), "renewals", BCON_INT64(0),
-                           "moved", BCON_BOOL(task->moved), "at", BCON_DATE_TIME(now));
+                           "moved", BCON_BOOL(task->moved), "seg", BCON_UTF8(task->seg), "at",
+                           BCON_DATE_TIME(now));
   bson_error_t err;
   bool ok = mongoc_collection_insert_one(leases, lease, NULL, NULL, &err);
   if (!ok && mtq_error_is_duplicate(&err)) {

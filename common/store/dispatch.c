@@ -68,7 +68,7 @@ bool mtq_store_send_copy(mtq_store_t *store, const mtq_task_t *parent, const cha
   bson_strncpy(c.origin, parent->channel, sizeof c.origin);
   bson_oid_copy(&c.id, copy_id);
   mongoc_client_t *client = mtq__store_pop(store);
-  mongoc_collection_t *lane = mtq__lane(store, client, c.channel, c.priority);
+  mongoc_collection_t *lane = mtq__seg_coll(store, client, c.channel, c.priority, "");
   bool ok = mtq__insert_task(lane, &c, false, error);
   mongoc_collection_destroy(lane);
   mtq__store_push(store, client);

@@ -4,33 +4,74 @@
 
 #include "mtq_error.h"
 #include "mtq_log.h"
-#include "store_private.h"
+#include "segment.h"
 
-/* One pass over the places a task can be, in the order tasks move through
- * them (delayed, lanes, results): every move inserts at the destination
- * before it deletes at the source, so a task moving during the pass is
- * found further on.  A move between two lanes can still slip past, hence
- * the second pass in mtq__locate(). */
-static bool locate_pass(mtq_store_t *store, mongoc_client_t *client, char **channels,
-                        const bson_oid_t *id, bson_t *doc, mtq__place_t *place, bool *found,
-                        bson_error_t *error) {
+static void found_at(mtq__place_t *place, mongoc_collection_t *coll, const char *channel,
+                     int32_t lane, bool moved, const char *seg) {
+  place->coll = coll;
+  place->lane = lane;
+  place->moved = moved;
+  bson_strncpy(place->seg, seg, sizeof place->seg);
+  bson_strncpy(place->channel, channel, sizeof place->channel);
+}
+
+/* The segment the id names, at each priority of each channel: one read per
+ * priority finds any task of mtq's that is queued or running, whatever the
+ * backlog. */
+static bool in_named_segment(mtq_store_t *store, mongoc_client_t *client, char **channels,
+                             const bson_oid_t *id, bson_t *doc, mtq__place_t *place,
+                             bool *found, bson_error_t *error) {
+  char seg[MTQ_SEG_MAX];
+  mtq__seg_of_id(id, seg);
   bool ok = true;
   *found = false;
-  for (size_t c = 0; ok && !*found && channels[c]; c++) {
-    for (size_t i = 0; ok && !*found && i < MTQ__N_PLACES; i++) {
-      int32_t lane;
-      bool moved;
-      mongoc_collection_t *coll = mtq__place(store, client, channels[c], i, &lane, &moved);
+  for (size_t c = 0; ok && seg[0] && !*found && channels[c]; c++) {
+    for (int32_t p = MTQ_PRIORITY_MAX; ok && !*found && p >= MTQ_PRIORITY_MIN; p--) {
+      mongoc_collection_t *coll = mtq__seg_coll(store, client, channels[c], p, seg);
       ok = mtq__find_by_id(coll, id, doc, found, error);
       if (*found) {
-        place->coll = coll;
-        place->lane = lane;
-        place->moved = moved;
-        bson_strncpy(place->channel, channels[c], sizeof place->channel);
+        found_at(place, coll, channels[c], p, false, seg);
       } else {
         mongoc_collection_destroy(coll);
       }
     }
+  }
+  return ok;
+}
+
+typedef struct {
+  const bson_oid_t *id;
+  bson_t *doc;
+  mtq__place_t *place;
+  bool found;
+} walk_t;
+
+static bool look_in(void *ctx, mongoc_collection_t *coll, const mtq__places_t *at,
+                    bson_error_t *error) {
+  walk_t *w = ctx;
+  if (!mtq__find_by_id(coll, w->id, w->doc, &w->found, error)) {
+    return false;
+  }
+  if (w->found) {
+    found_at(w->place, mongoc_collection_copy(coll), at->channel, at->lane, at->moved, at->seg);
+  }
+  return !w->found;
+}
+
+/* One pass over the places a task can be, in the order tasks move through
+ * them (the named segment, then every place of every channel, then
+ * dispatch, then results): every move inserts at the destination before it
+ * deletes at the source, so a task moving during the pass is found further
+ * on.  A move between two lanes can still slip past, hence the second pass
+ * in mtq__locate(). */
+static bool locate_pass(mtq_store_t *store, mongoc_client_t *client, char **channels,
+                        const bson_oid_t *id, bson_t *doc, mtq__place_t *place, bool *found,
+                        bson_error_t *error) {
+  bool ok = in_named_segment(store, client, channels, id, doc, place, found, error);
+  for (size_t c = 0; ok && !*found && channels[c]; c++) {
+    walk_t w = {id, doc, place, false};
+    ok = mtq__each_place(store, client, channels[c], look_in, &w, error) || w.found;
+    *found = w.found;
   }
   if (ok && !*found) { /* the parent of redundant copies, while it is live */
     mongoc_collection_t *coll = mtq__coll(store, client, MTQ__DISPATCH);
@@ -101,7 +142,8 @@ bool mtq__locate(mtq_store_t *store, mongoc_client_t *client, const bson_oid_t *
   char **channels = NULL;
   bson_t doc = BSON_INITIALIZER;
   bool found = false;
-  *place = (mtq__place_t){NULL, -1, false, false, ""};
+  memset(place, 0, sizeof *place);
+  place->lane = -1;
   bool ok = mtq_store_channels(store, &channels, error);
   for (int pass = 0; ok && !found && pass < 2; pass++) {
     ok = locate_pass(store, client, channels, id, &doc, place, &found, error);
@@ -122,6 +164,9 @@ bool mtq__locate(mtq_store_t *store, mongoc_client_t *client, const bson_oid_t *
     ok = false;
   }
   out->moved = ok && place->moved;
+  if (ok) {
+    bson_strncpy(out->seg, place->seg, sizeof out->seg);
+  }
   if (!ok && place->coll) {
     mongoc_collection_destroy(place->coll);
     place->coll = NULL;

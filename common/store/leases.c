@@ -38,6 +38,10 @@ static bool read_lease(const bson_t *doc, mtq_lease_t *l) {
 #undef NUM
   l->moved = bson_iter_init_find(&it, doc, "moved") && BSON_ITER_HOLDS_BOOL(&it) &&
              bson_iter_bool(&it);
+  if (bson_iter_init_find(&it, doc, "seg") && BSON_ITER_HOLDS_UTF8(&it) &&
+      strlen(bson_iter_utf8(&it, NULL)) < sizeof l->seg) {
+    bson_strncpy(l->seg, bson_iter_utf8(&it, NULL), sizeof l->seg);
+  }
   return true;
 }
 
@@ -121,8 +125,8 @@ bool mtq_store_expire(mtq_store_t *store, const mtq_lease_t *lease, const char *
   *ended_as = MTQ_STATE_INVALID;
   mongoc_client_t *client = mtq__store_pop(store);
   int32_t priority = (int32_t)lease->priority;
-  mongoc_collection_t *lane = lease->moved ? mtq__moved_lane(store, client, lease->channel, priority)
-                                           : mtq__lane(store, client, lease->channel, priority);
+  mongoc_collection_t *lane =
+      mtq__live_coll(store, client, lease->channel, priority, lease->moved, lease->seg);
   mongoc_collection_t *leases = mtq__coll(store, client, "leases");
   bson_t doc = BSON_INITIALIZER;
   bool found = false;
@@ -139,6 +143,7 @@ bool mtq_store_expire(mtq_store_t *store, const mtq_lease_t *lease, const char *
     delete_lease(leases, lease->key); /* an older attempt's, or a stale poller's */
   } else if (ok) {
     t.moved = lease->moved; /* its home, for the end of its attempt */
+    bson_strncpy(t.seg, lease->seg, sizeof t.seg);
     /* A task not marked running: its claimant died between the lease and
      * the claim, or between the claim and the mark.  In the first case the
      * claim of this token is still free, and once the lease is gone a

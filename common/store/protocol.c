@@ -478,8 +478,15 @@ bool mtq__move_task(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *tas
   task->priority = priority;
   task->status = MTQ_STATE_QUEUED;
   task->moved = to_side;
+  /* Back into the segment its id names (its age's place in the order), or
+   * the side lane; the segment is listed again after the insert, since it
+   * may have been retired while the task was away. */
+  if (!to_side) {
+    mtq__seg_of_id(&task->id, task->seg);
+  }
   mongoc_collection_t *to = mtq__home(store, client, task);
   bool ok = mtq__place_task(to, task, error) &&
+            (to_side || mtq__seg_list(store, client, task->channel, priority, task->seg, error)) &&
             mtq__write_at_token(store, client, from, &task->id, task->token - 1, NULL, error);
   mongoc_collection_destroy(to);
   return ok;

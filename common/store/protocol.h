@@ -4,7 +4,7 @@
 #ifndef MTQ_STORE_PROTOCOL_H
 #define MTQ_STORE_PROTOCOL_H
 
-#include "store_private.h"
+#include "segment.h"
 
 /* The key of an attempt's records: "<id>:<token>", or with a suffix
  * "<id>:<token>:<suffix>" (end locks ":end", retries ":retry", events

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "mtq_error.h"
-#include "store_private.h"
+#include "segment.h"
 
 /* Appends up to limit - out->n tasks of coll matching filter. */
 static bool list_from(mongoc_collection_t *coll, const bson_t *filter, const char *channel,
@@ -43,16 +43,15 @@ static bool list_channel(mtq_store_t *store, mongoc_client_t *client, const char
      * the lanes hold queued, running and suspended ones. */
     bool in_delayed = status != MTQ_STATE_QUEUED && status != MTQ_STATE_RUNNING;
     bool in_lanes = status != MTQ_STATE_DELAYED && status != MTQ_STATE_RETRY_WAIT;
-    for (size_t i = 0; ok && i < MTQ__N_PLACES; i++) {
-      if ((i == 0 && !in_delayed) || (i > 0 && !in_lanes)) {
-        continue;
+    mtq__places_t it;
+    mtq__places_init(&it, store, client, channel);
+    for (mongoc_collection_t *coll; ok && out->n < limit && (coll = mtq__places_next(&it, error));) {
+      if ((it.lane < 0 && in_delayed) || (it.lane >= 0 && in_lanes)) {
+        ok = list_from(coll, &filter, channel, limit, out, error);
       }
-      int32_t lane;
-      bool moved;
-      mongoc_collection_t *coll = mtq__place(store, client, channel, i, &lane, &moved);
-      ok = list_from(coll, &filter, channel, limit, out, error);
       mongoc_collection_destroy(coll);
     }
+    ok = ok && !it.failed;
     bson_reinit(&filter);
   }
   if (ok && (status == MTQ_STATE_INVALID || mtq_state_is_terminal(status))) {
@@ -173,13 +172,13 @@ bool mtq_store_stats(mtq_store_t *store, bson_t *out, bson_error_t *error) {
   mongoc_collection_destroy(dispatch);
   bson_t all = BSON_INITIALIZER;
   for (size_t c = 0; ok && channels[c]; c++) {
-    for (size_t i = 0; ok && i < MTQ__N_PLACES; i++) {
-      int32_t lane;
-      bool moved;
-      mongoc_collection_t *coll = mtq__place(store, client, channels[c], i, &lane, &moved);
+    mtq__places_t it;
+    mtq__places_init(&it, store, client, channels[c]);
+    for (mongoc_collection_t *coll; ok && (coll = mtq__places_next(&it, error));) {
       ok = count_into(coll, &all, counts[c], error);
       mongoc_collection_destroy(coll);
     }
+    ok = ok && !it.failed;
     bson_t sub;
     BSON_APPEND_DOCUMENT_BEGIN(out, channels[c], &sub);
     for (int s = 0; s < MTQ_STATE_COUNT; s++) {
@@ -194,38 +193,6 @@ bool mtq_store_stats(mtq_store_t *store, bson_t *out, bson_error_t *error) {
   return ok;
 }
 
-/* How many documents coll holds, without reading them: FerretDB answers a
- * count by reading every document (about 100 us each on SQLite), but
- * $collStats' count from the table itself (under 1 us each); MongoDB and
- * other servers keep the figure in the collection's metadata. */
-static bool count_docs(mtq_store_t *store, mongoc_client_t *client, mongoc_collection_t *coll,
-                       int64_t *n, bson_error_t *error) {
-  if (mtq__server_kind(store, client, error) != MTQ__SERVER_FERRETDB) {
-    *n = mongoc_collection_estimated_document_count(coll, NULL, NULL, NULL, error);
-    return *n >= 0;
-  }
-  bson_t *pipeline = BCON_NEW("pipeline", "[", "{", "$collStats", "{", "count", "{", "}", "}",
-                              "}", "]");
-  mongoc_cursor_t *cur = mongoc_collection_aggregate(coll, MONGOC_QUERY_NONE, pipeline, NULL, NULL);
-  const bson_t *doc;
-  bson_iter_t it;
-  *n = 0;
-  if (mongoc_cursor_next(cur, &doc) && bson_iter_init_find(&it, doc, "count") &&
-      BSON_ITER_HOLDS_NUMBER(&it)) {
-    *n = bson_iter_as_int64(&it);
-  }
-  bson_error_t err;
-  bool ok = !mongoc_cursor_error(cur, &err);
-  /* A collection never written to does not exist yet: it holds nothing. */
-  if (!ok && err.code == 26 /* NamespaceNotFound */) {
-    ok = true;
-  } else if (!ok && error) {
-    *error = err;
-  }
-  mongoc_cursor_destroy(cur);
-  bson_destroy(pipeline);
-  return ok;
-}
 
 /* A copy sent to a worker is not counted again: its parent (in dispatch, a
  * count by an equality on channel over the few tasks being dispatched)
@@ -233,17 +200,19 @@ static bool count_docs(mtq_store_t *store, mongoc_client_t *client, mongoc_colle
 bool mtq__channel_backlog(mtq_store_t *store, mongoc_client_t *client, const char *channel,
                           int64_t *n, bson_error_t *error) {
   *n = 0;
-  for (size_t i = 0; i < MTQ__N_PLACES; i++) {
-    int32_t lane;
-    bool moved;
-    mongoc_collection_t *coll = mtq__place(store, client, channel, i, &lane, &moved);
+  mtq__places_t it;
+  mtq__places_init(&it, store, client, channel);
+  for (mongoc_collection_t *coll; (coll = mtq__places_next(&it, error));) {
     int64_t c = 0;
-    bool ok = count_docs(store, client, coll, &c, error);
+    bool ok = mtq__count_docs(store, client, coll, &c, error);
     mongoc_collection_destroy(coll);
     if (!ok) {
       return false;
     }
     *n += c;
+  }
+  if (it.failed) {
+    return false;
   }
   mongoc_collection_t *dispatch = mtq__coll(store, client, MTQ__DISPATCH);
   bson_t *filter = BCON_NEW("channel", BCON_UTF8(channel));

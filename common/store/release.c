@@ -88,24 +88,122 @@ static bool reconcile_one(void *ctx, const bson_t *doc) {
   return true;
 }
 
+/* The reconcile of one collection: every document, each task whose
+ * priority was edited moved to its new one. */
+static bool reconcile_coll(sweep_t *s, bson_error_t *error) {
+  bson_t filter = BSON_INITIALIZER;
+  bool ok = mtq__each_doc(s->coll, &filter, NULL, reconcile_one, s, error);
+  bson_destroy(&filter);
+  return ok;
+}
+
+/* One segment: reconciled, or retired when it is empty and closed. */
+static bool reconcile_seg(sweep_t *s, const char *seg, size_t *docs, bson_error_t *error) {
+  s->coll = mtq__seg_coll(s->store, s->client, s->channel, s->lane_priority, seg);
+  int64_t n = 0;
+  bool ok = mtq__count_docs(s->store, s->client, s->coll, &n, error);
+  if (ok && n == 0 && mtq__seg_closed(seg, mtq_now_ms())) {
+    bool retired;
+    ok = mtq__seg_retire(s->store, s->client, s->channel, s->lane_priority, seg, &retired, error);
+  } else if (ok && n > 0) {
+    ok = reconcile_coll(s, error);
+    *docs += (size_t)n;
+  }
+  mongoc_collection_destroy(s->coll);
+  s->coll = NULL;
+  return ok;
+}
+
+/* Where a channel's deep walk over its segments goes on at the next
+ * reconcile, and when its collection names were last scanned. */
+struct mtq__recon_at {
+  char channel[MTQ_NAME_MAX + 1];
+  int32_t priority;
+  size_t skip;
+  int64_t orphans_at_ms;
+};
+
+static mtq__recon_at_t *recon_at(mtq_store_t *store, const char *channel) {
+  for (size_t i = 0; i < store->n_recon; i++) {
+    if (strcmp(store->recon[i].channel, channel) == 0) {
+      return &store->recon[i];
+    }
+  }
+  store->recon = bson_realloc(store->recon, (store->n_recon + 1) * sizeof *store->recon);
+  mtq__recon_at_t *r = &store->recon[store->n_recon++];
+  memset(r, 0, sizeof *r);
+  bson_strncpy(r->channel, channel, sizeof r->channel);
+  r->priority = MTQ_PRIORITY_MAX;
+  return r;
+}
+
+/* Segments of each priority reconciled at every run: what polls take next. */
+#define RECONCILE_FRONT 4
+/* Documents the deep walk reads per run, beyond the fronts: at a million
+ * queued, a priority edit deep in the backlog is honoured within
+ * backlog / RECONCILE_BUDGET runs, not never, and a run stays short. */
+#define RECONCILE_BUDGET 2048
+#define RECONCILE_PAGE 16
+#define ORPHANS_EVERY_MS 60000
+
 bool mtq_store_reconcile(mtq_store_t *store, const char *channel, const char *by, size_t *moved,
                          bson_error_t *error) {
   mongoc_client_t *client = mtq__store_pop(store);
   bool ok = true;
   *moved = 0;
-  /* Every lane and side lane: a moved task may be edited again. */
-  for (size_t i = 1; ok && i < MTQ__N_PLACES; i++) {
-    int32_t p;
-    bool side;
-    mongoc_collection_t *coll = mtq__place(store, client, channel, i, &p, &side);
-    sweep_t s = {store, client, coll, channel, by, p, 0, 0, 0};
-    bson_t filter = BSON_INITIALIZER;
-    ok = mtq__each_doc(s.coll, &filter, NULL, reconcile_one, &s, error);
-    bson_destroy(&filter);
-    mongoc_collection_destroy(s.coll);
-    *moved += s.count;
+  sweep_t s = {store, client, NULL, channel, by, 0, 0, 0, 0};
+  char page[RECONCILE_PAGE][MTQ_SEG_MAX];
+  size_t n = 0, docs = 0;
+  /* Every inbox and side lane (a moved task may be edited again), and the
+   * front of every priority's segments. */
+  for (int32_t p = MTQ_PRIORITY_MAX; ok && p >= MTQ_PRIORITY_MIN; p--) {
+    s.lane_priority = p;
+    for (int side = 0; ok && side < 2; side++) {
+      s.coll = mtq__live_coll(store, client, channel, p, side == 1, "");
+      ok = reconcile_coll(&s, error);
+      mongoc_collection_destroy(s.coll);
+    }
+    ok = ok && mtq__seg_dir(store, client, channel, p, 0, RECONCILE_FRONT, page, &n, error);
+    for (size_t k = 0; ok && k < n; k++) {
+      ok = reconcile_seg(&s, page[k], &docs, error);
+    }
   }
+  /* The deep walk, from where the last run stopped. */
+  pthread_mutex_lock(&store->lock);
+  mtq__recon_at_t at = *recon_at(store, channel);
+  pthread_mutex_unlock(&store->lock);
+  size_t budget = 0;
+  for (int32_t laps = 0; ok && budget < RECONCILE_BUDGET && laps <= MTQ_PRIORITY_LEVELS;) {
+    if (at.skip < RECONCILE_FRONT) {
+      at.skip = RECONCILE_FRONT;
+    }
+    s.lane_priority = at.priority;
+    ok = mtq__seg_dir(store, client, channel, at.priority, at.skip, RECONCILE_PAGE, page, &n,
+                      error);
+    for (size_t k = 0; ok && k < n && budget < RECONCILE_BUDGET; k++) {
+      size_t d = docs;
+      ok = reconcile_seg(&s, page[k], &docs, error);
+      budget += docs - d + 1;
+      at.skip++;
+    }
+    if (ok && n < RECONCILE_PAGE) { /* this priority's directory is done */
+      at.skip = 0;
+      at.priority = at.priority == MTQ_PRIORITY_MIN ? MTQ_PRIORITY_MAX : at.priority - 1;
+      laps++;
+    }
+  }
+  *moved = s.count;
+  /* Now and then, the collection names themselves: a segment that holds
+   * tasks but fell out of its directory is listed again (segment.c). */
+  int64_t now = mtq_now_ms();
+  if (ok && now - at.orphans_at_ms >= ORPHANS_EVERY_MS) {
+    size_t relisted = 0, dropped = 0;
+    ok = mtq__seg_orphans(store, client, channel, &relisted, &dropped, error);
+    at.orphans_at_ms = ok ? now : at.orphans_at_ms;
+  }
+  pthread_mutex_lock(&store->lock);
+  *recon_at(store, channel) = at;
+  pthread_mutex_unlock(&store->lock);
   mtq__store_push(store, client);
   return ok;
 }
-

@@ -12,7 +12,7 @@
 
 #include "mtq_error.h"
 #include "mtq_log.h"
-#include "store_private.h"
+#include "segment.h"
 
 /* Results read per round trip of the walk. */
 #define WALK_BATCH 64
@@ -161,7 +161,8 @@ static bool mark_live_in(mongoc_collection_t *coll, const bson_t *ids, victims_t
  * holder that died before its delete, or an interrupted cancel) belongs to a
  * task that may still be polled: its claim is all that keeps a worker from
  * running it again, so such tasks are left out of the purge.  Lanes hold only
- * live work, so these reads stay small. */
+ * live work, so these reads stay small.  (k == v->n: the inbox; v->n + 1:
+ * the side lane.) */
 static bool mark_live(mtq_store_t *store, mongoc_client_t *client, victims_t *v,
                       bson_error_t *error) {
   bool ok = true;
@@ -176,12 +177,32 @@ static bool mark_live(mtq_store_t *store, mongoc_client_t *client, victims_t *v,
     }
     bson_t ids = BSON_INITIALIZER;
     append_ids(&ids, v, channel);
-    for (size_t k = 0; ok && k < MTQ__N_PLACES; k++) {
-      int32_t lane;
-      bool moved;
-      mongoc_collection_t *coll = mtq__place(store, client, channel, k, &lane, &moved);
-      ok = mark_live_in(coll, &ids, v, error);
-      mongoc_collection_destroy(coll);
+    /* Not every segment of the channel: those the victims' ids name (long
+     * retired, mostly: a read of a missing collection is cheap), and the
+     * collections that hold tasks of any id. */
+    mongoc_collection_t *delayed = mtq__delayed(store, client, channel);
+    ok = mark_live_in(delayed, &ids, v, error);
+    mongoc_collection_destroy(delayed);
+    for (int32_t p = MTQ_PRIORITY_MIN; ok && p <= MTQ_PRIORITY_MAX; p++) {
+      for (size_t k = 0; ok && k <= v->n + 1; k++) {
+        char seg[MTQ_SEG_MAX] = "";
+        bool moved = k == v->n + 1;
+        if (k < v->n) {
+          mtq__seg_of_id(&v->items[k].id, seg);
+          bool dup = !seg[0] || strcmp(v->items[k].channel, channel) != 0;
+          for (size_t j = 0; !dup && j < k; j++) {
+            char other[MTQ_SEG_MAX];
+            mtq__seg_of_id(&v->items[j].id, other);
+            dup = strcmp(v->items[j].channel, channel) == 0 && strcmp(other, seg) == 0;
+          }
+          if (dup) {
+            continue;
+          }
+        }
+        mongoc_collection_t *coll = mtq__live_coll(store, client, channel, p, moved, seg);
+        ok = mark_live_in(coll, &ids, v, error);
+        mongoc_collection_destroy(coll);
+      }
     }
     bson_destroy(&ids);
   }

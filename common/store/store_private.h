@@ -4,10 +4,12 @@
  * name comes from the URI path, default "mtq"):
  *
  *   channels            one document per declared channel, _id = name
- *   q.<ch>.p<P>         live tasks (queued, running) of channel ch at priority
- *                       P (0..9): a channel is one collection per priority
- *                       level, so that a poll reads the front of a collection
- *                       instead of sorting the whole backlog (see README)
+ *   q.<ch>.p<P>...      live tasks (queued, running) of channel ch at priority
+ *                       P (0..9): each priority is cut into segments of
+ *                       bounded size listed in a directory, beside an inbox
+ *                       for other programs' tasks and a side lane for moved
+ *                       ones, so that no access costs time proportional to
+ *                       the backlog (segment.c)
  *   q.<ch>.delayed      tasks whose not_before is in the future, and tasks
  *                       in retry_wait (a failed attempt's backoff)
  *   dispatch            redundant tasks (parents) waiting for their copies
@@ -20,7 +22,7 @@
  *   whoami              one document per worker, _id = worker id
  *   runs                one document per ended attempt (capped: runs.c)
  *
- * Files: store.c (connection, collections), channel.c, protocol.c (the
+ * Files: store.c (connection, collections), segment.c, channel.c, protocol.c (the
  * claim protocol), events.c, runs.c; then one file per audience's work:
  * enqueue.c (producers), claim.c and whoami.c (workers), leases.c,
  * release.c, dispatch.c and retention.c (the coordinator), find.c, edit.c
@@ -45,7 +47,13 @@ struct mtq_store {
   int server_kind;        /* 0 unknown, 1 MongoDB, 2 FerretDB */
   char **known_channels;  /* channels seen declared; NULL-terminated */
   bool runs_declared;     /* the capped runs collection exists (runs.c) */
+  struct mtq__seg_slot *segs; /* this producer's segments (segment.c) */
+  size_t n_segs;
+  struct mtq__recon_at *recon; /* where each channel's reconcile goes on (release.c) */
+  size_t n_recon;
 };
+typedef struct mtq__seg_slot mtq__seg_slot_t;
+typedef struct mtq__recon_at mtq__recon_at_t;
 
 #define MTQ__SERVER_MONGODB 1
 #define MTQ__SERVER_FERRETDB 2
@@ -60,8 +68,6 @@ void mtq__store_push(mtq_store_t *store, mongoc_client_t *client);
 
 /* Collections; the caller destroys what these return. */
 mongoc_collection_t *mtq__coll(mtq_store_t *store, mongoc_client_t *client, const char *name);
-mongoc_collection_t *mtq__lane(mtq_store_t *store, mongoc_client_t *client, const char *channel,
-                               int32_t priority);
 mongoc_collection_t *mtq__delayed(mtq_store_t *store, mongoc_client_t *client,
                                   const char *channel);
 /* A priority's side lane, q.<ch>.p<P>.moved: the tasks mtqd or an operator
@@ -71,23 +77,34 @@ mongoc_collection_t *mtq__delayed(mtq_store_t *store, mongoc_client_t *client,
 mongoc_collection_t *mtq__moved_lane(mtq_store_t *store, mongoc_client_t *client,
                                      const char *channel, int32_t priority);
 
-/* Every collection a channel's live tasks can be in, in the order tasks
- * move through them: the delayed collection, then each priority from the
- * highest, its lane and its side lane.  i < MTQ__N_PLACES; *lane is the
- * priority, -1 for the delayed collection; *moved says a side lane.  Caller
- * destroys. */
-#define MTQ__N_PLACES (1 + 2 * MTQ_PRIORITY_LEVELS)
-mongoc_collection_t *mtq__place(mtq_store_t *store, mongoc_client_t *client, const char *channel,
-                                size_t i, int32_t *lane, bool *moved);
+/* A live task's collection: the side lane when moved, else its segment
+ * ("" = the inbox) of its priority. */
+mongoc_collection_t *mtq__live_coll(mtq_store_t *store, mongoc_client_t *client,
+                                    const char *channel, int32_t priority, bool moved,
+                                    const char *seg);
 
-/* Where a live task is when it is not delayed: its lane (or side lane), or
- * for the parent of redundant copies, the dispatch collection. */
+/* Where a live task is when it is not delayed: its segment, inbox or side
+ * lane (task->moved, task->seg), or for the parent of redundant copies,
+ * the dispatch collection. */
 mongoc_collection_t *mtq__home(mtq_store_t *store, mongoc_client_t *client,
                                const mtq_task_t *task);
 #define MTQ__DISPATCH "dispatch"
 
 /* MongoDB or FerretDB (asks the server once); 0 when it cannot be reached. */
 int mtq__server_kind(mtq_store_t *store, mongoc_client_t *client, bson_error_t *error);
+
+/* How many documents coll holds, without reading them (0 when it does not
+ * exist). */
+bool mtq__count_docs(mtq_store_t *store, mongoc_client_t *client, mongoc_collection_t *coll,
+                     int64_t *n, bson_error_t *error);
+
+/* Inserts n documents in unordered commands: each goes in or fails on its
+ * own (a duplicate _id or unique key, atomically, on MongoDB and FerretDB
+ * alike).  inserted[i] says which; errors (may be NULL) why not.  False
+ * when a command failed as a whole (*error): then nothing of it is known
+ * to be in.  bulk.c */
+bool mtq__insert_many(mongoc_collection_t *coll, const bson_t *const *docs, size_t n,
+                      bool *inserted, bson_error_t *errors, bson_error_t *error);
 
 /* Reads the document with this _id from coll into out; *found false when absent. */
 bool mtq__find_by_id(mongoc_collection_t *coll, const bson_oid_t *id, bson_t *out, bool *found,
@@ -131,6 +148,7 @@ typedef struct {
   mongoc_collection_t *coll;
   int32_t lane; /* -1: delayed, dispatch or results */
   bool moved;   /* a side lane */
+  char seg[MTQ_SEG_MAX]; /* its segment; "" for an inbox or elsewhere */
   bool finished;
   char channel[MTQ_NAME_MAX + 1]; /* of the lane or delayed collection; "" elsewhere */
 } mtq__place_t;

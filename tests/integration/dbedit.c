@@ -190,36 +190,35 @@ static void print_doc(const bson_t *doc) {
   bson_free(s);
 }
 
-/* Names of the live collections of every declared channel; caller frees
- * with bson_strfreev. */
+/* Names of the live collections of every channel: q.* but the segment
+ * directories (.dir) and collections being dropped (.dropping), in name
+ * order (the delayed collection, then lanes, side lanes and segments);
+ * caller frees with bson_strfreev. */
+static int by_name(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static char **live_collections(mongoc_database_t *db, bson_error_t *error) {
-  mongoc_collection_t *coll = mongoc_database_get_collection(db, "channels");
-  bson_t filter = BSON_INITIALIZER;
-  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
-  size_t n = 0;
-  char **names = bson_malloc0(sizeof(char *));
-  const bson_t *doc;
-  while (mongoc_cursor_next(cur, &doc)) {
-    bson_iter_t it;
-    if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_UTF8(&it)) {
-      const char *ch = bson_iter_utf8(&it, NULL);
-      names = bson_realloc(names, (n + 22) * sizeof(char *));
-      for (int p = 9; p >= 0; p--) {
-        names[n++] = bson_strdup_printf("q.%s.p%d", ch, p);
-        names[n++] = bson_strdup_printf("q.%s.p%d.moved", ch, p); /* its side lane */
-      }
-      names[n++] = bson_strdup_printf("q.%s.delayed", ch);
-      names[n] = NULL;
-    }
-  }
-  bool ok = !mongoc_cursor_error(cur, error);
-  mongoc_cursor_destroy(cur);
-  bson_destroy(&filter);
-  mongoc_collection_destroy(coll);
-  if (!ok) {
-    bson_strfreev(names);
+  char **all = mongoc_database_get_collection_names_with_opts(db, NULL, error);
+  if (!all) {
     return NULL;
   }
+  size_t n = 0, m = 0;
+  while (all[n]) {
+    n++;
+  }
+  char **names = bson_malloc0((n + 1) * sizeof(char *));
+  for (size_t i = 0; i < n; i++) {
+    size_t len = strlen(all[i]);
+    bool skip = strncmp(all[i], "q.", 2) != 0 ||
+                (len > 4 && strcmp(all[i] + len - 4, ".dir") == 0) ||
+                (len > 9 && strcmp(all[i] + len - 9, ".dropping") == 0);
+    if (!skip) {
+      names[m++] = bson_strdup(all[i]);
+    }
+  }
+  qsort(names, m, sizeof *names, by_name);
+  bson_strfreev(all);
   return names;
 }
 

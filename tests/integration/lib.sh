@@ -480,12 +480,28 @@ dbedit() { timeout 30 "${MTQ_DB_EXEC[@]}" "$DBEDIT" --uri "$URI" "$@"; }
 # lane_is ID COLLECTION: the live task is in that collection (for wait_until).
 lane_is() { [[ "$(dbedit --where "$1" 2>/dev/null)" == "$2" ]]; }
 # in_priority ID P [CHANNEL]: the live task is in priority P's lane of the
-# channel (default), or in its side lane of tasks moved there after they were
-# enqueued (for wait_until).
+# channel (default): its inbox, one of its segments, or its side lane of
+# tasks moved there after they were enqueued (for wait_until).
 in_priority() {
-  local where
+  local where lane
   where="$(dbedit --where "$1" 2>/dev/null)" || return 1
-  [[ "$where" == "q.${3:-default}.p$2" || "$where" == "q.${3:-default}.p$2.moved" ]]
+  lane="q.${3:-default}.p$2"
+  [[ "$where" == "$lane" || "$where" == "$lane.moved" ||
+     "$where" =~ ^"$lane".w[0-9]{10}(\.[0-9a-f]{8})?$ ]]
+}
+
+# segment_of ID P [CHANNEL]: the segment collection a task id of mtq's
+# names at priority P (common/store/segment.c: the window of the id's time,
+# its mark in byte 8, a private segment's name in bytes 4..7); the lane's
+# inbox for an id without a mark.
+segment_of() {
+  local id="$1" lane="q.${3:-default}.p$2" w
+  w="$(printf '%010d' $((16#${id:0:8} / 10)))"
+  case "${id:16:2}" in
+    6d) echo "$lane.w$w" ;;
+    6e) echo "$lane.w$w.${id:8:8}" ;;
+    *) echo "$lane" ;;
+  esac
 }
 
 # enqueue ARGS...: mtq enqueue --channel default ARGS; prints the task id.

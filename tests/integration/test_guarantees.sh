@@ -139,14 +139,15 @@ log "back-pressure: 6th enqueue refused, --wait got in once a task ended"
 id="$(cli enqueue --channel other --func echo --force --delay 1)" || fail "enqueue failed"
 old="$(dbedit --find "$id")" || fail "dbedit --find $id failed"
 dbedit --id "$id" --set '{"status": "retry_wait", "token": 1}' >/dev/null || fail "dbedit --set failed"
-dbedit --insert q.other.p0 "$old" || fail "inserting the older document failed"
+lane="$(segment_of "$id" 0 other)" # where the previous holder's document stood
+dbedit --insert "$lane" "$old" || fail "inserting the older document failed"
 of_id="{\"_id\": {\"\$oid\": \"$id\"}}"
 sleep 3 # due for a second; mtqd sweeps every 0.5 s
 assert_eq 1 "$(dbedit --count q.other.delayed "$of_id")" \
   "delayed copies while an older document stands in the lane"
-dbedit --delete q.other.p0 "{\"_id\": {\"\$oid\": \"$id\"}, \"token\": 0}" ||
+dbedit --delete "$lane" "{\"_id\": {\"\$oid\": \"$id\"}, \"token\": 0}" ||
   fail "deleting the older document failed"
-wait_until 10 lane_is "$id" q.other.p0 || fail "not released once the older document was gone"
+wait_until 10 lane_is "$id" "$lane" || fail "not released once the older document was gone"
 assert_eq queued "$(task_status "$id")" "status after the release"
 assert_eq 2 "$(task_field "$id" token)" "token after the release"
 cli cancel "$id" >/dev/null || fail "cancel failed"

@@ -1,0 +1,86 @@
+/* bulk.c - many inserts in one command, each succeeding or failing on its
+ * own (see store_private.h, mtq__insert_many). */
+#include <string.h>
+
+#include "mtq_error.h"
+#include "store_private.h"
+
+/* A command carries at most this many documents: FerretDB handles a large
+ * insert as one SQLite transaction, and a smaller one lets other clients in
+ * between. */
+#define INSERT_CHUNK 1000
+
+static bool insert_chunk(mongoc_collection_t *coll, const bson_t *const *docs, size_t n,
+                         bool *inserted, bson_error_t *errors, bson_error_t *error) {
+  bson_t *opts = BCON_NEW("ordered", BCON_BOOL(false));
+  mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, opts);
+  for (size_t i = 0; i < n; i++) {
+    mongoc_bulk_operation_insert(bulk, docs[i]);
+    inserted[i] = true;
+  }
+  bson_t reply;
+  bson_error_t err;
+  uint32_t server = mongoc_bulk_operation_execute(bulk, &reply, &err);
+  bool ok = true;
+  bson_iter_t it, arr;
+  bool per_doc = bson_iter_init_find(&it, &reply, "writeErrors") && BSON_ITER_HOLDS_ARRAY(&it) &&
+                 bson_iter_recurse(&it, &arr);
+  if (per_doc) {
+    /* {index, code, errmsg} for each document that failed on its own. */
+    while (bson_iter_next(&arr)) {
+      bson_iter_t e;
+      if (!BSON_ITER_HOLDS_DOCUMENT(&arr) || !bson_iter_recurse(&arr, &e)) {
+        continue;
+      }
+      int64_t index = -1, code = 0;
+      const char *msg = "write error";
+      while (bson_iter_next(&e)) {
+        const char *k = bson_iter_key(&e);
+        if (strcmp(k, "index") == 0 && BSON_ITER_HOLDS_NUMBER(&e)) {
+          index = bson_iter_as_int64(&e);
+        } else if (strcmp(k, "code") == 0 && BSON_ITER_HOLDS_NUMBER(&e)) {
+          code = bson_iter_as_int64(&e);
+        } else if (strcmp(k, "errmsg") == 0 && BSON_ITER_HOLDS_UTF8(&e)) {
+          msg = bson_iter_utf8(&e, NULL);
+        }
+      }
+      if (index >= 0 && (size_t)index < n) {
+        inserted[index] = false;
+        if (errors) {
+          bson_set_error(&errors[index], MONGOC_ERROR_SERVER, (uint32_t)code, "%s", msg);
+        }
+      }
+    }
+  }
+  if (!server && !per_doc) {
+    /* The command itself failed (no server, a timeout): nothing is known
+     * to be in, and a retry inserts what is missing. */
+    for (size_t i = 0; i < n; i++) {
+      inserted[i] = false;
+      if (errors) {
+        errors[i] = err;
+      }
+    }
+    if (error) {
+      *error = err;
+    }
+    ok = false;
+  }
+  bson_destroy(&reply);
+  mongoc_bulk_operation_destroy(bulk);
+  bson_destroy(opts);
+  return ok;
+}
+
+bool mtq__insert_many(mongoc_collection_t *coll, const bson_t *const *docs, size_t n,
+                      bool *inserted, bson_error_t *errors, bson_error_t *error) {
+  bool ok = true;
+  for (size_t i = 0; i < n; i += INSERT_CHUNK) {
+    size_t m = n - i < INSERT_CHUNK ? n - i : INSERT_CHUNK;
+    if (!insert_chunk(coll, docs + i, m, inserted + i, errors ? errors + i : NULL, error)) {
+      ok = false;
+    }
+  }
+  return ok;
+}
+
