@@ -36,7 +36,6 @@ struct mtq__job {
   bson_t *result;
   char *error_text;
 
-  uv_work_t work;
   bool op_ok;
   bson_error_t op_error;
   uv_timer_t retry_timer;
@@ -68,7 +67,6 @@ static mtq__job_t *job_new(mtq_worker_t *w, mtq_task_t *task) {
   bson_oid_to_string(&job->task.id, job->oid);
   uv_timer_init(w->loop, &job->retry_timer);
   job->retry_timer.data = job;
-  job->work.data = job;
   job->next = w->jobs;
   if (w->jobs) {
     w->jobs->prev = job;
@@ -255,25 +253,79 @@ void mtq__jobs_abandon(mtq_worker_t *w) {
 
 /* --- recording ----------------------------------------------------------- */
 
-static void record_work(uv_work_t *req) {
-  mtq__job_t *job = req->data;
-  mtq_store_t *store = job->w->store;
-  if (job->requeue) {
-    job->op_ok = mtq_store_requeue(store, &job->task, false,
-                                   job->requeue_reason ? job->requeue_reason : "worker shutdown",
-                                   &job->op_error);
-  } else if (job->reject) {
-    job->op_ok = mtq_store_reject(store, &job->task, job->error_text, &job->op_error);
-  } else {
-    job->op_ok = mtq_store_finish(store, &job->task, job->ok, job->result, job->error_text,
-                                  &job->op_error);
+/* Outcomes that finish close together are recorded together: at most this
+ * many per batch, one batch in the thread pool at a time. */
+#define END_BATCH 64
+
+static void record_batch_work(uv_work_t *req) {
+  mtq_worker_t *w = req->data;
+  mtq_end_t ends[END_BATCH];
+  for (size_t i = 0; i < w->n_end_batch; i++) {
+    mtq__job_t *job = w->end_batch[i];
+    mtq_end_t *e = &ends[i];
+    memset(e, 0, sizeof *e);
+    e->task = &job->task;
+    if (job->requeue) {
+      e->kind = MTQ_END_REQUEUE;
+      e->count_attempt = false;
+      e->text = job->requeue_reason ? job->requeue_reason : "worker shutdown";
+    } else if (job->reject) {
+      e->kind = MTQ_END_REJECT;
+      e->text = job->error_text;
+    } else {
+      e->kind = MTQ_END_FINISH;
+      e->ok = job->ok;
+      e->result = job->result;
+      e->text = job->error_text;
+    }
   }
+  mtq_store_end_many(w->store, ends, w->n_end_batch);
+  for (size_t i = 0; i < w->n_end_batch; i++) {
+    w->end_batch[i]->op_ok = ends[i].recorded;
+    w->end_batch[i]->op_error = ends[i].error;
+  }
+}
+
+static void record_done(mtq__job_t *job);
+static void record_batch_done(uv_work_t *req, int status);
+
+/* Sends the queued outcomes as one batch, unless one is on its way. */
+static void record_kick(mtq_worker_t *w) {
+  if (w->ending || w->n_end_queue == 0) {
+    return;
+  }
+  if (w->abandon) {
+    for (size_t i = 0; i < w->n_end_queue; i++) {
+      mtq_err("task %s: outcome abandoned, never recorded", w->end_queue[i]->oid);
+      job_free(w->end_queue[i]);
+    }
+    w->n_end_queue = 0;
+    return;
+  }
+  size_t n = w->n_end_queue < END_BATCH ? w->n_end_queue : END_BATCH;
+  w->end_batch = bson_realloc(w->end_batch, END_BATCH * sizeof *w->end_batch);
+  memcpy(w->end_batch, w->end_queue, n * sizeof *w->end_queue);
+  memmove(w->end_queue, w->end_queue + n, (w->n_end_queue - n) * sizeof *w->end_queue);
+  w->n_end_queue -= n;
+  w->n_end_batch = n;
+  w->ending = true;
+  w->end_work.data = w;
+  uv_queue_work(w->loop, &w->end_work, record_batch_work, record_batch_done);
+}
+
+static void record_batch_done(uv_work_t *req, int status) {
+  mtq_worker_t *w = req->data;
+  w->ending = false;
+  for (size_t i = 0; i < w->n_end_batch; i++) {
+    record_done(w->end_batch[i]);
+  }
+  w->n_end_batch = 0;
+  record_kick(w);
 }
 
 static void on_retry_timer(uv_timer_t *t) { record(t->data); }
 
-static void record_done(uv_work_t *req, int status) {
-  mtq__job_t *job = req->data;
+static void record_done(mtq__job_t *job) {
   mtq_worker_t *w = job->w;
   const char *what = job->requeue ? "requeue" : "record the outcome of";
   if (job->op_ok) {
@@ -310,10 +362,16 @@ static void record(mtq__job_t *job) {
     job_free(job);
     return;
   }
+  mtq_worker_t *w = job->w;
   job->state = JOB_RECORDING;
   job->op_ok = false;
   memset(&job->op_error, 0, sizeof job->op_error);
-  uv_queue_work(job->w->loop, &job->work, record_work, record_done);
+  if (w->n_end_queue == w->cap_end_queue) {
+    w->cap_end_queue = w->cap_end_queue ? 2 * w->cap_end_queue : 16;
+    w->end_queue = bson_realloc(w->end_queue, w->cap_end_queue * sizeof *w->end_queue);
+  }
+  w->end_queue[w->n_end_queue++] = job;
+  record_kick(w);
 }
 
 /* --- the lease (for lease.c) ----------------------------------------------- */

@@ -99,30 +99,60 @@ static bool claim_some(mtq_worker_t *w, mtq_task_list_t *candidates, bson_error_
   }
   size_t spread = lead < w->poll_want ? lead : w->poll_want;
   size_t offset = spread ? (size_t)rand_r(&w->poll_seed) % spread : 0;
-  for (size_t i = 0; i < candidates->n && w->claimed.n < w->poll_want; i++) {
+  /* The candidates served here, in that order, claimed a batch at a time
+   * (one claim of many: a constant number of round trips) until the poll
+   * has what it wants or none is left. */
+  mtq_task_t **order = bson_malloc0((candidates->n + 1) * sizeof *order);
+  size_t n = 0;
+  for (size_t i = 0; i < candidates->n; i++) {
     mtq_task_t *t = &candidates->items[i < spread ? (i + offset) % spread : i];
-    bson_oid_to_string(&t->id, oid);
-    if (!serves(w->cfg, t)) {
-      mtq_debug("skipping task %s: %s version %s is not served here", oid, t->func, t->version);
-      continue;
-    }
-    bson_error_t err;
-    if (mtq_store_claim(w->store, t, w->cfg->worker_id, w->cfg->lease_ms, &err)) {
-      mtq_task_t *slot = mtq_task_list_push(&w->claimed);
-      *slot = *t; /* move: the candidate list must not free what it owned */
-      mtq_task_init(t);
-      mtq_debug("claimed task %s (%s version %s, attempt %d)", oid, slot->func, slot->version,
-                (int)slot->attempt);
-    } else if (lost_race(&err)) {
-      mtq_debug("task %s went to someone else: %s", oid, err.message);
-    } else if (mtq_error_is_transient(&err)) {
-      *error = err;
-      return false;
+    if (serves(w->cfg, t)) {
+      order[n++] = t;
     } else {
-      mtq_warn("cannot claim task %s: %s", oid, err.message);
+      bson_oid_to_string(&t->id, oid);
+      mtq_debug("skipping task %s: %s version %s is not served here", oid, t->func, t->version);
     }
   }
-  return true;
+  mtq_task_t *batch = bson_malloc0((w->poll_want + 1) * sizeof *batch);
+  bool *won = bson_malloc0(w->poll_want + 1);
+  bson_error_t *errs = bson_malloc0((w->poll_want + 1) * sizeof *errs);
+  bool ok = true;
+  for (size_t next = 0; ok && next < n && w->claimed.n < w->poll_want;) {
+    size_t k = w->poll_want - w->claimed.n;
+    k = k < n - next ? k : n - next;
+    for (size_t j = 0; j < k; j++) {
+      batch[j] = *order[next + j]; /* move: the candidate list must not free it */
+      mtq_task_init(order[next + j]);
+    }
+    next += k;
+    mtq_store_claim_many(w->store, batch, k, w->cfg->worker_id, w->cfg->lease_ms, won, errs);
+    for (size_t j = 0; j < k; j++) {
+      mtq_task_t *t = &batch[j];
+      bson_oid_to_string(&t->id, oid);
+      if (won[j]) {
+        mtq_task_t *slot = mtq_task_list_push(&w->claimed);
+        *slot = *t;
+        mtq_task_init(t);
+        mtq_debug("claimed task %s (%s version %s, attempt %d)", oid, slot->func,
+                  slot->version, (int)slot->attempt);
+        continue;
+      }
+      if (lost_race(&errs[j])) {
+        mtq_debug("task %s went to someone else: %s", oid, errs[j].message);
+      } else if (mtq_error_is_transient(&errs[j])) {
+        *error = errs[j];
+        ok = false;
+      } else {
+        mtq_warn("cannot claim task %s: %s", oid, errs[j].message);
+      }
+      mtq_task_cleanup(t);
+    }
+  }
+  bson_free(errs);
+  bson_free(won);
+  bson_free(batch);
+  bson_free(order);
+  return ok;
 }
 
 /* Polls one channel for up to limit candidates and claims some.  False when
@@ -391,6 +421,8 @@ void mtq_worker_destroy(mtq_worker_t *w) {
   mtq_task_list_cleanup(&w->claimed);
   mtq_whoami_cleanup(&w->heartbeat);
   bson_free(w->renewals);
+  bson_free(w->end_queue);
+  bson_free(w->end_batch);
   bson_free(w->memos);
   bson_free(w->served);
   bson_free(w);

@@ -92,6 +92,14 @@ struct mtq_worker {
 
   mtq__job_t *jobs; /* every claimed task not yet recorded */
   size_t n_jobs;    /* slots in use */
+  /* Outcomes to record (job.c): queued while a batch of them is recorded
+   * in the thread pool, then recorded together in the next. */
+  mtq__job_t **end_queue;
+  size_t n_end_queue, cap_end_queue;
+  mtq__job_t **end_batch;
+  size_t n_end_batch;
+  bool ending; /* a batch is in the thread pool */
+  uv_work_t end_work;
   size_t n_running; /* child processes alive */
 };
 

@@ -193,62 +193,28 @@ bool mtq_store_poll(mtq_store_t *store, const char *channel, const mtq_func_ref_
 
 /* --- the claim and the lease ------------------------------------------- */
 
-bool mtq_store_claim(mtq_store_t *store, mtq_task_t *task, const char *worker_id,
-                     int64_t lease_ms, bson_error_t *error) {
-  /* 1. The lease first, so that every claim has a lease to expire even if
-   *    the claimant dies between the two inserts.  Its _id is the claim key:
-   *    of many pollers, one inserts it. */
-  char key[MTQ__KEY_MAX];
-  mtq__key(&task->id, task->token, NULL, key);
-  /* A copy sits in its worker's own channel "to.<worker>": nobody else may
-   * run it, whatever they polled. */
-  size_t plen = strlen(MTQ_DIRECT_PREFIX);
-  if (strncmp(task->channel, MTQ_DIRECT_PREFIX, plen) == 0 &&
-      strcmp(task->channel + plen, worker_id) != 0) {
-    mtq_error_set(error, MTQ_ERR_CONFLICT, "task %s is addressed to worker %s, not %s", key,
-                  task->channel + plen, worker_id);
-    return false;
-  }
-  int64_t now = mtq_now_ms();
-  mongoc_client_t *client = mtq__store_pop(store);
-  mongoc_collection_t *leases = mtq__coll(store, client, "leases");
-  bson_t *lease = BCON_NEW("_id", BCON_UTF8(key), "task", BCON_OID(&task->id), "channel",
-                           BCON_UTF8(task->channel), "priority", BCON_INT32(task->priority),
-                           "token", BCON_INT64(task->token), "worker", BCON_UTF8(worker_id),
-                           "lease_ms", BCON_INT64(lease_ms), "renewals", BCON_INT64(0),
-                           "moved", BCON_BOOL(task->moved), "seg", BCON_UTF8(task->seg), "at",
-                           BCON_DATE_TIME(now));
-  bson_error_t err;
-  bool ok = mongoc_collection_insert_one(leases, lease, NULL, NULL, &err);
-  if (!ok && mtq_error_is_duplicate(&err)) {
-    mtq_error_set(error, MTQ_ERR_CONFLICT, "task %s was claimed by someone else first", key);
-  } else if (!ok && error) {
-    *error = err;
-  }
-  /* 2. The claim record: permanent, so a poller that read an old token can
-   *    never claim it again once its lease is gone. */
-  bson_error_t cerr;
-  if (ok && !mtq__lock(store, client, task, NULL, worker_id, "run", NULL, &cerr)) {
-    ok = false;
-    if (cerr.domain == MTQ_ERROR_DOMAIN && cerr.code == MTQ_ERR_CONFLICT) {
-      /* A stale read: the token was claimed long ago.  Our lease goes. */
-      bson_t *mine = BCON_NEW("_id", BCON_UTF8(key), "worker", BCON_UTF8(worker_id));
-      mongoc_collection_delete_one(leases, mine, NULL, NULL, NULL);
-      bson_destroy(mine);
+/* Deletes the leases of these keys that worker holds (stale reads). */
+static void drop_leases(mongoc_collection_t *leases, const bson_t *keys, const char *worker_id) {
+  bson_t *filter = BCON_NEW("_id", "{", "$in", BCON_ARRAY(keys), "}", "worker",
+                            BCON_UTF8(worker_id));
+  mongoc_collection_delete_many(leases, filter, NULL, NULL, NULL);
+  bson_destroy(filter);
+}
+
+/* 3. The documents, for polling and for people: marked running.  If
+ * marking fails the task still runs: pollers meet the lease and the claim,
+ * and the end of the attempt rewrites the document.  On FerretDB each
+ * statement is a read and a write by _id within one small segment; the
+ * claim won makes it ours. */
+static void mark_running(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *tasks,
+                         size_t n, const bool *claimed, const char *worker_id, int64_t now) {
+  bson_t **events = bson_malloc0((n + 1) * sizeof *events);
+  size_t n_events = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!claimed[i]) {
+      continue;
     }
-    /* Otherwise the claim may have been written with its reply lost: the
-     * lease stays, and mtqd, finding it unrenewed, gives the task back
-     * under a new token. */
-    if (error) {
-      *error = cerr;
-    }
-  }
-  bson_destroy(lease);
-  mongoc_collection_destroy(leases);
-  if (ok) {
-    /* 3. The document, for polling and for people.  If marking it fails the
-     *    task still runs: pollers meet the lease and the claim, and the end
-     *    of the attempt rewrites the document. */
+    mtq_task_t *task = &tasks[i];
     mtq_state_t from = task->status;
     task->status = MTQ_STATE_RUNNING;
     task->attempt++;
@@ -260,14 +226,134 @@ bool mtq_store_claim(mtq_store_t *store, mtq_task_t *task, const char *worker_id
                            BCON_INT32(task->attempt), "}");
     bson_error_t uerr;
     if (!mtq__write_at_token(store, client, lane, &task->id, task->token, upd, &uerr)) {
+      char key[MTQ__KEY_MAX];
+      mtq__key(&task->id, task->token, NULL, key);
       mtq_warn("claimed %s but could not mark it running: %s", key, uerr.message);
     }
-    mtq__event(store, client, task, from, MTQ_STATE_RUNNING, worker_id, NULL);
     bson_destroy(upd);
     mongoc_collection_destroy(lane);
+    events[n_events] = bson_new();
+    mtq__event_doc(task, from, MTQ_STATE_RUNNING, worker_id, NULL, events[n_events++]);
   }
+  mtq__events_write(store, client, events, n_events);
+  for (size_t k = 0; k < n_events; k++) {
+    bson_destroy(events[k]);
+  }
+  bson_free(events);
+}
+
+size_t mtq_store_claim_many(mtq_store_t *store, mtq_task_t *tasks, size_t n,
+                            const char *worker_id, int64_t lease_ms, bool *claimed,
+                            bson_error_t *errors) {
+  bson_t **docs = bson_malloc0((n + 1) * sizeof *docs);
+  size_t *of = bson_malloc0((n + 1) * sizeof *of);
+  bool *in = bson_malloc0(n + 1);
+  bson_error_t *errs = bson_malloc0((n + 1) * sizeof *errs);
+  int64_t now = mtq_now_ms();
+  size_t plen = strlen(MTQ_DIRECT_PREFIX), m = 0;
+  for (size_t i = 0; i < n; i++) {
+    claimed[i] = false;
+    mtq_task_t *task = &tasks[i];
+    char key[MTQ__KEY_MAX];
+    mtq__key(&task->id, task->token, NULL, key);
+    /* A copy sits in its worker's own channel "to.<worker>": nobody else
+     * may run it, whatever they polled. */
+    if (strncmp(task->channel, MTQ_DIRECT_PREFIX, plen) == 0 &&
+        strcmp(task->channel + plen, worker_id) != 0) {
+      if (errors) {
+        mtq_error_set(&errors[i], MTQ_ERR_CONFLICT, "task %s is addressed to worker %s, not %s",
+                      key, task->channel + plen, worker_id);
+      }
+      continue;
+    }
+    /* 1. The leases first, so that every claim has a lease to expire even
+     *    if the claimant dies between the two inserts.  Each _id is the
+     *    claim key: of many pollers, one inserts it. */
+    docs[m] = BCON_NEW("_id", BCON_UTF8(key), "task", BCON_OID(&task->id), "channel",
+                       BCON_UTF8(task->channel), "priority", BCON_INT32(task->priority),
+                       "token", BCON_INT64(task->token), "worker", BCON_UTF8(worker_id),
+                       "lease_ms", BCON_INT64(lease_ms), "renewals", BCON_INT64(0), "moved",
+                       BCON_BOOL(task->moved), "seg", BCON_UTF8(task->seg), "at",
+                       BCON_DATE_TIME(now));
+    of[m++] = i;
+  }
+  mongoc_client_t *client = mtq__store_pop(store);
+  mongoc_collection_t *leases = mtq__coll(store, client, "leases");
+  bson_error_t err;
+  mtq__insert_many(leases, (const bson_t *const *)docs, m, in, errs, &err);
+  /* 2. The claim records of the leases won: permanent, so a poller that
+   *    read an old token can never claim it again once its lease is gone. */
+  size_t c = 0;
+  for (size_t k = 0; k < m; k++) {
+    bson_destroy(docs[k]);
+    size_t i = of[k];
+    if (!in[k]) {
+      if (errors && mtq_error_is_duplicate(&errs[k])) {
+        char key[MTQ__KEY_MAX];
+        mtq__key(&tasks[i].id, tasks[i].token, NULL, key);
+        mtq_error_set(&errors[i], MTQ_ERR_CONFLICT, "task %s was claimed by someone else first",
+                      key);
+      } else if (errors) {
+        errors[i] = errs[k];
+      }
+      continue;
+    }
+    docs[c] = mtq__lock_doc(&tasks[i], NULL, worker_id, "run");
+    of[c++] = i;
+  }
+  mongoc_collection_t *claims = mtq__coll(store, client, "claims");
+  mtq__insert_many(claims, (const bson_t *const *)docs, c, in, errs, &err);
+  mongoc_collection_destroy(claims);
+  bson_t stale = BSON_INITIALIZER;
+  size_t n_stale = 0, won = 0;
+  for (size_t k = 0; k < c; k++) {
+    size_t i = of[k];
+    bson_iter_t it;
+    bson_iter_init_find(&it, docs[k], "_id");
+    if (in[k]) {
+      claimed[i] = true;
+      won++;
+    } else if (mtq_error_is_duplicate(&errs[k])) {
+      /* A stale read: the token was claimed long ago.  Our lease goes. */
+      char idx[16];
+      const char *key;
+      bson_uint32_to_string((uint32_t)n_stale++, &key, idx, sizeof idx);
+      BSON_APPEND_UTF8(&stale, key, bson_iter_utf8(&it, NULL));
+      if (errors) {
+        mtq_error_set(&errors[i], MTQ_ERR_CONFLICT, "task %s was claimed by someone else first",
+                      bson_iter_utf8(&it, NULL));
+      }
+    } else if (errors) {
+      /* The claim may have been written with its reply lost: the lease
+       * stays, and mtqd, finding it unrenewed, gives the task back under a
+       * new token. */
+      errors[i] = errs[k];
+    }
+    bson_destroy(docs[k]);
+  }
+  if (n_stale) {
+    drop_leases(leases, &stale, worker_id);
+  }
+  bson_destroy(&stale);
+  mongoc_collection_destroy(leases);
+  mark_running(store, client, tasks, n, claimed, worker_id, now);
   mtq__store_push(store, client);
-  return ok;
+  bson_free(errs);
+  bson_free(in);
+  bson_free(of);
+  bson_free(docs);
+  return won;
+}
+
+bool mtq_store_claim(mtq_store_t *store, mtq_task_t *task, const char *worker_id,
+                     int64_t lease_ms, bson_error_t *error) {
+  bool claimed = false;
+  bson_error_t err;
+  mtq_store_claim_many(store, task, 1, worker_id, lease_ms, &claimed, &err);
+  if (!claimed && error) {
+    *error = err;
+  }
+  return claimed;
 }
 
 bool mtq_store_renew(mtq_store_t *store, const mtq_task_t *task, bson_error_t *error) {
@@ -295,79 +381,169 @@ bool mtq_store_renew(mtq_store_t *store, const mtq_task_t *task, bson_error_t *e
   return ok;
 }
 
-/* --- the end of an attempt ------------------------------------------------ */
+/* --- the end of an attempt, alone or in batches ----------------------------- */
+
+/* Where one end of a batch stands. */
+typedef struct {
+  mtq_end_t *end;
+  mtq_state_t to;
+  char by[MTQ__ACTOR_MAX + 1];
+  bool locked;
+  mtq__ending_t ending;
+} batch_end_t;
+
+static mtq_state_t end_state(const mtq_end_t *e) {
+  const mtq_task_t *t = e->task;
+  switch (e->kind) {
+  case MTQ_END_FINISH:
+    return e->ok ? MTQ_STATE_DONE : mtq_task_may_retry(t) ? MTQ_STATE_RETRY_WAIT : MTQ_STATE_DEAD;
+  case MTQ_END_REJECT:
+    return MTQ_STATE_FAILED;
+  default:
+    return !e->count_attempt || mtq_task_may_retry(t) ? MTQ_STATE_QUEUED : MTQ_STATE_DEAD;
+  }
+}
+
+/* 1. The end locks, all in one insert; a lock found taken is asked about
+ * once more on its own (mtq__end_lock): taken by this same holder before
+ * (a retry after a lost reply) it is ours, else the end is fenced off. */
+static void lock_ends(mtq_store_t *store, mongoc_client_t *client, batch_end_t *b, size_t n) {
+  bson_t **docs = bson_malloc0((n + 1) * sizeof *docs);
+  size_t *of = bson_malloc0((n + 1) * sizeof *of);
+  bool *in = bson_malloc0(n + 1);
+  bson_error_t *errs = bson_malloc0((n + 1) * sizeof *errs);
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!b[i].end->recorded && b[i].end->error.code == 0) {
+      docs[m] = mtq__lock_doc(b[i].end->task, "end", b[i].by,
+                              mtq_state_action(MTQ_STATE_RUNNING, b[i].to));
+      of[m++] = i;
+    }
+  }
+  mongoc_collection_t *claims = mtq__coll(store, client, "claims");
+  bson_error_t err;
+  mtq__insert_many(claims, (const bson_t *const *)docs, m, in, errs, &err);
+  mongoc_collection_destroy(claims);
+  for (size_t k = 0; k < m; k++) {
+    batch_end_t *e = &b[of[k]];
+    bson_destroy(docs[k]);
+    if (in[k]) {
+      e->locked = true;
+    } else if (mtq_error_is_duplicate(&errs[k])) {
+      e->locked = mtq__end_lock(store, client, e->end->task, e->by, e->to, &e->end->error);
+    } else {
+      e->end->error = errs[k];
+    }
+  }
+  bson_free(errs);
+  bson_free(in);
+  bson_free(of);
+  bson_free(docs);
+}
+
+size_t mtq_store_end_many(mtq_store_t *store, mtq_end_t *ends, size_t n) {
+  batch_end_t *b = bson_malloc0((n + 1) * sizeof *b);
+  for (size_t i = 0; i < n; i++) {
+    mtq_end_t *e = &ends[i];
+    e->recorded = false;
+    memset(&e->error, 0, sizeof e->error);
+    b[i].end = e;
+    b[i].to = end_state(e);
+    bson_strncpy(b[i].by, e->task->worker[0] ? e->task->worker : "mtq", sizeof b[i].by);
+    if (e->kind == MTQ_END_FINISH && e->ok && e->result &&
+        e->result->len > MTQ_RESULT_MAX_BYTES) {
+      mtq_error_set(&e->error, MTQ_ERR_TOO_LARGE, "result is %u bytes, over the limit of %d",
+                    e->result->len, MTQ_RESULT_MAX_BYTES);
+    }
+  }
+  mongoc_client_t *client = mtq__store_pop(store);
+  lock_ends(store, client, b, n);
+  /* 2. The events of every end won, in one insert, before any move. */
+  bson_t **events = bson_malloc0((n + 1) * sizeof *events);
+  size_t n_events = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (b[i].locked) {
+      const char *why = b[i].to == MTQ_STATE_DONE ? NULL : ends[i].text;
+      bool count = ends[i].kind != MTQ_END_REQUEUE || ends[i].count_attempt;
+      mtq__end_begin(&b[i].ending, ends[i].task, b[i].to, b[i].by, why, count);
+      events[n_events] = bson_new();
+      mtq__end_event(&b[i].ending, ends[i].task, events[n_events++]);
+    }
+  }
+  mtq__events_write(store, client, events, n_events);
+  for (size_t k = 0; k < n_events; k++) {
+    bson_destroy(events[k]);
+  }
+  bson_free(events);
+  /* 3. Each task to where it goes; then the leases of all, in one delete,
+   * and the run records. */
+  bson_t keys = BSON_INITIALIZER;
+  size_t n_keys = 0, recorded = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!b[i].locked) {
+      continue;
+    }
+    const bson_t *result = ends[i].kind == MTQ_END_FINISH && ends[i].ok ? ends[i].result : NULL;
+    ends[i].recorded = mtq__end_commit(store, client, &b[i].ending, ends[i].task, result,
+                                       &ends[i].error);
+    if (ends[i].recorded) {
+      char idx[16];
+      const char *k;
+      bson_uint32_to_string((uint32_t)n_keys++, &k, idx, sizeof idx);
+      BSON_APPEND_UTF8(&keys, k, b[i].ending.lease);
+      recorded++;
+    }
+  }
+  if (n_keys) {
+    mongoc_collection_t *leases = mtq__coll(store, client, "leases");
+    bson_t *filter = BCON_NEW("_id", "{", "$in", BCON_ARRAY(&keys), "}");
+    bson_error_t err;
+    if (!mongoc_collection_delete_many(leases, filter, NULL, NULL, &err)) {
+      /* Harmless: the coordinator deletes a lease whose attempt has ended. */
+      mtq_debug("cannot delete %zu leases: %s", n_keys, err.message);
+    }
+    bson_destroy(filter);
+    mongoc_collection_destroy(leases);
+  }
+  bson_destroy(&keys);
+  for (size_t i = 0; i < n; i++) {
+    if (ends[i].recorded) {
+      mtq__end_done(store, client, &b[i].ending, ends[i].task);
+    }
+  }
+  mtq__store_push(store, client);
+  bson_free(b);
+  return recorded;
+}
 
 bool mtq_store_finish(mtq_store_t *store, mtq_task_t *task, bool ok, const bson_t *result,
                       const char *error_text, bson_error_t *error) {
-  if (ok && result && result->len > MTQ_RESULT_MAX_BYTES) {
-    mtq_error_set(error, MTQ_ERR_TOO_LARGE, "result is %u bytes, over the limit of %d",
-                  result->len, MTQ_RESULT_MAX_BYTES);
-    return false;
+  mtq_end_t e = {.task = task, .kind = MTQ_END_FINISH, .ok = ok, .result = result,
+                 .text = error_text};
+  mtq_store_end_many(store, &e, 1);
+  if (!e.recorded && error) {
+    *error = e.error;
   }
-  mtq_state_t to = ok                         ? MTQ_STATE_DONE
-                   : mtq_task_may_retry(task) ? MTQ_STATE_RETRY_WAIT
-                                              : MTQ_STATE_DEAD;
-  mongoc_client_t *client = mtq__store_pop(store);
-  bool r = mtq__end_attempt(store, client, task, to, task->worker, ok ? NULL : error_text,
-                            result, true, false, error);
-  mtq__store_push(store, client);
-  return r;
+  return e.recorded;
 }
 
 bool mtq_store_reject(mtq_store_t *store, mtq_task_t *task, const char *reason,
                       bson_error_t *error) {
-  mongoc_client_t *client = mtq__store_pop(store);
-  bool r = mtq__end_attempt(store, client, task, MTQ_STATE_FAILED, task->worker, reason, NULL,
-                            true, false, error);
-  mtq__store_push(store, client);
-  return r;
+  mtq_end_t e = {.task = task, .kind = MTQ_END_REJECT, .text = reason};
+  mtq_store_end_many(store, &e, 1);
+  if (!e.recorded && error) {
+    *error = e.error;
+  }
+  return e.recorded;
 }
 
 bool mtq_store_requeue(mtq_store_t *store, mtq_task_t *task, bool count_attempt,
                        const char *reason, bson_error_t *error) {
-  mtq_state_t to = !count_attempt || mtq_task_may_retry(task) ? MTQ_STATE_QUEUED
-                                                                : MTQ_STATE_DEAD;
-  mongoc_client_t *client = mtq__store_pop(store);
-  bool r = mtq__end_attempt(store, client, task, to, task->worker, reason, NULL, count_attempt,
-                            false, error);
-  mtq__store_push(store, client);
-  return r;
-}
-
-/* --- batches ---------------------------------------------------------------- */
-
-size_t mtq_store_claim_many(mtq_store_t *store, mtq_task_t *tasks, size_t n,
-                            const char *worker_id, int64_t lease_ms, bool *claimed,
-                            bson_error_t *errors) {
-  size_t won = 0;
-  for (size_t i = 0; i < n; i++) {
-    bson_error_t err;
-    claimed[i] = mtq_store_claim(store, &tasks[i], worker_id, lease_ms, &err);
-    if (claimed[i]) {
-      won++;
-    } else if (errors) {
-      errors[i] = err;
-    }
+  mtq_end_t e = {.task = task, .kind = MTQ_END_REQUEUE, .count_attempt = count_attempt,
+                 .text = reason};
+  mtq_store_end_many(store, &e, 1);
+  if (!e.recorded && error) {
+    *error = e.error;
   }
-  return won;
-}
-
-size_t mtq_store_end_many(mtq_store_t *store, mtq_end_t *ends, size_t n) {
-  size_t recorded = 0;
-  for (size_t i = 0; i < n; i++) {
-    mtq_end_t *e = &ends[i];
-    switch (e->kind) {
-    case MTQ_END_FINISH:
-      e->recorded = mtq_store_finish(store, e->task, e->ok, e->result, e->text, &e->error);
-      break;
-    case MTQ_END_REJECT:
-      e->recorded = mtq_store_reject(store, e->task, e->text, &e->error);
-      break;
-    default:
-      e->recorded = mtq_store_requeue(store, e->task, e->count_attempt, e->text, &e->error);
-      break;
-    }
-    recorded += e->recorded;
-  }
-  return recorded;
+  return e.recorded;
 }

@@ -10,36 +10,57 @@
 #include "mtq_log.h"
 #include "protocol.h"
 
-void mtq__event(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
-                mtq_state_t from, mtq_state_t to, const char *by, const char *why) {
+void mtq__event_doc(const mtq_task_t *task, mtq_state_t from, mtq_state_t to, const char *by,
+                    const char *why, bson_t *doc) {
   char key[MTQ__KEY_MAX];
   mtq__key(&task->id, task->token, mtq_state_name(to), key);
-  bson_t doc = BSON_INITIALIZER;
-  BSON_APPEND_UTF8(&doc, "_id", key);
-  BSON_APPEND_OID(&doc, "task", &task->id);
-  BSON_APPEND_UTF8(&doc, "channel", task->channel);
-  BSON_APPEND_UTF8(&doc, "from", mtq_state_name(from));
-  BSON_APPEND_UTF8(&doc, "to", mtq_state_name(to));
-  BSON_APPEND_UTF8(&doc, "by", by && *by ? by : "mtq");
-  BSON_APPEND_INT32(&doc, "attempt", task->attempt);
-  BSON_APPEND_INT64(&doc, "token", task->token);
+  BSON_APPEND_UTF8(doc, "_id", key);
+  BSON_APPEND_OID(doc, "task", &task->id);
+  BSON_APPEND_UTF8(doc, "channel", task->channel);
+  BSON_APPEND_UTF8(doc, "from", mtq_state_name(from));
+  BSON_APPEND_UTF8(doc, "to", mtq_state_name(to));
+  BSON_APPEND_UTF8(doc, "by", by && *by ? by : "mtq");
+  BSON_APPEND_INT32(doc, "attempt", task->attempt);
+  BSON_APPEND_INT64(doc, "token", task->token);
   if (why) {
     char *cut = bson_strndup(why, MTQ_ERROR_MAX_BYTES);
-    BSON_APPEND_UTF8(&doc, "why", cut);
+    BSON_APPEND_UTF8(doc, "why", cut);
     bson_free(cut);
   }
-  BSON_APPEND_DATE_TIME(&doc, "at", mtq_now_ms());
-  mongoc_collection_t *events = mtq__coll(store, client, "events");
-  bson_error_t err;
-  if (!mongoc_collection_insert_one(events, &doc, NULL, NULL, &err) &&
-      !mtq_error_is_duplicate(&err)) {
-    /* The transition itself is recorded in the task; an audit line that
-     * cannot be written is reported, not allowed to block the queue. */
-    mtq_warn("cannot record event %s (%s -> %s): %s", key, mtq_state_name(from),
-             mtq_state_name(to), err.message);
+  BSON_APPEND_DATE_TIME(doc, "at", mtq_now_ms());
+}
+
+void mtq__events_write(mtq_store_t *store, mongoc_client_t *client, bson_t *const *docs,
+                       size_t n) {
+  if (n == 0) {
+    return;
   }
+  mongoc_collection_t *events = mtq__coll(store, client, "events");
+  bool *in = bson_malloc0(n);
+  bson_error_t *errs = bson_malloc0(n * sizeof *errs);
+  bson_error_t err;
+  mtq__insert_many(events, (const bson_t *const *)docs, n, in, errs, &err);
+  for (size_t i = 0; i < n; i++) {
+    /* A duplicate is this transition recorded by an earlier try.  The
+     * transition itself is recorded in the task; an audit line that cannot
+     * be written is reported, not allowed to block the queue. */
+    if (!in[i] && !mtq_error_is_duplicate(&errs[i])) {
+      bson_iter_t it;
+      bson_iter_init_find(&it, docs[i], "_id");
+      mtq_warn("cannot record event %s: %s", bson_iter_utf8(&it, NULL), errs[i].message);
+    }
+  }
+  bson_free(errs);
+  bson_free(in);
   mongoc_collection_destroy(events);
-  bson_destroy(&doc);
+}
+
+void mtq__event(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
+                mtq_state_t from, mtq_state_t to, const char *by, const char *why) {
+  bson_t *doc = bson_new();
+  mtq__event_doc(task, from, to, by, why, doc);
+  mtq__events_write(store, client, &doc, 1);
+  bson_destroy(doc);
 }
 
 bool mtq_store_history(mtq_store_t *store, const bson_oid_t *id, bson_t *out,

@@ -81,16 +81,22 @@ static void read_holder(mongoc_collection_t *claims, const char *key, mtq__holde
   bson_destroy(filter);
 }
 
+bson_t *mtq__lock_doc(const mtq_task_t *task, const char *suffix, const char *by,
+                      const char *kind) {
+  char key[MTQ__KEY_MAX];
+  mtq__key(&task->id, task->token, suffix, key);
+  return BCON_NEW("_id", BCON_UTF8(key), "task", BCON_OID(&task->id), "channel",
+                  BCON_UTF8(task->channel), "token", BCON_INT64(task->token), "by", BCON_UTF8(by),
+                  "kind", BCON_UTF8(kind), "at", BCON_DATE_TIME(mtq_now_ms()));
+}
+
 bool mtq__lock(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
                const char *suffix, const char *by, const char *kind, mtq__holder_t *holder,
                bson_error_t *error) {
   char key[MTQ__KEY_MAX];
   mtq__key(&task->id, task->token, suffix, key);
   mongoc_collection_t *claims = mtq__coll(store, client, "claims");
-  bson_t *doc = BCON_NEW("_id", BCON_UTF8(key), "task", BCON_OID(&task->id), "channel",
-                         BCON_UTF8(task->channel), "token", BCON_INT64(task->token), "by",
-                         BCON_UTF8(by), "kind", BCON_UTF8(kind), "at",
-                         BCON_DATE_TIME(mtq_now_ms()));
+  bson_t *doc = mtq__lock_doc(task, suffix, by, kind);
   bson_error_t err;
   bool ok = mongoc_collection_insert_one(claims, doc, NULL, NULL, &err);
   if (!ok && mtq_error_is_duplicate(&err)) {
@@ -372,80 +378,76 @@ static bool to_retry_wait(mtq_store_t *store, mongoc_client_t *client, mongoc_co
   return ok;
 }
 
-/* What mtq__end_attempt changes in *task, kept so that a failed end leaves
- * the task as it was. */
-typedef struct {
-  mtq_task_t task; /* a shallow copy, with its own errors and error */
-} before_t;
-
-static void before_take(before_t *b, const mtq_task_t *task) {
-  b->task = *task;
-  b->task.errors = task->errors ? bson_copy(task->errors) : NULL;
-  b->task.error = task->error ? bson_strdup(task->error) : NULL;
+/* What an end changes in *task is kept in e->before (a shallow copy with
+ * its own errors and error), so that a failed end leaves the task as it
+ * was. */
+static void before_take(mtq_task_t *b, const mtq_task_t *task) {
+  *b = *task;
+  b->errors = task->errors ? bson_copy(task->errors) : NULL;
+  b->error = task->error ? bson_strdup(task->error) : NULL;
 }
 
 /* Success: frees what the task no longer uses. */
-static void before_drop(before_t *b, const mtq_task_t *task) {
-  if (b->task.result && b->task.result != task->result) {
-    bson_destroy(b->task.result);
+static void before_drop(mtq_task_t *b, const mtq_task_t *task) {
+  if (b->result && b->result != task->result) {
+    bson_destroy(b->result);
   }
-  if (b->task.errors) {
-    bson_destroy(b->task.errors);
+  if (b->errors) {
+    bson_destroy(b->errors);
   }
-  bson_free(b->task.error);
+  bson_free(b->error);
 }
 
 /* Failure: the task as it was (args and result pointers are the ones it had). */
-static void before_restore(before_t *b, mtq_task_t *task) {
+static void before_restore(mtq_task_t *b, mtq_task_t *task) {
   if (task->errors) {
     bson_destroy(task->errors);
   }
   bson_free(task->error);
-  if (task->result && task->result != b->task.result) {
+  if (task->result && task->result != b->result) {
     bson_destroy(task->result);
   }
-  *task = b->task;
+  *task = *b;
 }
 
-bool mtq__end_attempt(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *task,
-                      mtq_state_t to, const char *by_arg, const char *why, const bson_t *result,
-                      bool count_attempt, bool take_over, bson_error_t *error) {
+void mtq__end_begin(mtq__ending_t *e, mtq_task_t *task, mtq_state_t to, const char *by,
+                    const char *why, bool count_attempt) {
   /* by may be task->worker, which giving the task back clears. */
-  char by[MTQ__ACTOR_MAX + 1];
-  bson_strncpy(by, by_arg && *by_arg ? by_arg : "mtq", sizeof by);
-  mtq_state_t from = task->status;
-  char lease[MTQ__KEY_MAX];
-  mtq__key(&task->id, task->token, NULL, lease);
-  if (!end_lock(store, client, task, by, mtq_state_action(MTQ_STATE_RUNNING, to), take_over,
-                error)) {
-    return false;
-  }
-  before_t before;
-  before_take(&before, task);
-  int64_t now = mtq_now_ms();
+  bson_strncpy(e->by, by && *by ? by : "mtq", sizeof e->by);
+  e->from = task->status;
+  e->to = to;
+  e->why = why;
+  e->now = mtq_now_ms();
+  mtq__key(&task->id, task->token, NULL, e->lease);
+  before_take(&e->before, task);
   if (to != MTQ_STATE_DONE && to != MTQ_STATE_CANCELLED && why) {
     bson_free(task->error);
     task->error = bson_strndup(why, MTQ_ERROR_MAX_BYTES);
     if (count_attempt) {
-      mtq_task_add_error(task, task->error, now);
+      mtq_task_add_error(task, task->error, e->now);
     }
   }
-  if (!count_attempt && task->attempt > 0 && from == MTQ_STATE_RUNNING) {
+  if (!count_attempt && task->attempt > 0 && e->from == MTQ_STATE_RUNNING) {
     task->attempt--;
   }
-  /* The event first, under an _id of this attempt's end: a retry of this
-   * call after a lost reply does not record it twice. */
-  mtq__event(store, client, task, from, to, by, why);
+}
+
+void mtq__end_event(const mtq__ending_t *e, const mtq_task_t *task, bson_t *doc) {
+  mtq__event_doc(task, e->from, e->to, e->by, e->why, doc);
+}
+
+bool mtq__end_commit(mtq_store_t *store, mongoc_client_t *client, mtq__ending_t *e,
+                     mtq_task_t *task, const bson_t *result, bson_error_t *error) {
   mongoc_collection_t *lane = mtq__home(store, client, task);
   bool ok;
-  if (to == MTQ_STATE_QUEUED) {
+  if (e->to == MTQ_STATE_QUEUED) {
     ok = put_back(store, client, lane, task, error);
-  } else if (to == MTQ_STATE_RETRY_WAIT) {
+  } else if (e->to == MTQ_STATE_RETRY_WAIT) {
     ok = to_retry_wait(store, client, lane, task, error);
   } else {
-    task->status = to;
-    task->finished_at = now;
-    if (to == MTQ_STATE_DONE) {
+    task->status = e->to;
+    task->finished_at = e->now;
+    if (e->to == MTQ_STATE_DONE) {
       task->result = result ? bson_copy(result) : bson_new(); /* the old one: see before_drop */
       bson_free(task->error);
       task->error = NULL;
@@ -454,13 +456,46 @@ bool mtq__end_attempt(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *t
   }
   mongoc_collection_destroy(lane);
   if (!ok) {
-    before_restore(&before, task);
+    before_restore(&e->before, task);
+  }
+  return ok;
+}
+
+void mtq__end_done(mtq_store_t *store, mongoc_client_t *client, mtq__ending_t *e,
+                   const mtq_task_t *task) {
+  mtq__run_record(store, client, &e->before, e->to, e->by, e->now);
+  before_drop(&e->before, task);
+}
+
+bool mtq__end_attempt(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *task,
+                      mtq_state_t to, const char *by, const char *why, const bson_t *result,
+                      bool count_attempt, bool take_over, bson_error_t *error) {
+  mtq__ending_t e;
+  char who[MTQ__ACTOR_MAX + 1];
+  bson_strncpy(who, by && *by ? by : "mtq", sizeof who); /* by may be task->worker */
+  if (!end_lock(store, client, task, who, mtq_state_action(MTQ_STATE_RUNNING, to), take_over,
+                error)) {
     return false;
   }
-  drop_lease(store, client, lease);
-  mtq__run_record(store, client, &before.task, to, by, now);
-  before_drop(&before, task);
+  mtq__end_begin(&e, task, to, who, why, count_attempt);
+  /* The event first, under an _id of this attempt's end: a retry of this
+   * call after a lost reply does not record it twice. */
+  bson_t event = BSON_INITIALIZER;
+  mtq__end_event(&e, task, &event);
+  bson_t *events[1] = {&event};
+  mtq__events_write(store, client, events, 1);
+  bson_destroy(&event);
+  if (!mtq__end_commit(store, client, &e, task, result, error)) {
+    return false;
+  }
+  drop_lease(store, client, e.lease);
+  mtq__end_done(store, client, &e, task);
   return true;
+}
+
+bool mtq__end_lock(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
+                   const char *by, mtq_state_t to, bson_error_t *error) {
+  return end_lock(store, client, task, by, mtq_state_action(MTQ_STATE_RUNNING, to), false, error);
 }
 
 /* --- moves ------------------------------------------------------------------- */

@@ -28,6 +28,11 @@ bool mtq__lock(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *ta
                const char *suffix, const char *by, const char *kind, mtq__holder_t *holder,
                bson_error_t *error);
 
+/* The lock record mtq__lock inserts (caller destroys): for batches that
+ * insert many at once. */
+bson_t *mtq__lock_doc(const mtq_task_t *task, const char *suffix, const char *by,
+                      const char *kind);
+
 /* Takes the plain claim of task->token for by/kind, or finds that by/kind
  * took it before: a change cut short (a reply lost as the database
  * restarted) is finished by the next try instead of leaving the task stuck
@@ -65,6 +70,31 @@ void mtq__quarantine(mtq_store_t *store, mongoc_client_t *client, mongoc_collect
 bool mtq__end_attempt(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *task,
                       mtq_state_t to, const char *by, const char *why, const bson_t *result,
                       bool count_attempt, bool take_over, bson_error_t *error);
+
+/* The steps of mtq__end_attempt, for ends recorded in batches (claim.c):
+ * the end lock (mtq__end_lock, or its record from mtq__lock_doc(task,
+ * "end", by, mtq_state_action(RUNNING, to)) inserted with others), then
+ * mtq__end_begin (the task's errors and attempt, in memory), the event
+ * (mtq__end_event's document, written before the move), mtq__end_commit
+ * (the move to `to`; on failure the task is as it was), the lease's delete,
+ * and mtq__end_done (the run record). */
+typedef struct {
+  mtq_task_t before; /* the task before the end, to undo a failed one */
+  mtq_state_t from, to;
+  char by[MTQ__ACTOR_MAX + 1];
+  const char *why;
+  int64_t now;
+  char lease[MTQ__KEY_MAX];
+} mtq__ending_t;
+bool mtq__end_lock(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
+                   const char *by, mtq_state_t to, bson_error_t *error);
+void mtq__end_begin(mtq__ending_t *e, mtq_task_t *task, mtq_state_t to, const char *by,
+                    const char *why, bool count_attempt);
+void mtq__end_event(const mtq__ending_t *e, const mtq_task_t *task, bson_t *doc);
+bool mtq__end_commit(mtq_store_t *store, mongoc_client_t *client, mtq__ending_t *e,
+                     mtq_task_t *task, const bson_t *result, bson_error_t *error);
+void mtq__end_done(mtq_store_t *store, mongoc_client_t *client, mtq__ending_t *e,
+                   const mtq_task_t *task);
 
 /* Moves a waiting task (read from `from`) into the lane of `priority` (or,
  * to_side, its side lane: a task moved there by a priority edit keeps its

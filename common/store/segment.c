@@ -372,7 +372,10 @@ bool mtq__seg_retire(mtq_store_t *store, mongoc_client_t *client, const char *ch
       char to[MTQ__COLL_NAME_MAX];
       snprintf(to, sizeof to, "%s.dropping", mongoc_collection_get_name(coll));
       bson_error_t err;
-      if (mongoc_collection_rename(coll, store->db_name, to, true, &err)) {
+      /* No dropTarget (FerretDB does not take it): a <name>.dropping left
+       * by an interrupted retirement makes the rename fail, and the scan
+       * of collection names finishes that one first. */
+      if (mongoc_collection_rename(coll, store->db_name, to, false, &err)) {
         /* coll now names the renamed collection (the driver updates it). */
         ok = finish_drop(store, client, channel, priority, seg, coll, error);
         *retired = ok;

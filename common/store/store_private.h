@@ -125,6 +125,13 @@ bool mtq__each_doc(mongoc_collection_t *coll, const bson_t *filter, const bson_t
 void mtq__event(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
                 mtq_state_t from, mtq_state_t to, const char *by, const char *why);
 
+/* The same, in two steps for a batch: the event's document (appended to
+ * doc), and the insert of many such documents.  events.c */
+void mtq__event_doc(const mtq_task_t *task, mtq_state_t from, mtq_state_t to, const char *by,
+                    const char *why, bson_t *doc);
+void mtq__events_write(mtq_store_t *store, mongoc_client_t *client, bson_t *const *docs,
+                       size_t n);
+
 /* Inserts the run record of an attempt that ended as `to`, by `by`, at
  * end_ms: task is the attempt as it was while it ran (status running, its
  * holder in worker, claimed_at, token), before the end changed it.  Best
