@@ -5,6 +5,10 @@
 #include "mtq_log.h"
 #include "segment.h"
 
+/* How long a majority write may wait for its acknowledgement before it
+ * fails (transient: the caller retries). */
+#define MTQ__MAJORITY_TIMEOUT_MS 10000
+
 static pthread_once_t mongoc_once = PTHREAD_ONCE_INIT;
 
 /* The driver logs through its own handler to stdout/stderr; its debug and
@@ -105,8 +109,37 @@ void mtq__store_push(mtq_store_t *store, mongoc_client_t *client) {
   mongoc_client_pool_push(store->pool, client);
 }
 
+/* The collections whose records decide who owns a task: the claim and
+ * end-lock records, leases, outcomes, dedupe keys, parents and the live
+ * task documents.  On a replica set a write acknowledged by the primary
+ * alone can be rolled back by a failover, and a read can see a write that
+ * will be: either could hand one task to two holders.  So these are
+ * written with w: majority and read with readConcern majority.  A
+ * standalone server, FerretDB and mongo-java-server take both as they
+ * are (checked by the integration tests on both). */
+static bool decides_ownership(const char *name) {
+  static const char *const names[] = {"claims", "leases", "results", "dedupe", MTQ__DISPATCH};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    if (strcmp(name, names[i]) == 0) {
+      return true;
+    }
+  }
+  return strncmp(name, "q.", 2) == 0;
+}
+
 mongoc_collection_t *mtq__coll(mtq_store_t *store, mongoc_client_t *client, const char *name) {
-  return mongoc_client_get_collection(client, store->db_name, name);
+  mongoc_collection_t *coll = mongoc_client_get_collection(client, store->db_name, name);
+  if (decides_ownership(name)) {
+    mongoc_write_concern_t *wc = mongoc_write_concern_new();
+    mongoc_write_concern_set_wmajority(wc, MTQ__MAJORITY_TIMEOUT_MS);
+    mongoc_collection_set_write_concern(coll, wc);
+    mongoc_write_concern_destroy(wc);
+    mongoc_read_concern_t *rc = mongoc_read_concern_new();
+    mongoc_read_concern_set_level(rc, MONGOC_READ_CONCERN_LEVEL_MAJORITY);
+    mongoc_collection_set_read_concern(coll, rc);
+    mongoc_read_concern_destroy(rc);
+  }
+  return coll;
 }
 
 mongoc_collection_t *mtq__moved_lane(mtq_store_t *store, mongoc_client_t *client,

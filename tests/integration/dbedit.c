@@ -19,6 +19,9 @@
  *                                            document, one a line
  *   dbedit --uri URI --count COLLECTION --filter JSON   same as the positional FILTER
  *   dbedit --uri URI --count-claims          claims taken to run a task (kind "run")
+ *   dbedit --uri URI --collections PREFIX    prints "NAME COUNT" for every collection
+ *                                            whose name starts with PREFIX, in name
+ *                                            order
  *   dbedit --uri URI --insert COLLECTION JSON
  *                                            inserts one document (extended JSON)
  *   dbedit --uri URI --delete COLLECTION FILTER
@@ -342,6 +345,30 @@ static int do_count(mongoc_database_t *db, const char *name, const char *json) {
   return 0;
 }
 
+static int do_collections(mongoc_database_t *db, const char *prefix) {
+  bson_error_t err;
+  char **names = mongoc_database_get_collection_names_with_opts(db, NULL, &err);
+  if (!names) {
+    fprintf(stderr, "dbedit: listing collections failed: %s\n", err.message);
+    return 1;
+  }
+  size_t n = 0;
+  while (names[n]) {
+    n++;
+  }
+  qsort(names, n, sizeof *names, by_name);
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    if (strncmp(names[i], prefix, strlen(prefix)) == 0) {
+      printf("%s ", names[i]);
+      fflush(stdout);
+      rc = do_count(db, names[i], NULL);
+    }
+  }
+  bson_strfreev(names);
+  return rc;
+}
+
 /* --insert: one document; --delete: every document matching json. */
 static int do_write(mongoc_database_t *db, const char *mode, const char *name, const char *json) {
   bson_t doc;
@@ -416,7 +443,8 @@ int main(int argc, char **argv) {
       insert_json = argv[++i];
     } else if (strcmp(a, "--find") == 0 || strcmp(a, "--find-result") == 0 ||
                strcmp(a, "--where") == 0 || strcmp(a, "--count") == 0 ||
-               strcmp(a, "--ids") == 0 || strcmp(a, "--get") == 0 || strcmp(a, "--len") == 0) {
+               strcmp(a, "--ids") == 0 || strcmp(a, "--get") == 0 || strcmp(a, "--len") == 0 ||
+               strcmp(a, "--collections") == 0) {
       mode = a;
       arg = argv[++i];
       if (strcmp(a, "--count") == 0 && i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
@@ -464,6 +492,8 @@ int main(int argc, char **argv) {
     rc = do_write(db, mode, arg, insert_json);
   } else if (strcmp(mode, "--ids") == 0) {
     rc = do_ids(db, arg, count_filter);
+  } else if (strcmp(mode, "--collections") == 0) {
+    rc = do_collections(db, arg);
   } else {
     rc = do_count(db, "claims", "{\"kind\": \"run\"}");
   }

@@ -136,11 +136,16 @@ log "back-pressure: 6th enqueue refused, --wait got in once a task ended"
 # older document for its own copy and delete the delayed one: the worker's
 # delete would then leave nothing (2 tasks lost this way in the 20k fault
 # run).  Staged on channel other, where no worker runs.
-id="$(cli enqueue --channel other --func echo --force --delay 1)" || fail "enqueue failed"
+# Enqueued for a minute later, so that mtqd cannot release it while the
+# test stages it (a busy machine takes seconds for these steps); the edit
+# makes it due a second after the older document is in place.
+id="$(cli enqueue --channel other --func echo --force --delay 60)" || fail "enqueue failed"
 old="$(dbedit --find "$id")" || fail "dbedit --find $id failed"
-dbedit --id "$id" --set '{"status": "retry_wait", "token": 1}' >/dev/null || fail "dbedit --set failed"
 lane="$(segment_of "$id" 0 other)" # where the previous holder's document stood
 dbedit --insert "$lane" "$old" || fail "inserting the older document failed"
+due_ms=$(($(date +%s%3N) + 1000))
+dbedit --id "$id" --set "{\"status\": \"retry_wait\", \"token\": 1, \"not_before\": {\"\$date\": $due_ms}}" \
+  >/dev/null || fail "dbedit --set failed"
 of_id="{\"_id\": {\"\$oid\": \"$id\"}}"
 sleep 3 # due for a second; mtqd sweeps every 0.5 s
 assert_eq 1 "$(dbedit --count q.other.delayed "$of_id")" \

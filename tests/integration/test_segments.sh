@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC1010 # "done" is a task status here, not a keyword
+# test_segments.sh - a lane cut into bounded segments (common/store/segment.c).
+#
+# With no worker running, one producer enqueues a burst of N tasks at
+# priority 3 in one mtq_client_enqueue_many call (tests/integration/burst),
+# then one task at priority 5.  Then:
+#   - the burst is split: no segment holds more than 512 tasks, and there
+#     are at least ceil((N - 64) / 512) private ones beside the shared one;
+#   - mtq show finds a task from the middle and from the end of the burst;
+#   - one worker with one slot runs them all: the priority-5 task first,
+#     then the burst in enqueue order, across segments;
+#   - once the segments are empty and their window closed (30 s after it
+#     ended), mtqd retires them: collections and directory entries gone;
+#   - a task document written straight into a segment that is not listed
+#     (as if its listing had been lost) is found by mtqd's scan of
+#     collection names (every 60 s) and runs.
+# Timing assumptions: mtqd reconciles every second (lib.sh's default
+# config); retirement waits MTQ__CLOSE_S = 30 s after a 10 s window; the
+# orphan scan runs every 60 s.  The waits below allow twice that.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
+mtq_setup 27700 420
+
+N=1200
+BURST="${MTQ_BURST_BIN:-$MTQ_BUILD/tests/integration/burst}"
+[[ -x "$BURST" ]] || fail "$BURST is missing: build the project first"
+
+start_mtqd
+start_worker w1 1
+stop_worker w1
+
+"$BURST" "$URI" default record 3 "$N" >"$TMP/ids" || fail "burst enqueue failed"
+mapfile -t ids <"$TMP/ids"
+assert_eq "$N" "${#ids[@]}" "ids printed by the burst"
+high="$(enqueue --func record --priority 5)" || fail "enqueue at priority 5 failed"
+log "enqueued $N tasks at priority 3 in one batch, then $high at priority 5"
+
+# --- bounded segments ------------------------------------------------------------
+dbedit --collections q.default.p3.w >"$TMP/segments" || fail "listing segments failed"
+log "segments: $(tr '\n' ';' <"$TMP/segments")"
+n_segs=0 total=0
+while read -r name count; do
+  ((count <= 512)) || fail "segment $name holds $count tasks, over 512"
+  n_segs=$((n_segs + 1))
+  total=$((total + count))
+done <"$TMP/segments"
+assert_eq "$N" "$total" "tasks in priority 3's segments"
+min=$((1 + (N - 64 + 511) / 512))
+((n_segs >= min)) || fail "$N tasks in $n_segs segments, expected at least $min"
+for id in "${ids[600]}" "${ids[N - 1]}"; do
+  assert_eq queued "$(task_status "$id")" "status shown of task $id"
+  in_priority "$id" 3 || fail "task $id is in $(dbedit --where "$id"), not a priority 3 segment"
+done
+
+# --- order across segments ---------------------------------------------------------
+start_worker w1 1
+wait_until 300 stat_is default done $((N + 1)) ||
+  fail "only $(stat_count default done) of $((N + 1)) tasks done after 300 s"
+order=($(start_order))
+assert_eq $((N + 1)) "${#order[@]}" "runs"
+assert_eq "$high" "${order[0]}" "the first task run (priority 5)"
+for ((k = 0; k < N; k++)); do
+  [[ "${order[k + 1]}" == "${ids[k]}" ]] ||
+    fail "run $((k + 1)) is ${order[k + 1]}, expected burst task $k (${ids[k]}): not in age order"
+done
+log "priority 5 first, then the $N burst tasks in enqueue order"
+
+# --- retirement ------------------------------------------------------------------------
+no_segments() { [[ -z "$(dbedit --collections q.default.p3.w)" ]]; }
+wait_until 120 no_segments || fail "segments left 120 s after they emptied: $(dbedit --collections q.default.p3.w | tr '\n' ';')"
+assert_eq 0 "$(dbedit --count q.default.p3.dir)" "directory entries left"
+log "the emptied segments were retired"
+
+# --- an unlisted segment ------------------------------------------------------------------
+# An id of mtq's private segment kind (mark 6e in byte 8), of now.
+hex_time="$(printf '%08x' "$(date +%s)")"
+orphan="${hex_time}00c0ffee6e000001"
+lane="$(segment_of "$orphan" 4)"
+[[ "$lane" == q.default.p4.w*.00c0ffee ]] || fail "segment_of gave $lane"
+now_ms=$(($(date +%s) * 1000))
+dbedit --insert "$lane" "{\"_id\": {\"\$oid\": \"$orphan\"}, \"func\": \"record\", \"version\": \"1\",
+  \"args\": {}, \"priority\": 4, \"is_enable\": true, \"status\": \"queued\", \"token\": 0,
+  \"created_at\": {\"\$date\": $now_ms}}" || fail "inserting into an unlisted segment failed"
+assert_eq 0 "$(dbedit --count q.default.p4.dir)" "directory entries of priority 4"
+wait_until 150 test "$(task_status "$orphan")" = done ||
+  fail "the task in an unlisted segment is $(task_status "$orphan") after 150 s"
+log "a task in a segment missing from the directory was listed again and ran"
+log "all checks passed"
