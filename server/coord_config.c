@@ -15,6 +15,7 @@ void mtq_coord_config_init(mtq_coord_config_t *cfg) {
   cfg->retain_failed_s = 30 * 24 * 3600;
   cfg->retention_interval_ms = 60000;
   cfg->retention_batch = 500;
+  cfg->segment_retire_s = MTQ_SEGMENT_RETIRE_S;
 }
 
 void mtq_coord_config_cleanup(mtq_coord_config_t *cfg) {
@@ -49,6 +50,9 @@ static bool coordinator_key(void *data, const char *sub, const char *name, const
                                                          : NULL;
   if (secs) {
     return mtq_config_int(value, 0, MTQ_RETAIN_MAX_S, secs, error);
+  }
+  if (strcmp(name, "segment_retire_s") == 0) {
+    return mtq_config_int(value, 1, 7 * 24 * 3600, &cfg->segment_retire_s, error);
   }
   if (strcmp(name, "retention_batch") == 0) {
     return mtq_config_int(value, 1, MTQ_RETENTION_BATCH_MAX, &cfg->retention_batch, error);

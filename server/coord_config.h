@@ -14,6 +14,8 @@
  *   retention_batch = 500        ; tasks removed per database round (1..10000)
  *   dispatch_interval_ms = 500   ; how often redundant tasks are looked at
  *   perf_refresh_ms = 10000      ; how often placement rereads the run records
+ *   segment_retire_s = 600       ; an empty lane segment is dropped this long
+ *                                ; after its window ended (common/store/segment.c)
  *
  * [worker] and [function NAME] are mtq-worker's: skipped here. */
 #ifndef MTQD_COORD_CONFIG_H
@@ -38,6 +40,7 @@ typedef struct {
   int64_t retain_failed_s;      /* failed, dead and cancelled; 0 = keep forever */
   int64_t retention_interval_ms;
   int64_t retention_batch;
+  int64_t segment_retire_s;     /* see mtq_store_set_segment_retire */
 } mtq_coord_config_t;
 
 /* Fills *cfg with defaults. */

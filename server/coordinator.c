@@ -217,6 +217,7 @@ mtq_coordinator_t *mtq_coordinator_new(uv_loop_t *loop, mtq_store_t *store,
   mtq_coordinator_t *co = bson_malloc0(sizeof *co);
   co->loop = loop;
   co->store = store;
+  mtq_store_set_segment_retire(store, cfg->segment_retire_s);
   co->cfg = cfg;
   atomic_init(&co->stopping, false);
   mtq_duty_init(&co->declare, loop, "declaring channels", NULL, declare_run, declare_next, co);

@@ -37,6 +37,13 @@ bool mtq_store_expire(mtq_store_t *store, const mtq_lease_t *lease, const char *
 bool mtq_store_release_due(mtq_store_t *store, const char *channel, int64_t now_ms,
                            const char *by, int64_t *next_due_ms, size_t *released,
                            bson_error_t *error);
+/* How long after its window ended an empty lane segment is dropped by
+ * mtq_store_reconcile (default MTQ_SEGMENT_RETIRE_S): longer than any
+ * producer's clock may be behind, since a producer writes into the window
+ * of its own clock (common/store/segment.c). */
+#define MTQ_SEGMENT_RETIRE_S 600
+void mtq_store_set_segment_retire(mtq_store_t *store, int64_t seconds);
+
 /* Finds queued tasks whose priority was edited in the database so that it no
  * longer matches their lane, and moves them; quarantines malformed ones. */
 bool mtq_store_reconcile(mtq_store_t *store, const char *channel, const char *by, size_t *moved,

@@ -84,3 +84,39 @@ bool mtq__insert_many(mongoc_collection_t *coll, const bson_t *const *docs, size
   return ok;
 }
 
+
+/* FerretDB keeps every statement of an update or delete command open until
+ * the command ends (msg_update.go); a long one ties up its connection
+ * pool, so the statements go in commands of at most this many. */
+#define WRITE_CHUNK 50
+
+bool mtq__write_many_by_id(mtq_store_t *store, mongoc_client_t *client, mongoc_collection_t *coll,
+                           const bson_oid_t *const *ids, const int64_t *tokens,
+                           const bson_t *const *updates, size_t n, bson_error_t *error) {
+  bool ferret = mtq__server_kind(store, client, NULL) == MTQ__SERVER_FERRETDB;
+  bool ok = true;
+  for (size_t i = 0; ok && i < n; i += WRITE_CHUNK) {
+    size_t m = n - i < WRITE_CHUNK ? n - i : WRITE_CHUNK;
+    bson_t *opts = BCON_NEW("ordered", BCON_BOOL(false));
+    mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, opts);
+    for (size_t k = i; k < i + m; k++) {
+      bson_t filter = BSON_INITIALIZER;
+      BSON_APPEND_OID(&filter, "_id", ids[k]);
+      if (!ferret) {
+        mtq__token_filter(&filter, tokens[k]);
+      }
+      if (updates) {
+        mongoc_bulk_operation_update_one_with_opts(bulk, &filter, updates[k], NULL, NULL);
+      } else {
+        mongoc_bulk_operation_remove_one_with_opts(bulk, &filter, NULL, NULL);
+      }
+      bson_destroy(&filter);
+    }
+    bson_t reply;
+    ok = mongoc_bulk_operation_execute(bulk, &reply, error) != 0;
+    bson_destroy(&reply);
+    mongoc_bulk_operation_destroy(bulk);
+    bson_destroy(opts);
+  }
+  return ok;
+}

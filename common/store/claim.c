@@ -201,14 +201,18 @@ static void drop_leases(mongoc_collection_t *leases, const bson_t *keys, const c
   bson_destroy(filter);
 }
 
-/* 3. The documents, for polling and for people: marked running.  If
- * marking fails the task still runs: pollers meet the lease and the claim,
- * and the end of the attempt rewrites the document.  On FerretDB each
- * statement is a read and a write by _id within one small segment; the
- * claim won makes it ours. */
+/* 3. The documents, for polling and for people: marked running, and the
+ * events.  If marking fails the task still runs: pollers meet the lease
+ * and the claim, and the end of the attempt rewrites the document.  The
+ * claim won makes the token ours, so on FerretDB the writes go by _id
+ * alone (mtq__write_many_by_id), within one small segment each. */
 static void mark_running(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *tasks,
                          size_t n, const bool *claimed, const char *worker_id, int64_t now) {
   bson_t **events = bson_malloc0((n + 1) * sizeof *events);
+  bson_t **updates = bson_malloc0((n + 1) * sizeof *updates);
+  const bson_oid_t **ids = bson_malloc0((n + 1) * sizeof *ids);
+  int64_t *tokens = bson_malloc0((n + 1) * sizeof *tokens);
+  bool *done = bson_malloc0(n + 1);
   size_t n_events = 0;
   for (size_t i = 0; i < n; i++) {
     if (!claimed[i]) {
@@ -220,25 +224,48 @@ static void mark_running(mtq_store_t *store, mongoc_client_t *client, mtq_task_t
     task->attempt++;
     task->claimed_at = now;
     bson_strncpy(task->worker, worker_id, sizeof task->worker);
-    mongoc_collection_t *lane = mtq__home(store, client, task);
-    bson_t *upd = BCON_NEW("$set", "{", "status", BCON_UTF8("running"), "worker",
-                           BCON_UTF8(worker_id), "claimed_at", BCON_DATE_TIME(now), "attempt",
-                           BCON_INT32(task->attempt), "}");
-    bson_error_t uerr;
-    if (!mtq__write_at_token(store, client, lane, &task->id, task->token, upd, &uerr)) {
-      char key[MTQ__KEY_MAX];
-      mtq__key(&task->id, task->token, NULL, key);
-      mtq_warn("claimed %s but could not mark it running: %s", key, uerr.message);
-    }
-    bson_destroy(upd);
-    mongoc_collection_destroy(lane);
     events[n_events] = bson_new();
     mtq__event_doc(task, from, MTQ_STATE_RUNNING, worker_id, NULL, events[n_events++]);
+  }
+  /* One command per collection the claimed tasks live in. */
+  for (size_t i = 0; i < n; i++) {
+    if (!claimed[i] || done[i]) {
+      continue;
+    }
+    mongoc_collection_t *lane = mtq__home(store, client, &tasks[i]);
+    size_t m = 0;
+    for (size_t j = i; j < n; j++) {
+      if (claimed[j] && !done[j] && tasks[j].moved == tasks[i].moved &&
+          tasks[j].priority == tasks[i].priority && strcmp(tasks[j].seg, tasks[i].seg) == 0 &&
+          strcmp(tasks[j].channel, tasks[i].channel) == 0 &&
+          mtq_task_is_parent(&tasks[j]) == mtq_task_is_parent(&tasks[i])) {
+        done[j] = true;
+        ids[m] = &tasks[j].id;
+        tokens[m] = tasks[j].token;
+        updates[m++] = BCON_NEW("$set", "{", "status", BCON_UTF8("running"), "worker",
+                                BCON_UTF8(worker_id), "claimed_at", BCON_DATE_TIME(now),
+                                "attempt", BCON_INT32(tasks[j].attempt), "}");
+      }
+    }
+    bson_error_t uerr;
+    if (!mtq__write_many_by_id(store, client, lane, ids, tokens, (const bson_t *const *)updates,
+                               m, &uerr)) {
+      mtq_warn("claimed %zu task(s) in %s but could not mark them running: %s", m,
+               mongoc_collection_get_name(lane), uerr.message);
+    }
+    for (size_t k = 0; k < m; k++) {
+      bson_destroy(updates[k]);
+    }
+    mongoc_collection_destroy(lane);
   }
   mtq__events_write(store, client, events, n_events);
   for (size_t k = 0; k < n_events; k++) {
     bson_destroy(events[k]);
   }
+  bson_free(done);
+  bson_free(tokens);
+  bson_free(ids);
+  bson_free(updates);
   bson_free(events);
 }
 
@@ -441,6 +468,95 @@ static void lock_ends(mtq_store_t *store, mongoc_client_t *client, batch_end_t *
   bson_free(docs);
 }
 
+/* The ends that are outcomes: their records in results in one insert, then
+ * their live documents deleted, one command per collection.  A record
+ * found there already (a retry after a lost reply, or an operator's
+ * interrupted retry) goes the single way, mtq__record_outcome. */
+static void record_outcomes(mtq_store_t *store, mongoc_client_t *client, batch_end_t *b,
+                            size_t n) {
+  bson_t **docs = bson_malloc0((n + 1) * sizeof *docs);
+  size_t *of = bson_malloc0((n + 1) * sizeof *of);
+  bool *in = bson_malloc0(n + 1);
+  bool *gone = bson_malloc0(n + 1);
+  bson_error_t *errs = bson_malloc0((n + 1) * sizeof *errs);
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    mtq_end_t *e = b[i].end;
+    if (b[i].locked && mtq__end_is_outcome(b[i].to)) {
+      mtq__end_outcome(&b[i].ending, e->task, e->kind == MTQ_END_FINISH && e->ok ? e->result : NULL);
+      docs[m] = bson_new();
+      mtq_task_to_bson(e->task, docs[m]);
+      of[m++] = i;
+    }
+  }
+  mongoc_collection_t *results = mtq__coll(store, client, "results");
+  bson_error_t err;
+  mtq__insert_many(results, (const bson_t *const *)docs, m, in, errs, &err);
+  mongoc_collection_destroy(results);
+  for (size_t k = 0; k < m; k++) {
+    bson_destroy(docs[k]);
+    mtq_end_t *e = b[of[k]].end;
+    if (in[k]) {
+      continue;
+    }
+    gone[k] = true; /* settled here, one way or the other */
+    if (mtq_error_is_duplicate(&errs[k])) {
+      mongoc_collection_t *lane = mtq__home(store, client, e->task);
+      e->recorded = mtq__record_outcome(store, client, e->task, lane, &e->error);
+      mongoc_collection_destroy(lane);
+    } else {
+      e->error = errs[k];
+    }
+    if (!e->recorded) {
+      mtq__end_undo(&b[of[k]].ending, e->task);
+    }
+  }
+  /* The live documents of the records inserted, by collection. */
+  const bson_oid_t **ids = bson_malloc0((n + 1) * sizeof *ids);
+  int64_t *tokens = bson_malloc0((n + 1) * sizeof *tokens);
+  size_t *group = bson_malloc0((n + 1) * sizeof *group);
+  for (size_t k = 0; k < m; k++) {
+    if (gone[k]) {
+      continue;
+    }
+    const mtq_task_t *t = b[of[k]].end->task;
+    size_t g = 0;
+    for (size_t j = k; j < m; j++) {
+      const mtq_task_t *u = b[of[j]].end->task;
+      if (!gone[j] && u->moved == t->moved && u->priority == t->priority &&
+          strcmp(u->seg, t->seg) == 0 && strcmp(u->channel, t->channel) == 0 &&
+          mtq_task_is_parent(u) == mtq_task_is_parent(t)) {
+        gone[j] = true;
+        ids[g] = &u->id;
+        tokens[g] = b[of[j]].ending.before.token;
+        group[g++] = j;
+      }
+    }
+    mongoc_collection_t *lane = mtq__home(store, client, t);
+    bson_error_t derr;
+    bool ok = mtq__write_many_by_id(store, client, lane, ids, tokens, NULL, g, &derr);
+    mongoc_collection_destroy(lane);
+    for (size_t x = 0; x < g; x++) {
+      mtq_end_t *e = b[of[group[x]]].end;
+      e->recorded = ok;
+      if (!ok) {
+        /* The outcome is in results; the next try finds it there and
+         * deletes the document the single way. */
+        e->error = derr;
+        mtq__end_undo(&b[of[group[x]]].ending, e->task);
+      }
+    }
+  }
+  bson_free(group);
+  bson_free(tokens);
+  bson_free(ids);
+  bson_free(errs);
+  bson_free(gone);
+  bson_free(in);
+  bson_free(of);
+  bson_free(docs);
+}
+
 size_t mtq_store_end_many(mtq_store_t *store, mtq_end_t *ends, size_t n) {
   batch_end_t *b = bson_malloc0((n + 1) * sizeof *b);
   for (size_t i = 0; i < n; i++) {
@@ -475,17 +591,19 @@ size_t mtq_store_end_many(mtq_store_t *store, mtq_end_t *ends, size_t n) {
     bson_destroy(events[k]);
   }
   bson_free(events);
-  /* 3. Each task to where it goes; then the leases of all, in one delete,
-   * and the run records. */
+  /* 3. Each task to where it goes: outcomes together (record_outcomes),
+   * the others one by one; then the leases of all, in one delete, and the
+   * run records in one insert. */
+  record_outcomes(store, client, b, n);
+  for (size_t i = 0; i < n; i++) {
+    if (b[i].locked && !mtq__end_is_outcome(b[i].to)) {
+      ends[i].recorded = mtq__end_commit(store, client, &b[i].ending, ends[i].task, NULL,
+                                         &ends[i].error);
+    }
+  }
   bson_t keys = BSON_INITIALIZER;
   size_t n_keys = 0, recorded = 0;
   for (size_t i = 0; i < n; i++) {
-    if (!b[i].locked) {
-      continue;
-    }
-    const bson_t *result = ends[i].kind == MTQ_END_FINISH && ends[i].ok ? ends[i].result : NULL;
-    ends[i].recorded = mtq__end_commit(store, client, &b[i].ending, ends[i].task, result,
-                                       &ends[i].error);
     if (ends[i].recorded) {
       char idx[16];
       const char *k;
@@ -506,9 +624,19 @@ size_t mtq_store_end_many(mtq_store_t *store, mtq_end_t *ends, size_t n) {
     mongoc_collection_destroy(leases);
   }
   bson_destroy(&keys);
+  mtq__run_end_t *runs = bson_malloc0((n + 1) * sizeof *runs);
+  size_t n_runs = 0;
   for (size_t i = 0; i < n; i++) {
     if (ends[i].recorded) {
-      mtq__end_done(store, client, &b[i].ending, ends[i].task);
+      mtq__ending_t *e = &b[i].ending;
+      runs[n_runs++] = (mtq__run_end_t){&e->before, e->to, e->by, e->now};
+    }
+  }
+  mtq__run_records(store, client, runs, n_runs);
+  bson_free(runs);
+  for (size_t i = 0; i < n; i++) {
+    if (ends[i].recorded) {
+      mtq__end_forget(&b[i].ending, ends[i].task);
     }
   }
   mtq__store_push(store, client);

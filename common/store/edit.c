@@ -238,11 +238,12 @@ bool mtq_store_retry(mtq_store_t *store, const bson_oid_t *id, const char *by,
   if (ok) {
     mtq__event(store, e.client, &e.t, e.t.status, MTQ_STATE_QUEUED, by, "retry");
     reset_for_retry(&e.t);
-    e.t.moved = false;
-    mtq__seg_of_id(&e.t.id, e.t.seg);
+    /* To the side lane, where it keeps its age: only mtqd inserts into a
+     * segment of a past window (segment.c, retirement). */
+    e.t.moved = true;
+    e.t.seg[0] = '\0';
     mongoc_collection_t *lane = mtq__home(store, e.client, &e.t);
     ok = mtq__place_task(lane, &e.t, error) &&
-         mtq__seg_list(store, e.client, e.t.channel, e.t.priority, e.t.seg, error) &&
          mtq__write_at_token(store, e.client, e.place.coll, id, e.t.token - 1, NULL,
                              error); /* the ended record */
     mongoc_collection_destroy(lane);

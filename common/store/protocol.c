@@ -214,6 +214,16 @@ bool mtq__place_task(mongoc_collection_t *coll, const mtq_task_t *task, bson_err
   return ok;
 }
 
+void mtq__token_filter(bson_t *filter, int64_t token) {
+  if (token == 0) {
+    /* Token 0 is also a document without one (written by another
+     * program): {$in: [0, null]} matches a missing field too. */
+    BCON_APPEND(filter, "token", "{", "$in", "[", BCON_INT64(0), BCON_NULL, "]", "}");
+  } else {
+    BSON_APPEND_INT64(filter, "token", token);
+  }
+}
+
 bool mtq__write_at_token(mtq_store_t *store, mongoc_client_t *client, mongoc_collection_t *coll,
                          const bson_oid_t *id, int64_t token, const bson_t *update,
                          bson_error_t *error) {
@@ -232,13 +242,8 @@ bool mtq__write_at_token(mtq_store_t *store, mongoc_client_t *client, mongoc_col
       bson_destroy(filter);
       return ok; /* gone, or moved on under a newer token: left alone */
     }
-  } else if (token == 0) {
-    /* MongoDB: one atomic, indexed step.  Token 0 is also a document
-     * without one (written by another program): {$in: [0, null]} matches a
-     * missing field too. */
-    BCON_APPEND(filter, "token", "{", "$in", "[", BCON_INT64(0), BCON_NULL, "]", "}");
   } else {
-    BSON_APPEND_INT64(filter, "token", token);
+    mtq__token_filter(filter, token); /* MongoDB: one atomic, indexed step */
   }
   ok = update ? mongoc_collection_update_one(coll, filter, update, NULL, NULL, error)
               : mongoc_collection_delete_one(coll, filter, NULL, NULL, error);
@@ -436,6 +441,22 @@ void mtq__end_event(const mtq__ending_t *e, const mtq_task_t *task, bson_t *doc)
   mtq__event_doc(task, e->from, e->to, e->by, e->why, doc);
 }
 
+bool mtq__end_is_outcome(mtq_state_t to) {
+  return to != MTQ_STATE_QUEUED && to != MTQ_STATE_RETRY_WAIT;
+}
+
+void mtq__end_outcome(mtq__ending_t *e, mtq_task_t *task, const bson_t *result) {
+  task->status = e->to;
+  task->finished_at = e->now;
+  if (e->to == MTQ_STATE_DONE) {
+    task->result = result ? bson_copy(result) : bson_new(); /* the old one: see before_drop */
+    bson_free(task->error);
+    task->error = NULL;
+  }
+}
+
+void mtq__end_undo(mtq__ending_t *e, mtq_task_t *task) { before_restore(&e->before, task); }
+
 bool mtq__end_commit(mtq_store_t *store, mongoc_client_t *client, mtq__ending_t *e,
                      mtq_task_t *task, const bson_t *result, bson_error_t *error) {
   mongoc_collection_t *lane = mtq__home(store, client, task);
@@ -445,13 +466,7 @@ bool mtq__end_commit(mtq_store_t *store, mongoc_client_t *client, mtq__ending_t 
   } else if (e->to == MTQ_STATE_RETRY_WAIT) {
     ok = to_retry_wait(store, client, lane, task, error);
   } else {
-    task->status = e->to;
-    task->finished_at = e->now;
-    if (e->to == MTQ_STATE_DONE) {
-      task->result = result ? bson_copy(result) : bson_new(); /* the old one: see before_drop */
-      bson_free(task->error);
-      task->error = NULL;
-    }
+    mtq__end_outcome(e, task, result);
     ok = mtq__record_outcome(store, client, task, lane, error);
   }
   mongoc_collection_destroy(lane);
@@ -461,10 +476,12 @@ bool mtq__end_commit(mtq_store_t *store, mongoc_client_t *client, mtq__ending_t 
   return ok;
 }
 
+void mtq__end_forget(mtq__ending_t *e, const mtq_task_t *task) { before_drop(&e->before, task); }
+
 void mtq__end_done(mtq_store_t *store, mongoc_client_t *client, mtq__ending_t *e,
                    const mtq_task_t *task) {
   mtq__run_record(store, client, &e->before, e->to, e->by, e->now);
-  before_drop(&e->before, task);
+  mtq__end_forget(e, task);
 }
 
 bool mtq__end_attempt(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *task,

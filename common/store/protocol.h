@@ -95,6 +95,15 @@ bool mtq__end_commit(mtq_store_t *store, mongoc_client_t *client, mtq__ending_t 
                      mtq_task_t *task, const bson_t *result, bson_error_t *error);
 void mtq__end_done(mtq_store_t *store, mongoc_client_t *client, mtq__ending_t *e,
                    const mtq_task_t *task);
+/* For a batch that records outcomes together (claim.c): whether `to` is an
+ * outcome (recorded in results, the live document deleted); the task as
+ * its outcome record (mtq__end_commit's first step for one); and the undo
+ * of mtq__end_begin when the batch could not record it. */
+bool mtq__end_is_outcome(mtq_state_t to);
+void mtq__end_outcome(mtq__ending_t *e, mtq_task_t *task, const bson_t *result);
+void mtq__end_undo(mtq__ending_t *e, mtq_task_t *task);
+/* mtq__end_done without the run record (a batch writes them together). */
+void mtq__end_forget(mtq__ending_t *e, const mtq_task_t *task);
 
 /* Moves a waiting task (read from `from`) into the lane of `priority` (or,
  * to_side, its side lane: a task moved there by a priority edit keeps its

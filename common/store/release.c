@@ -37,7 +37,16 @@ static bool read_or_quarantine(sweep_t *s, const bson_t *doc, mtq_task_t *t) {
  * logged. */
 static void move_counted(sweep_t *s, mtq_task_t *t, bool to_side, const char *kind) {
   bson_error_t err;
-  if (mtq__move_task(s->store, s->client, t, s->coll, t->priority, to_side, s->by, kind, &err)) {
+  /* Into a segment (any window): not while a retirement drops it. */
+  if (!to_side) {
+    mtq__seg_lock(s->store);
+  }
+  bool moved = mtq__move_task(s->store, s->client, t, s->coll, t->priority, to_side, s->by, kind,
+                              &err);
+  if (!to_side) {
+    mtq__seg_unlock(s->store);
+  }
+  if (moved) {
     s->count++;
   } else if (err.domain != MTQ_ERROR_DOMAIN || err.code != MTQ_ERR_CONFLICT) {
     mtq_warn("cannot %s task: %s", kind, err.message);
@@ -102,7 +111,7 @@ static bool reconcile_seg(sweep_t *s, const char *seg, size_t *docs, bson_error_
   s->coll = mtq__seg_coll(s->store, s->client, s->channel, s->lane_priority, seg);
   int64_t n = 0;
   bool ok = mtq__count_docs(s->store, s->client, s->coll, &n, error);
-  if (ok && n == 0 && mtq__seg_closed(seg, mtq_now_ms())) {
+  if (ok && n == 0 && mtq__seg_closed(s->store, seg, mtq_now_ms())) {
     bool retired;
     ok = mtq__seg_retire(s->store, s->client, s->channel, s->lane_priority, seg, &retired, error);
   } else if (ok && n > 0) {

@@ -84,47 +84,78 @@ static bool runs_declared(mtq_store_t *store, mongoc_client_t *client) {
 
 static int64_t at_least_zero(int64_t ms) { return ms > 0 ? ms : 0; }
 
-void mtq__run_record(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
-                     mtq_state_t to, const char *by, int64_t end_ms) {
+/* The run record of one attempt into doc; false when it leaves none. */
+static bool run_doc(const mtq__run_end_t *r, bson_t *doc) {
+  const mtq_task_t *task = r->task;
   char key[MTQ__KEY_MAX];
   mtq__key(&task->id, task->token, NULL, key);
   if (task->status != MTQ_STATE_RUNNING || !task->worker[0] || task->claimed_at <= 0) {
     /* Claimed but never marked running (its claimant died in between): no
      * holder to credit, and it did not run. */
     mtq_debug("attempt %s ended as %s without having run: no run record", key,
-              mtq_state_name(to));
-    return;
-  }
-  if (!runs_declared(store, client)) {
-    return;
+              mtq_state_name(r->to));
+    return false;
   }
   int64_t runnable_at = task->not_before > task->created_at ? task->not_before : task->created_at;
-  bson_t doc = BSON_INITIALIZER;
-  BSON_APPEND_UTF8(&doc, "_id", key);
-  BSON_APPEND_OID(&doc, "task", &task->id);
-  BSON_APPEND_UTF8(&doc, "channel", task->channel);
-  BSON_APPEND_UTF8(&doc, "func", task->func);
-  BSON_APPEND_UTF8(&doc, "version", task->version);
-  BSON_APPEND_UTF8(&doc, "worker", task->worker);
-  BSON_APPEND_UTF8(&doc, "ended_by", by && *by ? by : "mtq");
-  BSON_APPEND_UTF8(&doc, "outcome", mtq_state_name(to));
-  BSON_APPEND_INT32(&doc, "attempt", task->attempt);
+  BSON_APPEND_UTF8(doc, "_id", key);
+  BSON_APPEND_OID(doc, "task", &task->id);
+  BSON_APPEND_UTF8(doc, "channel", task->channel);
+  BSON_APPEND_UTF8(doc, "func", task->func);
+  BSON_APPEND_UTF8(doc, "version", task->version);
+  BSON_APPEND_UTF8(doc, "worker", task->worker);
+  BSON_APPEND_UTF8(doc, "ended_by", r->by && *r->by ? r->by : "mtq");
+  BSON_APPEND_UTF8(doc, "outcome", mtq_state_name(r->to));
+  BSON_APPEND_INT32(doc, "attempt", task->attempt);
   /* Clocks of producers, workers and mtqd differ a little: a negative
    * duration is skew, not time, and is recorded as 0. */
-  BSON_APPEND_INT64(&doc, "wait_ms", at_least_zero(task->claimed_at - runnable_at));
-  BSON_APPEND_INT64(&doc, "run_ms", at_least_zero(end_ms - task->claimed_at));
-  BSON_APPEND_DATE_TIME(&doc, "at", end_ms);
-  mongoc_collection_t *runs = mtq__coll(store, client, "runs");
-  bson_error_t err;
-  /* The _id is the attempt's: an end retried after a lost reply records it once. */
-  if (!mongoc_collection_insert_one(runs, &doc, NULL, NULL, &err) &&
-      !mtq_error_is_duplicate(&err)) {
-    /* Like an event: the outcome is what counts; a lost figure is reported,
-     * never allowed to fail the end of the attempt. */
-    mtq_warn("cannot record run %s (%s): %s", key, mtq_state_name(to), err.message);
+  BSON_APPEND_INT64(doc, "wait_ms", at_least_zero(task->claimed_at - runnable_at));
+  BSON_APPEND_INT64(doc, "run_ms", at_least_zero(r->end_ms - task->claimed_at));
+  BSON_APPEND_DATE_TIME(doc, "at", r->end_ms);
+  return true;
+}
+
+void mtq__run_records(mtq_store_t *store, mongoc_client_t *client, const mtq__run_end_t *ends,
+                      size_t n) {
+  bson_t **docs = bson_malloc0((n + 1) * sizeof *docs);
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    docs[m] = bson_new();
+    if (run_doc(&ends[i], docs[m])) {
+      m++;
+    } else {
+      bson_destroy(docs[m]);
+    }
   }
-  mongoc_collection_destroy(runs);
-  bson_destroy(&doc);
+  if (m > 0 && runs_declared(store, client)) {
+    mongoc_collection_t *runs = mtq__coll(store, client, "runs");
+    bool *in = bson_malloc0(m);
+    bson_error_t *errs = bson_malloc0(m * sizeof *errs);
+    bson_error_t err;
+    mtq__insert_many(runs, (const bson_t *const *)docs, m, in, errs, &err);
+    for (size_t k = 0; k < m; k++) {
+      /* The _id is the attempt's: an end retried after a lost reply records
+       * it once.  Like an event, the outcome is what counts; a lost figure
+       * is reported, never allowed to fail the end of the attempt. */
+      if (!in[k] && !mtq_error_is_duplicate(&errs[k])) {
+        bson_iter_t it;
+        bson_iter_init_find(&it, docs[k], "_id");
+        mtq_warn("cannot record run %s: %s", bson_iter_utf8(&it, NULL), errs[k].message);
+      }
+    }
+    bson_free(errs);
+    bson_free(in);
+    mongoc_collection_destroy(runs);
+  }
+  for (size_t k = 0; k < m; k++) {
+    bson_destroy(docs[k]);
+  }
+  bson_free(docs);
+}
+
+void mtq__run_record(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
+                     mtq_state_t to, const char *by, int64_t end_ms) {
+  mtq__run_end_t r = {task, to, by, end_ms};
+  mtq__run_records(store, client, &r, 1);
 }
 
 /* --- reading ---------------------------------------------------------------- */

@@ -36,14 +36,20 @@
  * within a window between producers writing at the same time.
  *
  * Listing and retirement.  Whoever inserts into a segment lists it after
- * the insert (a duplicate entry is fine).  mtqd retires a segment once its
- * window has been over for MTQ__CLOSE_S and it is empty: it unlists it,
- * renames it to <name>.dropping (atomic: an insert after the rename creates
- * a new collection under the old name, which its inserter lists), moves
- * back whatever landed in it before the rename, and drops it.  A scan of
+ * the insert (a duplicate entry is fine).  Only two kinds of writer insert
+ * into a segment: a producer, into the window of its own clock, and mtqd,
+ * releasing a delayed or retried task into the segment its id names (an
+ * operator's `mtq retry` and priority moves go to the side lane).  mtqd
+ * retires a segment once it is empty and its window ended segment_retire_s
+ * ago (10 minutes by default, mtq_store_set_segment_retire):
+ * long enough that no producer's clock is that far behind, so no producer
+ * still writes there, and its own releases wait for the retirement on the
+ * store's segment lock (segment_lock): count, unlist, count again, drop.
+ * FerretDB 1.24 cannot rename a collection whose name holds a dot, or a
+ * rename (to a side name, then drop) would close even that gap.  A scan of
  * the collection names (mtq__seg_orphans) relists a non-empty segment that
- * is missing from the directory and finishes an interrupted drop, so no
- * interleaving leaves a task where no poll looks. */
+ * is missing from the directory and drops empty closed ones, so a listing
+ * lost to a crash costs a minute, not a task. */
 #include <string.h>
 
 #include "mtq_error.h"
@@ -88,6 +94,7 @@ struct mtq__seg_slot {
   int64_t in_shared;   /* tasks this producer put into the window's shared segment */
   int64_t in_private;  /* tasks in its current private segment */
   uint8_t sub[4];      /* S of that private segment */
+  uint8_t opened;      /* private segments opened in this window */
   bool has_private;
 };
 
@@ -121,6 +128,7 @@ void mtq__seg_assign(mtq_store_t *store, mtq_task_t *task) {
     s->in_shared = 0;
     s->in_private = 0;
     s->has_private = false;
+    s->opened = 0;
   }
   if (s->in_shared < MTQ__SHARED_MAX) {
     s->in_shared++;
@@ -130,11 +138,14 @@ void mtq__seg_assign(mtq_store_t *store, mtq_task_t *task) {
       /* The millisecond of the window first (names sort by age), then
        * randomness against other producers opening one in the same ms. */
       int64_t ms = task->created_at > 0 ? task->created_at % (MTQ__WINDOW_S * 1000) : 0;
-      uint32_t r = (uint32_t)random();
       s->sub[0] = (uint8_t)(ms >> 8);
       s->sub[1] = (uint8_t)ms;
-      s->sub[2] = (uint8_t)(r >> 8);
-      s->sub[3] = (uint8_t)r;
+      /* Then libbson's per-process random bytes of the id, this
+       * producer's own (random() would repeat across processes never
+       * seeded), told apart from its other segments of the window opened
+       * in the same millisecond by a count. */
+      s->sub[2] = b[4] ^ b[7];
+      s->sub[3] = (uint8_t)((b[5] ^ b[6]) + s->opened++);
       s->has_private = true;
       s->in_private = 0;
     }
@@ -296,9 +307,18 @@ bool mtq__each_place(mtq_store_t *store, mongoc_client_t *client, const char *ch
 
 /* --- retirement -------------------------------------------------------------- */
 
-bool mtq__seg_closed(const char *seg, int64_t now_ms) {
+void mtq_store_set_segment_retire(mtq_store_t *store, int64_t seconds) {
+  pthread_mutex_lock(&store->lock);
+  store->segment_retire_s = seconds > 0 ? seconds : MTQ_SEGMENT_RETIRE_S;
+  pthread_mutex_unlock(&store->lock);
+}
+
+bool mtq__seg_closed(mtq_store_t *store, const char *seg, int64_t now_ms) {
+  pthread_mutex_lock(&store->lock);
+  int64_t retire_s = store->segment_retire_s > 0 ? store->segment_retire_s : MTQ_SEGMENT_RETIRE_S;
+  pthread_mutex_unlock(&store->lock);
   int64_t w = mtq__seg_window(seg);
-  return w >= 0 && (w + 1) * MTQ__WINDOW_S * 1000 + MTQ__CLOSE_S * 1000 < now_ms;
+  return w >= 0 && (w + 1) * MTQ__WINDOW_S * 1000 + retire_s * 1000 < now_ms;
 }
 
 static bool is_empty(mtq_store_t *store, mongoc_client_t *client, mongoc_collection_t *coll,
@@ -309,57 +329,11 @@ static bool is_empty(mtq_store_t *store, mongoc_client_t *client, mongoc_collect
   return ok;
 }
 
-/* Moves every document of from into to (inserts first, duplicates are the
- * same document already there), then deletes them from from. */
-static bool move_all(mongoc_collection_t *from, mongoc_collection_t *to, size_t *moved,
-                     bson_error_t *error) {
-  bson_t filter = BSON_INITIALIZER;
-  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(from, &filter, NULL, NULL);
-  const bson_t *doc;
-  bool ok = true;
-  *moved = 0;
-  while (ok && mongoc_cursor_next(cur, &doc)) {
-    bson_error_t err;
-    ok = mongoc_collection_insert_one(to, doc, NULL, NULL, &err) || mtq_error_is_duplicate(&err);
-    if (!ok && error) {
-      *error = err;
-    }
-    (*moved)++;
-  }
-  ok = ok && !mongoc_cursor_error(cur, error);
-  mongoc_cursor_destroy(cur);
-  ok = ok && mongoc_collection_delete_many(from, &filter, NULL, NULL, error);
-  return ok;
-}
-
-/* The second half of a retirement: `dropping` (the renamed segment) is
- * emptied back into the segment's own name, relisted if that moved
- * anything, and dropped. */
-static bool finish_drop(mtq_store_t *store, mongoc_client_t *client, const char *channel,
-                        int32_t priority, const char *seg, mongoc_collection_t *dropping,
-                        bson_error_t *error) {
-  mongoc_collection_t *back = mtq__seg_coll(store, client, channel, priority, seg);
-  size_t moved = 0;
-  bool ok = move_all(dropping, back, &moved, error) &&
-            (moved == 0 || mtq__seg_list(store, client, channel, priority, seg, error));
-  if (ok) {
-    bson_error_t err;
-    if (!mongoc_collection_drop(dropping, &err) && !strstr(err.message, "not found")) {
-      mtq_debug("cannot drop %s: %s", mongoc_collection_get_name(dropping), err.message);
-    }
-  }
-  if (moved > 0) {
-    mtq_info("%s: %zu task(s) came in while it was retired; moved back",
-             mongoc_collection_get_name(back), moved);
-  }
-  mongoc_collection_destroy(back);
-  return ok;
-}
-
 bool mtq__seg_retire(mtq_store_t *store, mongoc_client_t *client, const char *channel,
                      int32_t priority, const char *seg, bool *retired, bson_error_t *error) {
   *retired = false;
   mongoc_collection_t *coll = mtq__seg_coll(store, client, channel, priority, seg);
+  pthread_mutex_lock(&store->segment_lock);
   bool empty = false;
   bool ok = is_empty(store, client, coll, &empty, error);
   if (ok && empty) {
@@ -369,19 +343,9 @@ bool mtq__seg_retire(mtq_store_t *store, mongoc_client_t *client, const char *ch
       /* An insert came in between: it stays. */
       ok = mtq__seg_list(store, client, channel, priority, seg, error);
     } else if (ok) {
-      char to[MTQ__COLL_NAME_MAX];
-      snprintf(to, sizeof to, "%s.dropping", mongoc_collection_get_name(coll));
       bson_error_t err;
-      /* No dropTarget (FerretDB does not take it): a <name>.dropping left
-       * by an interrupted retirement makes the rename fail, and the scan
-       * of collection names finishes that one first. */
-      if (mongoc_collection_rename(coll, store->db_name, to, false, &err)) {
-        /* coll now names the renamed collection (the driver updates it). */
-        ok = finish_drop(store, client, channel, priority, seg, coll, error);
-        *retired = ok;
-      } else if (strstr(err.message, "not exist") || strstr(err.message, "not found") ||
-                 err.code == 26) {
-        *retired = true; /* never created, or already gone */
+      if (mongoc_collection_drop(coll, &err) || err.code == 26 /* NamespaceNotFound */) {
+        *retired = true;
       } else {
         mtq__seg_list(store, client, channel, priority, seg, NULL); /* back as it was */
         if (error) {
@@ -391,19 +355,17 @@ bool mtq__seg_retire(mtq_store_t *store, mongoc_client_t *client, const char *ch
       }
     }
   }
+  pthread_mutex_unlock(&store->segment_lock);
   mongoc_collection_destroy(coll);
   return ok;
 }
 
-/* Splits "q.<ch>.p<P>.<seg>[.dropping]" (ch may hold dots); false for any
- * other name. */
-static bool parse_name(const char *name, char *channel, int32_t *priority, char *seg,
-                       bool *dropping) {
+void mtq__seg_lock(mtq_store_t *store) { pthread_mutex_lock(&store->segment_lock); }
+void mtq__seg_unlock(mtq_store_t *store) { pthread_mutex_unlock(&store->segment_lock); }
+
+/* Splits "q.<ch>.p<P>.<seg>" (ch may hold dots); false for any other name. */
+static bool parse_name(const char *name, char *channel, int32_t *priority, char *seg) {
   size_t len = strlen(name);
-  *dropping = len > 9 && strcmp(name + len - 9, ".dropping") == 0;
-  if (*dropping) {
-    len -= 9;
-  }
   if (len < 4 || strncmp(name, "q.", 2) != 0) {
     return false;
   }
@@ -460,16 +422,12 @@ bool mtq__seg_orphans(mtq_store_t *store, mongoc_client_t *client, const char *c
   for (size_t i = 0; ok && names[i]; i++) {
     char ch[MTQ_NAME_MAX + 1], seg[MTQ_SEG_MAX];
     int32_t p;
-    bool dropping;
     if (strncmp(names[i], prefix, strlen(prefix)) != 0 ||
-        !parse_name(names[i], ch, &p, seg, &dropping) || strcmp(ch, channel) != 0) {
+        !parse_name(names[i], ch, &p, seg) || strcmp(ch, channel) != 0) {
       continue;
     }
     mongoc_collection_t *coll = mtq__coll(store, client, names[i]);
-    if (dropping) {
-      ok = finish_drop(store, client, channel, p, seg, coll, error);
-      *dropped += ok;
-    } else {
+    {
       bool empty = false;
       ok = is_empty(store, client, coll, &empty, error);
       if (ok && !empty) {
@@ -483,7 +441,7 @@ bool mtq__seg_orphans(mtq_store_t *store, mongoc_client_t *client, const char *c
           *relisted += ok;
           mtq_info("%s holds tasks but was not listed: listed again", names[i]);
         }
-      } else if (ok && mtq__seg_closed(seg, now)) {
+      } else if (ok && mtq__seg_closed(store, seg, now)) {
         bool retired = false;
         ok = mtq__seg_retire(store, client, channel, p, seg, &retired, error);
         *dropped += retired;

@@ -9,7 +9,6 @@
 #define MTQ__WINDOW_S 10     /* a window of task ids' time, in seconds */
 #define MTQ__SEGMENT_MAX 512 /* tasks in one private segment */
 #define MTQ__SHARED_MAX 64   /* tasks one producer puts in a window's shared segment */
-#define MTQ__CLOSE_S 30      /* a window's segments retire this long after it ends */
 #define MTQ__COLL_NAME_MAX (MTQ_NAME_MAX + 64)
 
 /* The segment an id names ("" when it names none: another program's id). */
@@ -33,14 +32,19 @@ bool mtq__seg_dir(mtq_store_t *store, mongoc_client_t *client, const char *chann
                   int32_t priority, size_t skip, size_t max, char (*out)[MTQ_SEG_MAX],
                   size_t *n, bson_error_t *error);
 
-/* Whether a segment's window is over and MTQ__CLOSE_S has passed. */
-bool mtq__seg_closed(const char *seg, int64_t now_ms);
-/* Retires an empty segment (unlist, rename, move back stragglers, drop);
- * *retired when it is gone.  A non-empty one is left listed. */
+/* Whether a segment's window ended the store's retirement delay ago
+ * (mtq_store_set_segment_retire). */
+bool mtq__seg_closed(mtq_store_t *store, const char *seg, int64_t now_ms);
+/* Retires an empty segment (count, unlist, count again, drop) under the
+ * segment lock; *retired when it is gone.  A non-empty one stays listed. */
 bool mtq__seg_retire(mtq_store_t *store, mongoc_client_t *client, const char *channel,
                      int32_t priority, const char *seg, bool *retired, bson_error_t *error);
-/* Relists non-empty segments missing from their directory, retires empty
- * closed ones that are not listed, finishes interrupted drops. */
+/* The segment lock: mtqd's releases into a segment (any window) and its
+ * retirements take turns (segment.c). */
+void mtq__seg_lock(mtq_store_t *store);
+void mtq__seg_unlock(mtq_store_t *store);
+/* Relists non-empty segments missing from their directory and retires
+ * empty closed ones. */
 bool mtq__seg_orphans(mtq_store_t *store, mongoc_client_t *client, const char *channel,
                       size_t *relisted, size_t *dropped, bson_error_t *error);
 

@@ -60,6 +60,7 @@ mtq_store_t *mtq_store_new(const char *uri_string, const char *appname, bson_err
   const char *db = mongoc_uri_get_database(uri);
   store->db_name = bson_strdup(db && *db ? db : "mtq");
   pthread_mutex_init(&store->lock, NULL);
+  pthread_mutex_init(&store->segment_lock, NULL);
   return store;
 }
 
@@ -74,6 +75,7 @@ void mtq_store_destroy(mtq_store_t *store) {
   bson_free(store->segs);
   bson_free(store->recon);
   pthread_mutex_destroy(&store->lock);
+  pthread_mutex_destroy(&store->segment_lock);
   bson_free(store);
 }
 

@@ -49,6 +49,8 @@ struct mtq_store {
   bool runs_declared;     /* the capped runs collection exists (runs.c) */
   struct mtq__seg_slot *segs; /* this producer's segments (segment.c) */
   size_t n_segs;
+  int64_t segment_retire_s;      /* guarded by lock (segment.c) */
+  pthread_mutex_t segment_lock; /* releases into segments vs retirement (segment.c) */
   struct mtq__recon_at *recon; /* where each channel's reconcile goes on (release.c) */
   size_t n_recon;
 };
@@ -106,6 +108,19 @@ bool mtq__count_docs(mtq_store_t *store, mongoc_client_t *client, mongoc_collect
 bool mtq__insert_many(mongoc_collection_t *coll, const bson_t *const *docs, size_t n,
                       bool *inserted, bson_error_t *errors, bson_error_t *error);
 
+/* Updates (updates != NULL: updates[i] for ids[i]) or deletes one
+ * document by _id each, in few commands.  On MongoDB each names its token
+ * (tokens[i]), one atomic step as mtq__write_at_token; on FerretDB, whose
+ * filtered writes are a read and a write anyway, only its _id (the filter
+ * SQLite is handed): for callers whose claim or end lock of that token
+ * already keeps anyone from moving the document on.  bulk.c */
+bool mtq__write_many_by_id(mtq_store_t *store, mongoc_client_t *client, mongoc_collection_t *coll,
+                           const bson_oid_t *const *ids, const int64_t *tokens,
+                           const bson_t *const *updates, size_t n, bson_error_t *error);
+/* Appends the token condition of a MongoDB write to filter: {token: T}, or
+ * for token 0 a document without one too (protocol.c). */
+void mtq__token_filter(bson_t *filter, int64_t token);
+
 /* Reads the document with this _id from coll into out; *found false when absent. */
 bool mtq__find_by_id(mongoc_collection_t *coll, const bson_oid_t *id, bson_t *out, bool *found,
                      bson_error_t *error);
@@ -139,6 +154,15 @@ void mtq__events_write(mtq_store_t *store, mongoc_client_t *client, bson_t *cons
  * or claimed_at) leaves no record.  runs.c */
 void mtq__run_record(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
                      mtq_state_t to, const char *by, int64_t end_ms);
+/* The run records of many ended attempts in one insert. */
+typedef struct {
+  const mtq_task_t *task;
+  mtq_state_t to;
+  const char *by;
+  int64_t end_ms;
+} mtq__run_end_t;
+void mtq__run_records(mtq_store_t *store, mongoc_client_t *client, const mtq__run_end_t *ends,
+                      size_t n);
 
 /* Reads the channel's document: *max_backlog (0 = none), and proves the
  * channel is declared (MTQ_ERR_UNKNOWN_CHANNEL otherwise).  channel.c */
