@@ -328,7 +328,7 @@ static void report(const mtq_cli_t *cli, const char *name, size_t lineno,
   if (res && !res->ok) {
     const char *hint = res && res->error.domain == MTQ_ERROR_DOMAIN &&
                                res->error.code == MTQ_ERR_NOT_FOUND
-                           ? " (see mtq workers; \"force\": true enqueues it anyway)"
+                           ? " (see mtq workers; --force or \"force\": true enqueues it anyway)"
                            : "";
     fprintf(stderr, "%s:%zu: %s%s\n", name, lineno, why, hint);
   }
