@@ -334,8 +334,8 @@ static void report(const mtq_cli_t *cli, const char *name, size_t lineno,
   }
 }
 
-/* Sends one chunk (unless the database was found gone) and reports each of
- * its lines. */
+/* Sends one chunk (unless the database was found gone), reports each of
+ * its lines and cleans them up. */
 static void flush_chunk(mtq_cli_t *cli, const char *name, line_t *lines, size_t n,
                         tally_t *t, bool *told) {
   static mtq_enqueue_result_t results[CHUNK_LINES];
@@ -369,6 +369,9 @@ static void flush_chunk(mtq_cli_t *cli, const char *name, line_t *lines, size_t 
   for (size_t i = 0; i < n && !t->unreachable; i++) {
     t->unreachable = !results[i].ok && mtq_error_is_transient(&results[i].error);
   }
+  for (size_t i = 0; i < n; i++) {
+    line_cleanup(&lines[i]);
+  }
   fflush(stdout);
 }
 
@@ -385,33 +388,25 @@ static void enqueue_pass(mtq_cli_t *cli, reader_t *r, const mtq_cli_enqueue_t *d
   while (next_task_line(r, NULL, &text, &len)) {
     line_t *l = &lines[n];
     l->lineno = r->lineno;
-    if (!line_parse(l, text, len, defaults, why, sizeof why)) {
-      /* Checked in the first pass, read back from our own copy: cannot
-       * happen short of a broken disk, and is then said like any refusal. */
-      mtq_enqueue_result_t res = {0};
-      bson_set_error(&res.error, MTQ_ERROR_DOMAIN, MTQ_ERR_INVALID, "%s", why);
-      line_cleanup(l);
-      flush_chunk(cli, r->name, lines, n, t, &told);
-      for (size_t i = 0; i < n; i++) {
-        line_cleanup(&lines[i]);
+    if (line_parse(l, text, len, defaults, why, sizeof why)) {
+      if (++n == CHUNK_LINES) {
+        flush_chunk(cli, r->name, lines, n, t, &told);
+        n = 0;
       }
-      n = 0;
-      t->refused++;
-      report(cli, r->name, r->lineno, &res, why);
       continue;
     }
-    if (++n == CHUNK_LINES) {
-      flush_chunk(cli, r->name, lines, n, t, &told);
-      for (size_t i = 0; i < n; i++) {
-        line_cleanup(&lines[i]);
-      }
-      n = 0;
-    }
+    /* Checked in the first pass, read back from our own copy: cannot
+     * happen short of a broken disk, and is then said like any refusal,
+     * after the lines before it. */
+    line_cleanup(l);
+    flush_chunk(cli, r->name, lines, n, t, &told);
+    n = 0;
+    mtq_enqueue_result_t res = {0};
+    bson_set_error(&res.error, MTQ_ERROR_DOMAIN, MTQ_ERR_INVALID, "%s", why);
+    t->refused++;
+    report(cli, r->name, r->lineno, &res, why);
   }
   flush_chunk(cli, r->name, lines, n, t, &told);
-  for (size_t i = 0; i < n; i++) {
-    line_cleanup(&lines[i]);
-  }
 }
 
 int mtq_cli_enqueue_batch(mtq_cli_t *cli, const char *path, const mtq_cli_enqueue_t *defaults) {
