@@ -5,7 +5,8 @@
 # run; a file with bad lines says which and enqueues nothing; a channel
 # with less room than the batch takes what fits, and the ids printed are
 # exactly the tasks in the queue, the rest "-" with their line numbers; a
-# dedupe key twice is one task; --wait waits for room.  Prints the rate of
+# dedupe key twice is one task; --wait waits for room; MTQ_SIGN_KEYS signs
+# every task of a batch.  Prints the rate of
 # a 2000-line batch (a figure, not a check).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
 mtq_setup 27500 300
@@ -184,3 +185,23 @@ for id in $(<"$TMP/wait.out"); do
   assert_eq queued "$(task_status "$id")" "status of $id, enqueued after waiting"
 done
 log "ok: enqueue --batch --wait put its 3 tasks in once 3 were cancelled"
+
+# --- signed: a batch signs every task, as a single enqueue does ---------------------------
+
+for id in $(tail -n +4 <<<"$went_in") $(<"$TMP/wait.out"); do
+  cli cancel "$id" >/dev/null || fail "cancel of $id failed"
+done
+umask 077
+head -c 48 /dev/urandom | base64 >"$TMP/k1.key"
+start_worker s1 2 "channels = other" "" "[security]" "keys = k1:$TMP/k1.key"
+lines 3 200 '"channel": "other"' >"$TMP/signed.jsonl"
+MTQ_SIGN_KEYS="k1:$TMP/k1.key" cli enqueue --func echo --batch "$TMP/signed.jsonl" >"$TMP/signed.out" ||
+  fail "the signed batch failed"
+for id in $(<"$TMP/signed.out"); do
+  cli wait "$id" --timeout 30 >/dev/null || fail "signed task $id did not finish done: $(cli show "$id")"
+done
+unsigned="$(lines 1 300 '"channel": "other"' | cli enqueue --func echo --batch -)" ||
+  fail "the unsigned batch failed"
+run cli wait "$unsigned" --timeout 30
+expect_refused "a task of an unsigned batch" 1 "rejected by worker s1: .*not signed"
+log "ok: the 3 tasks of a batch signed with MTQ_SIGN_KEYS ran where signatures are required; an unsigned one did not"
