@@ -9,6 +9,7 @@
 #include <mongoc/mongoc.h>
 
 #include "cli.h"
+#include "mtq_sign.h"
 
 /* The secrets a URI string may hold, as spans of it: the password of its
  * user info and the value of every option named *password*
@@ -93,6 +94,20 @@ int mtq_cli_open(mtq_cli_t *cli) {
     return MTQ_CLI_USAGE;
   }
   cli->store = mtq_client_store(cli->client);
+  return MTQ_CLI_OK;
+}
+
+int mtq_cli_open_producer(mtq_cli_t *cli) {
+  int rc = mtq_cli_open(cli);
+  if (rc != MTQ_CLI_OK) {
+    return rc;
+  }
+  mtq_keyring_t *ring = NULL;
+  bson_error_t error;
+  if (!mtq_keyring_from_env(getenv("MTQ_SIGN_KEYS"), &ring, &error)) {
+    return mtq_cli_fail(cli, &error, "MTQ_SIGN_KEYS");
+  }
+  mtq_client_set_keyring(cli->client, ring);
   return MTQ_CLI_OK;
 }
 

@@ -1,8 +1,10 @@
 /* cli.h - what the files of the mtq command line share.
  *
  * main.c parses the global options and dispatches to a subcommand handler
- * (cmd_task.c, cmd_admin.c); cli.c holds the connection, error reporting and
- * argument parsing; output.c prints tables and JSON. */
+ * (cmd_task.c, cmd_batch.c, cmd_admin.c); enqueue_opts.c holds the options
+ * of one enqueue, shared by mtq enqueue and its --batch lines; cli.c holds
+ * the connection, error reporting and argument parsing; output.c prints
+ * tables and JSON. */
 #ifndef MTQ_CLI_H
 #define MTQ_CLI_H
 
@@ -42,6 +44,9 @@ typedef int (*mtq_cli_fn)(mtq_cli_t *cli, int argc, char **argv);
 /* Opens the client (no round trip yet).  Returns MTQ_CLI_OK, or prints why
  * not and returns the exit code. */
 int mtq_cli_open(mtq_cli_t *cli);
+/* mtq_cli_open for a producer: the client also signs what it enqueues
+ * with the keys of MTQ_SIGN_KEYS, when set. */
+int mtq_cli_open_producer(mtq_cli_t *cli);
 void mtq_cli_close(mtq_cli_t *cli);
 
 /* Prints "mtq: <what>: <error>" on stderr, or a plain "cannot reach the
@@ -130,6 +135,80 @@ void mtq_cli_format_ms(double ms, char *buf, size_t size);
 void mtq_cli_print_task_json(const mtq_task_t *task, FILE *out);
 /* Prints every field of a task, one per line. */
 void mtq_cli_print_task_fields(const mtq_task_t *task, FILE *out);
+
+/* --- enqueue_opts.c ------------------------------------------------------------ */
+
+/* What one enqueue asks for: the producer's options and what the CLI does
+ * around them.  mtq enqueue's flags and the keys of a --batch line are the
+ * same names, set by the same code, so that a line takes exactly what the
+ * command line takes. */
+typedef struct {
+  mtq_enqueue_opts_t o;    /* its strings are borrowed: from argv or a batch line */
+  bool force;              /* --force: even if no worker serves the function */
+  bool wait_for_room;      /* --wait: when the channel is full, wait for room */
+  bool replacements_given; /* else mtq_cli_enqueue_finish derives them from copies */
+} mtq_cli_enqueue_t;
+
+/* How an option's value is written in a batch line: a JSON string, a
+ * number, either, an object (args), or true/false (a flag). */
+typedef enum {
+  MTQ_CLI_VALUE_TEXT,
+  MTQ_CLI_VALUE_NUMBER,
+  MTQ_CLI_VALUE_NUMBER_OR_TEXT,
+  MTQ_CLI_VALUE_OBJECT,
+  MTQ_CLI_VALUE_FLAG,
+} mtq_cli_value_t;
+
+/* X(NAME, CODE, KIND): every option of one enqueue: its long flag (and the
+ * key of a batch line), its getopt code, and how its value is written. */
+#define MTQ_CLI_ENQUEUE_OPTIONS(X)                                                               \
+  X("channel", 'c', TEXT)                                                                        \
+  X("func", 'f', TEXT)                                                                           \
+  X("version", 'v', TEXT)                                                                        \
+  X("args", 'a', OBJECT)                                                                         \
+  X("priority", 'p', NUMBER)                                                                     \
+  X("delay", 'd', NUMBER)                                                                        \
+  X("timeout", 't', NUMBER)                                                                      \
+  X("max-attempts", 'm', NUMBER)                                                                 \
+  X("backoff", 'b', NUMBER)                                                                      \
+  X("backoff-max", 'B', NUMBER)                                                                  \
+  X("dedupe-key", 'k', TEXT)                                                                     \
+  X("wait", 'w', FLAG)                                                                           \
+  X("force", 'F', FLAG)                                                                          \
+  X("copies", 'K', NUMBER)                                                                       \
+  X("pick", 'P', TEXT)                                                                           \
+  X("replacements", 'R', NUMBER)                                                                 \
+  X("hedge-after", 'H', NUMBER_OR_TEXT)                                                          \
+  X("need-gpu", 'G', FLAG)                                                                       \
+  X("min-mem-mb", 'M', NUMBER)                                                                   \
+  X("tag", 'T', TEXT)
+
+/* getopt_long's entry of one of them: a flag takes no argument. */
+#define MTQ_CLI_HAS_ARG_TEXT required_argument
+#define MTQ_CLI_HAS_ARG_NUMBER required_argument
+#define MTQ_CLI_HAS_ARG_NUMBER_OR_TEXT required_argument
+#define MTQ_CLI_HAS_ARG_OBJECT required_argument
+#define MTQ_CLI_HAS_ARG_FLAG no_argument
+#define MTQ_CLI_ENQUEUE_LONGOPT(name, code, kind) {name, MTQ_CLI_HAS_ARG_##kind, NULL, code},
+
+/* Sets option code from its text: an argument as on the command line (a
+ * flag's is NULL, or "true"/"false" from a batch line), borrowed.  On a bad
+ * value writes why ("must be ..., not 'VALUE'", for the caller to put
+ * after the option's name) and returns false. */
+bool mtq_cli_enqueue_set(mtq_cli_enqueue_t *e, int code, const char *value, char *why,
+                         size_t size);
+/* The code of the option named name ("max-attempts"; "max_attempts" too),
+ * and its kind into *kind; 0 when there is none. */
+int mtq_cli_enqueue_code(const char *name, mtq_cli_value_t *kind);
+/* The name of option code ("max-attempts"), or NULL. */
+const char *mtq_cli_enqueue_name(int code);
+/* What follows from all of a task's options together, once they are set:
+ * replacements default to the copies, and require_served to not --force. */
+void mtq_cli_enqueue_finish(mtq_cli_enqueue_t *e);
+
+/* cmd_batch.c: enqueue --batch PATH ("-": stdin), every line over the
+ * command line's options (defaults, borrowed).  Returns the exit code. */
+int mtq_cli_enqueue_batch(mtq_cli_t *cli, const char *path, const mtq_cli_enqueue_t *defaults);
 
 /* --- handlers ------------------------------------------------------------------ */
 

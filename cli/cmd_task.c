@@ -44,6 +44,7 @@ static const char enqueue_help[] =
     "                   [--dedupe-key KEY] [--wait] [--force]\n"
     "                   [--copies K] [--pick first|quorum|all] [--replacements N]\n"
     "                   [--hedge-after SECONDS|auto] [--need-gpu] [--min-mem-mb N] [--tag T]\n"
+    "       mtq enqueue --batch FILE|- [OPTIONS...]\n"
     "\n"
     "Adds a task to a declared channel and prints its id.  With MTQ_SIGN_KEYS set\n"
     "(\"ID:KEYFILE[,...]\"), the task is signed with the first key.\n"
@@ -81,209 +82,118 @@ static const char enqueue_help[] =
     "  --min-mem-mb N      only workers whose host has N MB of memory available\n"
     "  --tag T             only workers whose config lists tag T\n"
     "Any of these sends the task through mtqd, which places it on the worker that\n"
-    "its run records and live load say will be fastest.\n";
+    "its run records and live load say will be fastest.\n"
+    "\n"
+    "Many tasks at once:\n"
+    "  --batch FILE|-      FILE (-: stdin) holds one JSON object a line, each the\n"
+    "                      options of one task under the names above without the\n"
+    "                      leading -- (_ may stand for -), e.g.\n"
+    "                        {\"func\": \"square\", \"args\": {\"x\": 3}, \"priority\": 5,\n"
+    "                         \"dedupe-key\": \"k1\", \"need-gpu\": true}\n"
+    "                      The options on the command line are every line's\n"
+    "                      defaults; a line's own win.  Blank lines and lines\n"
+    "                      starting with # are skipped.\n"
+    "Every line is checked first: if any is bad, each bad line is reported as\n"
+    "FILE:N: why, nothing is enqueued, and the exit status is 1.  Then the tasks\n"
+    "go in, many per round trip, and one line is printed per task line, in\n"
+    "order: its id (a dedupe key's earlier task's id), or - when it was refused\n"
+    "(full channel, unknown channel, ...: said on stderr as FILE:N: why, with a\n"
+    "count at the end; exit status 1).  With --wait, a task refused because its\n"
+    "channel is full is tried again every second instead.  --json prints\n"
+    "{\"line\": N, \"id\": ..., \"existing\": ...} or {\"line\": N, \"error\": ...}.\n";
 
-/* An integer option in [min, max] into *dst; else the usage message
- * "--NAME must be a whole number from MIN to MAX, not 'VALUE'" and
- * MTQ_CLI_USAGE. */
-static int int_option(const mtq_cli_t *cli, const char *name, const char *value, int64_t min,
-                      int64_t max, int32_t *dst) {
-  int64_t v;
-  if (!mtq_cli_parse_int(value, min, max, &v)) {
-    return mtq_cli_usage(cli, "--%s must be a whole number from %lld to %lld, not '%s'", name,
-                         (long long)min, (long long)max, value);
-  }
-  *dst = (int32_t)v;
-  return MTQ_CLI_OK;
-}
-
-/* Parses enqueue's options into o; *args_json is set when --args was given. */
-static int enqueue_options(mtq_cli_t *cli, int argc, char **argv, mtq_enqueue_opts_t *o,
-                           const char **args_json, bool *force, bool *wait_for_room) {
+/* Parses enqueue's options into e, and --batch's into *batch. */
+static int enqueue_options(mtq_cli_t *cli, int argc, char **argv, mtq_cli_enqueue_t *e,
+                           const char **batch) {
   static const struct option longopts[] = {
-      {"channel", required_argument, NULL, 'c'},  {"func", required_argument, NULL, 'f'},
-      {"version", required_argument, NULL, 'v'},  {"args", required_argument, NULL, 'a'},
-      {"priority", required_argument, NULL, 'p'}, {"delay", required_argument, NULL, 'd'},
-      {"timeout", required_argument, NULL, 't'},  {"max-attempts", required_argument, NULL, 'm'},
-      {"force", no_argument, NULL, 'F'},          {"help", no_argument, NULL, 'h'},
-      {"backoff", required_argument, NULL, 'b'},  {"backoff-max", required_argument, NULL, 'B'},
-      {"dedupe-key", required_argument, NULL, 'k'}, {"wait", no_argument, NULL, 'w'},
-      {"copies", required_argument, NULL, 'K'},   {"pick", required_argument, NULL, 'P'},
-      {"replacements", required_argument, NULL, 'R'},
-      {"hedge-after", required_argument, NULL, 'H'}, {"need-gpu", no_argument, NULL, 'G'},
-      {"min-mem-mb", required_argument, NULL, 'M'}, {"tag", required_argument, NULL, 'T'},
+      MTQ_CLI_ENQUEUE_OPTIONS(MTQ_CLI_ENQUEUE_LONGOPT) {"batch", required_argument, NULL, 'X'},
+      {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
-  bool replacements_given = false;
-  int c, rc;
-  int64_t v;
+  char why[160];
+  int c;
   while ((c = mtq_cli_getopt(cli, argc, argv, ":h", longopts)) != -1) {
-    switch (c) {
-    case 'c':
-      o->channel = optarg;
-      break;
-    case 'f':
-      o->func = optarg;
-      break;
-    case 'v':
-      o->version = optarg;
-      break;
-    case 'a':
-      *args_json = optarg;
-      break;
-    case 'p':
-      if ((rc = int_option(cli, "priority", optarg, MTQ_PRIORITY_MIN, MTQ_PRIORITY_MAX,
-                           &o->priority))) {
-        return rc;
-      }
-      break;
-    case 'd':
-      if (!mtq_cli_parse_seconds(optarg, &o->delay_ms)) {
-        return mtq_cli_usage(cli, "--delay must be a number of seconds, not '%s'", optarg);
-      }
-      break;
-    case 't':
-      if (!mtq_cli_parse_int(optarg, 1, INT32_MAX, &v)) {
-        return mtq_cli_usage(cli, "--timeout must be a whole number of seconds, not '%s'", optarg);
-      }
-      o->timeout_s = (int32_t)v;
-      break;
-    case 'm':
-      if (!mtq_cli_parse_int(optarg, 1, INT32_MAX, &v)) {
-        return mtq_cli_usage(cli, "--max-attempts must be a whole number, not '%s'", optarg);
-      }
-      o->max_attempts = (int32_t)v;
-      break;
-    case 'F':
-      *force = true;
-      break;
-    case 'b':
-    case 'B':
-      if (!mtq_cli_parse_seconds(optarg, &v) || v < 1 || v > INT32_MAX) {
-        return mtq_cli_usage(cli, "--%s must be a positive number of seconds, not '%s'",
-                             c == 'b' ? "backoff" : "backoff-max", optarg);
-      }
-      *(c == 'b' ? &o->backoff_ms : &o->backoff_max_ms) = (int32_t)v;
-      break;
-    case 'k':
-      o->dedupe_key = optarg;
-      break;
-    case 'w':
-      *wait_for_room = true;
-      break;
-    case 'K':
-      if ((rc = int_option(cli, "copies", optarg, 1, MTQ_COPIES_MAX, &o->red.copies))) {
-        return rc;
-      }
-      break;
-    case 'P':
-      if (!mtq_pick_parse(optarg, &o->red.pick)) {
-        return mtq_cli_usage(cli, "--pick must be first, quorum or all, not '%s'", optarg);
-      }
-      break;
-    case 'R':
-      if ((rc = int_option(cli, "replacements", optarg, 0, MTQ_REPLACEMENTS_MAX,
-                           &o->red.max_replacements))) {
-        return rc;
-      }
-      replacements_given = true;
-      break;
-    case 'H':
-      if (strcmp(optarg, "auto") == 0) {
-        o->red.hedge_ms = MTQ_HEDGE_AUTO;
-      } else if (!mtq_cli_parse_seconds(optarg, &o->red.hedge_ms) || o->red.hedge_ms < 1) {
-        return mtq_cli_usage(cli, "--hedge-after must be a positive number of seconds or auto, "
-                             "not '%s'", optarg);
-      }
-      break;
-    case 'G':
-      o->red.need_gpu = true;
-      break;
-    case 'M':
-      if (!mtq_cli_parse_int(optarg, 1, INT64_MAX / 2, &o->red.min_mem_mb)) {
-        return mtq_cli_usage(cli, "--min-mem-mb must be a positive whole number, not '%s'",
-                             optarg);
-      }
-      break;
-    case 'T':
-      if (!mtq_name_valid(optarg)) {
-        return mtq_cli_usage(cli, "--tag must be 1-64 of A-Z a-z 0-9 _ . -, not '%s'", optarg);
-      }
-      bson_strncpy(o->red.tag, optarg, sizeof o->red.tag);
-      break;
-    case 'h':
+    if (c == 'h') {
       fputs(enqueue_help, stdout);
       return MTQ_CLI_DONE;
-    default:
-      return MTQ_CLI_USAGE;
+    }
+    if (c == 'X') {
+      *batch = optarg;
+    } else if (!mtq_cli_enqueue_name(c)) {
+      return MTQ_CLI_USAGE; /* mtq_cli_getopt said why */
+    } else if (!mtq_cli_enqueue_set(e, c, optarg, why, sizeof why)) {
+      return mtq_cli_usage(cli, "--%s %s", mtq_cli_enqueue_name(c), why);
     }
   }
-  if (!o->channel || !o->func) {
+  /* A batch's lines may name their own channel and function. */
+  if (!*batch && (!e->o.channel || !e->o.func)) {
     return mtq_cli_usage(cli, "--channel and --func are required");
   }
-  if (!replacements_given) {
-    o->red.max_replacements = o->red.copies ? o->red.copies : 1;
+  if (*batch && strcmp(*batch, "-") == 0 && e->o.args_json && strcmp(e->o.args_json, "-") == 0) {
+    return mtq_cli_usage(cli, "--batch - and --args - cannot both read stdin");
   }
   return mtq_cli_positional(cli, argc, argv, 0, "");
 }
 
+/* Enqueues one task; with --wait, waits for room in a full channel. */
+static int enqueue_one(mtq_cli_t *cli, const mtq_cli_enqueue_t *e) {
+  bson_oid_t id;
+  bson_error_t error;
+  bool existing = false, told = false;
+  while (!mtq_client_enqueue(cli->client, &e->o, &id, &existing, &error)) {
+    if (error.domain == MTQ_ERROR_DOMAIN && error.code == MTQ_ERR_NOT_FOUND) {
+      fprintf(stderr, "mtq: %s (see mtq workers; --force enqueues it anyway)\n", error.message);
+      return MTQ_CLI_FAILED;
+    }
+    if (!e->wait_for_room || error.domain != MTQ_ERROR_DOMAIN || error.code != MTQ_ERR_FULL) {
+      return mtq_cli_fail(cli, &error, "cannot enqueue");
+    }
+    if (!told) {
+      fprintf(stderr, "mtq: %s; waiting for room\n", error.message);
+      told = true;
+    }
+    struct timespec pause = {1, 0};
+    nanosleep(&pause, NULL);
+  }
+  char hex[25];
+  bson_oid_to_string(&id, hex);
+  if (cli->json) {
+    printf("{\"id\": \"%s\", \"existing\": %s}\n", hex, existing ? "true" : "false");
+  } else {
+    printf("%s\n", hex);
+  }
+  if (existing && !cli->json) {
+    fprintf(stderr, "mtq: dedupe key '%s' already names this task: nothing added\n",
+            e->o.dedupe_key);
+  }
+  return MTQ_CLI_OK;
+}
+
 int mtq_cmd_enqueue(mtq_cli_t *cli, int argc, char **argv) {
-  mtq_enqueue_opts_t o = {0};
-  const char *args_json = NULL;
-  bool force = false, wait_for_room = false;
-  int rc = enqueue_options(cli, argc, argv, &o, &args_json, &force, &wait_for_room);
+  mtq_cli_enqueue_t e = {0};
+  const char *batch = NULL;
+  int rc = enqueue_options(cli, argc, argv, &e, &batch);
   if (rc != MTQ_CLI_OK) {
     return rc == MTQ_CLI_DONE ? MTQ_CLI_OK : rc;
   }
   char *from_stdin = NULL;
-  if (args_json && strcmp(args_json, "-") == 0) {
+  if (e.o.args_json && strcmp(e.o.args_json, "-") == 0) {
     from_stdin = read_stdin();
     if (!from_stdin) {
       fprintf(stderr, "mtq: cannot read the arguments from stdin (at most %d bytes)\n",
               STDIN_JSON_MAX_BYTES);
       return MTQ_CLI_FAILED;
     }
-    args_json = from_stdin;
+    e.o.args_json = from_stdin;
   }
-  o.args_json = args_json;
-  /* A task for a function no worker serves would wait forever: refused
-   * unless --force. */
-  o.require_served = !force;
-  bson_oid_t id;
-  bson_error_t error;
-  rc = mtq_cli_open(cli);
-  mtq_keyring_t *ring = NULL;
-  if (rc == MTQ_CLI_OK && !mtq_keyring_from_env(getenv("MTQ_SIGN_KEYS"), &ring, &error)) {
-    rc = mtq_cli_fail(cli, &error, "MTQ_SIGN_KEYS");
-  } else if (rc == MTQ_CLI_OK) {
-    mtq_client_set_keyring(cli->client, ring);
-  }
-  bool existing = false, told = false;
-  while (rc == MTQ_CLI_OK && !mtq_client_enqueue(cli->client, &o, &id, &existing, &error)) {
-    if (error.domain == MTQ_ERROR_DOMAIN && error.code == MTQ_ERR_NOT_FOUND) {
-      fprintf(stderr, "mtq: %s (see mtq workers; --force enqueues it anyway)\n", error.message);
-      rc = MTQ_CLI_FAILED;
-    } else if (!wait_for_room || error.domain != MTQ_ERROR_DOMAIN || error.code != MTQ_ERR_FULL) {
-      rc = mtq_cli_fail(cli, &error, "cannot enqueue");
-    } else {
-      if (!told) {
-        fprintf(stderr, "mtq: %s; waiting for room\n", error.message);
-        told = true;
-      }
-      struct timespec pause = {1, 0};
-      nanosleep(&pause, NULL);
-    }
-  }
-  if (rc == MTQ_CLI_OK) {
-    char hex[25];
-    bson_oid_to_string(&id, hex);
-    if (cli->json) {
-      printf("{\"id\": \"%s\", \"existing\": %s}\n", hex, existing ? "true" : "false");
-    } else {
-      printf("%s\n", hex);
-    }
-    if (existing && !cli->json) {
-      fprintf(stderr, "mtq: dedupe key '%s' already names this task: nothing added\n",
-              o.dedupe_key);
+  if (batch) {
+    /* The command line's options are every line's defaults: finished per
+     * line, once the line's own are set. */
+    rc = mtq_cli_enqueue_batch(cli, batch, &e);
+  } else {
+    mtq_cli_enqueue_finish(&e);
+    rc = mtq_cli_open_producer(cli);
+    if (rc == MTQ_CLI_OK) {
+      rc = enqueue_one(cli, &e);
     }
   }
   bson_free(from_stdin);
