@@ -1,7 +1,8 @@
 /* drain.c - how fast the workers started by run.sh empty a channel.
  *
  * The channel's backlog (mtq_store_backlog: its tasks not yet ended) is
- * read every --interval-ms.  The window opens at the first read that shows
+ * read every --interval-ms, or less often when a read is slow, so that the
+ * reads take at most a tenth of the database's time.  The window opens at the first read that shows
  * it fell (so the workers' start-up is not counted) and closes when the
  * channel is empty, when --max-tasks have ended in it, or after --max-s;
  * the rate is what ended between those two reads over the time between
@@ -40,7 +41,10 @@ int bench_drain(const bench_opts_t *o) {
     if (last.at_s >= limit_s || (opened && open.n - last.n >= o->max_tasks)) {
       break;
     }
-    bench_sleep_ms(o->interval_ms);
+    /* Reads that cost more than a tenth of the time would slow down what
+     * they measure (a count goes over every collection of the channel). */
+    int64_t pause_ms = (int64_t)(last.cost_ms * 9);
+    bench_sleep_ms(pause_ms > o->interval_ms ? pause_ms : o->interval_ms);
     prev = last;
     last = read_backlog(store, o->channel, t0);
     if (nr == cap) {

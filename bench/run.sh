@@ -92,16 +92,17 @@ fi
 # bench sources (the bench speaks only the public API, which the rewrite
 # keeps) into $MTQ_LOCAL/bench-baseline/REV, once.
 baseline_build() {
-  local rev="$1" dir="$MTQ_LOCAL/bench-baseline/$1"
-  if [[ -x "$dir/build/bench/mtq-bench" && -x "$dir/build/worker/mtq-worker" ]]; then
-    step_note "already built"
-    return 0
+  local rev="$1" dir="$MTQ_LOCAL/bench-baseline/$1" f
+  if [[ ! -f "$dir/build/CMakeCache.txt" ]]; then
+    rm -rf "$dir"
+    mkdir -p "$dir/src"
+    git -C "$root" archive "$rev" | tar -x -C "$dir/src"
+    cmake -S "$dir/src" -B "$dir/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
   fi
-  rm -rf "$dir/src"
-  mkdir -p "$dir/src"
-  git -C "$root" archive "$rev" | tar -x -C "$dir/src"
-  cp "$root"/bench/*.c "$root"/bench/*.h "$root"/bench/CMakeLists.txt "$dir/src/bench/"
-  cmake -S "$dir/src" -B "$dir/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  # The bench's sources are always this tree's: copied when they changed.
+  for f in "$root"/bench/*.c "$root"/bench/*.h "$root"/bench/CMakeLists.txt; do
+    cmp -s "$f" "$dir/src/bench/${f##*/}" || cp "$f" "$dir/src/bench/"
+  done
   cmake --build "$dir/build" --target mtq-bench mtq-worker mtqd
 }
 base_bin=""
