@@ -49,7 +49,8 @@ plot="$(dirname "$report")/drain.png"
 baseline=${BASELINE:-c628ce5}
 REPS=${REPS:-$(pick 1 3)}                  # repetitions of every measured phase
 BURN_N=${BURN_N:-$(pick 2000 10000)}       # tasks pre-enqueued for a burn-down
-BURN_S=${BURN_S:-$(pick 20 120)}           # the most a burn-down is measured for
+BURN_S=${BURN_S:-$(pick 20 60)}            # the most a burn-down is measured for
+                                           # (10,000 in 60 s is 167/s: slower fails anyway)
 CEIL_N=${CEIL_N:-$BURN_N}                  # tasks of the batched ceiling
 ENQ_N=${ENQ_N:-$(pick 3000 20000)}         # tasks of one bulk enqueue
 ENQ_BATCH=${ENQ_BATCH:-1000}               # tasks per mtq_client_enqueue_many
@@ -60,7 +61,7 @@ DRAIN_S=${DRAIN_S:-$(pick 10 60)}          # the most one drain window lasts
 PROBE_S=${PROBE_S:-$(pick 10 60)}          # the most the claim/end probe of a level takes
 PROBE_REPEAT=${PROBE_REPEAT:-$(pick 3 5)}
 LAT_N=${LAT_N:-$(pick 30 150)}             # tasks of one latency run
-LAT_S=${LAT_S:-$(pick 60 300)}             # the most one latency run takes
+LAT_S=${LAT_S:-$(pick 60 180)}             # the most one latency run takes
 LAT_GAP_MS=1000                            # the worker's default poll_interval_ms
 IDLE_S=${IDLE_S:-$(pick 15 60)}            # one window of the idle measurement
 IDLE_SETTLE_S=$(pick 5 15)
@@ -185,7 +186,7 @@ mb() {
 median() {
   local i
   for i in $(seq 1 "$REPS"); do
-    [[ -n "${r[$1_${i}_$2]:-}" ]] && echo "${r[$1_${i}_$2]}"
+    if [[ -n "${r[$1_${i}_$2]:-}" ]]; then echo "${r[$1_${i}_$2]}"; fi
   done | sort -g | awk '{v[NR] = $1} END {if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}'
 }
 # values PREFIX KEY: every repetition's value, "a / b / c".
@@ -280,7 +281,7 @@ burn() {
   local bin="$1" label="$2" db="burn_$2_$5"
   collect "${label}fill_$5" < <(mb "$bin" fill --uri "$base/$db" --to "$BURN_N" --batch 1000 --max-s "$LEVEL_FILL_S")
   up "$bin" "$db" "$3" "$4"
-  collect "${label}_$5" < <(mb "$bin" drain --uri "$base/$db" --max-s "$BURN_S")
+  collect "${label}_$5" < <(mb "$bin" drain --uri "$base/$db" --max-s "$BURN_S" --interval-ms 50)
   stop_all
 }
 for rep in $(seq 1 "$REPS"); do
@@ -309,7 +310,7 @@ for level in $LEVELS; do
   for rep in $(seq 1 "$REPS"); do
     collect "lvl${level}top_$rep" < <(mb "$build" fill --uri "$base/drain" --to "$reached" --batch 2000 --max-s "$LEVEL_FILL_S")
     up "$build" drain 1 8
-    collect "lvl${level}_$rep" < <(mb "$build" drain --uri "$base/drain" --max-tasks "$n" --max-s "$DRAIN_S")
+    collect "lvl${level}_$rep" < <(mb "$build" drain --uri "$base/drain" --max-tasks "$n" --max-s "$DRAIN_S" --interval-ms 50)
     stop_all
   done
 done
@@ -417,7 +418,7 @@ fi
   echo
   echo "Each burn-down enqueues $BURN_N tasks into a fresh database (mtq-bench fill, through"
   echo "mtq_client_enqueue_many), then starts mtqd and the workers, and reads the channel's backlog"
-  echo "(mtq_store_backlog) every 250 ms. The rate is the tasks ended between the first read that"
+  echo "(mtq_store_backlog) every 50 ms, or less often when a read costs more than a tenth of that. The rate is the tasks ended between the first read that"
   echo "shows the backlog falling (so start-up is not counted) and the read that finds the channel"
   echo "empty, over the time between those reads; a burn-down still running after $BURN_S s is"
   echo "measured over those $BURN_S s (today's store cannot burn $BURN_N tasks in that time)."
