@@ -26,7 +26,8 @@ usage: bench/run.sh [--quick]
 
 Writes bench/REPORT.md (REPORT=FILE elsewhere) and drain.png beside it.
   --quick   one repetition, small counts and short windows (about 10 minutes)
-Knobs (environment): PORT, BUILD, BASELINE (a git revision or none), REPS,
+Knobs (environment): PHASES (a subset of "idle latency enqueue throughput
+drain"), PORT, BUILD, BASELINE (a git revision or none), REPS,
 BURN_N, BURN_S, CEIL_N, ENQ_N, LEVELS, LEVEL_FILL_S, DRAIN_N, DRAIN_S,
 PROBE_S, LAT_N, LAT_S, IDLE_S.
 EOF
@@ -65,9 +66,11 @@ LAT_S=${LAT_S:-$(pick 60 180)}             # the most one latency run takes
 LAT_GAP_MS=1000                            # the worker's default poll_interval_ms
 IDLE_S=${IDLE_S:-$(pick 15 60)}            # one window of the idle measurement
 IDLE_SETTLE_S=$(pick 5 15)
+PHASES=${PHASES:-"idle latency enqueue throughput drain"} # which phases run (all by default)
 
 work=$(mktemp -d /tmp/mtq-bench.XXXXXX)
 pids=()
+: > "$work/commands.txt"
 t_start=$SECONDS
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -79,6 +82,8 @@ cleanup() {
 trap cleanup EXIT
 
 note() { printf '[bench] %s\n' "$*" >&2; }
+# phase NAME: whether PHASES asks for it.
+phase() { [[ " $PHASES " == *" $1 "* ]]; }
 
 # --- binaries: this tree's, the baseline's, gnuplot ------------------------------
 
@@ -203,6 +208,7 @@ ticks() { awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat" 2>/dev/null
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 hz=$(getconf CLK_TCK)
 
+if phase idle; then
 note "idle: 5 workers x 4 slots + mtqd, ${REPS} windows of ${IDLE_S} s after ${IDLE_SETTLE_S} s..."
 collect idle_decl < <(mb "$build" fill --uri "$base/idle" --to 0)
 up "$build" idle 5 4
@@ -232,9 +238,11 @@ EOF
   unset t0
 done
 stop_all
+fi
 
 # --- latency: enqueue -> start on an idle worker, default poll interval ----------
 
+if phase latency; then
 note "latency: 1 worker x 8 slots, ${LAT_N} tasks a run..."
 collect lat_decl < <(mb "$build" fill --uri "$base/latency" --to 0)
 up "$build" latency 1 8
@@ -243,12 +251,14 @@ for rep in $(seq 1 "$REPS"); do
   collect "lat_$rep" < <(mb "$build" latency --uri "$base/latency" --n "$LAT_N" --gap-ms "$LAT_GAP_MS" --max-s "$LAT_S")
 done
 stop_all
+fi
 
 # --- bulk enqueue: one producer, no workers ----------------------------------------
 
 mtq_cli="$build/cli/mtq"
 cli_batch=0
 if "$mtq_cli" enqueue --help 2>&1 | grep -q -- '--batch'; then cli_batch=1; fi
+if phase enqueue; then
 note "bulk enqueue: ${ENQ_N} tasks in calls of ${ENQ_BATCH} (CLI --batch: $( ((cli_batch)) && echo yes || echo absent))..."
 for rep in $(seq 1 "$REPS"); do
   collect "enq_$rep" < <(mb "$build" enqueue --uri "$base/enqueue$rep" --n "$ENQ_N" --batch "$ENQ_BATCH" --max-s 300)
@@ -272,6 +282,7 @@ EOF
     fi
   fi
 done
+fi
 
 # --- throughput: burn-downs and the ceiling, side by side ---------------------------
 
@@ -284,6 +295,7 @@ burn() {
   collect "${label}_$5" < <(mb "$bin" drain --uri "$base/$db" --max-s "$BURN_S" --interval-ms 50)
   stop_all
 }
+if phase throughput; then
 for rep in $(seq 1 "$REPS"); do
   note "throughput, repetition $rep of $REPS: ceiling, 1x8, 1x16, 4x4${base_bin:+, baseline 1x8}..."
   collect "ceil_$rep" < <(mb "$build" ceiling --uri "$base/ceiling$rep" --n "$CEIL_N" --batch 8 --max-s "$BURN_S")
@@ -293,6 +305,7 @@ for rep in $(seq 1 "$REPS"); do
   burn "$build" b4x4 4 4 "$rep"
   if [[ -n "$base_bin" ]]; then burn "$base_bin" old1x8 1 8 "$rep"; fi
 done
+fi
 
 # --- drain rate against backlog ------------------------------------------------------
 
@@ -300,6 +313,7 @@ done
 # before, within LEVEL_FILL_S.  At each: the claim/end probe with nothing
 # running, then REPS drain windows of 1 worker x 8 slots, each after a
 # top-up to the level reached.
+if phase drain; then
 for level in $LEVELS; do
   note "drain at a backlog of $level..."
   collect "lvl${level}_fill" < <(mb "$build" fill --uri "$base/drain" --to "$level" --batch 2000 --max-s "$LEVEL_FILL_S")
@@ -314,6 +328,7 @@ for level in $LEVELS; do
     stop_all
   done
 done
+fi
 
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 elapsed=$((SECONDS - t_start))
