@@ -378,7 +378,7 @@ for level in $LEVELS; do
   lo=$(for i in $(seq 1 "$REPS"); do echo "${r[lvl${level}_${i}_drain_per_s]:-}"; done | sed '/^$/d' | sort -g | head -n1)
   hi=$(for i in $(seq 1 "$REPS"); do echo "${r[lvl${level}_${i}_drain_per_s]:-}"; done | sed '/^$/d' | sort -g | tail -n1)
   echo "${r[lvl${level}_fill_fill_backlog]} $(lvl_rate "$level") $lo $hi"
-done > "$work/drain.dat"
+done | sort -g > "$work/drain.dat" # by the backlog reached, which a short fill may reorder
 plotted=0
 if ((have_gnuplot)) && [[ -s "$work/drain.dat" ]]; then
   gnuplot <<GP && plotted=1 || note "gnuplot failed"
