@@ -26,7 +26,7 @@ usage: bench/run.sh [--quick]
 
 Writes bench/REPORT.md (REPORT=FILE elsewhere) and drain.png beside it.
   --quick   one repetition, small counts and short windows (about 10 minutes)
-Knobs (environment): PHASES (a subset of "idle latency enqueue throughput
+Knobs (environment): CLI_BATCH_LINE, CLI_BATCH_ARGS, PHASES (a subset of "idle latency enqueue throughput
 drain"), PORT, BUILD, BASELINE (a git revision or none), REPS,
 BURN_N, BURN_S, CEIL_N, ENQ_N, LEVELS, LEVEL_FILL_S, DRAIN_N, DRAIN_S,
 PROBE_S, LAT_N, LAT_S, IDLE_S.
@@ -66,6 +66,10 @@ LAT_S=${LAT_S:-$(pick 60 180)}             # the most one latency run takes
 LAT_GAP_MS=1000                            # the worker's default poll_interval_ms
 IDLE_S=${IDLE_S:-$(pick 15 60)}            # one window of the idle measurement
 IDLE_SETTLE_S=$(pick 5 15)
+# `mtq enqueue --batch FILE` is being written: its file is taken to hold one
+# task a line as JSON with enqueue's fields; both can be changed here.
+CLI_BATCH_LINE=${CLI_BATCH_LINE:-'{"channel": "bench", "func": "noop", "args": {}}'}
+CLI_BATCH_ARGS=${CLI_BATCH_ARGS:-}         # more options of that command, e.g. "--channel bench"
 PHASES=${PHASES:-"idle latency enqueue throughput drain"} # which phases run (all by default)
 
 work=$(mktemp -d /tmp/mtq-bench.XXXXXX)
@@ -263,12 +267,12 @@ note "bulk enqueue: ${ENQ_N} tasks in calls of ${ENQ_BATCH} (CLI --batch: $( ((c
 for rep in $(seq 1 "$REPS"); do
   collect "enq_$rep" < <(mb "$build" enqueue --uri "$base/enqueue$rep" --n "$ENQ_N" --batch "$ENQ_BATCH" --max-s 300)
   if ((cli_batch)); then
-    # One task a line, as JSON: the fields of `mtq enqueue`'s options.
-    awk -v n="$ENQ_N" 'BEGIN {for (i = 0; i < n; i++) print "{\"channel\": \"bench\", \"func\": \"noop\", \"args\": {}}"}' > "$work/batch.jsonl"
+    awk -v n="$ENQ_N" -v line="$CLI_BATCH_LINE" 'BEGIN {for (i = 0; i < n; i++) print line}' > "$work/batch.jsonl"
     collect "clienq_decl_$rep" < <(mb "$build" fill --uri "$base/clienq$rep" --to 0)
-    echo "build/cli/mtq --uri \$DB/clienq$rep enqueue --batch FILE   # $ENQ_N lines" >> "$work/commands.txt"
+    echo "build/cli/mtq --uri \$DB/clienq$rep enqueue $CLI_BATCH_ARGS --batch FILE   # $ENQ_N lines of $CLI_BATCH_LINE" >> "$work/commands.txt"
     a=$(date +%s.%N)
-    if "$mtq_cli" --uri "$base/clienq$rep" enqueue --batch "$work/batch.jsonl" >/dev/null 2>"$work/cli.err"; then
+    # shellcheck disable=SC2086 # CLI_BATCH_ARGS is a list of options
+    if "$mtq_cli" --uri "$base/clienq$rep" enqueue $CLI_BATCH_ARGS --batch "$work/batch.jsonl" >/dev/null 2>"$work/cli.err"; then
       s=$(awk -v a="$a" -v b="$(date +%s.%N)" 'BEGIN {print b - a}')
       collect "clienq_after_$rep" < <(mb "$build" fill --uri "$base/clienq$rep" --to 0)
       n_in=${r[clienq_after_${rep}_fill_backlog]:-0}
