@@ -26,7 +26,7 @@ usage: bench/run.sh [--quick]
 
 Writes bench/REPORT.md (REPORT=FILE elsewhere) and drain.png beside it.
   --quick   one repetition, small counts and short windows (about 10 minutes)
-Knobs (environment): CLI_BATCH_LINE, CLI_BATCH_ARGS, PHASES (a subset of "idle latency enqueue throughput
+Knobs (environment): MTQ_CLI, CLI_BATCH_LINE, CLI_BATCH_ARGS, PHASES (a subset of "idle latency enqueue throughput
 drain"), PORT, BUILD, BASELINE (a git revision or none), REPS,
 BURN_N, BURN_S, CEIL_N, ENQ_N, LEVELS, LEVEL_FILL_S, DRAIN_N, DRAIN_S,
 PROBE_S, LAT_N, LAT_S, IDLE_S.
@@ -69,7 +69,9 @@ IDLE_SETTLE_S=$(pick 5 15)
 # `mtq enqueue --batch FILE` is being written: its file is taken to hold one
 # task a line as JSON with enqueue's fields; both can be changed here.
 CLI_BATCH_LINE=${CLI_BATCH_LINE:-'{"channel": "bench", "func": "noop", "args": {}}'}
-CLI_BATCH_ARGS=${CLI_BATCH_ARGS:-}         # more options of that command, e.g. "--channel bench"
+# --force: no worker serves the bench's database while it fills.
+CLI_BATCH_ARGS=${CLI_BATCH_ARGS:---force}   # more options of that command
+MTQ_CLI=${MTQ_CLI:-$build/cli/mtq}         # the mtq whose --batch is measured
 PHASES=${PHASES:-"idle latency enqueue throughput drain"} # which phases run (all by default)
 
 work=$(mktemp -d /tmp/mtq-bench.XXXXXX)
@@ -259,7 +261,7 @@ fi
 
 # --- bulk enqueue: one producer, no workers ----------------------------------------
 
-mtq_cli="$build/cli/mtq"
+mtq_cli="$MTQ_CLI"
 cli_batch=0
 if "$mtq_cli" enqueue --help 2>&1 | grep -q -- '--batch'; then cli_batch=1; fi
 if phase enqueue; then
@@ -269,7 +271,7 @@ for rep in $(seq 1 "$REPS"); do
   if ((cli_batch)); then
     awk -v n="$ENQ_N" -v line="$CLI_BATCH_LINE" 'BEGIN {for (i = 0; i < n; i++) print line}' > "$work/batch.jsonl"
     collect "clienq_decl_$rep" < <(mb "$build" fill --uri "$base/clienq$rep" --to 0)
-    echo "build/cli/mtq --uri \$DB/clienq$rep enqueue $CLI_BATCH_ARGS --batch FILE   # $ENQ_N lines of $CLI_BATCH_LINE" >> "$work/commands.txt"
+    echo "${mtq_cli#"$root"/} --uri \$DB/clienq$rep enqueue $CLI_BATCH_ARGS --batch FILE   # $ENQ_N lines of $CLI_BATCH_LINE" >> "$work/commands.txt"
     a=$(date +%s.%N)
     # shellcheck disable=SC2086 # CLI_BATCH_ARGS is a list of options
     if "$mtq_cli" --uri "$base/clienq$rep" enqueue $CLI_BATCH_ARGS --batch "$work/batch.jsonl" >/dev/null 2>"$work/cli.err"; then
@@ -279,7 +281,7 @@ for rep in $(seq 1 "$REPS"); do
       collect "clienq_$rep" <<EOF
 tasks=$n_in
 s=$s
-per_s=$(awk -v n="$n_in" -v s="$s" 'BEGIN {printf "%.1f", s > 0 ? n / s : 0}')
+per_s=$(awk -v n="$n_in" -v s="$s" 'BEGIN {printf "%.1f", (s > 0 ? n / s : 0)}')
 EOF
     else
       note "mtq enqueue --batch failed: $(tail -n 1 "$work/cli.err")"
