@@ -6,9 +6,17 @@
 # then mtqd and workers running a no-op task (/bin/true), and runs the
 # phases of mtq-bench side by side: each repetition of the throughput
 # phases runs every configuration once, so that they share the machine's
-# load.  Every phase is bounded in time and in count (see the knobs below),
-# so that the bench finishes on today's slow store too and reports how far
-# each phase got.  Every phase uses its own database.
+# load.  The phases, in this order (an idle server first, before the big
+# databases exist):
+#   idle        5 workers + mtqd on an empty channel: CPU and RSS from /proc
+#   latency     enqueue -> claimed on an idle worker, default poll interval
+#   enqueue     one producer, mtq_client_enqueue_many; mtq enqueue --batch
+#   throughput  burn-downs of pre-enqueued tasks (1x8, 1x16, 4x4, and 1x8 on
+#               the baseline store) beside the batched ceiling (ceiling.c)
+#   drain       backlogs of 1k..1M: claim/end cost, then the drain rate
+# Medians over REPS repetitions.  Every phase is bounded in time and in
+# count (see the knobs below), so that the bench finishes on today's slow
+# store too and reports how far each phase got.  Every phase uses its own database.
 #
 # "Today's rate" is measured in the same run: the store of BASELINE
 # (default c628ce5, main before the store rewrite) is built once into
@@ -26,10 +34,10 @@ usage: bench/run.sh [--quick]
 
 Writes bench/REPORT.md (REPORT=FILE elsewhere) and drain.png beside it.
   --quick   one repetition, small counts and short windows (about 10 minutes)
-Knobs (environment): MTQ_CLI, CLI_BATCH_LINE, CLI_BATCH_ARGS, PHASES (a subset of "idle latency enqueue throughput
-drain"), PORT, BUILD, BASELINE (a git revision or none), REPS,
-BURN_N, BURN_S, CEIL_N, ENQ_N, LEVELS, LEVEL_FILL_S, DRAIN_N, DRAIN_S,
-PROBE_S, LAT_N, LAT_S, IDLE_S.
+Knobs (environment): PHASES (a subset of "idle latency enqueue throughput
+drain"), PORT, BUILD, BASELINE (a git revision or none), REPS, BURN_N,
+BURN_S, CEIL_N, CEIL_SEGMENT, ENQ_N, LEVELS, LEVEL_FILL_S, DRAIN_N, DRAIN_S,
+PROBE_S, LAT_N, LAT_S, IDLE_S, MTQ_CLI, CLI_BATCH_LINE, CLI_BATCH_ARGS.
 EOF
 }
 
@@ -53,6 +61,7 @@ BURN_N=${BURN_N:-$(pick 2000 10000)}       # tasks pre-enqueued for a burn-down
 BURN_S=${BURN_S:-$(pick 20 60)}            # the most a burn-down is measured for
                                            # (10,000 in 60 s is 167/s: slower fails anyway)
 CEIL_N=${CEIL_N:-$BURN_N}                  # tasks of the batched ceiling
+CEIL_SEGMENT=${CEIL_SEGMENT:-1000}         # tasks per live collection of the ceiling
 ENQ_N=${ENQ_N:-$(pick 3000 20000)}         # tasks of one bulk enqueue
 ENQ_BATCH=${ENQ_BATCH:-1000}               # tasks per mtq_client_enqueue_many
 LEVELS=${LEVELS:-"1000 10000 100000 1000000"}
@@ -304,8 +313,8 @@ burn() {
 if phase throughput; then
 for rep in $(seq 1 "$REPS"); do
   note "throughput, repetition $rep of $REPS: ceiling, 1x8, 1x16, 4x4${base_bin:+, baseline 1x8}..."
-  collect "ceil_$rep" < <(mb "$build" ceiling --uri "$base/ceiling$rep" --n "$CEIL_N" --batch 8 --max-s "$BURN_S")
-  collect "ceil1_$rep" < <(mb "$build" ceiling --uri "$base/ceilone$rep" --n "$((CEIL_N / 5))" --batch 1 --max-s "$BURN_S")
+  collect "ceil_$rep" < <(mb "$build" ceiling --uri "$base/ceiling$rep" --n "$CEIL_N" --batch 8 --segment "$CEIL_SEGMENT" --max-s "$BURN_S")
+  collect "ceil1_$rep" < <(mb "$build" ceiling --uri "$base/ceilone$rep" --n "$((CEIL_N / 5))" --batch 1 --segment "$CEIL_SEGMENT" --max-s "$BURN_S")
   burn "$build" b1x8 1 8 "$rep"
   burn "$build" b1x16 1 16 "$rep"
   burn "$build" b4x4 4 4 "$rep"
@@ -442,7 +451,8 @@ fi
   echo "(mtq_store_backlog) every 50 ms, or less often when a read costs more than a tenth of that. The rate is the tasks ended between the first read that"
   echo "shows the backlog falling (so start-up is not counted) and the read that finds the channel"
   echo "empty, over the time between those reads; a burn-down still running after $BURN_S s is"
-  echo "measured over those $BURN_S s (today's store cannot burn $BURN_N tasks in that time)."
+  echo "measured over those $BURN_S s ($BURN_N tasks in $BURN_S s is $((BURN_N / BURN_S)) tasks/s: a store slower than that"
+  echo "is cut off, and its rate is that of the start of its burn-down)."
   echo
   echo "| | tasks/s (median) | runs | tasks ended per run | emptied |"
   echo "|---|---|---|---|---|"
@@ -456,7 +466,7 @@ fi
   echo
   echo "**The batched ceiling** (bench/ceiling.c) is the fewest round trips that burn down"
   echo "pre-enqueued tasks under mtq's protocol, from one C client with no queue logic: the same"
-  echo "$CEIL_N task documents (built by mtq_task_build), in live collections of 1,000 (bounded, like"
+  echo "$CEIL_N task documents (built by mtq_task_build), in live collections of $CEIL_SEGMENT (bounded, like"
   echo "the store's segments), then per batch of 8: find 8 queued tasks; insert 8 leases; insert 8"
   echo "claims; mark the 8 running (one update, \`_id \$in\`); insert 8 events; insert 8 outcomes"
   echo "into results; insert 8 events; delete the 8 live documents; delete the 8 leases (one delete"
@@ -474,7 +484,8 @@ fi
   echo "of 8 at a time (per task), by mtq_store_poll, mtq_store_claim_many and mtq_store_end_many with"
   echo "no daemon running (at most $PROBE_S s); then ${REPS} drain window$( ((REPS > 1)) && echo s) of mtqd +"
   echo "1 worker × 8 slots, each after a top-up to the level, each counting at most $DRAIN_N tasks"
-  echo "(and at most half the level) or $DRAIN_S s, as the burn-downs do."
+  echo "(and at most half the level) or $DRAIN_S s, as the burn-downs do. A rate of 0 means that no task"
+  echo "ended within $DRAIN_S s of the worker's start (today's store at a large backlog)."
   echo
   echo "| level | queued | fill tasks/s | drain tasks/s (median) | runs | poll ms | claim ms | end ms | claim / end ms per task, 8 at a time |"
   echo "|---|---|---|---|---|---|---|---|---|"
@@ -524,7 +535,7 @@ fi
   echo "Quick check: \`bash bench/run.sh --quick\` (about 10 min). Full run: \`bash bench/run.sh\`"
   echo "(up to about 45 min on the new store). This run's settings: REPS=$REPS BURN_N=$BURN_N"
   echo "BURN_S=$BURN_S CEIL_N=$CEIL_N ENQ_N=$ENQ_N LEVELS=\"$LEVELS\" LEVEL_FILL_S=$LEVEL_FILL_S"
-  echo "DRAIN_N=$DRAIN_N DRAIN_S=$DRAIN_S PROBE_S=$PROBE_S LAT_N=$LAT_N IDLE_S=$IDLE_S BASELINE=$baseline."
+  echo "CEIL_SEGMENT=$CEIL_SEGMENT DRAIN_N=$DRAIN_N DRAIN_S=$DRAIN_S PROBE_S=$PROBE_S LAT_N=$LAT_N IDLE_S=$IDLE_S BASELINE=$baseline."
   echo "What it ran (\$DB is the bench's server, mongodb://127.0.0.1:$port):"
   echo
   echo '```'
