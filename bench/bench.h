@@ -1,4 +1,8 @@
-/* bench.h - shared helpers of mtq-bench. */
+/* bench.h - what the commands of mtq-bench share.
+ *
+ * Every command prints "key=value" lines on stdout, which bench/run.sh
+ * collects into bench/REPORT.md.  Every command is bounded in time and in
+ * count, so that it finishes on a slow store too, and says how far it got. */
 #ifndef MTQ_BENCH_H
 #define MTQ_BENCH_H
 
@@ -6,15 +10,41 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mtq.h"
+
+typedef struct {
+  const char *uri;
+  const char *channel;
+  const char *func;
+  int64_t n;          /* tasks (ceiling, enqueue, latency) */
+  int64_t to;         /* fill: the backlog to reach */
+  int64_t batch;      /* tasks per call */
+  int64_t segment;    /* ceiling: tasks per live collection */
+  int64_t max_tasks;  /* drain: stop after this many */
+  double max_s;       /* every command: stop after this long */
+  int64_t repeat;     /* probe: calls of each kind */
+  int64_t gap_ms;     /* latency: the most a producer waits between tasks */
+  int64_t interval_ms;/* drain: between two backlog reads */
+} bench_opts_t;
+
 /* Monotonic clock in microseconds. */
 int64_t bench_now_us(void);
-/* Sorts v in place and returns its q-quantile (0..1). */
+double bench_since_s(int64_t t0_us);
+/* Sorts v in place and returns its q-quantile (0..1); 0 when n is 0. */
 double bench_quantile(double *v, size_t n, double q);
+/* Prints "mtq-bench: what: message" and exits 1. */
+void bench_die(const char *what, const bson_error_t *e);
+/* A client for o->uri, or exits.  Caller destroys. */
+mtq_client_t *bench_client(const bench_opts_t *o);
+/* The channel's tasks not yet ended (mtq_store_backlog), or exits. */
+int64_t bench_backlog(mtq_store_t *store, const char *channel);
+void bench_sleep_ms(int64_t ms);
 
-/* The bare database operations one task costs in mtq, issued directly:
- * insert task, poll (find limit 1), insert claim, mark running, read back,
- * insert result, delete, read result.  threads clients run them in parallel.
- * Prints one line and returns tasks per second. */
-double bench_ceiling(const char *uri, int n, int threads);
+int bench_ceiling(const bench_opts_t *o); /* ceiling.c */
+int bench_fill(const bench_opts_t *o);    /* fill.c */
+int bench_enqueue(const bench_opts_t *o); /* fill.c */
+int bench_drain(const bench_opts_t *o);   /* drain.c */
+int bench_probe(const bench_opts_t *o);   /* probe.c */
+int bench_latency(const bench_opts_t *o); /* latency.c */
 
 #endif

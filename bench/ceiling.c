@@ -1,141 +1,260 @@
-/* ceiling.c - the raw rate of the database operations one task needs, as
- * the store issues them for a task that runs shorter than a lease renewal:
- * read the channel document, insert the task; poll; insert the lease and
- * the claim, mark it running, record the claim's event; insert the end
- * lock, record the end's event, insert the outcome, delete the task and the
- * lease; read the outcome. */
-#include <pthread.h>
+/* ceiling.c - the batched ceiling: the fewest database round trips that
+ * burn down n pre-enqueued tasks under mtq's protocol, issued in batches of
+ * --batch tasks from one client, with no queue logic (no poll memo, no
+ * lanes, no checks, no process run).
+ *
+ * The tasks are real task documents (mtq_task_build, mtq_task_to_bson),
+ * inserted before the clock starts into live collections of --segment tasks
+ * each (bounded, as the store keeps its own).  Then, per batch:
+ *
+ *   find     up to B queued tasks from the front of the current segment
+ *   claim    insert B leases, insert B claims (unordered inserts),
+ *            mark the B tasks running (one update, _id $in),
+ *            insert B events (queued -> running)
+ *   end      insert B outcomes into results, insert B events (running ->
+ *            done), delete the B live documents and the B leases (one
+ *            delete each, _id $in), insert B run records
+ *
+ * one read and nine writes per batch: ten round trips for B tasks.  The
+ * writes are those the brief of issue 10 lists as the minimum a task needs
+ * (lease insert, claim insert, mark running, events, outcome, live
+ * document delete, lease delete, run record); mtq's end lock (a second
+ * claim record) is not among them.  Collections are ceiling.* in the
+ * database of --uri, never mtq's. */
 #include <stdio.h>
+#include <string.h>
 
 #include "bench.h"
 
 typedef struct {
-  mongoc_client_pool_t *pool;
-  const char *db;
-  int n;
-  int id;
-  bool ok;
-} ceiling_job_t;
-
-typedef struct {
-  mongoc_collection_t *lane, *claims, *results, *leases, *events, *channels;
+  mongoc_collection_t *leases, *claims, *events, *results, *runs;
 } colls_t;
 
-static bool insert_key(mongoc_collection_t *coll, const char *key, const bson_oid_t *oid,
-                       bson_error_t *e) {
-  bson_t *doc = BCON_NEW("_id", BCON_UTF8(key), "task", BCON_OID(oid), "at",
-                         BCON_DATE_TIME(0));
-  bool ok = mongoc_collection_insert_one(coll, doc, NULL, NULL, e);
-  bson_destroy(doc);
+typedef struct {
+  size_t n;
+  bson_oid_t *ids;
+  bson_t **docs; /* the tasks as found */
+  char (*keys)[40];
+} batch_t;
+
+/* Inserts k documents with one unordered insert, then destroys them. */
+static bool insert_all(mongoc_collection_t *coll, bson_t **docs, size_t k, bson_error_t *e) {
+  bson_t *opts = BCON_NEW("ordered", BCON_BOOL(false));
+  bool ok = mongoc_collection_insert_many(coll, (const bson_t **)docs, k, opts, NULL, e);
+  bson_destroy(opts);
+  for (size_t i = 0; i < k; i++) {
+    bson_destroy(docs[i]);
+  }
   return ok;
 }
 
-static bool read_all(mongoc_collection_t *coll, const bson_t *filter, const bson_t *opts,
-                     bson_error_t *e) {
+/* {_id: {$in: [...]}} over the batch's ids (keys = false) or keys. */
+static bson_t *in_filter(const batch_t *b, bool keys) {
+  bson_t *f = bson_new(), id, in;
+  BSON_APPEND_DOCUMENT_BEGIN(f, "_id", &id);
+  BSON_APPEND_ARRAY_BEGIN(&id, "$in", &in);
+  for (size_t i = 0; i < b->n; i++) {
+    char idx[16];
+    const char *k;
+    bson_uint32_to_string((uint32_t)i, &k, idx, sizeof idx);
+    if (keys) {
+      bson_append_utf8(&in, k, -1, b->keys[i], -1);
+    } else {
+      bson_append_oid(&in, k, -1, &b->ids[i]);
+    }
+  }
+  bson_append_array_end(&id, &in);
+  bson_append_document_end(f, &id);
+  return f;
+}
+
+static bool find_batch(mongoc_collection_t *live, size_t max, batch_t *b, bson_error_t *e) {
+  bson_t *filter = BCON_NEW("status", BCON_UTF8("queued"), "is_enable", BCON_BOOL(true));
+  bson_t *opts = BCON_NEW("limit", BCON_INT64((int64_t)max));
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(live, filter, opts, NULL);
   const bson_t *doc;
-  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+  b->n = 0;
   while (mongoc_cursor_next(cur, &doc)) {
+    bson_iter_t it;
+    if (b->n < max && bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_OID(&it)) {
+      bson_oid_copy(bson_iter_oid(&it), &b->ids[b->n]);
+      char hex[25];
+      bson_oid_to_string(&b->ids[b->n], hex);
+      snprintf(b->keys[b->n], sizeof b->keys[b->n], "%s:0", hex);
+      b->docs[b->n++] = bson_copy(doc);
+    }
   }
   bool ok = !mongoc_cursor_error(cur, e);
   mongoc_cursor_destroy(cur);
+  bson_destroy(opts);
+  bson_destroy(filter);
   return ok;
 }
 
-static bool run_one(const colls_t *c, int i, int id) {
-  mongoc_collection_t *lane = c->lane, *claims = c->claims, *results = c->results;
-  bson_oid_t oid;
-  bson_oid_init(&oid, NULL);
-  bson_error_t e;
-  bson_t *task = BCON_NEW("_id", BCON_OID(&oid), "func", BCON_UTF8("noop"), "version",
-                          BCON_UTF8("1"), "args", "{", "i", BCON_INT32(i), "}", "priority",
-                          BCON_INT32(0), "is_enable", BCON_BOOL(true), "status",
-                          BCON_UTF8("queued"), "token", BCON_INT64(0), "created_at",
-                          BCON_DATE_TIME(0));
-  bson_t *by_id = BCON_NEW("_id", BCON_OID(&oid));
-  bson_t *poll = BCON_NEW("status", BCON_UTF8("queued"), "is_enable", BCON_BOOL(true), "priority",
-                          BCON_INT32(0));
-  bson_t *limit = BCON_NEW("limit", BCON_INT64(1));
-  char key[64], hex[25];
-  bson_oid_to_string(&oid, hex);
-  snprintf(key, sizeof key, "%s:0", hex);
-  bson_t *claim = BCON_NEW("_id", BCON_UTF8(key), "task", BCON_OID(&oid));
+static bool claim_batch(const colls_t *c, mongoc_collection_t *live, const batch_t *b,
+                        bson_error_t *e) {
+  bson_t **docs = bson_malloc(b->n * sizeof *docs);
+  int64_t now = mtq_now_ms();
+  for (size_t i = 0; i < b->n; i++) {
+    docs[i] = BCON_NEW("_id", BCON_UTF8(b->keys[i]), "task", BCON_OID(&b->ids[i]), "worker",
+                       BCON_UTF8("ceiling"), "lease_ms", BCON_INT64(30000), "renewals",
+                       BCON_INT64(0), "at", BCON_DATE_TIME(now));
+  }
+  bool ok = insert_all(c->leases, docs, b->n, e);
+  for (size_t i = 0; i < b->n; i++) {
+    docs[i] = BCON_NEW("_id", BCON_UTF8(b->keys[i]), "task", BCON_OID(&b->ids[i]), "by",
+                       BCON_UTF8("ceiling"), "kind", BCON_UTF8("run"), "at", BCON_DATE_TIME(now));
+  }
+  ok = ok && insert_all(c->claims, docs, b->n, e);
+  bson_t *filter = in_filter(b, false);
   bson_t *running = BCON_NEW("$set", "{", "status", BCON_UTF8("running"), "worker",
-                             BCON_UTF8("bench"), "}");
-  char end_key[80], ev1[96], ev2[96];
-  snprintf(end_key, sizeof end_key, "%s:end", key);
-  snprintf(ev1, sizeof ev1, "%s:running", key);
-  snprintf(ev2, sizeof ev2, "%s:done", key);
-  bson_t *channel = BCON_NEW("_id", BCON_UTF8("ceiling"));
-  bool ok = read_all(c->channels, channel, NULL, &e) &&
-            mongoc_collection_insert_one(lane, task, NULL, NULL, &e) &&
-            read_all(lane, poll, limit, &e) && insert_key(c->leases, key, &oid, &e) &&
-            mongoc_collection_insert_one(claims, claim, NULL, NULL, &e) &&
-            mongoc_collection_update_one(lane, by_id, running, NULL, NULL, &e) &&
-            insert_key(c->events, ev1, &oid, &e) && insert_key(claims, end_key, &oid, &e) &&
-            insert_key(c->events, ev2, &oid, &e) &&
-            mongoc_collection_insert_one(results, task, NULL, NULL, &e) &&
-            mongoc_collection_delete_one(lane, by_id, NULL, NULL, &e);
-  bson_t *lease = BCON_NEW("_id", BCON_UTF8(key));
-  ok = ok && mongoc_collection_delete_one(c->leases, lease, NULL, NULL, &e) &&
-       read_all(results, by_id, NULL, &e);
-  bson_destroy(lease);
-  bson_destroy(channel);
-  if (!ok) {
-    fprintf(stderr, "ceiling: %s\n", e.message);
-  }
-  bson_destroy(task);
-  bson_destroy(by_id);
-  bson_destroy(poll);
-  bson_destroy(limit);
-  bson_destroy(claim);
+                             BCON_UTF8("ceiling"), "claimed_at", BCON_DATE_TIME(now), "attempt",
+                             BCON_INT32(1), "}");
+  ok = ok && mongoc_collection_update_many(live, filter, running, NULL, NULL, e);
   bson_destroy(running);
+  bson_destroy(filter);
+  for (size_t i = 0; i < b->n; i++) {
+    char key[64];
+    snprintf(key, sizeof key, "%s:running", b->keys[i]);
+    docs[i] = BCON_NEW("_id", BCON_UTF8(key), "task", BCON_OID(&b->ids[i]), "from",
+                       BCON_UTF8("queued"), "to", BCON_UTF8("running"), "by",
+                       BCON_UTF8("ceiling"), "at", BCON_DATE_TIME(now));
+  }
+  ok = ok && insert_all(c->events, docs, b->n, e);
+  bson_free(docs);
   return ok;
 }
 
-static void *ceiling_thread(void *arg) {
-  ceiling_job_t *job = arg;
-  mongoc_client_t *client = mongoc_client_pool_pop(job->pool);
-  char lane_name[64];
-  snprintf(lane_name, sizeof lane_name, "ceiling.lane%d", job->id);
-  colls_t c = {
-      .lane = mongoc_client_get_collection(client, job->db, lane_name),
-      .claims = mongoc_client_get_collection(client, job->db, "ceiling.claims"),
-      .results = mongoc_client_get_collection(client, job->db, "ceiling.results"),
-      .leases = mongoc_client_get_collection(client, job->db, "ceiling.leases"),
-      .events = mongoc_client_get_collection(client, job->db, "ceiling.events"),
-      .channels = mongoc_client_get_collection(client, job->db, "ceiling.channels"),
-  };
-  job->ok = true;
-  for (int i = 0; job->ok && i < job->n; i++) {
-    job->ok = run_one(&c, i, job->id);
+static bool end_batch(const colls_t *c, mongoc_collection_t *live, const batch_t *b,
+                      bson_error_t *e) {
+  bson_t **docs = bson_malloc(b->n * sizeof *docs);
+  int64_t now = mtq_now_ms();
+  for (size_t i = 0; i < b->n; i++) {
+    docs[i] = bson_new();
+    bson_copy_to_excluding_noinit(b->docs[i], docs[i], "status", "result", "finished_at", NULL);
+    BSON_APPEND_UTF8(docs[i], "status", "done");
+    bson_t empty = BSON_INITIALIZER;
+    BSON_APPEND_DOCUMENT(docs[i], "result", &empty);
+    BSON_APPEND_DATE_TIME(docs[i], "finished_at", now);
   }
-  mongoc_collection_t *all[] = {c.lane, c.claims, c.results, c.leases, c.events, c.channels};
-  for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) {
-    mongoc_collection_destroy(all[k]);
+  bool ok = insert_all(c->results, docs, b->n, e);
+  for (size_t i = 0; i < b->n; i++) {
+    char key[64];
+    snprintf(key, sizeof key, "%s:done", b->keys[i]);
+    docs[i] = BCON_NEW("_id", BCON_UTF8(key), "task", BCON_OID(&b->ids[i]), "from",
+                       BCON_UTF8("running"), "to", BCON_UTF8("done"), "by",
+                       BCON_UTF8("ceiling"), "at", BCON_DATE_TIME(now));
   }
-  mongoc_client_pool_push(job->pool, client);
-  return NULL;
+  ok = ok && insert_all(c->events, docs, b->n, e);
+  bson_t *by_id = in_filter(b, false), *by_key = in_filter(b, true);
+  ok = ok && mongoc_collection_delete_many(live, by_id, NULL, NULL, e) &&
+       mongoc_collection_delete_many(c->leases, by_key, NULL, NULL, e);
+  bson_destroy(by_id);
+  bson_destroy(by_key);
+  for (size_t i = 0; i < b->n; i++) {
+    docs[i] = BCON_NEW("_id", BCON_UTF8(b->keys[i]), "task", BCON_OID(&b->ids[i]), "func",
+                       BCON_UTF8("noop"), "worker", BCON_UTF8("ceiling"), "outcome",
+                       BCON_UTF8("done"), "wait_ms", BCON_INT64(0), "run_ms", BCON_INT64(0),
+                       "at", BCON_DATE_TIME(now));
+  }
+  ok = ok && insert_all(c->runs, docs, b->n, e);
+  bson_free(docs);
+  return ok;
 }
 
-double bench_ceiling(const char *uri_string, int n, int threads) {
-  mongoc_uri_t *uri = mongoc_uri_new(uri_string);
-  mongoc_client_pool_t *pool = mongoc_client_pool_new(uri);
+/* Inserts n task documents into segments of seg, before the clock starts. */
+static size_t fill_segments(mongoc_client_t *client, const char *db, int64_t n, int64_t seg) {
+  size_t nseg = (size_t)((n + seg - 1) / seg);
+  bson_error_t e;
+  bson_t *docs[1000];
+  for (size_t s = 0; s < nseg; s++) {
+    char name[64];
+    snprintf(name, sizeof name, "ceiling.live.%zu", s);
+    mongoc_collection_t *live = mongoc_client_get_collection(client, db, name);
+    mongoc_collection_drop(live, NULL);
+    int64_t in_seg = (int64_t)s * seg + seg <= n ? seg : n - (int64_t)s * seg;
+    for (int64_t i = 0; i < in_seg;) {
+      size_t k = 0;
+      for (; k < 1000 && i < in_seg; k++, i++) {
+        mtq_enqueue_opts_t eo = {.channel = "ceiling", .func = "noop", .args_json = "{}"};
+        mtq_task_t t;
+        mtq_task_init(&t);
+        if (!mtq_task_build(&t, &eo, mtq_now_ms(), &e)) {
+          bench_die("build", &e);
+        }
+        docs[k] = bson_new();
+        mtq_task_to_bson(&t, docs[k]);
+        mtq_task_cleanup(&t);
+      }
+      if (!insert_all(live, docs, k, &e)) {
+        bench_die("ceiling fill", &e);
+      }
+    }
+    mongoc_collection_destroy(live);
+  }
+  return nseg;
+}
+
+int bench_ceiling(const bench_opts_t *o) {
+  mongoc_uri_t *uri = mongoc_uri_new(o->uri);
+  if (!uri) {
+    fprintf(stderr, "mtq-bench: bad URI\n");
+    return 2;
+  }
+  mongoc_client_t *client = mongoc_client_new_from_uri(uri);
   const char *db = mongoc_uri_get_database(uri) ? mongoc_uri_get_database(uri) : "mtq";
-  pthread_t tids[64];
-  ceiling_job_t jobs[64];
-  int64_t t0 = bench_now_us();
-  for (int t = 0; t < threads; t++) {
-    jobs[t] = (ceiling_job_t){pool, db, n / threads, t, false};
-    pthread_create(&tids[t], NULL, ceiling_thread, &jobs[t]);
+  colls_t c = {
+      .leases = mongoc_client_get_collection(client, db, "ceiling.leases"),
+      .claims = mongoc_client_get_collection(client, db, "ceiling.claims"),
+      .events = mongoc_client_get_collection(client, db, "ceiling.events"),
+      .results = mongoc_client_get_collection(client, db, "ceiling.results"),
+      .runs = mongoc_client_get_collection(client, db, "ceiling.runs"),
+  };
+  mongoc_collection_t *all[] = {c.leases, c.claims, c.events, c.results, c.runs};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+    mongoc_collection_drop(all[i], NULL);
   }
+  size_t nseg = fill_segments(client, db, o->n, o->segment);
+  size_t max = (size_t)o->batch;
+  batch_t b = {.ids = bson_malloc(max * sizeof *b.ids), .docs = bson_malloc(max * sizeof *b.docs),
+               .keys = bson_malloc(max * sizeof *b.keys)};
+  bson_error_t e = {0};
   bool ok = true;
-  for (int t = 0; t < threads; t++) {
-    pthread_join(tids[t], NULL);
-    ok = ok && jobs[t].ok;
+  int64_t done = 0, batches = 0, t0 = bench_now_us();
+  for (size_t s = 0; ok && s < nseg && bench_since_s(t0) < o->max_s; s++) {
+    char name[64];
+    snprintf(name, sizeof name, "ceiling.live.%zu", s);
+    mongoc_collection_t *live = mongoc_client_get_collection(client, db, name);
+    while (ok && bench_since_s(t0) < o->max_s) {
+      ok = find_batch(live, max, &b, &e);
+      if (!ok || b.n == 0) {
+        break;
+      }
+      ok = claim_batch(&c, live, &b, &e) && end_batch(&c, live, &b, &e);
+      for (size_t i = 0; i < b.n; i++) {
+        bson_destroy(b.docs[i]);
+      }
+      done += ok ? (int64_t)b.n : 0;
+      batches++;
+    }
+    mongoc_collection_destroy(live);
   }
-  double secs = (double)(bench_now_us() - t0) / 1e6;
-  double rate = ok ? (double)(n / threads * threads) / secs : 0;
-  mongoc_client_pool_destroy(pool);
+  double secs = bench_since_s(t0);
+  if (!ok) {
+    fprintf(stderr, "mtq-bench: ceiling: %s\n", e.message);
+  }
+  printf("ceiling_n=%lld\nceiling_batch=%lld\nceiling_segment=%lld\nceiling_tasks=%lld\n"
+         "ceiling_round_trips=%lld\nceiling_s=%.2f\nceiling_per_s=%.1f\nceiling_complete=%s\n",
+         (long long)o->n, (long long)o->batch, (long long)o->segment, (long long)done,
+         (long long)batches * 10, secs, secs > 0 ? (double)done / secs : 0,
+         done == o->n ? "yes" : "no");
+  bson_free(b.ids);
+  bson_free(b.docs);
+  bson_free(b.keys);
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+    mongoc_collection_destroy(all[i]);
+  }
+  mongoc_client_destroy(client);
   mongoc_uri_destroy(uri);
-  return rate;
+  return ok && done > 0 ? 0 : 1;
 }
