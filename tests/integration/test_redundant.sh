@@ -11,7 +11,7 @@
 #   w4:     answer -> {"v": 42}, tags "big"; hang -> {"v": 4} at once
 #   w1:     hang -> sleeps 600 s (a copy that never answers in time)
 #   w2, w3: hang -> {"v": 2|3} at once
-#   w1:     hedge -> {"v": 1} after 4 s;  w2: hedge -> {"v": 2} after 0.2 s
+#   w1:     hedge -> {"v": 1} after 12 s; w2: hedge -> {"v": 2} after 0.2 s
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
 mtq_setup 27440 300
 
@@ -25,12 +25,13 @@ SH
 answer() { worker_function "$1" "/bin/sh $TMP/answer.sh $2 ${3:-0}"; }
 
 start_mtqd "dispatch_interval_ms = 200"
-answer answer 42; answer vote 1; answer hang 0 600; answer hedge 1 4
+answer answer 42; answer vote 1; answer hang 0 600; answer hedge 1 12
 start_worker w1 2
 answer vote 2; answer hang 2; answer hedge 2 0.2
 start_worker w2 2
 # Only w1 (slow) and w2 (fast) serve hedge: whichever gets the first copy,
-# the task must end with w2's result well before w1's 4 s.
+# the task must end with w2's result well before w1's 12 s (long enough
+# that a busy machine's slow polls and dispatch rounds do not reach it).
 unset 'MTQ__FUNCTION[hedge]'
 answer answer 7 1; answer vote 3; answer hang 3
 start_worker w3 2
@@ -99,7 +100,7 @@ t0=$SECONDS
 id="$(enqueue --func hedge --hedge-after 0.5)" || fail "enqueue --hedge-after failed"
 out="$(cli wait "$id" --timeout 30)" || fail "hedge: mtq wait failed"
 assert_eq 2 "$(jget v <<<"$out")" "hedge: the fast worker's (w2's) result"
-((SECONDS - t0 < 4)) || fail "hedge: took $((SECONDS - t0)) s, the slow copy's time"
+((SECONDS - t0 < 12)) || fail "hedge: took $((SECONDS - t0)) s, the slow copy's time"
 log "hedge: done by w2 in $((SECONDS - t0)) s ($(workers_of "$id" | wc -l) copies)"
 
 # --- bad requests -------------------------------------------------------------------------------
