@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "mtq_error.h"
+#include "mtq_log.h"
 #include "store_private.h"
 
 /* A command carries at most this many documents: FerretDB handles a large
@@ -84,6 +85,27 @@ bool mtq__insert_many(mongoc_collection_t *coll, const bson_t *const *docs, size
   return ok;
 }
 
+
+void mtq__insert_records(mongoc_collection_t *coll, const bson_t *const *docs, size_t n,
+                         const char *what) {
+  if (n == 0) {
+    return;
+  }
+  bool *in = bson_malloc0(n);
+  bson_error_t *errs = bson_malloc0(n * sizeof *errs);
+  bson_error_t err;
+  mtq__insert_many(coll, docs, n, in, errs, &err);
+  for (size_t i = 0; i < n; i++) {
+    if (!in[i] && !mtq_error_is_duplicate(&errs[i])) {
+      bson_iter_t it;
+      bson_iter_init_find(&it, docs[i], "_id");
+      mtq_warn("cannot record %s %s: %s", what,
+               BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, NULL) : "?", errs[i].message);
+    }
+  }
+  bson_free(errs);
+  bson_free(in);
+}
 
 /* FerretDB keeps every statement of an update or delete command open until
  * the command ends (msg_update.go); a long one ties up its connection

@@ -35,23 +35,11 @@ void mtq__events_write(mtq_store_t *store, mongoc_client_t *client, bson_t *cons
   if (n == 0) {
     return;
   }
+  /* A duplicate is this transition recorded by an earlier try.  The
+   * transition itself is recorded in the task; an audit line that cannot be
+   * written is reported, not allowed to block the queue. */
   mongoc_collection_t *events = mtq__coll(store, client, "events");
-  bool *in = bson_malloc0(n);
-  bson_error_t *errs = bson_malloc0(n * sizeof *errs);
-  bson_error_t err;
-  mtq__insert_many(events, (const bson_t *const *)docs, n, in, errs, &err);
-  for (size_t i = 0; i < n; i++) {
-    /* A duplicate is this transition recorded by an earlier try.  The
-     * transition itself is recorded in the task; an audit line that cannot
-     * be written is reported, not allowed to block the queue. */
-    if (!in[i] && !mtq_error_is_duplicate(&errs[i])) {
-      bson_iter_t it;
-      bson_iter_init_find(&it, docs[i], "_id");
-      mtq_warn("cannot record event %s: %s", bson_iter_utf8(&it, NULL), errs[i].message);
-    }
-  }
-  bson_free(errs);
-  bson_free(in);
+  mtq__insert_records(events, (const bson_t *const *)docs, n, "event");
   mongoc_collection_destroy(events);
 }
 

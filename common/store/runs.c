@@ -127,23 +127,11 @@ void mtq__run_records(mtq_store_t *store, mongoc_client_t *client, const mtq__ru
     }
   }
   if (m > 0 && runs_declared(store, client)) {
+    /* The _id is the attempt's: an end retried after a lost reply records
+     * it once.  Like an event, the outcome is what counts; a lost figure is
+     * reported, never allowed to fail the end of the attempt. */
     mongoc_collection_t *runs = mtq__coll(store, client, "runs");
-    bool *in = bson_malloc0(m);
-    bson_error_t *errs = bson_malloc0(m * sizeof *errs);
-    bson_error_t err;
-    mtq__insert_many(runs, (const bson_t *const *)docs, m, in, errs, &err);
-    for (size_t k = 0; k < m; k++) {
-      /* The _id is the attempt's: an end retried after a lost reply records
-       * it once.  Like an event, the outcome is what counts; a lost figure
-       * is reported, never allowed to fail the end of the attempt. */
-      if (!in[k] && !mtq_error_is_duplicate(&errs[k])) {
-        bson_iter_t it;
-        bson_iter_init_find(&it, docs[k], "_id");
-        mtq_warn("cannot record run %s: %s", bson_iter_utf8(&it, NULL), errs[k].message);
-      }
-    }
-    bson_free(errs);
-    bson_free(in);
+    mtq__insert_records(runs, (const bson_t *const *)docs, m, "run");
     mongoc_collection_destroy(runs);
   }
   for (size_t k = 0; k < m; k++) {

@@ -108,6 +108,13 @@ bool mtq__count_docs(mtq_store_t *store, mongoc_client_t *client, mongoc_collect
 bool mtq__insert_many(mongoc_collection_t *coll, const bson_t *const *docs, size_t n,
                       bool *inserted, bson_error_t *errors, bson_error_t *error);
 
+/* Inserts records of what happened (events, run records: what, in the
+ * log), each under an _id of its own: a duplicate is the same record from
+ * an earlier try; any other failure is logged, never returned, since the
+ * change they describe is recorded elsewhere.  bulk.c */
+void mtq__insert_records(mongoc_collection_t *coll, const bson_t *const *docs, size_t n,
+                         const char *what);
+
 /* Updates (updates != NULL: updates[i] for ids[i]) or deletes one
  * document by _id each, in few commands.  On MongoDB each names its token
  * (tokens[i]), one atomic step as mtq__write_at_token; on FerretDB, whose
