@@ -385,9 +385,9 @@ static bool parse_name(const char *name, char *channel, int32_t *priority, char 
       return false;
     }
   }
-  /* Before it ".p<digit>", before that the channel. */
-  const char *p = w - 3;
-  if (p < name + 3 || p[0] != '.' || p[1] != 'p' || p[2] < '0' || p[2] > '9') {
+  /* Before its "." ".p<digit>", before that the channel. */
+  const char *p = w - 4;
+  if (p < name + 3 || p[0] != '.' || p[1] != 'p' || p[2] < '0' || p[2] > '9' || p[3] != '.') {
     return false;
   }
   size_t ch_len = (size_t)(p - (name + 2));
