@@ -72,10 +72,15 @@ dups="$(awk '$3 == "start" {print $1}' "$EXEC_LOG" | sort | uniq -c | awk '$1 > 
 unknown="$(awk '$3 == "start" {print $1}' "$EXEC_LOG" | sort -u | comm -13 <(sort -u "$TMP/ids") - | wc -l)"
 never="$(awk '$3 == "start" {print $1}' "$EXEC_LOG" | sort -u | comm -23 <(sort -u "$TMP/ids") - | wc -l)"
 claims="$(dbedit --count-claims)"
+# A claim whose attempt was given back before it ran (a worker finding its
+# claim too old to start safely, or a lease that expired first on a busy
+# machine) leaves a running -> queued event, and the task is claimed again:
+# every claim but those is one run.
+given_back="$(dbedit --count events '{"from": "running", "to": "queued"}')"
 per_worker="$(awk '$3 == "start" {print $2}' "$EXEC_LOG" | sort | uniq -c | awk '{printf "%s=%s ", $2, $1}')"
 
 echo "exactly-once figures: tasks=$N executions=$starts ends=$ends distinct=$distinct" \
-  "duplicates=$dups never_run=$never unknown=$unknown claims=$claims" \
+  "duplicates=$dups never_run=$never unknown=$unknown claims=$claims given_back=$given_back" \
   "per_worker: $per_worker enqueue=${t_enq}s total=${elapsed}s" \
   "rate=$((N / (elapsed > 0 ? elapsed : 1)))/s"
 
@@ -85,7 +90,7 @@ assert_eq 0 "$unknown" "started tasks that were never enqueued"
 assert_eq "$N" "$distinct" "distinct tasks started"
 assert_eq "$N" "$starts" "executions"
 assert_eq "$N" "$ends" "executions that ended"
-assert_eq "$N" "$claims" "claims (one per task)"
+assert_eq "$((N + given_back))" "$claims" "claims (one per task, and one per attempt given back unrun)"
 for ((w = 1; w <= WORKERS; w++)); do
   assert_eq running "$(worker_field "w$w" state)" "state of worker w$w"
 done
