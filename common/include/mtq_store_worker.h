@@ -97,6 +97,14 @@ typedef struct {
  * them.  Returns how many were recorded; each end says for itself. */
 size_t mtq_store_end_many(mtq_store_t *store, mtq_end_t *ends, size_t n);
 
+/* The seq of each of n channels (names borrowed) into seqs[i], in one
+ * read of the channels collection: a number that every write making work
+ * runnable in the channel bumps (0 for a channel never bumped, or not
+ * declared).  An idle worker reads it every poll interval instead of
+ * polling its lanes, and polls them when a seq moved (README, "Wake-ups"). */
+bool mtq_store_channel_seqs(mtq_store_t *store, const char *const *names, size_t n,
+                            int64_t *seqs, bson_error_t *error);
+
 /* Upserts the worker's whoami document (borrowed). */
 bool mtq_store_heartbeat(mtq_store_t *store, const mtq_whoami_t *whoami, bson_error_t *error);
 

@@ -146,6 +146,9 @@ bool mtq_store_enqueue(mtq_store_t *store, mtq_task_t *task, bool require_served
   if (ok && ch.max_backlog > 0) {
     count_one(store, client, task->channel);
   }
+  if (ok) {
+    mtq__task_touch(store, client, task);
+  }
   mtq__store_push(store, client);
   return ok;
 }

@@ -458,6 +458,7 @@ bool mtq__end_attempt(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *t
     return false;
   }
   drop_lease(store, client, lease);
+  mtq__task_touch(store, client, task);
   mtq__run_record(store, client, &before.task, to, by, now);
   before_drop(&before, task);
   return true;

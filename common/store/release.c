@@ -70,6 +70,9 @@ bool mtq_store_release_due(mtq_store_t *store, const char *channel, int64_t now_
   bool ok = mtq__each_doc(s.coll, &filter, NULL, release_one, &s, error);
   bson_destroy(&filter);
   mongoc_collection_destroy(s.coll);
+  if (s.count > 0) {
+    mtq__channel_touch(store, client, channel);
+  }
   mtq__store_push(store, client);
   *next_due_ms = s.next_due_ms;
   *released = s.count;
@@ -104,6 +107,9 @@ bool mtq_store_reconcile(mtq_store_t *store, const char *channel, const char *by
     bson_destroy(&filter);
     mongoc_collection_destroy(s.coll);
     *moved += s.count;
+  }
+  if (*moved > 0) {
+    mtq__channel_touch(store, client, channel);
   }
   mtq__store_push(store, client);
   return ok;

@@ -67,6 +67,7 @@ void mtq_store_destroy(mtq_store_t *store) {
   mongoc_uri_destroy(store->uri);
   bson_free(store->db_name);
   bson_strfreev(store->known_channels);
+  mtq__wake_cache_free(store->wake);
   pthread_mutex_destroy(&store->lock);
   bson_free(store);
 }

@@ -22,7 +22,8 @@
  *
  * Files: store.c (connection, collections), channel.c, protocol.c (the
  * claim protocol), events.c, runs.c; then one file per audience's work:
- * enqueue.c (producers), claim.c and whoami.c (workers), leases.c,
+ * wake.c (telling idle workers of new work), enqueue.c (producers),
+ * claim.c and whoami.c (workers), leases.c,
  * release.c, dispatch.c and retention.c (the coordinator), find.c, edit.c
  * and query.c (operators). */
 #ifndef MTQ_STORE_PRIVATE_H
@@ -45,6 +46,7 @@ struct mtq_store {
   int server_kind;        /* 0 unknown, 1 MongoDB, 2 FerretDB */
   char **known_channels;  /* channels seen declared; NULL-terminated */
   bool runs_declared;     /* the capped runs collection exists (runs.c) */
+  struct mtq__wake_cache *wake; /* whom to wake, and the socket (wake.c) */
 };
 
 #define MTQ__SERVER_MONGODB 1
@@ -115,6 +117,20 @@ void mtq__event(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *t
  * or claimed_at) leaves no record.  runs.c */
 void mtq__run_record(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
                      mtq_state_t to, const char *by, int64_t end_ms);
+
+/* After a write that makes work runnable in channel: bumps the channel
+ * document's seq (which idle workers read every poll interval) and wakes
+ * the running workers that serve the channel with a datagram (mtq__wake;
+ * "to.<worker>" wakes that worker only).  Best effort, never blocks on the
+ * network and never fails the write: a failure costs latency only (the
+ * workers' fallback polls).  wake.c */
+void mtq__channel_touch(mtq_store_t *store, mongoc_client_t *client, const char *channel);
+void mtq__wake(mtq_store_t *store, mongoc_client_t *client, const char *channel);
+/* mtq__channel_touch of the task's channel when the task, as it now is, is
+ * one a worker's poll would take (queued, enabled, not a parent). */
+void mtq__task_touch(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task);
+/* Frees what wake.c keeps in a store; for mtq_store_destroy. */
+void mtq__wake_cache_free(struct mtq__wake_cache *cache);
 
 /* Reads the channel's document: *max_backlog (0 = none), and proves the
  * channel is declared (MTQ_ERR_UNKNOWN_CHANNEL otherwise).  channel.c */
