@@ -4,8 +4,17 @@
  * Nothing here ticks.  The poll is a duty (runtime/duty.h) armed for when
  * the next poll is due: at once after a poll that claimed work while slots
  * are still free, poll_interval_ms after an empty poll, and at once when a
- * task ends and frees a slot.  Its work runs in the thread pool; back on the
- * loop, its next() starts what it claimed and decides when it is due. */
+ * task ends and frees a slot or a wake-up datagram names a channel.  Its
+ * work runs in the thread pool; back on the loop, its next() starts what it
+ * claimed and decides when it is due.
+ *
+ * An idle worker (its last poll claimed nothing) does not read its lanes
+ * at every poll: that is ten lanes and ten side lanes per channel, every
+ * poll_interval_ms, for nothing.  It reads the seq of its channels instead
+ * (one query; every write that makes work runnable bumps it), and reads
+ * the lanes of a channel whose seq moved, or that a datagram named, and all
+ * of them every idle_poll_ms in case a write bumped no seq (a task inserted
+ * by another program, an edit made in the database). */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,12 +155,61 @@ static bool poll_channel(mtq_worker_t *w, const char *channel, size_t limit,
   return ok;
 }
 
+/* The memo of watched channel i: its lanes are asked again at the next poll. */
+static void forget_empty(mtq_worker_t *w, size_t i) {
+  mtq_poll_memo_t *m = i < w->cfg->n_channels ? &w->memos[i] : &w->direct_memo;
+  int64_t recheck = m->recheck_ms;
+  memset(m, 0, sizeof *m);
+  m->recheck_ms = recheck;
+}
+
+/* Decides, on the loop, what the poll reads: the seqs while idle; the
+ * lanes unless idle, or when a datagram came or idle_poll_ms passed. */
+static void plan_poll(mtq_worker_t *w) {
+  bool woken = false;
+  for (size_t i = 0; i < w->n_watch; i++) {
+    if (w->woken[i]) {
+      forget_empty(w, i);
+      w->woken[i] = false;
+      woken = true;
+    }
+  }
+  w->wake_pending = false;
+  bool overdue = uv_now(w->loop) - w->lanes_read_at >= (uint64_t)w->cfg->idle_poll_ms;
+  if (w->idle && overdue) {
+    for (size_t i = 0; i < w->n_watch; i++) {
+      forget_empty(w, i); /* the fallback asks every lane */
+    }
+  }
+  w->poll_watch = w->idle;
+  w->poll_lanes = !w->idle || woken || overdue;
+}
+
+/* In the work: reads the seqs; a channel whose seq moved has its lanes read
+ * (all of it: the memo of empty lanes is forgotten).  The seqs are read
+ * before the lanes, so a write after this read moves them again. */
+static bool watch_seqs(mtq_worker_t *w, bson_error_t *error) {
+  if (!mtq_store_channel_seqs(w->store, w->watch, w->n_watch, w->seqs_now, error)) {
+    return false;
+  }
+  for (size_t i = 0; i < w->n_watch; i++) {
+    if (!w->seqs_known || w->seqs_now[i] != w->seqs[i]) {
+      forget_empty(w, i);
+      w->poll_lanes = true;
+    }
+  }
+  memcpy(w->seqs, w->seqs_now, w->n_watch * sizeof *w->seqs);
+  w->seqs_known = true;
+  return true;
+}
+
 static bool poll_prepare(mtq_duty_t *d) {
   mtq_worker_t *w = d->data;
   size_t want = mtq__worker_free_slots(w);
   if (w->phase != MTQ_WORKER_RUNNING || want == 0) {
     return false;
   }
+  plan_poll(w);
   w->poll_want = want;
   w->poll_start = w->next_channel++ % w->cfg->n_channels;
   w->poll_seed = (unsigned)uv_hrtime() ^ (unsigned)getpid();
@@ -162,6 +220,12 @@ static bool poll_prepare(mtq_duty_t *d) {
 static bool poll_run(mtq_duty_t *d, bson_error_t *error) {
   mtq_worker_t *w = d->data;
   size_t n = w->cfg->n_channels;
+  if (w->poll_watch && !watch_seqs(w, error)) {
+    return false;
+  }
+  if (!w->poll_lanes) {
+    return true;
+  }
   /* Copies mtqd sent this worker come first: they are often waited on. */
   if (w->direct[0] && !poll_channel(w, w->direct, w->poll_want, &w->direct_memo, error)) {
     return false;
@@ -189,12 +253,16 @@ static int64_t poll_next(mtq_duty_t *d) {
     }
   }
   mtq_task_list_cleanup(&w->claimed);
+  if (d->ok && w->poll_lanes) {
+    w->idle = claimed == 0;
+    w->lanes_read_at = uv_now(w->loop);
+  }
   int64_t next_ms = w->cfg->poll_interval_ms;
   if (!d->ok) {
     int64_t backoff = mtq_duty_backoff(d);
     next_ms = backoff > next_ms ? backoff : next_ms;
-  } else if (claimed > 0) {
-    next_ms = 0; /* there was work: look for more while slots are free */
+  } else if (claimed > 0 || w->wake_pending) {
+    next_ms = 0; /* there was work, or word of it: look for more while slots are free */
   }
   mtq__worker_advance(w);
   if (!running || mtq__worker_free_slots(w) == 0) {
@@ -210,6 +278,12 @@ void mtq__worker_schedule_poll(mtq_worker_t *w, uint64_t delay_ms) {
     return;
   }
   mtq_duty_arm_sooner(&w->poll_duty, (int64_t)delay_ms);
+}
+
+void mtq__worker_wake(mtq_worker_t *w, size_t i) {
+  w->woken[i] = true;
+  w->wake_pending = true; /* seen by poll_next when a poll is in flight */
+  mtq__worker_schedule_poll(w, 0);
 }
 
 /* --- shutdown ------------------------------------------------------------ */
@@ -273,6 +347,7 @@ static void close_all(mtq_worker_t *w) {
   mtq_duty_close(&w->poll_duty);
   mtq_duty_close(&w->heartbeat_duty);
   mtq_duty_close(&w->renew_duty);
+  mtq__wake_close(w);
   uv_close((uv_handle_t *)&w->grace_timer, NULL);
 }
 
@@ -354,6 +429,16 @@ mtq_worker_t *mtq_worker_new(uv_loop_t *loop, mtq_store_t *store,
     mtq_warn("worker id %s is too long for a channel of its own: it gets no redundant copies",
              cfg->worker_id);
   }
+  w->watch = bson_malloc0((cfg->n_channels + 1) * sizeof *w->watch);
+  for (size_t i = 0; i < cfg->n_channels; i++) {
+    w->watch[w->n_watch++] = cfg->channels[i];
+  }
+  if (w->direct[0]) {
+    w->watch[w->n_watch++] = w->direct;
+  }
+  w->seqs = bson_malloc0(w->n_watch * sizeof *w->seqs);
+  w->seqs_now = bson_malloc0(w->n_watch * sizeof *w->seqs_now);
+  w->woken = bson_malloc0(w->n_watch * sizeof *w->woken);
   w->probe = mtq_hostinfo_probe_new();
   if (gethostname(w->host, sizeof w->host - 1) != 0) {
     bson_strncpy(w->host, "unknown", sizeof w->host);
@@ -376,6 +461,7 @@ mtq_worker_t *mtq_worker_new(uv_loop_t *loop, mtq_store_t *store,
 void mtq_worker_start(mtq_worker_t *w) {
   mtq_info("worker %s starting (pid %d, database %s)", w->cfg->worker_id, (int)w->pid,
            mtq_store_db_name(w->store));
+  mtq__wake_open(w);
   mtq_duty_arm(&w->start_duty, 0);
 }
 
@@ -392,6 +478,10 @@ void mtq_worker_destroy(mtq_worker_t *w) {
   mtq_whoami_cleanup(&w->heartbeat);
   bson_free(w->renewals);
   bson_free(w->memos);
+  bson_free(w->watch);
+  bson_free(w->seqs);
+  bson_free(w->seqs_now);
+  bson_free(w->woken);
   bson_free(w->served);
   bson_free(w);
 }
