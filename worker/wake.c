@@ -26,9 +26,9 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init(w->wake_buf, sizeof w->wake_buf);
 }
 
-/* "mtq-wake <db> <channel>", nothing more: the index of the channel in
- * w->watch, or -1. */
-static int parse(const mtq_worker_t *w, const char *msg, size_t len) {
+/* "mtq-wake <db> <channel>[ <priority>]", nothing more: the index of the
+ * channel in w->watch, or -1; *priority -1 when none is given. */
+static int parse(const mtq_worker_t *w, const char *msg, size_t len, int *priority) {
   size_t plen = strlen(WAKE_PREFIX);
   if (len <= plen || memchr(msg, '\0', len) || strncmp(msg, WAKE_PREFIX, plen) != 0) {
     return -1;
@@ -45,6 +45,15 @@ static int parse(const mtq_worker_t *w, const char *msg, size_t len) {
   }
   const char *ch = sp + 1;
   size_t ch_len = len - (size_t)(ch - msg);
+  *priority = -1;
+  if (ch_len > 2 && ch[ch_len - 2] == ' ') {
+    char digit = ch[ch_len - 1];
+    if (digit < '0' + MTQ_PRIORITY_MIN || digit > '0' + MTQ_PRIORITY_MAX) {
+      return -1;
+    }
+    *priority = digit - '0';
+    ch_len -= 2;
+  }
   for (size_t i = 0; i < w->n_watch; i++) {
     if (strlen(w->watch[i]) == ch_len && memcmp(w->watch[i], ch, ch_len) == 0) {
       return (int)i;
@@ -59,13 +68,14 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
   if (nread <= 0 || (flags & UV_UDP_PARTIAL)) {
     return; /* nothing (nread 0, from NULL), an error, or too long to be ours */
   }
-  int i = parse(w, buf->base, (size_t)nread);
+  int priority;
+  int i = parse(w, buf->base, (size_t)nread, &priority);
   if (i < 0) {
     mtq_debug("ignoring a datagram of %zd bytes on the wake-up port", nread);
     return;
   }
   (void)from;
-  mtq__worker_wake(w, (size_t)i);
+  mtq__worker_wake(w, (size_t)i, priority);
 }
 
 bool mtq__wake_open(mtq_worker_t *w) {

@@ -155,52 +155,97 @@ static bool poll_channel(mtq_worker_t *w, const char *channel, size_t limit,
   return ok;
 }
 
+static mtq_poll_memo_t *memo_of(mtq_worker_t *w, size_t i) {
+  return i < w->cfg->n_channels ? &w->memos[i] : &w->direct_memo;
+}
+
 /* The memo of watched channel i: its lanes are asked again at the next poll. */
 static void forget_empty(mtq_worker_t *w, size_t i) {
-  mtq_poll_memo_t *m = i < w->cfg->n_channels ? &w->memos[i] : &w->direct_memo;
+  mtq_poll_memo_t *m = memo_of(w, i);
   int64_t recheck = m->recheck_ms;
   memset(m, 0, sizeof *m);
   m->recheck_ms = recheck;
 }
 
-/* Decides, on the loop, what the poll reads: the seqs while idle; the
- * lanes unless idle, or when a datagram came or idle_poll_ms passed. */
+/* Decides, on the loop, what the poll reads.  Not idle: every lane, as
+ * the memos allow.  Idle: the seqs, then the lanes of a channel whose seq
+ * moved, of one a datagram named, or all of them when idle_poll_ms passed.
+ * Datagrams that name only a priority skip the seqs: the lanes they name
+ * are read at once, and the seqs at the next poll. */
 static void plan_poll(mtq_worker_t *w) {
-  bool woken = false;
+  bool overdue = uv_now(w->loop) - w->lanes_read_at >= (uint64_t)w->cfg->idle_poll_ms;
+  bool whole = overdue, any = overdue;
   for (size_t i = 0; i < w->n_watch; i++) {
-    if (w->woken[i]) {
-      forget_empty(w, i);
-      w->woken[i] = false;
-      woken = true;
-    }
+    uint16_t woken = w->woken[i];
+    /* The fallback skips the worker's own channel: only mtqd writes there,
+     * and each of its writes bumps the seq and sends a datagram; were both
+     * lost, mtqd replaces a copy that is late. */
+    bool fallback = overdue && i < w->cfg->n_channels;
+    w->need[i] = !w->idle || fallback ? MTQ__ALL_LANES : woken;
+    whole = whole || woken == MTQ__ALL_LANES;
+    any = any || woken;
+    w->woken[i] = 0;
   }
   w->wake_pending = false;
-  bool overdue = uv_now(w->loop) - w->lanes_read_at >= (uint64_t)w->cfg->idle_poll_ms;
-  if (w->idle && overdue) {
-    for (size_t i = 0; i < w->n_watch; i++) {
-      forget_empty(w, i); /* the fallback asks every lane */
-    }
-  }
-  w->poll_watch = w->idle;
-  w->poll_lanes = !w->idle || woken || overdue;
+  w->poll_idle = w->idle;
+  w->poll_watch = w->idle && (whole || !any);
+  w->poll_lanes = !w->idle || any;
 }
 
-/* In the work: reads the seqs; a channel whose seq moved has its lanes read
- * (all of it: the memo of empty lanes is forgotten).  The seqs are read
- * before the lanes, so a write after this read moves them again. */
+/* In the work: reads the seqs; a channel whose seq moved has all its lanes
+ * read.  The seqs are read before the lanes, so a write after this read
+ * moves them again. */
 static bool watch_seqs(mtq_worker_t *w, bson_error_t *error) {
   if (!mtq_store_channel_seqs(w->store, w->watch, w->n_watch, w->seqs_now, error)) {
     return false;
   }
   for (size_t i = 0; i < w->n_watch; i++) {
     if (!w->seqs_known || w->seqs_now[i] != w->seqs[i]) {
-      forget_empty(w, i);
+      w->need[i] = MTQ__ALL_LANES;
       w->poll_lanes = true;
     }
   }
   memcpy(w->seqs, w->seqs_now, w->n_watch * sizeof *w->seqs);
   w->seqs_known = true;
   return true;
+}
+
+/* Polls watched channel i as the plan says.  An idle worker reads what it
+ * needs and nothing else: all lanes (its memo forgotten, since lanes found
+ * empty a while ago are what changed), or only the priorities a datagram
+ * named, by marking the others empty in the memo for this one poll. */
+static bool poll_watched(mtq_worker_t *w, size_t i, size_t limit, bson_error_t *error) {
+  uint16_t need = w->need[i];
+  mtq_poll_memo_t *m = memo_of(w, i);
+  const char *channel = w->watch[i];
+  if (!w->poll_idle) {
+    return poll_channel(w, channel, limit, m, error);
+  }
+  if (need == 0) {
+    return true;
+  }
+  forget_empty(w, i);
+  for (size_t p = 0; need != MTQ__ALL_LANES && p < MTQ_PRIORITY_LEVELS; p++) {
+    if (!(need & (1u << p))) {
+      m->empty_until_ms[p] = m->moved_empty_until_ms[p] = INT64_MAX;
+    }
+  }
+  bool ok = poll_channel(w, channel, limit, m, error);
+  /* The lanes not read were empty at the last full read and no datagram
+   * named them: as good as found empty now, so the poll right after a
+   * claim skips them as it skips lanes it found empty itself.  Should one
+   * have filled meanwhile, its seq moved, and the first seq check once
+   * idle again reads the whole channel. */
+  int64_t until = mtq_now_ms() + m->recheck_ms;
+  for (size_t p = 0; p < MTQ_PRIORITY_LEVELS; p++) {
+    if (m->empty_until_ms[p] == INT64_MAX) {
+      m->empty_until_ms[p] = until;
+    }
+    if (m->moved_empty_until_ms[p] == INT64_MAX) {
+      m->moved_empty_until_ms[p] = until;
+    }
+  }
+  return ok;
 }
 
 static bool poll_prepare(mtq_duty_t *d) {
@@ -227,14 +272,14 @@ static bool poll_run(mtq_duty_t *d, bson_error_t *error) {
     return true;
   }
   /* Copies mtqd sent this worker come first: they are often waited on. */
-  if (w->direct[0] && !poll_channel(w, w->direct, w->poll_want, &w->direct_memo, error)) {
+  if (w->direct[0] && !poll_watched(w, n, w->poll_want, error)) {
     return false;
   }
   for (size_t k = 0; k < n && w->claimed.n < w->poll_want; k++) {
     size_t c = (w->poll_start + k) % n;
     size_t limit = (w->poll_want - w->claimed.n) * MTQ_WORKER_POLL_PER_SLOT;
     limit = limit > MTQ_WORKER_POLL_MAX ? MTQ_WORKER_POLL_MAX : limit;
-    if (!poll_channel(w, w->cfg->channels[c], limit, &w->memos[c], error)) {
+    if (!poll_watched(w, c, limit, error)) {
       return false;
     }
   }
@@ -280,8 +325,10 @@ void mtq__worker_schedule_poll(mtq_worker_t *w, uint64_t delay_ms) {
   mtq_duty_arm_sooner(&w->poll_duty, (int64_t)delay_ms);
 }
 
-void mtq__worker_wake(mtq_worker_t *w, size_t i) {
-  w->woken[i] = true;
+void mtq__worker_wake(mtq_worker_t *w, size_t i, int priority) {
+  w->woken[i] |= priority >= MTQ_PRIORITY_MIN && priority <= MTQ_PRIORITY_MAX
+                     ? (uint16_t)(1u << (priority - MTQ_PRIORITY_MIN))
+                     : MTQ__ALL_LANES;
   w->wake_pending = true; /* seen by poll_next when a poll is in flight */
   mtq__worker_schedule_poll(w, 0);
 }
@@ -439,6 +486,7 @@ mtq_worker_t *mtq_worker_new(uv_loop_t *loop, mtq_store_t *store,
   w->seqs = bson_malloc0(w->n_watch * sizeof *w->seqs);
   w->seqs_now = bson_malloc0(w->n_watch * sizeof *w->seqs_now);
   w->woken = bson_malloc0(w->n_watch * sizeof *w->woken);
+  w->need = bson_malloc0(w->n_watch * sizeof *w->need);
   w->probe = mtq_hostinfo_probe_new();
   if (gethostname(w->host, sizeof w->host - 1) != 0) {
     bson_strncpy(w->host, "unknown", sizeof w->host);
@@ -482,6 +530,7 @@ void mtq_worker_destroy(mtq_worker_t *w) {
   bson_free(w->seqs);
   bson_free(w->seqs_now);
   bson_free(w->woken);
+  bson_free(w->need);
   bson_free(w->served);
   bson_free(w);
 }

@@ -27,6 +27,8 @@
  * some of them, but never more than this. */
 #define MTQ_WORKER_POLL_PER_SLOT 4
 #define MTQ_WORKER_POLL_MAX 64
+/* Every priority of a channel, as a mask of bit (P - MTQ_PRIORITY_MIN). */
+#define MTQ__ALL_LANES ((uint16_t)((1u << MTQ_PRIORITY_LEVELS) - 1))
 
 typedef enum {
   MTQ_WORKER_STARTING, /* checking that the channels exist */
@@ -91,12 +93,14 @@ struct mtq_worker {
   int64_t *seqs;      /* the poll's work: as last read */
   int64_t *seqs_now;  /* the poll's work: scratch */
   bool seqs_known;    /* the poll's work */
-  bool *woken;        /* loop: named by a datagram since the last poll began */
+  uint16_t *woken;    /* loop: priorities (bit P) datagrams named since the last poll began */
+  uint16_t *need;     /* the poll's: priorities an idle poll reads, per channel */
   bool wake_pending;  /* loop: a datagram came while a poll was in flight */
   bool idle;          /* loop: the last poll of the lanes claimed nothing */
   uint64_t lanes_read_at; /* loop: uv_now of the last poll that read the lanes */
+  bool poll_idle;     /* the poll in flight began idle */
   bool poll_watch;    /* the poll in flight reads the seqs first */
-  bool poll_lanes;    /* the poll in flight reads the lanes (set by the work too) */
+  bool poll_lanes;    /* the poll in flight reads lanes (set by the work too) */
 
   /* The wake-up socket (wake.c). */
   uv_udp_t wake_udp;
@@ -127,9 +131,10 @@ void mtq__worker_schedule_poll(mtq_worker_t *w, uint64_t delay_ms);
  * job ends or thread-pool work comes back. */
 void mtq__worker_advance(mtq_worker_t *w);
 
-/* A datagram named watched channel i: poll now (at most one poll in
- * flight: one more follows when it came during one). */
-void mtq__worker_wake(mtq_worker_t *w, size_t i);
+/* A datagram named watched channel i, and the priority of its new task
+ * (-1: unknown, every lane): poll now (at most one poll in flight: one
+ * more follows when it came during one). */
+void mtq__worker_wake(mtq_worker_t *w, size_t i, int priority);
 
 /* wake.c: the wake-up socket on w->loop.  Open: false when wake is off or
  * the port cannot be bound (logged: the worker goes on without).  Close:

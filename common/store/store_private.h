@@ -125,7 +125,10 @@ void mtq__run_record(mtq_store_t *store, mongoc_client_t *client, const mtq_task
  * network and never fails the write: a failure costs latency only (the
  * workers' fallback polls).  wake.c */
 void mtq__channel_touch(mtq_store_t *store, mongoc_client_t *client, const char *channel);
-void mtq__wake(mtq_store_t *store, mongoc_client_t *client, const char *channel);
+/* The datagram alone; priority -1 when the work is not one task of a known
+ * priority (the worker then reads every lane of the channel). */
+void mtq__wake(mtq_store_t *store, mongoc_client_t *client, const char *channel,
+               int32_t priority);
 /* mtq__channel_touch of the task's channel when the task, as it now is, is
  * one a worker's poll would take (queued, enabled, not a parent). */
 void mtq__task_touch(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task);

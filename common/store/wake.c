@@ -1,5 +1,7 @@
 /* wake.c - telling idle workers that a channel has work: a UDP datagram
- * "mtq-wake <db> <channel>" to each running worker that serves it, and a
+ * "mtq-wake <db> <channel>" to each running worker that serves it, with
+ * " <priority>" appended when one task of that priority is what came (the
+ * worker then reads that lane alone, not the channel's twenty), and a
  * sequence number in the channel's document for those the datagram does
  * not reach (README, "Wake-ups").
  *
@@ -176,10 +178,14 @@ static bool peer_wants(const wake_peer_t *p, const char *channel) {
   return false;
 }
 
-void mtq__wake(mtq_store_t *store, mongoc_client_t *client, const char *channel) {
+void mtq__wake(mtq_store_t *store, mongoc_client_t *client, const char *channel,
+               int32_t priority) {
   refresh(store, client);
-  char msg[16 + 2 * MTQ_NAME_MAX];
-  int len = snprintf(msg, sizeof msg, "mtq-wake %s %s", store->db_name, channel);
+  char msg[32 + 2 * MTQ_NAME_MAX];
+  int len = priority >= MTQ_PRIORITY_MIN && priority <= MTQ_PRIORITY_MAX
+                ? snprintf(msg, sizeof msg, "mtq-wake %s %s %d", store->db_name, channel,
+                           (int)priority)
+                : snprintf(msg, sizeof msg, "mtq-wake %s %s", store->db_name, channel);
   if (len <= 0 || (size_t)len >= sizeof msg) {
     return;
   }
@@ -206,7 +212,8 @@ void mtq__wake(mtq_store_t *store, mongoc_client_t *client, const char *channel)
   pthread_mutex_unlock(&store->lock);
 }
 
-void mtq__channel_touch(mtq_store_t *store, mongoc_client_t *client, const char *channel) {
+static void touch(mtq_store_t *store, mongoc_client_t *client, const char *channel,
+                  int32_t priority) {
   mongoc_collection_t *coll = mtq__coll(store, client, "channels");
   bson_t *sel = BCON_NEW("_id", BCON_UTF8(channel));
   bson_t *upd = BCON_NEW("$inc", "{", "seq", BCON_INT64(1), "}");
@@ -220,13 +227,17 @@ void mtq__channel_touch(mtq_store_t *store, mongoc_client_t *client, const char 
   bson_destroy(upd);
   bson_destroy(sel);
   mongoc_collection_destroy(coll);
-  mtq__wake(store, client, channel);
+  mtq__wake(store, client, channel, priority);
+}
+
+void mtq__channel_touch(mtq_store_t *store, mongoc_client_t *client, const char *channel) {
+  touch(store, client, channel, -1);
 }
 
 void mtq__task_touch(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task) {
   /* A parent waits in dispatch for mtqd, not for a worker's poll. */
   if (task->status == MTQ_STATE_QUEUED && task->is_enable && !mtq_task_is_parent(task)) {
-    mtq__channel_touch(store, client, task->channel);
+    touch(store, client, task->channel, task->priority);
   }
 }
 
