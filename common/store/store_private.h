@@ -132,6 +132,9 @@ void mtq__wake(mtq_store_t *store, mongoc_client_t *client, const char *channel,
 /* mtq__channel_touch of the task's channel when the task, as it now is, is
  * one a worker's poll would take (queued, enabled, not a parent). */
 void mtq__task_touch(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task);
+/* Every worker document, just read (mtq_store_workers): whom to wake,
+ * without reading whoami again for it. */
+void mtq__wake_learn(mtq_store_t *store, const mtq_whoami_list_t *all);
 /* Frees what wake.c keeps in a store; for mtq_store_destroy. */
 void mtq__wake_cache_free(struct mtq__wake_cache *cache);
 

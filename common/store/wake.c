@@ -85,43 +85,69 @@ typedef struct {
   size_t n;
 } load_t;
 
-/* One whoami document: kept when the worker runs and says where it listens. */
+/* A worker kept when it runs and says where it listens (w borrowed). */
+static void add_peer(load_t *l, const mtq_whoami_t *w) {
+  if (w->state != MTQ_WORKER_STATE_RUNNING || w->n_wake == 0) {
+    return;
+  }
+  wake_peer_t p = {0};
+  bson_strncpy(p.id, w->id, sizeof p.id);
+  bool same_host = l->host[0] && strcmp(w->host, l->host) == 0;
+  for (size_t i = 0; i < w->n_wake; i++) {
+    uint32_t ip;
+    uint16_t port;
+    if (!mtq_whoami_wake_parse(w->wake[i], &ip, &port)) {
+      continue;
+    }
+    /* 127.0.0.1 of another host is our own host: a datagram there would
+     * wake a stranger, or no one. */
+    if ((ntohl(ip) >> 24) == 127 && !same_host) {
+      continue;
+    }
+    struct sockaddr_in *a = &p.addrs[p.n_addrs++];
+    memset(a, 0, sizeof *a);
+    a->sin_family = AF_INET;
+    a->sin_addr.s_addr = ip;
+    a->sin_port = htons(port);
+  }
+  p.channels = bson_malloc0((w->n_channels + 1) * sizeof *p.channels);
+  for (size_t i = 0; i < w->n_channels; i++) {
+    p.channels[p.n_channels++] = bson_strdup(w->channels[i]);
+  }
+  l->peers = bson_realloc(l->peers, (l->n + 1) * sizeof *l->peers);
+  l->peers[l->n++] = p;
+}
+
 static bool load_one(void *ctx, const bson_t *doc) {
-  load_t *l = ctx;
   mtq_whoami_t *w = bson_malloc0(sizeof *w); /* large: its GPU table */
   mtq_whoami_init(w);
-  if (mtq_whoami_from_bson(w, doc) && w->state == MTQ_WORKER_STATE_RUNNING && w->n_wake > 0) {
-    wake_peer_t p = {0};
-    bson_strncpy(p.id, w->id, sizeof p.id);
-    bool same_host = l->host[0] && strcmp(w->host, l->host) == 0;
-    for (size_t i = 0; i < w->n_wake; i++) {
-      uint32_t ip;
-      uint16_t port;
-      if (!mtq_whoami_wake_parse(w->wake[i], &ip, &port)) {
-        continue;
-      }
-      /* 127.0.0.1 of another host is our own host: a datagram there would
-       * wake a stranger, or no one. */
-      if ((ntohl(ip) >> 24) == 127 && !same_host) {
-        continue;
-      }
-      struct sockaddr_in *a = &p.addrs[p.n_addrs++];
-      memset(a, 0, sizeof *a);
-      a->sin_family = AF_INET;
-      a->sin_addr.s_addr = ip;
-      a->sin_port = htons(port);
-    }
-    /* The channels move over: w is cleaned below without them. */
-    p.channels = w->channels;
-    p.n_channels = w->n_channels;
-    w->channels = NULL;
-    w->n_channels = 0;
-    l->peers = bson_realloc(l->peers, (l->n + 1) * sizeof *l->peers);
-    l->peers[l->n++] = p;
+  if (mtq_whoami_from_bson(w, doc)) {
+    add_peer(ctx, w);
   }
   mtq_whoami_cleanup(w);
   bson_free(w);
   return true;
+}
+
+/* The new list in place of the old (under the lock); l is left empty. */
+static void install(struct mtq__wake_cache *c, load_t *l, int64_t now) {
+  peers_free(c->peers, c->n_peers);
+  c->peers = l->peers;
+  c->n_peers = l->n;
+  c->loaded_ms = now;
+  l->peers = NULL;
+  l->n = 0;
+}
+
+void mtq__wake_learn(mtq_store_t *store, const mtq_whoami_list_t *all) {
+  pthread_mutex_lock(&store->lock);
+  struct mtq__wake_cache *c = cache_of(store);
+  load_t l = {c->host, NULL, 0};
+  for (size_t i = 0; i < all->n; i++) {
+    add_peer(&l, &all->items[i]);
+  }
+  install(c, &l, mtq_now_ms());
+  pthread_mutex_unlock(&store->lock);
 }
 
 /* Rereads the running workers when the list is older than the cache
@@ -154,12 +180,7 @@ static void refresh(mtq_store_t *store, mongoc_client_t *client) {
   pthread_mutex_lock(&store->lock);
   c->loading = false;
   if (ok) {
-    peers_free(c->peers, c->n_peers);
-    c->peers = l.peers;
-    c->n_peers = l.n;
-    c->loaded_ms = now;
-    l.peers = NULL;
-    l.n = 0;
+    install(c, &l, now);
   }
   pthread_mutex_unlock(&store->lock);
   peers_free(l.peers, l.n);
