@@ -306,8 +306,13 @@ static int64_t poll_next(mtq_duty_t *d) {
   if (!d->ok) {
     int64_t backoff = mtq_duty_backoff(d);
     next_ms = backoff > next_ms ? backoff : next_ms;
-  } else if (claimed > 0 || w->wake_pending) {
-    next_ms = 0; /* there was work, or word of it: look for more while slots are free */
+  } else if (claimed > 0) {
+    next_ms = 0; /* there was work: look for more while slots are free */
+  } else if (w->wake_pending) {
+    /* Word of work came during the poll.  Idle, that is the latency that
+     * counts: at once.  Busy, datagrams come as fast as producers write
+     * and would make polls back to back: a short pause gathers them. */
+    next_ms = w->poll_idle ? 0 : MTQ_WORKER_WAKE_SETTLE_MS;
   }
   mtq__worker_advance(w);
   if (!running || mtq__worker_free_slots(w) == 0) {

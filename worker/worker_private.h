@@ -27,6 +27,9 @@
  * some of them, but never more than this. */
 #define MTQ_WORKER_POLL_PER_SLOT 4
 #define MTQ_WORKER_POLL_MAX 64
+/* After a busy poll that found nothing while datagrams came, the wait
+ * before the next (worker.c, poll_next). */
+#define MTQ_WORKER_WAKE_SETTLE_MS 20
 /* Every priority of a channel, as a mask of bit (P - MTQ_PRIORITY_MIN). */
 #define MTQ__ALL_LANES ((uint16_t)((1u << MTQ_PRIORITY_LEVELS) - 1))
 

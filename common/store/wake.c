@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -27,6 +28,11 @@
 #include "store_private.h"
 
 #define MTQ__WAKE_CACHE_MS 5000
+/* Workers woken per datagram: waking every worker of a channel for one
+ * task makes them all race for it (each loser's claim is a wasted round
+ * trip or three); two, with free slots when their last heartbeat said so,
+ * leave a spare should one be busy.  The others learn of it from the seq. */
+#define MTQ__WAKE_FANOUT 2
 
 /* One running worker as the cache keeps it. */
 typedef struct {
@@ -35,6 +41,7 @@ typedef struct {
   size_t n_channels;
   struct sockaddr_in addrs[MTQ_WHOAMI_WAKE_MAX];
   size_t n_addrs;
+  bool has_room; /* free slots at its last heartbeat (or unknown) */
 } wake_peer_t;
 
 struct mtq__wake_cache {
@@ -92,6 +99,7 @@ static void add_peer(load_t *l, const mtq_whoami_t *w) {
   }
   wake_peer_t p = {0};
   bson_strncpy(p.id, w->id, sizeof p.id);
+  p.has_room = w->concurrency <= 0 || w->running < w->concurrency;
   bool same_host = l->host[0] && strcmp(w->host, l->host) == 0;
   for (size_t i = 0; i < w->n_wake; i++) {
     uint32_t ip;
@@ -217,11 +225,26 @@ void mtq__wake(mtq_store_t *store, mongoc_client_t *client, const char *channel,
   if (c->fd < 0) {
     c->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   }
-  for (size_t i = 0; c->fd >= 0 && i < c->n_peers; i++) {
-    const wake_peer_t *p = &c->peers[i];
-    if (!peer_wants(p, channel)) {
-      continue;
+  /* The workers of the channel, those with room first, each group in a
+   * random order, so that the load spreads; the first FANOUT are woken. */
+  size_t *pick = bson_malloc0((c->n_peers + 1) * sizeof *pick);
+  size_t n = 0;
+  for (int room = 1; room >= 0; room--) {
+    size_t first = n;
+    for (size_t i = 0; i < c->n_peers; i++) {
+      if (c->peers[i].has_room == (bool)room && peer_wants(&c->peers[i], channel)) {
+        pick[n++] = i;
+      }
     }
+    for (size_t k = n; k > first + 1; k--) {
+      size_t j = first + (size_t)random() % (k - first);
+      size_t t = pick[k - 1];
+      pick[k - 1] = pick[j];
+      pick[j] = t;
+    }
+  }
+  for (size_t k = 0; c->fd >= 0 && k < n && k < MTQ__WAKE_FANOUT; k++) {
+    const wake_peer_t *p = &c->peers[pick[k]];
     for (size_t a = 0; a < p->n_addrs; a++) {
       if (sendto(c->fd, msg, (size_t)len, 0, (const struct sockaddr *)&p->addrs[a],
                  sizeof p->addrs[a]) < 0 &&
@@ -230,6 +253,7 @@ void mtq__wake(mtq_store_t *store, mongoc_client_t *client, const char *channel,
       }
     }
   }
+  bson_free(pick);
   pthread_mutex_unlock(&store->lock);
 }
 
