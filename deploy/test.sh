@@ -12,7 +12,7 @@ Runs deploy/setup.sh --javaserver (build packages, FerretDB, mongo-java-server,
 build of mtq), then
   ctest --test-dir build --output-on-failure [CTEST_ARGS...]
 i.e. the unit and the integration tests (each integration test starts its own
-database with deploy/db.sh; five of them run again on mongo-java-server,
+database with deploy/db.sh; eight of them run again on mongo-java-server,
 ctest -L javaserver) and the fuzz test (tests/fuzz/run.sh, about two
 minutes).  Extra arguments go to ctest, e.g. '-L unit', '-LE fuzz',
 '-R worker', '-j 4'.  \$MTQ_BUILD_DIR moves the build directory.

@@ -28,6 +28,9 @@ void mtq__whoami_fill(const mtq_worker_t *worker, mtq_worker_state_t state, mtq_
   w->running = (int32_t)worker->n_running;
   w->started_at_ms = worker->started_at_ms;
   w->heartbeat_interval_ms = cfg->heartbeat_interval_ms;
+  if (state == MTQ_WORKER_STATE_RUNNING) {
+    mtq__wake_announce(worker, w);
+  }
 }
 
 /* A snapshot taken on the loop: the worker's own fields, then its state. */

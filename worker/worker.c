@@ -4,8 +4,17 @@
  * Nothing here ticks.  The poll is a duty (runtime/duty.h) armed for when
  * the next poll is due: at once after a poll that claimed work while slots
  * are still free, poll_interval_ms after an empty poll, and at once when a
- * task ends and frees a slot.  Its work runs in the thread pool; back on the
- * loop, its next() starts what it claimed and decides when it is due. */
+ * task ends and frees a slot or a wake-up datagram names a channel.  Its
+ * work runs in the thread pool; back on the loop, its next() starts what it
+ * claimed and decides when it is due.
+ *
+ * An idle worker (its last poll claimed nothing) does not read its lanes
+ * at every poll: that is ten lanes and ten side lanes per channel, every
+ * poll_interval_ms, for nothing.  It reads the seq of its channels instead
+ * (one query; every write that makes work runnable bumps it), and reads
+ * the lanes of a channel whose seq moved, or that a datagram named, and all
+ * of them every idle_poll_ms in case a write bumped no seq (a task inserted
+ * by another program, an edit made in the database). */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,12 +185,109 @@ static bool poll_channel(mtq_worker_t *w, const char *channel, size_t limit,
   return ok;
 }
 
+static mtq_poll_memo_t *memo_of(mtq_worker_t *w, size_t i) {
+  return i < w->cfg->n_channels ? &w->memos[i] : &w->direct_memo;
+}
+
+/* The memo of watched channel i: its lanes are asked again at the next poll. */
+static void forget_empty(mtq_worker_t *w, size_t i) {
+  mtq_poll_memo_t *m = memo_of(w, i);
+  int64_t recheck = m->recheck_ms;
+  memset(m, 0, sizeof *m);
+  m->recheck_ms = recheck;
+}
+
+/* Decides, on the loop, what the poll reads.  Not idle: every lane, as
+ * the memos allow.  Idle: the seqs, then the lanes of a channel whose seq
+ * moved, of one a datagram named, or all of them when idle_poll_ms passed.
+ * Datagrams that name only a priority skip the seqs: the lanes they name
+ * are read at once, and the seqs at the next poll. */
+static void plan_poll(mtq_worker_t *w) {
+  bool overdue = uv_now(w->loop) - w->lanes_read_at >= (uint64_t)w->cfg->idle_poll_ms;
+  bool whole = overdue, any = overdue;
+  for (size_t i = 0; i < w->n_watch; i++) {
+    uint16_t woken = w->woken[i];
+    /* The fallback skips the worker's own channel: only mtqd writes there,
+     * and each of its writes bumps the seq and sends a datagram; were both
+     * lost, mtqd replaces a copy that is late. */
+    bool fallback = overdue && i < w->cfg->n_channels;
+    w->need[i] = !w->idle || fallback ? MTQ__ALL_LANES : woken;
+    whole = whole || woken == MTQ__ALL_LANES;
+    any = any || woken;
+    w->woken[i] = 0;
+  }
+  w->wake_pending = false;
+  w->poll_idle = w->idle;
+  w->poll_watch = w->idle && (whole || !any);
+  w->poll_lanes = !w->idle || any;
+}
+
+/* In the work: reads the seqs; a channel whose seq moved has all its lanes
+ * read.  The seqs are read before the lanes, so a write after this read
+ * moves them again. */
+static bool watch_seqs(mtq_worker_t *w, bson_error_t *error) {
+  if (!mtq_store_channel_seqs(w->store, w->watch, w->n_watch, w->seqs_now, error)) {
+    return false;
+  }
+  for (size_t i = 0; i < w->n_watch; i++) {
+    if (!w->seqs_known || w->seqs_now[i] != w->seqs[i]) {
+      w->need[i] = MTQ__ALL_LANES;
+      w->poll_lanes = true;
+    }
+  }
+  memcpy(w->seqs, w->seqs_now, w->n_watch * sizeof *w->seqs);
+  w->seqs_known = true;
+  return true;
+}
+
+/* Polls watched channel i as the plan says.  An idle worker reads what it
+ * needs and nothing else: all lanes (its memo forgotten, since lanes found
+ * empty a while ago are what changed), or only the priorities a datagram
+ * named, by marking the others empty in the memo for this one poll. */
+static bool poll_watched(mtq_worker_t *w, size_t i, size_t limit, bson_error_t *error) {
+  uint16_t need = w->need[i];
+  mtq_poll_memo_t *m = memo_of(w, i);
+  const char *channel = w->watch[i];
+  if (!w->poll_idle) {
+    return poll_channel(w, channel, limit, m, error);
+  }
+  if (need == 0) {
+    return true;
+  }
+  forget_empty(w, i);
+  for (size_t p = 0; need != MTQ__ALL_LANES && p < MTQ_PRIORITY_LEVELS; p++) {
+    if (!(need & (1u << p))) {
+      m->empty_until_ms[p] = m->moved_empty_until_ms[p] = INT64_MAX;
+    }
+  }
+  /* The priorities not named are not read at all, their segments either. */
+  m->only = need == MTQ__ALL_LANES ? 0 : need;
+  bool ok = poll_channel(w, channel, limit, m, error);
+  m->only = 0;
+  /* The lanes not read were empty at the last full read and no datagram
+   * named them: as good as found empty now, so the poll right after a
+   * claim skips them as it skips lanes it found empty itself.  Should one
+   * have filled meanwhile, its seq moved, and the first seq check once
+   * idle again reads the whole channel. */
+  int64_t until = mtq_now_ms() + m->recheck_ms;
+  for (size_t p = 0; p < MTQ_PRIORITY_LEVELS; p++) {
+    if (m->empty_until_ms[p] == INT64_MAX) {
+      m->empty_until_ms[p] = until;
+    }
+    if (m->moved_empty_until_ms[p] == INT64_MAX) {
+      m->moved_empty_until_ms[p] = until;
+    }
+  }
+  return ok;
+}
+
 static bool poll_prepare(mtq_duty_t *d) {
   mtq_worker_t *w = d->data;
   size_t want = mtq__worker_free_slots(w);
   if (w->phase != MTQ_WORKER_RUNNING || want == 0) {
     return false;
   }
+  plan_poll(w);
   w->poll_want = want;
   w->poll_start = w->next_channel++ % w->cfg->n_channels;
   w->poll_seed = (unsigned)uv_hrtime() ^ (unsigned)getpid();
@@ -192,15 +298,21 @@ static bool poll_prepare(mtq_duty_t *d) {
 static bool poll_run(mtq_duty_t *d, bson_error_t *error) {
   mtq_worker_t *w = d->data;
   size_t n = w->cfg->n_channels;
+  if (w->poll_watch && !watch_seqs(w, error)) {
+    return false;
+  }
+  if (!w->poll_lanes) {
+    return true;
+  }
   /* Copies mtqd sent this worker come first: they are often waited on. */
-  if (w->direct[0] && !poll_channel(w, w->direct, w->poll_want, &w->direct_memo, error)) {
+  if (w->direct[0] && !poll_watched(w, n, w->poll_want, error)) {
     return false;
   }
   for (size_t k = 0; k < n && w->claimed.n < w->poll_want; k++) {
     size_t c = (w->poll_start + k) % n;
     size_t limit = (w->poll_want - w->claimed.n) * MTQ_WORKER_POLL_PER_SLOT;
     limit = limit > MTQ_WORKER_POLL_MAX ? MTQ_WORKER_POLL_MAX : limit;
-    if (!poll_channel(w, w->cfg->channels[c], limit, &w->memos[c], error)) {
+    if (!poll_watched(w, c, limit, error)) {
       return false;
     }
   }
@@ -219,12 +331,21 @@ static int64_t poll_next(mtq_duty_t *d) {
     }
   }
   mtq_task_list_cleanup(&w->claimed);
+  if (d->ok && w->poll_lanes) {
+    w->idle = claimed == 0;
+    w->lanes_read_at = uv_now(w->loop);
+  }
   int64_t next_ms = w->cfg->poll_interval_ms;
   if (!d->ok) {
     int64_t backoff = mtq_duty_backoff(d);
     next_ms = backoff > next_ms ? backoff : next_ms;
   } else if (claimed > 0) {
     next_ms = 0; /* there was work: look for more while slots are free */
+  } else if (w->wake_pending) {
+    /* Word of work came during the poll.  Idle, that is the latency that
+     * counts: at once.  Busy, datagrams come as fast as producers write
+     * and would make polls back to back: a short pause gathers them. */
+    next_ms = w->poll_idle ? 0 : MTQ_WORKER_WAKE_SETTLE_MS;
   }
   mtq__worker_advance(w);
   if (!running || mtq__worker_free_slots(w) == 0) {
@@ -240,6 +361,14 @@ void mtq__worker_schedule_poll(mtq_worker_t *w, uint64_t delay_ms) {
     return;
   }
   mtq_duty_arm_sooner(&w->poll_duty, (int64_t)delay_ms);
+}
+
+void mtq__worker_wake(mtq_worker_t *w, size_t i, int priority) {
+  w->woken[i] |= priority >= MTQ_PRIORITY_MIN && priority <= MTQ_PRIORITY_MAX
+                     ? (uint16_t)(1u << (priority - MTQ_PRIORITY_MIN))
+                     : MTQ__ALL_LANES;
+  w->wake_pending = true; /* seen by poll_next when a poll is in flight */
+  mtq__worker_schedule_poll(w, 0);
 }
 
 /* --- shutdown ------------------------------------------------------------ */
@@ -303,6 +432,7 @@ static void close_all(mtq_worker_t *w) {
   mtq_duty_close(&w->poll_duty);
   mtq_duty_close(&w->heartbeat_duty);
   mtq_duty_close(&w->renew_duty);
+  mtq__wake_close(w);
   uv_close((uv_handle_t *)&w->grace_timer, NULL);
 }
 
@@ -384,6 +514,17 @@ mtq_worker_t *mtq_worker_new(uv_loop_t *loop, mtq_store_t *store,
     mtq_warn("worker id %s is too long for a channel of its own: it gets no redundant copies",
              cfg->worker_id);
   }
+  w->watch = bson_malloc0((cfg->n_channels + 1) * sizeof *w->watch);
+  for (size_t i = 0; i < cfg->n_channels; i++) {
+    w->watch[w->n_watch++] = cfg->channels[i];
+  }
+  if (w->direct[0]) {
+    w->watch[w->n_watch++] = w->direct;
+  }
+  w->seqs = bson_malloc0(w->n_watch * sizeof *w->seqs);
+  w->seqs_now = bson_malloc0(w->n_watch * sizeof *w->seqs_now);
+  w->woken = bson_malloc0(w->n_watch * sizeof *w->woken);
+  w->need = bson_malloc0(w->n_watch * sizeof *w->need);
   w->probe = mtq_hostinfo_probe_new();
   if (gethostname(w->host, sizeof w->host - 1) != 0) {
     bson_strncpy(w->host, "unknown", sizeof w->host);
@@ -406,6 +547,7 @@ mtq_worker_t *mtq_worker_new(uv_loop_t *loop, mtq_store_t *store,
 void mtq_worker_start(mtq_worker_t *w) {
   mtq_info("worker %s starting (pid %d, database %s)", w->cfg->worker_id, (int)w->pid,
            mtq_store_db_name(w->store));
+  mtq__wake_open(w);
   mtq_duty_arm(&w->start_duty, 0);
 }
 
@@ -424,6 +566,11 @@ void mtq_worker_destroy(mtq_worker_t *w) {
   bson_free(w->end_queue);
   bson_free(w->end_batch);
   bson_free(w->memos);
+  bson_free(w->watch);
+  bson_free(w->seqs);
+  bson_free(w->seqs_now);
+  bson_free(w->woken);
+  bson_free(w->need);
   bson_free(w->served);
   bson_free(w);
 }

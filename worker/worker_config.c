@@ -17,6 +17,8 @@ void mtq_worker_config_init(mtq_worker_config_t *cfg) {
   cfg->heartbeat_interval_ms = 3000;
   cfg->grace_period_ms = 30000;
   cfg->lease_ms = 30000;
+  cfg->idle_poll_ms = 30000;
+  cfg->wake = true;
 }
 
 void mtq_worker_config_cleanup(mtq_worker_config_t *cfg) {
@@ -63,7 +65,14 @@ static bool worker_key(void *data, const char *sub, const char *name, const char
     cfg->concurrency = (int)v;
     return true;
   }
+  if (strcmp(name, "wake") == 0) {
+    return mtq_config_bool(value, &cfg->wake, error);
+  }
+  if (strcmp(name, "wake_port") == 0) {
+    return mtq_config_int(value, 0, 65535, &cfg->wake_port, error);
+  }
   int64_t *ms = strcmp(name, "poll_interval_ms") == 0        ? &cfg->poll_interval_ms
+                : strcmp(name, "idle_poll_ms") == 0          ? &cfg->idle_poll_ms
                 : strcmp(name, "heartbeat_interval_ms") == 0 ? &cfg->heartbeat_interval_ms
                 : strcmp(name, "grace_period_ms") == 0       ? &cfg->grace_period_ms
                 : strcmp(name, "lease_ms") == 0              ? &cfg->lease_ms

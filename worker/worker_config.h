@@ -14,6 +14,11 @@
  *                                ; unrenewed this long, and the worker stops a
  *                                ; task it could not renew for half of it
  *   tags = cuda12, big           ; what redundant tasks can require (--tag)
+ *   wake = true                  ; listen for wake-up datagrams (README, Wake-ups)
+ *   wake_port = 0                ; their UDP port; 0: any free port
+ *   idle_poll_ms = 30000         ; while idle, the lanes are read at least this
+ *                                ; often; in between only the channels' seqs,
+ *                                ; every poll_interval_ms
  *
  *   [function square]            ; one section per function served
  *   version = 1
@@ -42,6 +47,9 @@ typedef struct {
   int64_t heartbeat_interval_ms;
   int64_t grace_period_ms;
   int64_t lease_ms;
+  int64_t idle_poll_ms; /* an idle worker reads its lanes at least this often */
+  bool wake;            /* listen for wake-up datagrams */
+  int64_t wake_port;    /* their UDP port; 0: any free one */
   char **tags; /* what this worker offers (redundancy requirements name one) */
   size_t n_tags;
   mtq_function_t *functions;

@@ -4,6 +4,7 @@
  *   job.c        a claimed task from its run to its recorded outcome
  *   lease.c      renewing the leases of claimed tasks
  *   heartbeat.c  the whoami document
+ *   wake.c       the wake-up socket (UDP datagrams from producers and mtqd)
  *
  * Threading rule: every field of mtq_worker_t belongs to the loop thread,
  * except those marked "immutable", which thread-pool work may read, and the
@@ -26,6 +27,11 @@
  * some of them, but never more than this. */
 #define MTQ_WORKER_POLL_PER_SLOT 4
 #define MTQ_WORKER_POLL_MAX 64
+/* After a busy poll that found nothing while datagrams came, the wait
+ * before the next (worker.c, poll_next). */
+#define MTQ_WORKER_WAKE_SETTLE_MS 20
+/* Every priority of a channel, as a mask of bit (P - MTQ_PRIORITY_MIN). */
+#define MTQ__ALL_LANES ((uint16_t)((1u << MTQ_PRIORITY_LEVELS) - 1))
 
 typedef enum {
   MTQ_WORKER_STARTING, /* checking that the channels exist */
@@ -81,6 +87,30 @@ struct mtq_worker {
   mtq_poll_memo_t *memos; /* one per channel */
   mtq_poll_memo_t direct_memo;
 
+  /* The idle watch (worker.c): while the last poll found nothing, a poll
+   * reads the seq of every watched channel (one small query) and reads
+   * the lanes only when a seq moved, a datagram named the channel, or
+   * idle_poll_ms passed since the lanes were last read. */
+  const char **watch; /* immutable: cfg's channels, then direct (when it has one) */
+  size_t n_watch;
+  int64_t *seqs;      /* the poll's work: as last read */
+  int64_t *seqs_now;  /* the poll's work: scratch */
+  bool seqs_known;    /* the poll's work */
+  uint16_t *woken;    /* loop: priorities (bit P) datagrams named since the last poll began */
+  uint16_t *need;     /* the poll's: priorities an idle poll reads, per channel */
+  bool wake_pending;  /* loop: a datagram came while a poll was in flight */
+  bool idle;          /* loop: the last poll of the lanes claimed nothing */
+  uint64_t lanes_read_at; /* loop: uv_now of the last poll that read the lanes */
+  bool poll_idle;     /* the poll in flight began idle */
+  bool poll_watch;    /* the poll in flight reads the seqs first */
+  bool poll_lanes;    /* the poll in flight reads lanes (set by the work too) */
+
+  /* The wake-up socket (wake.c). */
+  uv_udp_t wake_udp;
+  bool wake_open;     /* wake_udp initialised, not yet closed */
+  uint16_t wake_port; /* bound port; 0: no socket */
+  char wake_buf[64 + 2 * MTQ_NAME_MAX];
+
   /* The heartbeat's work (heartbeat.c). */
   mtq_whoami_t heartbeat; /* filled on the loop; host figures in the pool */
   bool final_sent;        /* the "stopped" heartbeat is out (or back) */
@@ -111,6 +141,18 @@ void mtq__worker_schedule_poll(mtq_worker_t *w, uint64_t delay_ms);
 /* Moves the shutdown along once what it waits for is done; call after any
  * job ends or thread-pool work comes back. */
 void mtq__worker_advance(mtq_worker_t *w);
+
+/* A datagram named watched channel i, and the priority of its new task
+ * (-1: unknown, every lane): poll now (at most one poll in flight: one
+ * more follows when it came during one). */
+void mtq__worker_wake(mtq_worker_t *w, size_t i, int priority);
+
+/* wake.c: the wake-up socket on w->loop.  Open: false when wake is off or
+ * the port cannot be bound (logged: the worker goes on without).  Close:
+ * safe when never opened.  Announce: appends where it listens to who. */
+bool mtq__wake_open(mtq_worker_t *w);
+void mtq__wake_close(mtq_worker_t *w);
+void mtq__wake_announce(const mtq_worker_t *w, mtq_whoami_t *who);
 
 /* job.c: a claimed task from run to recorded outcome. */
 /* Runs a claimed task; its contents are moved out of *task (left empty). */

@@ -18,6 +18,9 @@
 #define MTQ_POLL_MEMO_SEGMENTS 16
 typedef struct {
   int64_t recheck_ms;
+  /* When not 0, the poll reads only the priorities whose bit is set (bit
+   * p - MTQ_PRIORITY_MIN): a wake-up that names a priority. */
+  uint16_t only;
   int64_t empty_until_ms[MTQ_PRIORITY_LEVELS];       /* the inboxes */
   int64_t moved_empty_until_ms[MTQ_PRIORITY_LEVELS]; /* the side lanes */
   struct {
@@ -106,6 +109,14 @@ typedef struct {
  * (fencing, one outcome, the audit trail), batching the writes of all of
  * them.  Returns how many were recorded; each end says for itself. */
 size_t mtq_store_end_many(mtq_store_t *store, mtq_end_t *ends, size_t n);
+
+/* The seq of each of n channels (names borrowed) into seqs[i], in one
+ * read of the channels collection: a number that every write making work
+ * runnable in the channel bumps (0 for a channel never bumped, or not
+ * declared).  An idle worker reads it every poll interval instead of
+ * polling its lanes, and polls them when a seq moved (README, "Wake-ups"). */
+bool mtq_store_channel_seqs(mtq_store_t *store, const char *const *names, size_t n,
+                            int64_t *seqs, bson_error_t *error);
 
 /* Upserts the worker's whoami document (borrowed). */
 bool mtq_store_heartbeat(mtq_store_t *store, const mtq_whoami_t *whoami, bson_error_t *error);

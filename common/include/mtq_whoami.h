@@ -20,6 +20,10 @@
 #define MTQ_HOST_MAX 255
 #define MTQ_HOSTINFO_MAX_GPUS 16
 #define MTQ_HOSTINFO_GPU_NAME_MAX 96
+/* Where a worker listens for wake-up datagrams: "IPv4:port" strings, at
+ * most this many ("255.255.255.255:65535" and its NUL fit in the size). */
+#define MTQ_WHOAMI_WAKE_MAX 16
+#define MTQ_WHOAMI_WAKE_SIZE 24
 
 /* One GPU; a figure nvidia-smi reports as "[N/A]" is NAN. */
 typedef struct {
@@ -88,6 +92,11 @@ typedef struct {
   int64_t started_at_ms;
   int64_t last_seen_ms; /* the worker's clock; 0: never */
   int64_t heartbeat_interval_ms;
+  /* The addresses its wake-up socket listens on (worker/wake.c): every
+   * non-loopback IPv4 address of its host, then 127.0.0.1, all with the
+   * same port.  None when wake-ups are off. */
+  char wake[MTQ_WHOAMI_WAKE_MAX][MTQ_WHOAMI_WAKE_SIZE];
+  size_t n_wake;
   mtq_hostinfo_t hostinfo;
 } mtq_whoami_t;
 
@@ -99,6 +108,12 @@ void mtq_whoami_cleanup(mtq_whoami_t *w);
 void mtq_whoami_add_channel(mtq_whoami_t *w, const char *channel);
 void mtq_whoami_add_function(mtq_whoami_t *w, const char *name, const char *version);
 void mtq_whoami_add_tag(mtq_whoami_t *w, const char *tag);
+/* Appends a wake-up address "A.B.C.D:PORT" (port 1..65535); false, and
+ * nothing added, when it is not one or the list is full. */
+bool mtq_whoami_add_wake(mtq_whoami_t *w, const char *addr);
+/* Parses "A.B.C.D:PORT" into *ip (network order) and *port (host order);
+ * false when it is not one.  What add_wake accepts. */
+bool mtq_whoami_wake_parse(const char *addr, uint32_t *ip, uint16_t *port);
 
 /* Appends the whole document (with _id) to doc, which must be empty. */
 void mtq_whoami_to_bson(const mtq_whoami_t *w, bson_t *doc);

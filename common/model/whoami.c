@@ -1,5 +1,7 @@
 /* whoami.c - the worker document, written and read (see mtq_whoami.h). */
+#include <arpa/inet.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mtq_whoami.h"
@@ -59,6 +61,45 @@ void mtq_whoami_add_function(mtq_whoami_t *w, const char *name, const char *vers
   mtq_whoami_func_t *f = &w->functions[w->n_functions++];
   bson_strncpy(f->name, name, sizeof f->name);
   bson_strncpy(f->version, version, sizeof f->version);
+}
+
+bool mtq_whoami_wake_parse(const char *addr, uint32_t *ip, uint16_t *port) {
+  const char *colon = addr ? strrchr(addr, ':') : NULL;
+  char host[16];
+  size_t n = colon ? (size_t)(colon - addr) : 0;
+  if (!colon || n == 0 || n >= sizeof host) {
+    return false;
+  }
+  memcpy(host, addr, n);
+  host[n] = '\0';
+  struct in_addr in;
+  if (inet_pton(AF_INET, host, &in) != 1) {
+    return false;
+  }
+  /* Digits only: strtol alone would take " 7", "+7" or "7x". */
+  const char *p = colon + 1;
+  size_t digits = strspn(p, "0123456789");
+  if (digits == 0 || digits > 5 || p[digits] != '\0') {
+    return false;
+  }
+  long v = strtol(p, NULL, 10);
+  if (v < 1 || v > 65535) {
+    return false;
+  }
+  *ip = in.s_addr;
+  *port = (uint16_t)v;
+  return true;
+}
+
+bool mtq_whoami_add_wake(mtq_whoami_t *w, const char *addr) {
+  uint32_t ip;
+  uint16_t port;
+  if (w->n_wake >= MTQ_WHOAMI_WAKE_MAX || strlen(addr) >= MTQ_WHOAMI_WAKE_SIZE ||
+      !mtq_whoami_wake_parse(addr, &ip, &port)) {
+    return false;
+  }
+  bson_strncpy(w->wake[w->n_wake++], addr, MTQ_WHOAMI_WAKE_SIZE);
+  return true;
 }
 
 bool mtq_whoami_has_channel(const mtq_whoami_t *w, const char *channel) {
@@ -188,6 +229,12 @@ void mtq_whoami_to_bson(const mtq_whoami_t *w, bson_t *doc) {
   BSON_APPEND_DATE_TIME(doc, "started_at", w->started_at_ms);
   BSON_APPEND_DATE_TIME(doc, "last_seen", w->last_seen_ms);
   BSON_APPEND_INT64(doc, "heartbeat_interval_ms", w->heartbeat_interval_ms);
+  BSON_APPEND_ARRAY_BEGIN(doc, "wake", &arr);
+  for (size_t i = 0; i < w->n_wake; i++) {
+    bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
+    BSON_APPEND_UTF8(&arr, k, w->wake[i]);
+  }
+  bson_append_array_end(doc, &arr);
   append_host(&w->hostinfo, doc);
 }
 
@@ -248,6 +295,22 @@ static void read_names(const bson_iter_t *it, char ***list, size_t *n) {
   while (bson_iter_next(&sub)) {
     if (BSON_ITER_HOLDS_UTF8(&sub) && mtq_name_valid(bson_iter_utf8(&sub, NULL))) {
       add_name(list, n, bson_iter_utf8(&sub, NULL));
+    }
+  }
+}
+
+/* The addresses that parse; anything else is skipped (a hand edit, or a
+ * newer worker's IPv6 address), and so are those past the limit. */
+static void read_wake(mtq_whoami_t *w, const bson_iter_t *it) {
+  bson_iter_t sub;
+  if (!BSON_ITER_HOLDS_ARRAY(it) || !bson_iter_recurse(it, &sub)) {
+    return;
+  }
+  while (bson_iter_next(&sub)) {
+    uint32_t len;
+    const char *s = BSON_ITER_HOLDS_UTF8(&sub) ? bson_iter_utf8(&sub, &len) : NULL;
+    if (s && strlen(s) == len) {
+      mtq_whoami_add_wake(w, s);
     }
   }
 }
@@ -364,6 +427,8 @@ static void read_field(mtq_whoami_t *w, const bson_iter_t *it) {
     w->last_seen_ms = as_ms(it);
   } else if (strcmp(k, "heartbeat_interval_ms") == 0) {
     w->heartbeat_interval_ms = as_int(it, 0);
+  } else if (strcmp(k, "wake") == 0) {
+    read_wake(w, it);
   } else if (strcmp(k, "cores") == 0) {
     h->cores = as_int32(it);
   } else if (strcmp(k, "load") == 0) {

@@ -184,6 +184,9 @@ bool mtq_store_poll(mtq_store_t *store, const char *channel, const mtq_func_ref_
   poll_t pl = {store, client, channel, &served, kind == MTQ__SERVER_MONGODB, by, memo,
                memo ? mtq_now_ms() : 0};
   for (int32_t p = MTQ_PRIORITY_MAX; ok && p >= MTQ_PRIORITY_MIN && out->n - start < limit; p--) {
+    if (memo && memo->only && !(memo->only & (1u << (p - MTQ_PRIORITY_MIN)))) {
+      continue;
+    }
     ok = poll_priority(&pl, p, limit - (out->n - start), out, error);
   }
   mtq__store_push(store, client);
@@ -634,6 +637,11 @@ size_t mtq_store_end_many(mtq_store_t *store, mtq_end_t *ends, size_t n) {
   }
   mtq__run_records(store, client, runs, n_runs);
   bson_free(runs);
+  for (size_t i = 0; i < n; i++) {
+    if (ends[i].recorded && b[i].to == MTQ_STATE_QUEUED) {
+      mtq__task_touch(store, client, ends[i].task); /* back in the queue: wake.c */
+    }
+  }
   for (size_t i = 0; i < n; i++) {
     if (ends[i].recorded) {
       mtq__end_forget(&b[i].ending, ends[i].task);

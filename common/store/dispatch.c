@@ -70,6 +70,9 @@ bool mtq_store_send_copy(mtq_store_t *store, const mtq_task_t *parent, const cha
   mongoc_client_t *client = mtq__store_pop(store);
   mongoc_collection_t *lane = mtq__seg_coll(store, client, c.channel, c.priority, "");
   bool ok = mtq__insert_task(lane, &c, false, error);
+  if (ok) {
+    mtq__task_touch(store, client, &c);
+  }
   mongoc_collection_destroy(lane);
   mtq__store_push(store, client);
   return ok;

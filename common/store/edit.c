@@ -74,6 +74,9 @@ bool mtq_store_set_priority(mtq_store_t *store, const bson_oid_t *id, int32_t pr
   } else if (ok && e.place.lane != priority) {
     ok = mtq__move_task(store, e.client, &e.t, e.place.coll, priority, true, by, "move", error);
   }
+  if (ok) {
+    mtq__task_touch(store, e.client, &e.t);
+  }
   edit_close(&e);
   return ok;
 }
@@ -92,6 +95,9 @@ bool mtq_store_set_enable(mtq_store_t *store, const bson_oid_t *id, bool enable,
                enable ? e.t.status : MTQ_STATE_DISABLED, by, enable ? "enable" : "disable");
     bson_value_t v = {.value_type = BSON_TYPE_BOOL, .value.v_bool = enable};
     ok = set_field(e.place.coll, id, "is_enable", &v, error);
+  }
+  if (ok && enable) {
+    mtq__channel_touch(store, e.client, e.t.channel);
   }
   edit_close(&e);
   return ok;
@@ -180,6 +186,9 @@ static bool restate(mtq_store_t *store, const bson_oid_t *id, mtq_state_t to, co
     ok = mtq__write_at_token(store, e.client, e.place.coll, id, e.t.token - 1, upd, error);
     bson_destroy(upd);
   }
+  if (ok && stored == MTQ_STATE_QUEUED) {
+    mtq__channel_touch(store, e.client, e.t.channel);
+  }
   edit_close(&e);
   return ok;
 }
@@ -247,6 +256,9 @@ bool mtq_store_retry(mtq_store_t *store, const bson_oid_t *id, const char *by,
          mtq__write_at_token(store, e.client, e.place.coll, id, e.t.token - 1, NULL,
                              error); /* the ended record */
     mongoc_collection_destroy(lane);
+  }
+  if (ok) {
+    mtq__task_touch(store, e.client, &e.t);
   }
   edit_close(&e);
   return ok;

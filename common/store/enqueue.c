@@ -301,6 +301,9 @@ static void insert_tasks(batch_t *b) {
        * that holds tasks within a minute (segment.c). */
       mtq_warn("could not list segment %s: %s", name, err.message);
     }
+    if (any_in) {
+      mtq__task_touch(b->store, b->client, first); /* idle workers: see wake.c */
+    }
   }
   bson_free(errs);
   bson_free(in);

@@ -506,6 +506,7 @@ bool mtq__end_attempt(mtq_store_t *store, mongoc_client_t *client, mtq_task_t *t
     return false;
   }
   drop_lease(store, client, e.lease);
+  mtq__task_touch(store, client, task);
   mtq__end_done(store, client, &e, task);
   return true;
 }

@@ -79,6 +79,9 @@ bool mtq_store_release_due(mtq_store_t *store, const char *channel, int64_t now_
   bool ok = mtq__each_doc(s.coll, &filter, NULL, release_one, &s, error);
   bson_destroy(&filter);
   mongoc_collection_destroy(s.coll);
+  if (s.count > 0) {
+    mtq__channel_touch(store, client, channel);
+  }
   mtq__store_push(store, client);
   *next_due_ms = s.next_due_ms;
   *released = s.count;
@@ -209,6 +212,12 @@ bool mtq_store_reconcile(mtq_store_t *store, const char *channel, const char *by
     size_t relisted = 0, dropped = 0;
     ok = mtq__seg_orphans(store, client, channel, &relisted, &dropped, error);
     at.orphans_at_ms = ok ? now : at.orphans_at_ms;
+    if (relisted > 0) {
+      mtq__channel_touch(store, client, channel); /* work polls could not see */
+    }
+  }
+  if (*moved > 0) {
+    mtq__channel_touch(store, client, channel);
   }
   pthread_mutex_lock(&store->lock);
   *recon_at(store, channel) = at;

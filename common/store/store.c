@@ -74,6 +74,7 @@ void mtq_store_destroy(mtq_store_t *store) {
   bson_strfreev(store->known_channels);
   bson_free(store->segs);
   bson_free(store->recon);
+  mtq__wake_cache_free(store->wake);
   pthread_mutex_destroy(&store->lock);
   pthread_mutex_destroy(&store->segment_lock);
   bson_free(store);

@@ -24,7 +24,8 @@
  *
  * Files: store.c (connection, collections), segment.c, channel.c, protocol.c (the
  * claim protocol), events.c, runs.c; then one file per audience's work:
- * enqueue.c (producers), claim.c and whoami.c (workers), leases.c,
+ * wake.c (telling idle workers of new work), enqueue.c (producers),
+ * claim.c and whoami.c (workers), leases.c,
  * release.c, dispatch.c and retention.c (the coordinator), find.c, edit.c
  * and query.c (operators). */
 #ifndef MTQ_STORE_PRIVATE_H
@@ -53,6 +54,7 @@ struct mtq_store {
   pthread_mutex_t segment_lock; /* releases into segments vs retirement (segment.c) */
   struct mtq__recon_at *recon; /* where each channel's reconcile goes on (release.c) */
   size_t n_recon;
+  struct mtq__wake_cache *wake; /* whom to wake, and the socket (wake.c) */
 };
 typedef struct mtq__seg_slot mtq__seg_slot_t;
 typedef struct mtq__recon_at mtq__recon_at_t;
@@ -170,6 +172,26 @@ typedef struct {
 } mtq__run_end_t;
 void mtq__run_records(mtq_store_t *store, mongoc_client_t *client, const mtq__run_end_t *ends,
                       size_t n);
+
+/* After a write that makes work runnable in channel: bumps the channel
+ * document's seq (which idle workers read every poll interval) and wakes
+ * the running workers that serve the channel with a datagram (mtq__wake;
+ * "to.<worker>" wakes that worker only).  Best effort, never blocks on the
+ * network and never fails the write: a failure costs latency only (the
+ * workers' fallback polls).  wake.c */
+void mtq__channel_touch(mtq_store_t *store, mongoc_client_t *client, const char *channel);
+/* The datagram alone; priority -1 when the work is not one task of a known
+ * priority (the worker then reads every lane of the channel). */
+void mtq__wake(mtq_store_t *store, mongoc_client_t *client, const char *channel,
+               int32_t priority);
+/* mtq__channel_touch of the task's channel when the task, as it now is, is
+ * one a worker's poll would take (queued, enabled, not a parent). */
+void mtq__task_touch(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task);
+/* Every worker document, just read (mtq_store_workers): whom to wake,
+ * without reading whoami again for it. */
+void mtq__wake_learn(mtq_store_t *store, const mtq_whoami_list_t *all);
+/* Frees what wake.c keeps in a store; for mtq_store_destroy. */
+void mtq__wake_cache_free(struct mtq__wake_cache *cache);
 
 /* Reads the channel's document: *max_backlog (0 = none), and proves the
  * channel is declared (MTQ_ERR_UNKNOWN_CHANNEL otherwise).  channel.c */

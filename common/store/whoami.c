@@ -59,6 +59,11 @@ bool mtq_store_workers(mtq_store_t *store, mtq_whoami_list_t *out, bson_error_t 
   bson_destroy(&filter);
   mongoc_collection_destroy(coll);
   mtq__store_push(store, client);
+  if (ok) {
+    /* An enqueue reads every worker to check the function is served: the
+     * wake-up that follows needs no read of its own. */
+    mtq__wake_learn(store, out);
+  }
   return ok;
 }
 

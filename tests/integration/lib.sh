@@ -395,9 +395,13 @@ start_worker() {
   local id="$1" conc="$2"
   shift 2
   local ini="$TMP/worker-$id.ini"
+  # idle_poll_ms: several tests write tasks straight into the database (an
+  # outside producer, dbedit), which bumps no channel seq and sends no
+  # wake-up; an idle worker finds those at its next full poll, which the
+  # default (30 s) would put past their waits.  test_wake.sh sets its own.
   local defaults=("id = $id" "channels = default" "concurrency = $conc"
                   "poll_interval_ms = 100" "heartbeat_interval_ms = 500"
-                  "grace_period_ms = 5000" "lease_ms = 3000")
+                  "grace_period_ms = 5000" "lease_ms = 3000" "idle_poll_ms = 1000")
   {
     printf '[database]\nuri = %s\n\n' "$URI"
     printf '[function record]\nversion = 1\ncommand = /bin/sh %s/record.sh %s\n\n' "$FN" "$EXEC_LOG"

@@ -331,6 +331,25 @@ static void test_channel_64_chars_accepted(void **state) {
 
 /* --- bad names, unknown sections and keys -------------------------------- */
 
+/* The wake-up keys: defaults, values, and what is refused. */
+static void test_wake_keys(void **unused) {
+  test_cfg_t cfg;
+  bson_error_t error;
+  test_cfg_init(&cfg);
+  assert_true(cfg.w.wake);
+  assert_int_equal(cfg.w.wake_port, 0);
+  assert_int_equal(cfg.w.idle_poll_ms, 30000);
+  assert_true(parse(&cfg, "[worker]\nwake = false\nwake_port = 7070\nidle_poll_ms = 5000\n", &error));
+  assert_false(cfg.w.wake);
+  assert_int_equal(cfg.w.wake_port, 7070);
+  assert_int_equal(cfg.w.idle_poll_ms, 5000);
+  test_cfg_cleanup(&cfg);
+  expect_refused("[worker]\nwake_port = 65536\n", "wake_port");
+  expect_refused("[worker]\nwake_port = -1\n", "wake_port");
+  expect_refused("[worker]\nwake = maybe\n", "wake");
+  expect_refused("[worker]\nidle_poll_ms = 0\n", "idle_poll_ms");
+}
+
 static void test_bad_names(void **unused) {
   expect_refused("[worker]\nid = m 1\n", "'m 1'", "worker id");
   expect_refused("[worker]\nid = m$1\n", "'m$1'");
@@ -710,6 +729,7 @@ int main(void) {
       T(test_channels_single),
       cmocka_unit_test(test_channels_refused),
       T(test_channel_64_chars_accepted),
+      cmocka_unit_test(test_wake_keys),
       cmocka_unit_test(test_bad_names),
       cmocka_unit_test(test_unknown_section),
       cmocka_unit_test(test_unknown_key),

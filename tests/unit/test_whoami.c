@@ -1,5 +1,6 @@
 /* test_whoami.c - the worker document: its writer and its lenient reader
  * (common/model/whoami.c).  No database. */
+#include <arpa/inet.h>
 #include <math.h>
 #include <string.h>
 
@@ -226,6 +227,44 @@ static void test_lenient(void **unused) {
   free_whoami(w);
 }
 
+/* The wake-up addresses: written as given, read back; what does not parse
+ * as IPv4:port is skipped, and so is anything past the limit. */
+static void test_wake(void **unused) {
+  mtq_whoami_t *w = new_whoami("w1");
+  uint32_t ip;
+  uint16_t port;
+  assert_true(mtq_whoami_wake_parse("10.0.0.2:4100", &ip, &port));
+  assert_int_equal(port, 4100);
+  assert_int_equal(ip, htonl(0x0A000002));
+  const char *bad[] = {"10.0.0.2", "10.0.0.2:", "10.0.0.2:0", "10.0.0.2:65536", ":80",
+                       "10.0.0:80", "10.0.0.2: 80", "10.0.0.2:+80", "10.0.0.2:80x",
+                       "[::1]:80", "host:80", "1.2.3.4:123456"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    assert_false(mtq_whoami_wake_parse(bad[i], &ip, &port));
+    assert_false(mtq_whoami_add_wake(w, bad[i]));
+  }
+  assert_true(mtq_whoami_add_wake(w, "10.0.0.2:4100"));
+  assert_true(mtq_whoami_add_wake(w, "127.0.0.1:4100"));
+  bson_t doc = BSON_INITIALIZER;
+  mtq_whoami_to_bson(w, &doc);
+  mtq_whoami_t *r = new_whoami("");
+  assert_true(mtq_whoami_from_bson(r, &doc));
+  assert_int_equal(r->n_wake, 2);
+  assert_string_equal(r->wake[0], "10.0.0.2:4100");
+  assert_string_equal(r->wake[1], "127.0.0.1:4100");
+  bson_destroy(&doc);
+  assert_true(read_json(r, "{\"_id\": \"w1\", \"wake\": [\"1.2.3.4:5\", 7, \"nope\","
+                           " \"::1:80\", \"5.6.7.8:9\"]}"));
+  assert_int_equal(r->n_wake, 2);
+  assert_string_equal(r->wake[1], "5.6.7.8:9");
+  for (int i = 0; i < MTQ_WHOAMI_WAKE_MAX + 2; i++) {
+    mtq_whoami_add_wake(r, "1.1.1.1:1");
+  }
+  assert_int_equal(r->n_wake, MTQ_WHOAMI_WAKE_MAX);
+  free_whoami(r);
+  free_whoami(w);
+}
+
 static void test_states(void **unused) {
   assert_string_equal(mtq_worker_state_name(MTQ_WORKER_STATE_RUNNING), "running");
   assert_string_equal(mtq_worker_state_name(MTQ_WORKER_STATE_STOPPED), "stopped");
@@ -255,6 +294,7 @@ int main(void) {
       cmocka_unit_test(test_append_absent_figures),
       cmocka_unit_test(test_round_trip),
       cmocka_unit_test(test_lenient),
+      cmocka_unit_test(test_wake),
       cmocka_unit_test(test_states),
       cmocka_unit_test(test_list),
   };
