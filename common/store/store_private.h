@@ -22,7 +22,8 @@
  *   whoami              one document per worker, _id = worker id
  *   runs                one document per ended attempt (capped: runs.c)
  *
- * Files: store.c (connection, collections), segment.c, channel.c, protocol.c (the
+ * Files: store.c (connection, collections), segment.c (a lane's bounded
+ * segments), bulk.c (many writes in one command), channel.c, protocol.c (the
  * claim protocol), events.c, runs.c; then one file per audience's work:
  * wake.c (telling idle workers of new work), enqueue.c (producers),
  * claim.c and whoami.c (workers), leases.c,
