@@ -16,7 +16,9 @@
 # lease_ms = 3000 on each task it runs and renews it; mtqd (lost_after_ms
 # 3000, sweep_interval_ms 500) gives back the tasks of lost workers and of
 # expired leases; tasks have max_attempts 5.  When every task is done or dead:
-#   lost = tasks - done - dead must be 0, and the results must hold every
+#   lost = tasks - done - dead - unfinished must be 0 (unfinished: still
+#       live when a run is cut short by its budget, which fails the test on
+#       its own), and the results must hold every
 #       task id the producer got back, once, and no other;
 #   overlaps (a run of a task starting while another run of it holds its
 #       lock) must be 0;
@@ -234,7 +236,13 @@ distinct="$(sort -u "$IDS" | wc -l)"
 stats="$(cli --json stats)" || fail "mtq stats failed at the end"
 done_n="$(count_of "$stats" done)"
 dead_n="$(count_of "$stats" dead)"
-lost=$((tasks - done_n - dead_n))
+# Tasks still live (a run cut short by its time budget): unfinished, not
+# lost.  Lost is what is neither ended nor anywhere live.
+unfinished=0
+for s in queued running delayed retry_wait suspended; do
+  unfinished=$((unfinished + $(count_of "$stats" "$s")))
+done
+lost=$((tasks - done_n - dead_n - unfinished))
 dbedit --ids results --filter '{"channel": "default"}' >"$DIR/results" ||
   fail "cannot read the ids of the results"
 missing="$(sort -u "$DIR/results" | comm -23 <(sort -u "$IDS") - | wc -l)"
@@ -245,6 +253,7 @@ no_reason="$(dbedit --count results --filter "$DEAD_WITHOUT_REASON")" ||
 overlaps="$(lines_of '^OVERLAP ' "$EXEC")"
 executions="$(lines_of '^start ' "$EXEC")"
 retries=$((executions - tasks))
+((retries >= 0)) || retries=0 # tasks not yet run (a run cut short) are no negative retries
 retry_events="$(dbedit --count events --filter "$RETRY_EVENTS")" || fail "cannot count the events"
 planned=$(((N + 42) / 50)) # n % 50 == 7 for n in 0..N-1
 rate="$(awk -v n="$((done_n + dead_n))" -v s="$elapsed" 'BEGIN {printf "%.1f", (s > 0 ? n / s : 0)}')"
@@ -261,7 +270,7 @@ echo "fault figures: tasks/s=$rate worker_restarts=$RESTARTS orphans=$ORPHANS" \
   "dead_without_reason=$no_reason planned_failures=$planned distinct_ids=$distinct" \
   "runs_per_worker: $per_worker seed=$SEED"
 echo "fault counts: $(jget default <<<"$stats")"
-echo "FAULT SUMMARY tasks=$tasks done=$done_n dead=$dead_n lost=$lost overlaps=$overlaps" \
+echo "FAULT SUMMARY tasks=$tasks done=$done_n dead=$dead_n unfinished=$unfinished lost=$lost overlaps=$overlaps" \
   "executions=$executions retries=$retries retry_events=$retry_events kills=$KILLS" \
   "db_restarts=$DB_RESTARTS seconds=$elapsed"
 
