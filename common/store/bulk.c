@@ -24,8 +24,15 @@ static bool insert_chunk(mongoc_collection_t *coll, const bson_t *const *docs, s
   uint32_t server = mongoc_bulk_operation_execute(bulk, &reply, &err);
   bool ok = true;
   bson_iter_t it, arr;
-  bool per_doc = bson_iter_init_find(&it, &reply, "writeErrors") && BSON_ITER_HOLDS_ARRAY(&it) &&
-                 bson_iter_recurse(&it, &arr);
+  /* The driver's reply always has a writeErrors array, empty when the
+   * command failed as a whole (no server, a lost connection): only entries
+   * in it say that the other documents went in. */
+  bool per_doc = false;
+  if (bson_iter_init_find(&it, &reply, "writeErrors") && BSON_ITER_HOLDS_ARRAY(&it) &&
+      bson_iter_recurse(&it, &arr)) {
+    bson_iter_t probe = arr;
+    per_doc = bson_iter_next(&probe);
+  }
   if (per_doc) {
     /* {index, code, errmsg} for each document that failed on its own. */
     while (bson_iter_next(&arr)) {

@@ -2,7 +2,7 @@
  * C API while faults happen around it, keeping the backlog bounded.
  *
  *   faultload --uri URI --func NAME [--channel C] [--tasks N] [--max-attempts K]
- *             [--backlog B] [--batch M] [--seed S] [--ids FILE]
+ *             [--backlog B] [--batch M] [--seed S] [--ids FILE] [--for SECONDS]
  *
  * Task i (0..N-1) gets args {"n": i, "ms": <0..50, from the seed>}.  Before
  * each batch of M tasks it reads the channel's backlog (mtq_store_backlog)
@@ -17,8 +17,13 @@
  * written to FILE (one a line, in hex, as soon as the insert is known to have
  * happened) is a task in the database.
  *
+ * With --for, it stops enqueueing (at a batch boundary) once SECONDS have
+ * passed, so that a busy machine's run stays within its time: the ids file
+ * says how many went in.
+ *
  * Prints a line of figures at the end.  Exit status: 0 when all N are
- * enqueued, 1 on a failure that is not transient, 2 for bad usage. */
+ * enqueued (or --for ran out), 1 on a failure that is not transient, 2 for
+ * bad usage. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +38,7 @@
 
 typedef struct {
   const char *uri, *channel, *func, *ids_path;
-  int64_t tasks, backlog, batch;
+  int64_t tasks, backlog, batch, for_s;
   int32_t max_attempts;
   unsigned seed;
 } options_t;
@@ -45,7 +50,7 @@ typedef struct {
 static int usage(void) {
   fprintf(stderr, "usage: faultload --uri URI --func NAME [--channel C] [--tasks N]\n"
                   "                 [--max-attempts K] [--backlog B] [--batch M] [--seed S]\n"
-                  "                 [--ids FILE]\n");
+                  "                 [--ids FILE] [--for SECONDS]\n");
   return 2;
 }
 
@@ -81,6 +86,8 @@ static bool parse_args(int argc, char **argv, options_t *o) {
       o->tasks = n;
     } else if (strcmp(a, "--backlog") == 0 && parse_int(v, 1, &n)) {
       o->backlog = n;
+    } else if (strcmp(a, "--for") == 0 && parse_int(v, 0, &n)) {
+      o->for_s = n;
     } else if (strcmp(a, "--batch") == 0 && parse_int(v, 1, &n)) {
       o->batch = n;
     } else if (strcmp(a, "--max-attempts") == 0 && parse_int(v, 1, &n) && n <= INT32_MAX) {
@@ -174,7 +181,13 @@ static bool enqueue_surely(mtq_store_t *store, mtq_task_t *task, figures_t *f) {
 
 static bool run(mtq_store_t *store, const options_t *o, FILE *ids, figures_t *f) {
   unsigned seed = o->seed;
+  int64_t stop_ms = o->for_s > 0 ? mtq_now_ms() + o->for_s * 1000 : INT64_MAX;
   for (int64_t i = 0; i < o->tasks; i++) {
+    if (i % o->batch == 0 && mtq_now_ms() >= stop_ms) {
+      fprintf(stderr, "faultload: %" PRId64 " s are over: stopping after %" PRId64 " tasks\n",
+              o->for_s, i);
+      break;
+    }
     if (i % o->batch == 0 && !wait_for_room(store, o, f)) {
       return false;
     }
