@@ -238,10 +238,7 @@ static void mark_running(mtq_store_t *store, mongoc_client_t *client, mtq_task_t
     mongoc_collection_t *lane = mtq__home(store, client, &tasks[i]);
     size_t m = 0;
     for (size_t j = i; j < n; j++) {
-      if (claimed[j] && !done[j] && tasks[j].moved == tasks[i].moved &&
-          tasks[j].priority == tasks[i].priority && strcmp(tasks[j].seg, tasks[i].seg) == 0 &&
-          strcmp(tasks[j].channel, tasks[i].channel) == 0 &&
-          mtq_task_is_parent(&tasks[j]) == mtq_task_is_parent(&tasks[i])) {
+      if (claimed[j] && !done[j] && mtq__same_home(&tasks[j], &tasks[i])) {
         done[j] = true;
         ids[m] = &tasks[j].id;
         tokens[m] = tasks[j].token;
@@ -526,9 +523,7 @@ static void record_outcomes(mtq_store_t *store, mongoc_client_t *client, batch_e
     size_t g = 0;
     for (size_t j = k; j < m; j++) {
       const mtq_task_t *u = b[of[j]].end->task;
-      if (!gone[j] && u->moved == t->moved && u->priority == t->priority &&
-          strcmp(u->seg, t->seg) == 0 && strcmp(u->channel, t->channel) == 0 &&
-          mtq_task_is_parent(u) == mtq_task_is_parent(t)) {
+      if (!gone[j] && mtq__same_home(u, t)) {
         gone[j] = true;
         ids[g] = &u->id;
         tokens[g] = b[of[j]].ending.before.token;

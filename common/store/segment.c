@@ -427,27 +427,25 @@ bool mtq__seg_orphans(mtq_store_t *store, mongoc_client_t *client, const char *c
       continue;
     }
     mongoc_collection_t *coll = mtq__coll(store, client, names[i]);
-    {
-      bool empty = false;
-      ok = is_empty(store, client, coll, &empty, error);
-      if (ok && !empty) {
-        mongoc_collection_t *dir = directory(store, client, channel, p);
-        bson_t *filter = BCON_NEW("_id", BCON_UTF8(seg));
-        int64_t listed = mongoc_collection_count_documents(dir, filter, NULL, NULL, NULL, NULL);
-        bson_destroy(filter);
-        mongoc_collection_destroy(dir);
-        if (listed == 0) {
-          ok = mtq__seg_list(store, client, channel, p, seg, error);
-          *relisted += ok;
-          mtq_info("%s holds tasks but was not listed: listed again", names[i]);
-        }
-      } else if (ok && mtq__seg_closed(store, seg, now)) {
-        bool retired = false;
-        ok = mtq__seg_retire(store, client, channel, p, seg, &retired, error);
-        *dropped += retired;
-      }
-    }
+    bool empty = false;
+    ok = is_empty(store, client, coll, &empty, error);
     mongoc_collection_destroy(coll);
+    if (ok && !empty) {
+      mongoc_collection_t *dir = directory(store, client, channel, p);
+      bson_t *filter = BCON_NEW("_id", BCON_UTF8(seg));
+      int64_t listed = mongoc_collection_count_documents(dir, filter, NULL, NULL, NULL, NULL);
+      bson_destroy(filter);
+      mongoc_collection_destroy(dir);
+      if (listed == 0) {
+        ok = mtq__seg_list(store, client, channel, p, seg, error);
+        *relisted += ok;
+        mtq_info("%s holds tasks but was not listed: listed again", names[i]);
+      }
+    } else if (ok && mtq__seg_closed(store, seg, now)) {
+      bool retired = false;
+      ok = mtq__seg_retire(store, client, channel, p, seg, &retired, error);
+      *dropped += retired;
+    }
   }
   bson_strfreev(names);
   return ok;

@@ -167,6 +167,12 @@ mongoc_collection_t *mtq__home(mtq_store_t *store, mongoc_client_t *client,
                               task->seg);
 }
 
+bool mtq__same_home(const mtq_task_t *a, const mtq_task_t *b) {
+  return mtq_task_is_parent(a) == mtq_task_is_parent(b) && a->moved == b->moved &&
+         a->priority == b->priority && strcmp(a->seg, b->seg) == 0 &&
+         strcmp(a->channel, b->channel) == 0;
+}
+
 mongoc_collection_t *mtq__delayed(mtq_store_t *store, mongoc_client_t *client,
                                   const char *channel) {
   char name[MTQ_NAME_MAX + 16];

@@ -94,6 +94,8 @@ mongoc_collection_t *mtq__live_coll(mtq_store_t *store, mongoc_client_t *client,
 mongoc_collection_t *mtq__home(mtq_store_t *store, mongoc_client_t *client,
                                const mtq_task_t *task);
 #define MTQ__DISPATCH "dispatch"
+/* Whether two live tasks have the same home (for writes grouped by it). */
+bool mtq__same_home(const mtq_task_t *a, const mtq_task_t *b);
 
 /* MongoDB or FerretDB (asks the server once); 0 when it cannot be reached. */
 int mtq__server_kind(mtq_store_t *store, mongoc_client_t *client, bson_error_t *error);
