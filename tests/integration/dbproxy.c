@@ -55,8 +55,9 @@ static void read_delay(uv_timer_t *t) {
   delay_ms = v > 0 ? (uint64_t)v : 0;
 }
 
+/* Both handles of both sides carry their side_t, not the pair. */
 static void on_closed(uv_handle_t *h) {
-  pair_t *p = h->data;
+  pair_t *p = ((side_t *)h->data)->pair;
   if (--p->open_handles == 0) {
     for (side_t *s = &p->client; s; s = s == &p->client ? &p->server : NULL) {
       while (s->head) {
