@@ -189,12 +189,27 @@ static mtq_poll_memo_t *memo_of(mtq_worker_t *w, size_t i) {
   return i < w->cfg->n_channels ? &w->memos[i] : &w->direct_memo;
 }
 
-/* The memo of watched channel i: its lanes are asked again at the next poll. */
+/* The memo of watched channel i: its lanes are asked again at the next
+ * poll; where its scans of the directories got to is kept. */
 static void forget_empty(mtq_worker_t *w, size_t i) {
   mtq_poll_memo_t *m = memo_of(w, i);
   int64_t recheck = m->recheck_ms;
+  size_t resume[MTQ_PRIORITY_LEVELS];
+  memcpy(resume, m->resume, sizeof resume);
   memset(m, 0, sizeof *m);
   m->recheck_ms = recheck;
+  memcpy(m->resume, resume, sizeof resume);
+}
+
+/* Whether a poll stopped short of the end of a directory with nothing
+ * found: the next poll must read on, so the worker is not idle yet. */
+static bool scan_unfinished(mtq_worker_t *w) {
+  for (size_t i = 0; i < w->n_watch; i++) {
+    if (memo_of(w, i)->partial) {
+      return true;
+    }
+  }
+  return false;
 }
 
 /* Decides, on the loop, what the poll reads.  Not idle: every lane, as
@@ -332,7 +347,7 @@ static int64_t poll_next(mtq_duty_t *d) {
   }
   mtq_task_list_cleanup(&w->claimed);
   if (d->ok && w->poll_lanes) {
-    w->idle = claimed == 0;
+    w->idle = claimed == 0 && !scan_unfinished(w);
     w->lanes_read_at = uv_now(w->loop);
   }
   int64_t next_ms = w->cfg->poll_interval_ms;

@@ -29,6 +29,14 @@ typedef struct {
     char seg[MTQ_POLL_MEMO_SEGMENTS][MTQ_SEG_MAX];
     int64_t idle_until_ms[MTQ_POLL_MEMO_SEGMENTS];
   } dir[MTQ_PRIORITY_LEVELS];
+  /* Beyond the front page: where in each directory the next poll reads on
+   * (0: from the second page), so that segments of tasks this worker
+   * cannot take (other functions, disabled, running) hide nothing behind
+   * them for more than a few polls.  Kept when the rest is forgotten. */
+  size_t resume[MTQ_PRIORITY_LEVELS];
+  /* Set by the poll: it found nothing and stopped before the end of a
+   * directory, so the next poll should come soon and read on. */
+  bool partial;
 } mtq_poll_memo_t;
 
 /* Reads up to limit runnable tasks of a channel, highest priority first and

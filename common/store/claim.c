@@ -74,56 +74,92 @@ static void remember(int64_t *until, bool empty, int64_t now, int64_t recheck_ms
   }
 }
 
+/* Asks the segments of one directory page for up to limit tasks, skipping
+ * those whose idle time has not passed (idle NULL: asks them all). */
+static bool poll_page(poll_t *pl, int32_t p, char (*segs)[MTQ_SEG_MAX], size_t n,
+                      int64_t *idle, size_t limit, mtq_task_list_t *got, size_t start,
+                      bool *asked, bson_error_t *error) {
+  bool ok = true;
+  for (size_t k = 0; ok && k < n && got->n - start < limit; k++) {
+    if (idle && skip(&idle[k], pl->now)) {
+      continue;
+    }
+    size_t before = got->n;
+    *asked = true;
+    ok = poll_coll(pl, p, false, segs[k], limit - (got->n - start), got, error);
+    if (idle) {
+      remember(&idle[k], ok && got->n == before, pl->now, pl->memo->recheck_ms);
+    }
+  }
+  return ok;
+}
+
 /* The segments of priority p, oldest first, until limit tasks are in got.
- * Directory pages are read POLL_PAGE at a time, at most POLL_PAGES of them:
- * the front of a directory is segments whose tasks all run, or that are
- * empty and not yet retired (mtqd retires them), so a poll that found
- * nothing on a page reads the next.  With a memo, the page of the last
- * poll is read again, skipping its segments that had nothing, until
- * recheck_ms passed or none of its segments is left to ask. */
+ * The directory is read POLL_PAGE entries at a time.  The front page
+ * holds the oldest tasks and is read at every poll; with a memo it is read
+ * again from the memo, skipping its segments that had nothing, until
+ * recheck_ms passed or none of them is left to ask.  When it has nothing
+ * for this worker (its segments hold only running tasks, or tasks of
+ * functions the worker does not serve, or disabled ones), up to
+ * POLL_PAGES - 1 more pages are read, from where the last such poll
+ * stopped (memo->resume), wrapping at the end: each poll costs a bounded
+ * number of queries however long the directory is, and a servable task
+ * anywhere in it is found within a few polls (memo->partial asks for them
+ * soon).  Without a memo, the pages right after the front. */
 #define POLL_PAGE MTQ_POLL_MEMO_SEGMENTS
 #define POLL_PAGES 4
 static bool poll_segments(poll_t *pl, int32_t p, size_t limit, mtq_task_list_t *got,
                           bson_error_t *error) {
   size_t i = (size_t)(p - MTQ_PRIORITY_MIN);
+  mtq_poll_memo_t *memo = pl->memo;
   char local[POLL_PAGE][MTQ_SEG_MAX];
-  int64_t local_idle[POLL_PAGE];
-  char(*segs)[MTQ_SEG_MAX] = pl->memo ? pl->memo->dir[i].seg : local;
-  int64_t *idle = pl->memo ? pl->memo->dir[i].idle_until_ms : local_idle;
-  size_t n = pl->memo ? pl->memo->dir[i].n : 0;
-  bool fresh = !pl->memo || pl->memo->dir[i].until_ms <= pl->now;
-  size_t skip_n = 0, start = got->n;
-  bool ok = true;
-  for (int page = 0; ok && page < POLL_PAGES && got->n - start < limit; page++) {
+  char(*segs)[MTQ_SEG_MAX] = memo ? memo->dir[i].seg : local;
+  int64_t *idle = memo ? memo->dir[i].idle_until_ms : NULL;
+  size_t n = memo ? memo->dir[i].n : 0;
+  size_t start = got->n;
+  bool ok = true, asked = false;
+  /* The front page: remembered, or read now. */
+  bool fresh = !memo || memo->dir[i].until_ms <= pl->now;
+  for (int pass = 0; ok && pass < 2; pass++) {
     if (fresh) {
-      ok = mtq__seg_dir(pl->store, pl->client, pl->channel, p, skip_n, POLL_PAGE, segs, &n,
-                        error);
-      memset(idle, 0, sizeof(int64_t) * POLL_PAGE);
-      if (pl->memo) {
-        pl->memo->dir[i].n = ok ? n : 0;
-        pl->memo->dir[i].until_ms = pl->now + pl->memo->recheck_ms;
+      ok = mtq__seg_dir(pl->store, pl->client, pl->channel, p, 0, POLL_PAGE, segs, &n, error);
+      if (memo) {
+        memset(idle, 0, sizeof(int64_t) * POLL_PAGE);
+        memo->dir[i].n = ok ? n : 0;
+        memo->dir[i].until_ms = pl->now + memo->recheck_ms;
       }
     }
-    bool asked = false;
-    for (size_t k = 0; ok && k < n && got->n - start < limit; k++) {
-      if (skip(&idle[k], pl->now)) {
-        continue;
-      }
-      size_t before = got->n;
-      asked = true;
-      ok = poll_coll(pl, p, false, segs[k], limit - (got->n - start), got, error);
-      remember(&idle[k], ok && got->n == before, pl->now, pl->memo ? pl->memo->recheck_ms : 0);
+    ok = ok && poll_page(pl, p, segs, n, idle, limit, got, start, &asked, error);
+    if (!ok || fresh || asked || got->n > start) {
+      break;
     }
-    if (!ok || got->n > start || n < POLL_PAGE) {
-      break; /* found some, or the directory has no more pages */
+    fresh = true; /* the remembered page had nothing left to ask: read it again */
+  }
+  if (!ok || got->n > start || n < POLL_PAGE) {
+    return ok; /* found some, or the directory has no more pages */
+  }
+  /* Deeper, from where the last poll stopped. */
+  size_t at = memo && memo->resume[i] >= POLL_PAGE ? memo->resume[i] : POLL_PAGE;
+  for (int page = 1; ok && page < POLL_PAGES; page++) {
+    size_t page_at = at;
+    ok = mtq__seg_dir(pl->store, pl->client, pl->channel, p, at, POLL_PAGE, local, &n, error);
+    ok = ok && poll_page(pl, p, local, n, NULL, limit, got, start, &asked, error);
+    if (!ok) {
+      break;
     }
-    if (!fresh && !asked) {
-      fresh = true; /* the remembered page had nothing left: read it again */
-      page--;
-      continue;
+    if (got->n > start) {
+      at = page_at; /* this page may hold more: the next poll reads it again */
+      break;
     }
-    skip_n += n;
-    fresh = true;
+    if (n < POLL_PAGE) {
+      at = POLL_PAGE; /* the end: the next poll starts over after the front */
+      break;
+    }
+    at += n;
+  }
+  if (memo && ok) {
+    memo->resume[i] = at;
+    memo->partial = memo->partial || (got->n == start && at > POLL_PAGE);
   }
   return ok;
 }
@@ -183,6 +219,9 @@ bool mtq_store_poll(mtq_store_t *store, const char *channel, const mtq_func_ref_
   size_t start = out->n;
   poll_t pl = {store, client, channel, &served, kind == MTQ__SERVER_MONGODB, by, memo,
                memo ? mtq_now_ms() : 0};
+  if (memo) {
+    memo->partial = false;
+  }
   for (int32_t p = MTQ_PRIORITY_MAX; ok && p >= MTQ_PRIORITY_MIN && out->n - start < limit; p--) {
     if (memo && memo->only && !(memo->only & (1u << (p - MTQ_PRIORITY_MIN)))) {
       continue;

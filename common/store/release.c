@@ -109,14 +109,17 @@ static bool reconcile_coll(sweep_t *s, bson_error_t *error) {
   return ok;
 }
 
-/* One segment: reconciled, or retired when it is empty and closed. */
+/* One segment: reconciled; or when it is empty and its window ended,
+ * unlisted, and dropped once closed (segment.c). */
 static bool reconcile_seg(sweep_t *s, const char *seg, size_t *docs, bson_error_t *error) {
   s->coll = mtq__seg_coll(s->store, s->client, s->channel, s->lane_priority, seg);
   int64_t n = 0;
+  int64_t now = mtq_now_ms();
   bool ok = mtq__count_docs(s->store, s->client, s->coll, &n, error);
-  if (ok && n == 0 && mtq__seg_closed(s->store, seg, mtq_now_ms())) {
+  if (ok && n == 0 && mtq__seg_ended(seg, now)) {
     bool retired;
-    ok = mtq__seg_retire(s->store, s->client, s->channel, s->lane_priority, seg, &retired, error);
+    ok = mtq__seg_retire(s->store, s->client, s->channel, s->lane_priority, seg,
+                         mtq__seg_closed(s->store, seg, now), &retired, error);
   } else if (ok && n > 0) {
     ok = reconcile_coll(s, error);
     *docs += (size_t)n;

@@ -39,17 +39,24 @@
  * the insert (a duplicate entry is fine).  Only two kinds of writer insert
  * into a segment: a producer, into the window of its own clock, and mtqd,
  * releasing a delayed or retried task into the segment its id names (an
- * operator's `mtq retry` and priority moves go to the side lane).  mtqd
- * retires a segment once it is empty and its window ended segment_retire_s
- * ago (10 minutes by default, mtq_store_set_segment_retire):
- * long enough that no producer's clock is that far behind, so no producer
- * still writes there, and its own releases wait for the retirement on the
- * store's segment lock (segment_lock): count, unlist, count again, drop.
- * FerretDB 1.24 cannot rename a collection whose name holds a dot, or a
- * rename (to a side name, then drop) would close even that gap.  A scan of
- * the collection names (mtq__seg_orphans) relists a non-empty segment that
- * is missing from the directory and drops empty closed ones, so a listing
- * lost to a crash costs a minute, not a task. */
+ * operator's `mtq retry` and priority moves go to the side lane).  A segment leaves the directory in two steps, both by mtqd and
+ * under the store's segment lock (segment_lock), which its own releases
+ * take too:
+ *   - unlisted once it is empty and its window ended a window ago: count,
+ *     unlist, count again (an insert in between relists it).  Polls read
+ *     the directory from its front, so empty segments must not pile up
+ *     there: a channel that drains as fast as it fills would otherwise
+ *     list hundreds of them ahead of the first task.  A producer that
+ *     inserts later lists the segment again itself;
+ *   - dropped once it is empty and its window ended segment_retire_s ago
+ *     (10 minutes by default, mtq_store_set_segment_retire): long enough
+ *     that no producer's clock is that far behind, so no producer still
+ *     writes there.  FerretDB 1.24 cannot rename a collection whose name
+ *     holds a dot, or a rename (to a side name, then drop) would close even
+ *     that gap.
+ * A scan of the collection names (mtq__seg_orphans) relists a non-empty
+ * segment that is missing from the directory and drops empty closed ones,
+ * so a listing lost to a crash costs a minute, not a task. */
 #include <string.h>
 
 #include "mtq_error.h"
@@ -313,12 +320,20 @@ void mtq_store_set_segment_retire(mtq_store_t *store, int64_t seconds) {
   pthread_mutex_unlock(&store->lock);
 }
 
+static bool ended_ago(const char *seg, int64_t seconds, int64_t now_ms) {
+  int64_t w = mtq__seg_window(seg);
+  return w >= 0 && (w + 1) * MTQ__WINDOW_S * 1000 + seconds * 1000 < now_ms;
+}
+
+bool mtq__seg_ended(const char *seg, int64_t now_ms) {
+  return ended_ago(seg, MTQ__WINDOW_S, now_ms);
+}
+
 bool mtq__seg_closed(mtq_store_t *store, const char *seg, int64_t now_ms) {
   pthread_mutex_lock(&store->lock);
   int64_t retire_s = store->segment_retire_s > 0 ? store->segment_retire_s : MTQ_SEGMENT_RETIRE_S;
   pthread_mutex_unlock(&store->lock);
-  int64_t w = mtq__seg_window(seg);
-  return w >= 0 && (w + 1) * MTQ__WINDOW_S * 1000 + retire_s * 1000 < now_ms;
+  return ended_ago(seg, retire_s, now_ms);
 }
 
 static bool is_empty(mtq_store_t *store, mongoc_client_t *client, mongoc_collection_t *coll,
@@ -330,7 +345,8 @@ static bool is_empty(mtq_store_t *store, mongoc_client_t *client, mongoc_collect
 }
 
 bool mtq__seg_retire(mtq_store_t *store, mongoc_client_t *client, const char *channel,
-                     int32_t priority, const char *seg, bool *retired, bson_error_t *error) {
+                     int32_t priority, const char *seg, bool drop, bool *retired,
+                     bson_error_t *error) {
   *retired = false;
   mongoc_collection_t *coll = mtq__seg_coll(store, client, channel, priority, seg);
   pthread_mutex_lock(&store->segment_lock);
@@ -342,6 +358,8 @@ bool mtq__seg_retire(mtq_store_t *store, mongoc_client_t *client, const char *ch
     if (ok && !empty) {
       /* An insert came in between: it stays. */
       ok = mtq__seg_list(store, client, channel, priority, seg, error);
+    } else if (ok && !drop) {
+      *retired = true;
     } else if (ok) {
       bson_error_t err;
       if (mongoc_collection_drop(coll, &err) || err.code == 26 /* NamespaceNotFound */) {
@@ -443,7 +461,7 @@ bool mtq__seg_orphans(mtq_store_t *store, mongoc_client_t *client, const char *c
       }
     } else if (ok && mtq__seg_closed(store, seg, now)) {
       bool retired = false;
-      ok = mtq__seg_retire(store, client, channel, p, seg, &retired, error);
+      ok = mtq__seg_retire(store, client, channel, p, seg, true, &retired, error);
       *dropped += retired;
     }
   }

@@ -32,18 +32,23 @@ bool mtq__seg_dir(mtq_store_t *store, mongoc_client_t *client, const char *chann
                   int32_t priority, size_t skip, size_t max, char (*out)[MTQ_SEG_MAX],
                   size_t *n, bson_error_t *error);
 
+/* Whether a segment's window ended more than a window ago: empty, it
+ * leaves its directory (polls stop reading it). */
+bool mtq__seg_ended(const char *seg, int64_t now_ms);
 /* Whether a segment's window ended the store's retirement delay ago
- * (mtq_store_set_segment_retire). */
+ * (mtq_store_set_segment_retire): empty, its collection is dropped. */
 bool mtq__seg_closed(mtq_store_t *store, const char *seg, int64_t now_ms);
-/* Retires an empty segment (count, unlist, count again, drop) under the
- * segment lock; *retired when it is gone.  A non-empty one stays listed. */
+/* Retires an empty segment under the segment lock: count, unlist, count
+ * again, and with drop, drop the collection; *retired when it is unlisted
+ * (and with drop, gone).  A non-empty one stays listed. */
 bool mtq__seg_retire(mtq_store_t *store, mongoc_client_t *client, const char *channel,
-                     int32_t priority, const char *seg, bool *retired, bson_error_t *error);
+                     int32_t priority, const char *seg, bool drop, bool *retired,
+                     bson_error_t *error);
 /* The segment lock: mtqd's releases into a segment (any window) and its
  * retirements take turns (segment.c). */
 void mtq__seg_lock(mtq_store_t *store);
 void mtq__seg_unlock(mtq_store_t *store);
-/* Relists non-empty segments missing from their directory and retires
+/* Relists non-empty segments missing from their directory and drops
  * empty closed ones. */
 bool mtq__seg_orphans(mtq_store_t *store, mongoc_client_t *client, const char *channel,
                       size_t *relisted, size_t *dropped, bson_error_t *error);

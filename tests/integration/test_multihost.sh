@@ -204,12 +204,15 @@ assert_eq running "$(worker_field "$CUT" state)" "state of $CUT at the end"
 # --- a redundant run, and a host with a copy cut off ------------------------------
 # Pick all: no rule can complete without the cut-off host's slot, so its
 # copy must be found lost (missed heartbeats) and replaced on another host.
+# Each copy runs 10 s: the cut comes after a few `mtq show`s and a second's
+# sleep, which on a loaded machine take several seconds, and it must still
+# find the victim's copy running.
 
 # copy_on TASK SLOT: the worker of the latest copy of SLOT.
 copy_on() { cli show "$1" | awk -v s="$2," '$1 == "copies[]" && $3 == s {w = $6} END {print w}'; }
 red=()
 for i in 1 2 3; do
-  red+=("$(enqueue --func slowecho --copies 3 --pick all --args "{\"sleep\": 3, \"n\": $i}")") ||
+  red+=("$(enqueue --func slowecho --copies 3 --pick all --args "{\"sleep\": 10, \"n\": $i}")") ||
     fail "enqueue of redundant task $i failed"
 done
 copy_sent() { [[ -n "$(copy_on "$1" 0)" ]]; }
