@@ -1,6 +1,7 @@
 /* bench.c - mtq-bench: measures mtq against a running server.
  *
  *   mtq-bench ceiling --uri U [--n N] [--batch B] [--segment S] [--max-s T]
+ *   mtq-bench inserts --uri U [--n N] [--batch B] [--segment S]
  *   mtq-bench fill    --uri U --channel C --to N [--batch B] [--max-s T]
  *   mtq-bench enqueue --uri U --channel C --n N [--batch B] [--max-s T]
  *   mtq-bench drain   --uri U --channel C [--max-tasks M] [--max-s T] [--interval-ms I]
@@ -72,8 +73,9 @@ static const struct {
   const char *name;
   int (*run)(const bench_opts_t *);
 } commands[] = {
-    {"ceiling", bench_ceiling}, {"fill", bench_fill},   {"enqueue", bench_enqueue},
-    {"drain", bench_drain},     {"probe", bench_probe}, {"latency", bench_latency},
+    {"ceiling", bench_ceiling}, {"inserts", bench_inserts}, {"fill", bench_fill},
+    {"enqueue", bench_enqueue}, {"drain", bench_drain},     {"probe", bench_probe},
+    {"latency", bench_latency},
 };
 
 int main(int argc, char **argv) {
@@ -89,7 +91,7 @@ int main(int argc, char **argv) {
       {"gap-ms", required_argument, 0, 'g'},    {"interval-ms", required_argument, 0, 'i'},
       {0, 0, 0, 0}};
   if (argc < 2) {
-    fprintf(stderr, "usage: mtq-bench ceiling|fill|enqueue|drain|probe|latency --uri URI ...\n");
+    fprintf(stderr, "usage: mtq-bench ceiling|inserts|fill|enqueue|drain|probe|latency --uri URI ...\n");
     return 2;
   }
   const char *cmd = argv[1];

@@ -41,6 +41,7 @@ int64_t bench_backlog(mtq_store_t *store, const char *channel);
 void bench_sleep_ms(int64_t ms);
 
 int bench_ceiling(const bench_opts_t *o); /* ceiling.c */
+int bench_inserts(const bench_opts_t *o); /* ceiling.c */
 int bench_fill(const bench_opts_t *o);    /* fill.c */
 int bench_enqueue(const bench_opts_t *o); /* fill.c */
 int bench_drain(const bench_opts_t *o);   /* drain.c */
