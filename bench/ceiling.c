@@ -50,9 +50,9 @@ static bool insert_all(mongoc_collection_t *coll, bson_t **docs, size_t k, bson_
   return ok;
 }
 
-/* One write command of the batch's statements, one per _id: an update
- * with update, a delete without; keys = true writes by the keys instead of
- * the ids.  Per-_id statements, not one {_id: {$in: [...]}}: FerretDB on
+/* One write command of the batch's statements (find_batch stops the run
+ * before an empty batch), one per _id: an update with update, a delete
+ * without; keys = true writes by the keys instead of the ids.  Per-_id statements, not one {_id: {$in: [...]}}: FerretDB on
  * SQLite pushes down only {_id: X} and applies $in in Go to every
  * document, and the store writes the same way (common/store/bulk.c). */
 static bool write_each(mongoc_collection_t *coll, const batch_t *b, bool keys,
@@ -73,11 +73,9 @@ static bool write_each(mongoc_collection_t *coll, const batch_t *b, bool keys,
     }
     bson_destroy(&filter);
   }
-  bson_t reply;
-  bool ok = b->n == 0 || mongoc_bulk_operation_execute(bulk, &reply, e) != 0;
-  if (b->n > 0) {
-    bson_destroy(&reply);
-  }
+  bson_t reply; /* always initialised by the execute */
+  bool ok = mongoc_bulk_operation_execute(bulk, &reply, e) != 0;
+  bson_destroy(&reply);
   mongoc_bulk_operation_destroy(bulk);
   bson_destroy(opts);
   return ok;

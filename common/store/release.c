@@ -115,11 +115,13 @@ static bool reconcile_seg(sweep_t *s, const char *seg, size_t *docs, bson_error_
   s->coll = mtq__seg_coll(s->store, s->client, s->channel, s->lane_priority, seg);
   int64_t n = 0;
   int64_t now = mtq_now_ms();
+  /* Closed may come before ended, with a segment_retire_s under a window. */
+  bool closed = mtq__seg_closed(s->store, seg, now);
   bool ok = mtq__count_docs(s->store, s->client, s->coll, &n, error);
-  if (ok && n == 0 && mtq__seg_ended(seg, now)) {
+  if (ok && n == 0 && (closed || mtq__seg_ended(seg, now))) {
     bool retired;
-    ok = mtq__seg_retire(s->store, s->client, s->channel, s->lane_priority, seg,
-                         mtq__seg_closed(s->store, seg, now), &retired, error);
+    ok = mtq__seg_retire(s->store, s->client, s->channel, s->lane_priority, seg, closed,
+                         &retired, error);
   } else if (ok && n > 0) {
     ok = reconcile_coll(s, error);
     *docs += (size_t)n;

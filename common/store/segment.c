@@ -39,9 +39,9 @@
  * the insert (a duplicate entry is fine).  Only two kinds of writer insert
  * into a segment: a producer, into the window of its own clock, and mtqd,
  * releasing a delayed or retried task into the segment its id names (an
- * operator's `mtq retry` and priority moves go to the side lane).  A segment leaves the directory in two steps, both by mtqd and
- * under the store's segment lock (segment_lock), which its own releases
- * take too:
+ * operator's `mtq retry` and priority moves go to the side lane).  A
+ * segment leaves the directory in two steps, both by mtqd and under the
+ * store's segment lock (segment_lock), which its own releases take too:
  *   - unlisted once it is empty and its window ended a window ago: count,
  *     unlist, count again (an insert in between relists it).  Polls read
  *     the directory from its front, so empty segments must not pile up
