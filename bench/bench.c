@@ -4,7 +4,8 @@
  *   mtq-bench inserts --uri U [--n N] [--batch B] [--segment S]
  *   mtq-bench fill    --uri U --channel C --to N [--batch B] [--max-s T]
  *   mtq-bench enqueue --uri U --channel C --n N [--batch B] [--max-s T]
- *   mtq-bench drain   --uri U --channel C [--max-tasks M] [--max-s T] [--interval-ms I]
+ *   mtq-bench drain   --uri U --channel C [--expect N] [--max-tasks M] [--max-s T]
+ *                     [--interval-ms I]
  *   mtq-bench probe   --uri U --channel C [--repeat R] [--batch B] [--max-s T]
  *   mtq-bench latency --uri U --channel C [--n N] [--gap-ms G] [--max-s T]
  *
@@ -64,6 +65,16 @@ int64_t bench_backlog(mtq_store_t *store, const char *channel) {
   return n;
 }
 
+mongoc_client_t *bench_connect_raw(const bench_opts_t *o, mongoc_uri_t **uri, const char **db) {
+  *uri = mongoc_uri_new(o->uri);
+  if (!*uri) {
+    fprintf(stderr, "mtq-bench: bad URI\n");
+    return NULL;
+  }
+  *db = mongoc_uri_get_database(*uri) ? mongoc_uri_get_database(*uri) : "mtq";
+  return mongoc_client_new_from_uri(*uri);
+}
+
 void bench_sleep_ms(int64_t ms) {
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
   nanosleep(&ts, NULL);
@@ -81,7 +92,7 @@ static const struct {
 int main(int argc, char **argv) {
   bench_opts_t o = {.channel = "bench", .func = "noop", .n = 1000, .batch = 8,
                     .segment = 1000, .max_tasks = 1000000000, .max_s = 60, .repeat = 5,
-                    .gap_ms = 1000, .interval_ms = 250};
+                    .gap_ms = 1000, .interval_ms = 250, .expect = -1};
   static const struct option longopts[] = {
       {"uri", required_argument, 0, 'u'},       {"channel", required_argument, 0, 'c'},
       {"func", required_argument, 0, 'f'},      {"n", required_argument, 0, 'n'},
@@ -89,7 +100,7 @@ int main(int argc, char **argv) {
       {"segment", required_argument, 0, 's'},   {"max-tasks", required_argument, 0, 'm'},
       {"max-s", required_argument, 0, 'T'},     {"repeat", required_argument, 0, 'r'},
       {"gap-ms", required_argument, 0, 'g'},    {"interval-ms", required_argument, 0, 'i'},
-      {0, 0, 0, 0}};
+      {"expect", required_argument, 0, 'e'},    {0, 0, 0, 0}};
   if (argc < 2) {
     fprintf(stderr, "usage: mtq-bench ceiling|inserts|fill|enqueue|drain|probe|latency --uri URI ...\n");
     return 2;
@@ -111,6 +122,7 @@ int main(int argc, char **argv) {
     case 'r': o.repeat = atoll(optarg); break;
     case 'g': o.gap_ms = atoll(optarg); break;
     case 'i': o.interval_ms = atoll(optarg); break;
+    case 'e': o.expect = atoll(optarg); break;
     default: return 2;
     }
   }

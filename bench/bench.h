@@ -24,7 +24,8 @@ typedef struct {
   double max_s;       /* every command: stop after this long */
   int64_t repeat;     /* probe: calls of each kind */
   int64_t gap_ms;     /* latency: the most a producer waits between tasks */
-  int64_t interval_ms;/* drain: between two backlog reads */
+  int64_t interval_ms;/* drain: between two reads */
+  int64_t expect;     /* drain: the tasks in the channel at the start (-1: count them) */
 } bench_opts_t;
 
 /* Monotonic clock in microseconds. */
@@ -39,6 +40,10 @@ mtq_client_t *bench_client(const bench_opts_t *o);
 /* The channel's tasks not yet ended (mtq_store_backlog), or exits. */
 int64_t bench_backlog(mtq_store_t *store, const char *channel);
 void bench_sleep_ms(int64_t ms);
+/* A bare driver client for o->uri and its database (the ceiling's
+ * collections, the drain's count of results), NULL on a bad URI.  Caller
+ * destroys both. */
+mongoc_client_t *bench_connect_raw(const bench_opts_t *o, mongoc_uri_t **uri, const char **db);
 
 int bench_ceiling(const bench_opts_t *o); /* ceiling.c */
 int bench_inserts(const bench_opts_t *o); /* ceiling.c */

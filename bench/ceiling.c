@@ -209,20 +209,10 @@ static size_t fill_segments(mongoc_client_t *client, const char *db, int64_t n, 
 
 /* A driver client for o->uri and its database (mtq by default), or NULL
  * after saying why.  The caller destroys both. */
-static mongoc_client_t *connect_raw(const bench_opts_t *o, mongoc_uri_t **uri, const char **db) {
-  *uri = mongoc_uri_new(o->uri);
-  if (!*uri) {
-    fprintf(stderr, "mtq-bench: bad URI\n");
-    return NULL;
-  }
-  *db = mongoc_uri_get_database(*uri) ? mongoc_uri_get_database(*uri) : "mtq";
-  return mongoc_client_new_from_uri(*uri);
-}
-
 int bench_ceiling(const bench_opts_t *o) {
   mongoc_uri_t *uri;
   const char *db;
-  mongoc_client_t *client = connect_raw(o, &uri, &db);
+  mongoc_client_t *client = bench_connect_raw(o, &uri, &db);
   if (!client) {
     return 2;
   }
@@ -290,7 +280,7 @@ int bench_ceiling(const bench_opts_t *o) {
 int bench_inserts(const bench_opts_t *o) {
   mongoc_uri_t *uri;
   const char *db;
-  mongoc_client_t *client = connect_raw(o, &uri, &db);
+  mongoc_client_t *client = bench_connect_raw(o, &uri, &db);
   if (!client) {
     return 2;
   }

@@ -309,7 +309,7 @@ burn() {
   local bin="$1" label="$2" db="burn_$2_$5"
   collect "${label}fill_$5" < <(mb "$bin" fill --uri "$base/$db" --to "$BURN_N" --batch 1000 --max-s "$LEVEL_FILL_S")
   up "$bin" "$db" "$3" "$4"
-  collect "${label}_$5" < <(mb "$bin" drain --uri "$base/$db" --max-s "$BURN_S" --interval-ms 50)
+  collect "${label}_$5" < <(mb "$bin" drain --uri "$base/$db" --expect "${r[${label}fill_$5_fill_backlog]:-$BURN_N}" --max-s "$BURN_S" --interval-ms 50)
   stop_all
 }
 if phase throughput; then
@@ -341,7 +341,7 @@ for level in $LEVELS; do
   for rep in $(seq 1 "$REPS"); do
     collect "lvl${level}top_$rep" < <(mb "$build" fill --uri "$base/drain" --to "$reached" --batch 2000 --max-s "$LEVEL_FILL_S")
     up "$build" drain 1 8
-    collect "lvl${level}_$rep" < <(mb "$build" drain --uri "$base/drain" --max-tasks "$n" --max-s "$DRAIN_S" --interval-ms 50)
+    collect "lvl${level}_$rep" < <(mb "$build" drain --uri "$base/drain" --expect "${r[lvl${level}top_${rep}_fill_backlog]:-$reached}" --max-tasks "$n" --max-s "$DRAIN_S" --interval-ms 50)
     stop_all
   done
 done
@@ -451,9 +451,9 @@ fi
   echo "## Throughput: burn-downs and the ceiling"
   echo
   echo "Each burn-down enqueues $BURN_N tasks into a fresh database (mtq-bench fill, through"
-  echo "mtq_client_enqueue_many), then starts mtqd and the workers, and reads the channel's backlog"
-  echo "(mtq_store_backlog) every 50 ms, or less often when a read costs more than a tenth of that. The rate is the tasks ended between the first read that"
-  echo "shows the backlog falling (so start-up is not counted) and the read that finds the channel"
+  echo "mtq_client_enqueue_many), then starts mtqd and the workers, and reads the tasks ended (the"
+  echo "documents of results, by \$collStats: one query, where the backlog is one per segment) every 50 ms, or less often when a read costs more than a tenth of that. The rate is the tasks ended between the first read that"
+  echo "shows a task ended (so start-up is not counted) and the read that finds all of them ended"
   echo "empty, over the time between those reads; a burn-down still running after $BURN_S s is"
   echo "measured over those $BURN_S s ($BURN_N tasks in $BURN_S s is $((BURN_N / BURN_S)) tasks/s: a store slower than that"
   echo "is cut off, and its rate is that of the start of its burn-down)."

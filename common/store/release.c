@@ -19,6 +19,7 @@ typedef struct {
   int64_t now_ms;
   int64_t next_due_ms;
   size_t count;
+  size_t seen; /* documents read (reconcile) */
 } sweep_t;
 
 /* Reads a swept document into *t (initialised by the caller); a malformed
@@ -74,7 +75,7 @@ bool mtq_store_release_due(mtq_store_t *store, const char *channel, int64_t now_
                            const char *by, int64_t *next_due_ms, size_t *released,
                            bson_error_t *error) {
   mongoc_client_t *client = mtq__store_pop(store);
-  sweep_t s = {store, client, mtq__delayed(store, client, channel), channel, by, 0, now_ms, 0, 0};
+  sweep_t s = {store, client, mtq__delayed(store, client, channel), channel, by, 0, now_ms, 0, 0, 0};
   bson_t filter = BSON_INITIALIZER;
   bool ok = mtq__each_doc(s.coll, &filter, NULL, release_one, &s, error);
   bson_destroy(&filter);
@@ -90,6 +91,7 @@ bool mtq_store_release_due(mtq_store_t *store, const char *channel, int64_t now_
 
 static bool reconcile_one(void *ctx, const bson_t *doc) {
   sweep_t *s = ctx;
+  s->seen++;
   mtq_task_t t;
   mtq_task_init(&t);
   if (read_or_quarantine(s, doc, &t) && t.status == MTQ_STATE_QUEUED &&
@@ -109,23 +111,24 @@ static bool reconcile_coll(sweep_t *s, bson_error_t *error) {
   return ok;
 }
 
-/* One segment: reconciled; or when it is empty and its window ended,
- * unlisted, and dropped once closed (segment.c). */
+/* One segment: reconciled; or when it held nothing and its window ended,
+ * unlisted, and dropped once closed (segment.c).  Whether it is empty is
+ * what the reconcile read: a count would cost more than that on FerretDB
+ * ($collStats lists every collection of the database). */
 static bool reconcile_seg(sweep_t *s, const char *seg, size_t *docs, bson_error_t *error) {
   s->coll = mtq__seg_coll(s->store, s->client, s->channel, s->lane_priority, seg);
-  int64_t n = 0;
   int64_t now = mtq_now_ms();
   /* Closed may come before ended, with a segment_retire_s under a window. */
   bool closed = mtq__seg_closed(s->store, seg, now);
-  bool ok = mtq__count_docs(s->store, s->client, s->coll, &n, error);
+  size_t before = s->seen;
+  bool ok = reconcile_coll(s, error);
+  size_t n = s->seen - before;
   if (ok && n == 0 && (closed || mtq__seg_ended(seg, now))) {
     bool retired;
     ok = mtq__seg_retire(s->store, s->client, s->channel, s->lane_priority, seg, closed,
                          &retired, error);
-  } else if (ok && n > 0) {
-    ok = reconcile_coll(s, error);
-    *docs += (size_t)n;
   }
+  *docs += n;
   mongoc_collection_destroy(s->coll);
   s->coll = NULL;
   return ok;
@@ -168,7 +171,7 @@ bool mtq_store_reconcile(mtq_store_t *store, const char *channel, const char *by
   mongoc_client_t *client = mtq__store_pop(store);
   bool ok = true;
   *moved = 0;
-  sweep_t s = {store, client, NULL, channel, by, 0, 0, 0, 0};
+  sweep_t s = {store, client, NULL, channel, by, 0, 0, 0, 0, 0};
   char page[RECONCILE_PAGE][MTQ_SEG_MAX];
   size_t n = 0, docs = 0;
   /* Every inbox and side lane (a moved task may be edited again), and the

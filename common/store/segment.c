@@ -336,13 +336,6 @@ bool mtq__seg_closed(mtq_store_t *store, const char *seg, int64_t now_ms) {
   return ended_ago(seg, retire_s, now_ms);
 }
 
-static bool is_empty(mtq_store_t *store, mongoc_client_t *client, mongoc_collection_t *coll,
-                     bool *empty, bson_error_t *error) {
-  int64_t n = 0;
-  bool ok = mtq__count_docs(store, client, coll, &n, error);
-  *empty = ok && n == 0;
-  return ok;
-}
 
 bool mtq__seg_retire(mtq_store_t *store, mongoc_client_t *client, const char *channel,
                      int32_t priority, const char *seg, bool drop, bool *retired,
@@ -351,10 +344,10 @@ bool mtq__seg_retire(mtq_store_t *store, mongoc_client_t *client, const char *ch
   mongoc_collection_t *coll = mtq__seg_coll(store, client, channel, priority, seg);
   pthread_mutex_lock(&store->segment_lock);
   bool empty = false;
-  bool ok = is_empty(store, client, coll, &empty, error);
+  bool ok = mtq__coll_empty(coll, &empty, error);
   if (ok && empty) {
     ok = unlist(store, client, channel, priority, seg, error) &&
-         is_empty(store, client, coll, &empty, error);
+         mtq__coll_empty(coll, &empty, error);
     if (ok && !empty) {
       /* An insert came in between: it stays. */
       ok = mtq__seg_list(store, client, channel, priority, seg, error);
@@ -424,9 +417,48 @@ static bool parse_name(const char *name, char *channel, int32_t *priority, char 
   return mtq_name_valid(channel);
 }
 
+/* A priority's directory, read whole once per scan and sorted: a lookup
+ * per segment would read the directory once per segment. */
+typedef struct {
+  char (*names)[MTQ_SEG_MAX];
+  size_t n;
+  bool read;
+} listed_t;
+
+static int by_name(const void *a, const void *b) { return strcmp(a, b); }
+
+static bool read_listed(mtq_store_t *store, mongoc_client_t *client, const char *channel,
+                        int32_t priority, listed_t *l, bson_error_t *error) {
+  mongoc_collection_t *dir = directory(store, client, channel, priority);
+  bson_t filter = BSON_INITIALIZER;
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(dir, &filter, NULL, NULL);
+  const bson_t *doc;
+  size_t cap = 0;
+  while (mongoc_cursor_next(cur, &doc)) {
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_UTF8(&it) &&
+        strlen(bson_iter_utf8(&it, NULL)) < MTQ_SEG_MAX) {
+      if (l->n == cap) {
+        cap = cap ? 2 * cap : 64;
+        l->names = bson_realloc(l->names, cap * sizeof *l->names);
+      }
+      bson_strncpy(l->names[l->n++], bson_iter_utf8(&it, NULL), MTQ_SEG_MAX);
+    }
+  }
+  bool ok = !mongoc_cursor_error(cur, error);
+  mongoc_cursor_destroy(cur);
+  mongoc_collection_destroy(dir);
+  if (l->n > 0) {
+    qsort(l->names, l->n, sizeof *l->names, by_name);
+  }
+  l->read = ok;
+  return ok;
+}
+
 bool mtq__seg_orphans(mtq_store_t *store, mongoc_client_t *client, const char *channel,
                       size_t *relisted, size_t *dropped, bson_error_t *error) {
   *relisted = *dropped = 0;
+  listed_t listed[MTQ_PRIORITY_LEVELS] = {0};
   mongoc_database_t *db = mongoc_client_get_database(client, store->db_name);
   char prefix[MTQ__COLL_NAME_MAX];
   snprintf(prefix, sizeof prefix, "q.%s.p", channel);
@@ -446,15 +478,14 @@ bool mtq__seg_orphans(mtq_store_t *store, mongoc_client_t *client, const char *c
     }
     mongoc_collection_t *coll = mtq__coll(store, client, names[i]);
     bool empty = false;
-    ok = is_empty(store, client, coll, &empty, error);
+    ok = mtq__coll_empty(coll, &empty, error);
     mongoc_collection_destroy(coll);
+    listed_t *l = &listed[p - MTQ_PRIORITY_MIN];
+    if (ok && !empty && !l->read) {
+      ok = read_listed(store, client, channel, p, l, error);
+    }
     if (ok && !empty) {
-      mongoc_collection_t *dir = directory(store, client, channel, p);
-      bson_t *filter = BCON_NEW("_id", BCON_UTF8(seg));
-      int64_t listed = mongoc_collection_count_documents(dir, filter, NULL, NULL, NULL, NULL);
-      bson_destroy(filter);
-      mongoc_collection_destroy(dir);
-      if (listed == 0) {
+      if (l->n == 0 || !bsearch(seg, l->names, l->n, sizeof *l->names, by_name)) {
         ok = mtq__seg_list(store, client, channel, p, seg, error);
         *relisted += ok;
         mtq_info("%s holds tasks but was not listed: listed again", names[i]);
@@ -466,5 +497,8 @@ bool mtq__seg_orphans(mtq_store_t *store, mongoc_client_t *client, const char *c
     }
   }
   bson_strfreev(names);
+  for (int i = 0; i < MTQ_PRIORITY_LEVELS; i++) {
+    bson_free(listed[i].names);
+  }
   return ok;
 }

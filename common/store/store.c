@@ -250,6 +250,18 @@ bool mtq__each_doc(mongoc_collection_t *coll, const bson_t *filter, const bson_t
   return ok;
 }
 
+bool mtq__coll_empty(mongoc_collection_t *coll, bool *empty, bson_error_t *error) {
+  bson_t filter = BSON_INITIALIZER;
+  bson_t *opts = BCON_NEW("limit", BCON_INT64(1), "projection", "{", "_id", BCON_INT32(1), "}");
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
+  const bson_t *doc;
+  *empty = !mongoc_cursor_next(cur, &doc);
+  bool ok = !mongoc_cursor_error(cur, error);
+  mongoc_cursor_destroy(cur);
+  bson_destroy(opts);
+  return ok;
+}
+
 /* How many documents coll holds, without reading them: FerretDB answers a
  * count by reading every document (about 100 us each on SQLite), but
  * $collStats' count from the table itself (under 1 us each); MongoDB and

@@ -100,6 +100,12 @@ bool mtq__same_home(const mtq_task_t *a, const mtq_task_t *b);
 /* MongoDB or FerretDB (asks the server once); 0 when it cannot be reached. */
 int mtq__server_kind(mtq_store_t *store, mongoc_client_t *client, bson_error_t *error);
 
+/* Whether coll holds no document (or does not exist): one find of one
+ * document, which FerretDB stops at the first row, where a count
+ * ($collStats) lists every collection of the database and costs time in
+ * proportion to them (a scan of a channel's thousands of segments would
+ * cost their square). */
+bool mtq__coll_empty(mongoc_collection_t *coll, bool *empty, bson_error_t *error);
 /* How many documents coll holds, without reading them (0 when it does not
  * exist). */
 bool mtq__count_docs(mtq_store_t *store, mongoc_client_t *client, mongoc_collection_t *coll,
