@@ -217,6 +217,16 @@ static bool unlist(mtq_store_t *store, mongoc_client_t *client, const char *chan
   return ok;
 }
 
+/* The segment a directory entry lists, NULL for a malformed entry. */
+static const char *dir_entry(const bson_t *doc) {
+  bson_iter_t it;
+  if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_UTF8(&it)) {
+    return NULL;
+  }
+  const char *seg = bson_iter_utf8(&it, NULL);
+  return strlen(seg) < MTQ_SEG_MAX && seg[0] == 'w' ? seg : NULL;
+}
+
 bool mtq__seg_dir(mtq_store_t *store, mongoc_client_t *client, const char *channel,
                   int32_t priority, size_t skip, size_t max, char (*out)[MTQ_SEG_MAX],
                   size_t *n, bson_error_t *error) {
@@ -228,10 +238,9 @@ bool mtq__seg_dir(mtq_store_t *store, mongoc_client_t *client, const char *chann
   const bson_t *doc;
   *n = 0;
   while (*n < max && mongoc_cursor_next(cur, &doc)) {
-    bson_iter_t it;
-    if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_UTF8(&it) &&
-        strlen(bson_iter_utf8(&it, NULL)) < MTQ_SEG_MAX && bson_iter_utf8(&it, NULL)[0] == 'w') {
-      bson_strncpy(out[(*n)++], bson_iter_utf8(&it, NULL), MTQ_SEG_MAX);
+    const char *seg = dir_entry(doc);
+    if (seg) {
+      bson_strncpy(out[(*n)++], seg, MTQ_SEG_MAX);
     }
   }
   bool ok = !mongoc_cursor_error(cur, error);
@@ -336,7 +345,6 @@ bool mtq__seg_closed(mtq_store_t *store, const char *seg, int64_t now_ms) {
   return ended_ago(seg, retire_s, now_ms);
 }
 
-
 bool mtq__seg_retire(mtq_store_t *store, mongoc_client_t *client, const char *channel,
                      int32_t priority, const char *seg, bool drop, bool *retired,
                      bson_error_t *error) {
@@ -421,32 +429,30 @@ static bool parse_name(const char *name, char *channel, int32_t *priority, char 
  * per segment would read the directory once per segment. */
 typedef struct {
   char (*names)[MTQ_SEG_MAX];
-  size_t n;
+  size_t n, cap;
   bool read;
 } listed_t;
 
 static int by_name(const void *a, const void *b) { return strcmp(a, b); }
 
+static bool add_listed(void *ctx, const bson_t *doc) {
+  listed_t *l = ctx;
+  const char *seg = dir_entry(doc);
+  if (seg) {
+    if (l->n == l->cap) {
+      l->cap = l->cap ? 2 * l->cap : 64;
+      l->names = bson_realloc(l->names, l->cap * sizeof *l->names);
+    }
+    bson_strncpy(l->names[l->n++], seg, MTQ_SEG_MAX);
+  }
+  return true;
+}
+
 static bool read_listed(mtq_store_t *store, mongoc_client_t *client, const char *channel,
                         int32_t priority, listed_t *l, bson_error_t *error) {
   mongoc_collection_t *dir = directory(store, client, channel, priority);
   bson_t filter = BSON_INITIALIZER;
-  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(dir, &filter, NULL, NULL);
-  const bson_t *doc;
-  size_t cap = 0;
-  while (mongoc_cursor_next(cur, &doc)) {
-    bson_iter_t it;
-    if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_UTF8(&it) &&
-        strlen(bson_iter_utf8(&it, NULL)) < MTQ_SEG_MAX) {
-      if (l->n == cap) {
-        cap = cap ? 2 * cap : 64;
-        l->names = bson_realloc(l->names, cap * sizeof *l->names);
-      }
-      bson_strncpy(l->names[l->n++], bson_iter_utf8(&it, NULL), MTQ_SEG_MAX);
-    }
-  }
-  bool ok = !mongoc_cursor_error(cur, error);
-  mongoc_cursor_destroy(cur);
+  bool ok = mtq__each_doc(dir, &filter, NULL, add_listed, l, error);
   mongoc_collection_destroy(dir);
   if (l->n > 0) {
     qsort(l->names, l->n, sizeof *l->names, by_name);
