@@ -97,17 +97,22 @@ static bool lost_race(const bson_error_t *err) {
 static bool claim_some(mtq_worker_t *w, mtq_task_list_t *candidates, bson_error_t *error) {
   char oid[25];
   /* Workers polling together see the same front of a lane; if each tried
-   * it in order they would all fight over its first task.  Each starts at
-   * a random place among the first `want` tasks of the top priority: the
-   * tasks it would take anyway, so a worker with one free slot still takes
-   * the oldest, and priority order is kept. */
+   * it in order they would all fight over its first tasks, and each loser
+   * pays a claim and a poll more.  So a worker that lost races lately
+   * (w->spread > 1) starts at a random place among the first spread x
+   * want candidates of the top priority and takes want from there, on
+   * the same priority still, and within a few dozen tasks of the oldest
+   * (which no two workers polling together can both get anyway).  A
+   * worker that wins what it tries, a lone one for one, takes the oldest
+   * in order. */
   size_t lead = 0;
   while (lead < candidates->n &&
          candidates->items[lead].priority == candidates->items[0].priority) {
     lead++;
   }
-  size_t spread = lead < w->poll_want ? lead : w->poll_want;
-  size_t offset = spread ? (size_t)rand_r(&w->poll_seed) % spread : 0;
+  size_t spread = w->poll_want * w->spread;
+  spread = lead < spread ? lead : spread;
+  size_t offset = spread > w->poll_want ? (size_t)rand_r(&w->poll_seed) % spread : 0;
   /* The candidates served here, in that order, claimed a batch at a time
    * (one claim of many: a constant number of round trips) until the poll
    * has what it wants or none is left. */
@@ -125,7 +130,7 @@ static bool claim_some(mtq_worker_t *w, mtq_task_list_t *candidates, bson_error_
   mtq_task_t *batch = bson_malloc0((w->poll_want + 1) * sizeof *batch);
   bool *won = bson_malloc0(w->poll_want + 1);
   bson_error_t *errs = bson_malloc0((w->poll_want + 1) * sizeof *errs);
-  bool ok = true;
+  bool ok = true, lost = false;
   for (size_t next = 0; ok && next < n && w->claimed.n < w->poll_want;) {
     size_t k = w->poll_want - w->claimed.n;
     k = k < n - next ? k : n - next;
@@ -147,6 +152,7 @@ static bool claim_some(mtq_worker_t *w, mtq_task_list_t *candidates, bson_error_
         continue;
       }
       if (lost_race(&errs[j])) {
+        lost = true;
         mtq_debug("task %s went to someone else: %s", oid, errs[j].message);
       } else if (mtq_error_is_transient(&errs[j])) {
         *error = errs[j];
@@ -156,6 +162,12 @@ static bool claim_some(mtq_worker_t *w, mtq_task_list_t *candidates, bson_error_
       }
       mtq_task_cleanup(t);
     }
+  }
+  /* Lost races: spread wider next time; none: narrow back towards order. */
+  if (lost) {
+    w->spread = w->spread * 2 > MTQ_WORKER_POLL_PER_SLOT ? MTQ_WORKER_POLL_PER_SLOT : w->spread * 2;
+  } else if (n > 0 && w->spread > 1) {
+    w->spread /= 2;
   }
   bson_free(errs);
   bson_free(won);
@@ -237,11 +249,24 @@ static void plan_poll(mtq_worker_t *w) {
   w->poll_lanes = !w->idle || any;
 }
 
+/* In the work: reads the seqs into seqs_now, noting when. */
+static bool read_seqs(mtq_worker_t *w, int64_t *at, bson_error_t *error) {
+  *at = mtq_now_ms();
+  return mtq_store_channel_seqs(w->store, w->watch, w->n_watch, w->seqs_now, error);
+}
+
+static void keep_seqs(mtq_worker_t *w, int64_t at) {
+  memcpy(w->seqs, w->seqs_now, w->n_watch * sizeof *w->seqs);
+  w->seqs_known = true;
+  w->seqs_at = at;
+}
+
 /* In the work: reads the seqs; a channel whose seq moved has all its lanes
  * read.  The seqs are read before the lanes, so a write after this read
  * moves them again. */
 static bool watch_seqs(mtq_worker_t *w, bson_error_t *error) {
-  if (!mtq_store_channel_seqs(w->store, w->watch, w->n_watch, w->seqs_now, error)) {
+  int64_t at;
+  if (!read_seqs(w, &at, error)) {
     return false;
   }
   for (size_t i = 0; i < w->n_watch; i++) {
@@ -250,8 +275,54 @@ static bool watch_seqs(mtq_worker_t *w, bson_error_t *error) {
       w->poll_lanes = true;
     }
   }
-  memcpy(w->seqs, w->seqs_now, w->n_watch * sizeof *w->seqs);
-  w->seqs_known = true;
+  keep_seqs(w, at);
+  return true;
+}
+
+/* A mark of the memo that says "found empty until *until", set at or after
+ * since: good for another recheck_ms from now. */
+static void hold(int64_t *until, int64_t since, int64_t now, int64_t recheck_ms) {
+  if (*until != 0 && *until - recheck_ms >= since && *until <= now + recheck_ms) {
+    *until = now + recheck_ms;
+  }
+}
+
+/* Busy, a worker asks the lanes it found empty again every recheck_ms:
+ * per channel ten directories, ten side lanes and ten inboxes, which is
+ * most of what several busy workers ask.  Directories and side lanes are
+ * written only by mtq (a producer listing a segment, a move, a release),
+ * and each such write is followed by a bump of the channel's seq (wake.c);
+ * the worker's own channel only by mtqd, which bumps it too.  So once per
+ * recheck_ms a busy worker reads the seqs (one query), and where a seq has
+ * not moved since the read before, what was found empty after that read
+ * stays so for another recheck_ms.  The inboxes of the other channels are
+ * asked as before: other programs insert there and bump nothing (README,
+ * "Producing tasks from another language"). */
+static bool hold_quiet_lanes(mtq_worker_t *w, bson_error_t *error) {
+  int64_t now = mtq_now_ms(), at;
+  if (w->seqs_known && now < w->seqs_at + w->cfg->poll_interval_ms) {
+    return true;
+  }
+  if (!read_seqs(w, &at, error)) {
+    return false;
+  }
+  for (size_t i = 0; w->seqs_known && i < w->n_watch; i++) {
+    if (w->seqs_now[i] != w->seqs[i]) {
+      continue;
+    }
+    mtq_poll_memo_t *m = memo_of(w, i);
+    bool own = i >= w->cfg->n_channels;
+    for (size_t p = 0; p < MTQ_PRIORITY_LEVELS; p++) {
+      if (m->dir[p].n == 0) {
+        hold(&m->dir[p].until_ms, w->seqs_at, at, m->recheck_ms);
+      }
+      hold(&m->moved_empty_until_ms[p], w->seqs_at, at, m->recheck_ms);
+      if (own) {
+        hold(&m->empty_until_ms[p], w->seqs_at, at, m->recheck_ms);
+      }
+    }
+  }
+  keep_seqs(w, at);
   return true;
 }
 
@@ -318,6 +389,9 @@ static bool poll_run(mtq_duty_t *d, bson_error_t *error) {
   }
   if (!w->poll_lanes) {
     return true;
+  }
+  if (!w->poll_idle && !hold_quiet_lanes(w, error)) {
+    return false;
   }
   /* Copies mtqd sent this worker come first: they are often waited on. */
   if (w->direct[0] && !poll_watched(w, n, w->poll_want, error)) {
@@ -449,6 +523,7 @@ static void close_all(mtq_worker_t *w) {
   mtq_duty_close(&w->renew_duty);
   mtq__wake_close(w);
   uv_close((uv_handle_t *)&w->grace_timer, NULL);
+  mtq__jobs_close(w);
 }
 
 void mtq__worker_advance(mtq_worker_t *w) {
@@ -513,6 +588,7 @@ mtq_worker_t *mtq_worker_new(uv_loop_t *loop, mtq_store_t *store,
   w->cfg = cfg;
   w->ring = ring;
   w->memos = bson_malloc0(cfg->n_channels * sizeof *w->memos);
+  w->spread = 1;
   for (size_t i = 0; i < cfg->n_channels; i++) {
     w->memos[i].recheck_ms = cfg->poll_interval_ms;
   }
@@ -556,6 +632,7 @@ mtq_worker_t *mtq_worker_new(uv_loop_t *loop, mtq_store_t *store,
   mtq__lease_duty_init(w);
   uv_timer_init(loop, &w->grace_timer);
   w->grace_timer.data = w;
+  mtq__jobs_init(w, loop);
   return w;
 }
 

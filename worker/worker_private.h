@@ -83,6 +83,7 @@ struct mtq_worker {
   size_t poll_start;      /* first channel of the poll in flight */
   size_t poll_want;       /* free slots when it began */
   unsigned poll_seed;     /* rand_r state for spreading claims */
+  size_t spread;          /* candidates per free slot claims spread over (claim_some) */
   mtq_task_list_t claimed;
   mtq_poll_memo_t *memos; /* one per channel */
   mtq_poll_memo_t direct_memo;
@@ -96,6 +97,7 @@ struct mtq_worker {
   int64_t *seqs;      /* the poll's work: as last read */
   int64_t *seqs_now;  /* the poll's work: scratch */
   bool seqs_known;    /* the poll's work */
+  int64_t seqs_at;    /* the poll's work: mtq_now_ms just before they were read */
   uint16_t *woken;    /* loop: priorities (bit P) datagrams named since the last poll began */
   uint16_t *need;     /* the poll's: priorities an idle poll reads, per channel */
   bool wake_pending;  /* loop: a datagram came while a poll was in flight */
@@ -130,6 +132,8 @@ struct mtq_worker {
   size_t n_end_batch;
   bool ending; /* a batch is in the thread pool */
   uv_work_t end_work;
+  uv_timer_t end_timer; /* the first queued outcome's wait for the others */
+  bool end_due;         /* that wait is over: record what is queued */
   size_t n_running; /* child processes alive */
 };
 
@@ -164,6 +168,9 @@ void mtq__job_give_back(mtq_worker_t *w, mtq_task_t *task);
 void mtq__jobs_abort(mtq_worker_t *w, const char *reason);
 /* Drops every outcome waiting for a retry (forced stop). */
 void mtq__jobs_abandon(mtq_worker_t *w);
+/* The recording's timer, with the worker. */
+void mtq__jobs_init(mtq_worker_t *w, uv_loop_t *loop);
+void mtq__jobs_close(mtq_worker_t *w);
 
 /* lease.c: the renewal duty.  Renews the lease of every claimed task,
  * stops a task whose lease is gone (cancelled, or taken back by mtqd), and

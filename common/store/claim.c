@@ -130,7 +130,10 @@ static bool poll_segments(poll_t *pl, int32_t p, size_t limit, mtq_task_list_t *
       }
     }
     ok = ok && poll_page(pl, p, segs, n, idle, limit, got, start, &asked, error);
-    if (!ok || fresh || asked || got->n > start) {
+    /* A remembered empty page is as good as a lane found empty: read
+     * again after recheck_ms, not at every poll (each read of a directory
+     * costs FerretDB a copy of the database's whole catalogue). */
+    if (!ok || fresh || asked || got->n > start || n == 0) {
       break;
     }
     fresh = true; /* the remembered page had nothing left to ask: read it again */

@@ -482,20 +482,24 @@ bool mtq__seg_orphans(mtq_store_t *store, mongoc_client_t *client, const char *c
         !parse_name(names[i], ch, &p, seg) || strcmp(ch, channel) != 0) {
       continue;
     }
+    /* A listed segment is the reconcile walk's (release.c), which drops
+     * it once empty: only the others are asked whether they are empty, so
+     * that a scan costs a query per orphan, not per segment. */
+    listed_t *l = &listed[p - MTQ_PRIORITY_MIN];
+    if (!l->read && !(ok = read_listed(store, client, channel, p, l, error))) {
+      break;
+    }
+    if (l->n > 0 && bsearch(seg, l->names, l->n, sizeof *l->names, by_name)) {
+      continue;
+    }
     mongoc_collection_t *coll = mtq__coll(store, client, names[i]);
     bool empty = false;
     ok = mtq__coll_empty(coll, &empty, error);
     mongoc_collection_destroy(coll);
-    listed_t *l = &listed[p - MTQ_PRIORITY_MIN];
-    if (ok && !empty && !l->read) {
-      ok = read_listed(store, client, channel, p, l, error);
-    }
     if (ok && !empty) {
-      if (l->n == 0 || !bsearch(seg, l->names, l->n, sizeof *l->names, by_name)) {
-        ok = mtq__seg_list(store, client, channel, p, seg, error);
-        *relisted += ok;
-        mtq_info("%s holds tasks but was not listed: listed again", names[i]);
-      }
+      ok = mtq__seg_list(store, client, channel, p, seg, error);
+      *relisted += ok;
+      mtq_info("%s holds tasks but was not listed: listed again", names[i]);
     } else if (ok && mtq__seg_closed(store, seg, now)) {
       bool retired = false;
       ok = mtq__seg_retire(store, client, channel, p, seg, true, &retired, error);
