@@ -8,12 +8,10 @@
  * on the loop when the caller hears of the outcome. */
 #include <errno.h>
 #include <inttypes.h>
-#include <mongoc/mongoc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "mtq_error.h"
@@ -466,20 +464,44 @@ static void close_stdin(mtq_runner_t *r) {
   }
 }
 
-/* SELF --exec-task PPID -- COMMAND [ARGS...] (see mtq_runner_exec_task).
- * The array is the caller's to bson_free; its strings are borrowed from
- * command and ppid. */
+/* mtq-exec beside this executable, found by mtq_runner_locate. */
+static char exec_path[4096];
+
+bool mtq_runner_locate(bson_error_t *error) {
+  char self[sizeof exec_path];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0 || (size_t)n >= sizeof self - 1) {
+    mtq_error_set(error, MTQ_ERR_NOT_FOUND, "cannot read /proc/self/exe: %s",
+                  n < 0 ? strerror(errno) : "path too long");
+    return false;
+  }
+  self[n] = '\0';
+  char *slash = strrchr(self, '/');
+  *slash = '\0';
+  int len = snprintf(exec_path, sizeof exec_path, "%s/%s", self, MTQ_RUNNER_EXEC);
+  if (len < 0 || (size_t)len >= sizeof exec_path || access(exec_path, X_OK) != 0) {
+    mtq_error_set(error, MTQ_ERR_NOT_FOUND,
+                  "cannot start tasks: %s is missing or not executable (it is installed "
+                  "beside mtq-worker)",
+                  exec_path);
+    exec_path[0] = '\0';
+    return false;
+  }
+  return true;
+}
+
+/* mtq-exec PPID -- COMMAND [ARGS...] (see exec.c).  The array is the
+ * caller's to bson_free; its strings are borrowed from command and ppid. */
 static char **trampoline_argv(char *const *command, char *ppid) {
   size_t n = 0;
   while (command[n]) {
     n++;
   }
-  char **argv = bson_malloc0((n + 5) * sizeof *argv);
-  argv[0] = (char *)"mtq-worker";
-  argv[1] = (char *)MTQ_RUNNER_EXEC_FLAG;
-  argv[2] = ppid;
-  argv[3] = (char *)"--";
-  memcpy(argv + 4, command, n * sizeof *argv);
+  char **argv = bson_malloc0((n + 4) * sizeof *argv);
+  argv[0] = (char *)MTQ_RUNNER_EXEC;
+  argv[1] = ppid;
+  argv[2] = (char *)"--";
+  memcpy(argv + 3, command, n * sizeof *argv);
   return argv;
 }
 
@@ -505,17 +527,17 @@ mtq_runner_t *mtq_runner_start(uv_loop_t *loop, const mtq_runner_opts_t *opts,
       {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&r->err},
   };
   char **env = build_env(opts, task);
-  /* The child is this very executable (the file, even if it was replaced on
-   * disk since), which sets PR_SET_PDEATHSIG and executes the command.  The
-   * kernel sends that signal when the thread that forked the child exits,
-   * not the process: uv_spawn runs on the loop thread, and mtq-worker runs
-   * its loop on the main thread, which lives as long as the worker. */
+  /* The child is mtq-exec, which sets PR_SET_PDEATHSIG and executes the
+   * command.  The kernel sends that signal when the thread that forked the
+   * child exits, not the process: uv_spawn runs on the loop thread, and
+   * mtq-worker runs its loop on the main thread, which lives as long as the
+   * worker. */
   char ppid[24];
   snprintf(ppid, sizeof ppid, "%d", (int)getpid());
   char **argv = trampoline_argv(opts->argv, ppid);
   uv_process_options_t po = {
       .exit_cb = on_child_exit,
-      .file = "/proc/self/exe",
+      .file = exec_path,
       .args = argv,
       .env = env,
       .flags = UV_PROCESS_DETACHED, /* setsid: a process group of its own */
@@ -530,10 +552,10 @@ mtq_runner_t *mtq_runner_start(uv_loop_t *loop, const mtq_runner_opts_t *opts,
   bson_strfreev(env);
   if (rc != 0) {
     /* The command itself is looked up by the trampoline; what fails here is
-     * the fork, or the worker's own executable. */
+     * the fork, or mtq-exec. */
     bool self = rc == UV_ENOENT || rc == UV_EACCES;
     r->fail = bson_strdup_printf("cannot start %s: %s%s", r->argv0, uv_strerror(rc),
-                                 self ? " (executing /proc/self/exe)" : "");
+                                 self ? " (executing " MTQ_RUNNER_EXEC ")" : "");
     r->exited = r->out_eof = r->err_eof = true;
     complete(r);
     return r;
@@ -547,41 +569,4 @@ mtq_runner_t *mtq_runner_start(uv_loop_t *loop, const mtq_runner_opts_t *opts,
     close_stdin(r);
   }
   return r;
-}
-
-/* --- the trampoline ------------------------------------------------------ */
-
-_Noreturn void mtq_runner_exec_task(int argc, char **argv) {
-  /* First of all, so that the window in which the worker could die unseen
-   * is as short as can be: the check of the parent below closes it. */
-  int pdeath_errno = prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 ? 0 : errno;
-  /* libmongoc initialised itself in a library constructor when this process
-   * started, creating /dev/shm/mongoc-<pid>, which only its destructor
-   * removes; exec and _exit run no destructors.  (mongoc_init is a no-op
-   * when the constructor ran, and makes the cleanup safe when it did not.) */
-  mongoc_init();
-  mongoc_cleanup();
-  char *end = NULL;
-  long ppid = argc >= 5 ? strtol(argv[2], &end, 10) : 0;
-  if (argc < 5 || end == argv[2] || *end || ppid <= 0 || strcmp(argv[3], "--") != 0) {
-    fprintf(stderr, "usage: mtq-worker %s PPID -- COMMAND [ARGS...]\n", MTQ_RUNNER_EXEC_FLAG);
-    _exit(MTQ_RUNNER_EXEC_FAILED);
-  }
-  const char *command = argv[4];
-  /* Fails only on a bad argument, which cannot be; but a task that would
-   * outlive its worker is what this mode exists to prevent. */
-  if (pdeath_errno != 0) {
-    fprintf(stderr, "cannot start %s: prctl(PR_SET_PDEATHSIG): %s\n", command,
-            uv_strerror(uv_translate_sys_error(pdeath_errno)));
-    _exit(MTQ_RUNNER_EXEC_FAILED);
-  }
-  /* The worker died between fork and prctl: the signal will never come,
-   * and nobody waits for this task any more. */
-  if (getppid() != (pid_t)ppid) {
-    _exit(MTQ_RUNNER_EXEC_FAILED);
-  }
-  execvp(command, argv + 4);
-  /* The same words the runner used when it executed commands itself. */
-  fprintf(stderr, "cannot start %s: %s\n", command, uv_strerror(uv_translate_sys_error(errno)));
-  _exit(MTQ_RUNNER_EXEC_FAILED);
 }

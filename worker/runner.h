@@ -10,9 +10,9 @@
  * The child also dies with the worker: if mtq-worker is killed (SIGKILL, a
  * crash), the kernel sends the task process SIGKILL (PR_SET_PDEATHSIG), so
  * that a task whose lease then expires cannot run twice at once.  libuv has
- * no hook between fork and exec to set that, so the child is the worker's
- * own executable in a trampoline mode that sets it and then executes the
- * command:  mtq-worker --exec-task PPID -- COMMAND [ARGS...]  */
+ * no hook between fork and exec to set that, so the child is a trampoline
+ * that sets it and then executes the command (exec.c), installed beside
+ * mtq-worker:  mtq-exec PPID -- COMMAND [ARGS...]  */
 #ifndef MTQ_RUNNER_H
 #define MTQ_RUNNER_H
 
@@ -22,8 +22,8 @@
 
 #include "mtq_task.h"
 
-/* argv[1] of the trampoline mode (see above and mtq_runner_exec_task). */
-#define MTQ_RUNNER_EXEC_FLAG "--exec-task"
+/* The trampoline's file name, in the worker's own directory. */
+#define MTQ_RUNNER_EXEC "mtq-exec"
 /* Exit status of the trampoline when it cannot execute the command. */
 #define MTQ_RUNNER_EXEC_FAILED 127
 
@@ -74,13 +74,8 @@ void mtq_runner_abort(mtq_runner_t *runner);
 /* Process id of the child (0 when it could not be started), for logs. */
 int mtq_runner_pid(const mtq_runner_t *runner);
 
-/* The trampoline: mtq-worker's main calls it first thing when argv[1] is
- * MTQ_RUNNER_EXEC_FLAG, with argv = SELF --exec-task PPID -- COMMAND [ARGS...].
- * It asks the kernel for SIGKILL when its parent dies, exits at once if the
- * parent (pid PPID) is already gone, and executes COMMAND (searched in PATH)
- * with the environment it was given.  Never returns: when COMMAND cannot be
- * executed it writes "cannot start COMMAND: <reason>" to stderr and exits
- * with MTQ_RUNNER_EXEC_FAILED. */
-_Noreturn void mtq_runner_exec_task(int argc, char **argv);
+/* Finds mtq-exec beside the running executable; false (and why) when it
+ * is missing: no task could start.  Call once before the first start. */
+bool mtq_runner_locate(bson_error_t *error);
 
 #endif
