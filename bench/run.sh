@@ -61,7 +61,7 @@ BURN_N=${BURN_N:-$(pick 2000 10000)}       # tasks pre-enqueued for a burn-down
 BURN_S=${BURN_S:-$(pick 20 60)}            # the most a burn-down is measured for
                                            # (10,000 in 60 s is 167/s: slower fails anyway)
 CEIL_N=${CEIL_N:-$BURN_N}                  # tasks of the batched ceiling
-CEIL_SEGMENT=${CEIL_SEGMENT:-1000}         # tasks per live collection of the ceiling
+CEIL_SEGMENT=${CEIL_SEGMENT:-512}          # tasks per live collection of the ceiling (MTQ__SEGMENT_MAX)
 ENQ_N=${ENQ_N:-$(pick 3000 20000)}         # tasks of one bulk enqueue
 ENQ_BATCH=${ENQ_BATCH:-1000}               # tasks per mtq_client_enqueue_many
 LEVELS=${LEVELS:-"1000 10000 100000 1000000"}
@@ -221,6 +221,8 @@ values() {
 # ticks PID: utime + stime of PID, in clock ticks.
 ticks() { awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# pss_kib PID: its proportional set size, shared pages divided among their users.
+pss_kib() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
 hz=$(getconf CLK_TCK)
 
 if phase idle; then
@@ -236,16 +238,18 @@ for rep in $(seq 1 "$REPS"); do
   sleep "$IDLE_S"
   w=$(awk -v a="$w0" -v b="$(date +%s.%N)" 'BEGIN {print b - a}')
   pct() { awk -v a="${t0[$1]}" -v b="$(ticks "$1")" -v hz="$hz" -v w="$w" 'BEGIN {printf "%.2f", (b - a) / hz / w * 100}'; }
-  worst_cpu=0 worst_rss=0
+  worst_cpu=0 worst_rss=0 worst_pss=0
   for p in "${worker_pids[@]}"; do
-    c=$(pct "$p") m=$(rss_kib "$p")
+    c=$(pct "$p") m=$(rss_kib "$p") s=$(pss_kib "$p")
     worst_cpu=$(awk -v a="$c" -v b="$worst_cpu" 'BEGIN {print (a > b ? a : b)}')
     if ((m > worst_rss)); then worst_rss=$m; fi
+    if ((s > worst_pss)); then worst_pss=$s; fi
   done
   collect "idle_$rep" <<EOF
 window_s=$w
 worker_cpu_pct=$worst_cpu
 worker_rss_mib=$(awk -v k="$worst_rss" 'BEGIN {printf "%.1f", k / 1024}')
+worker_pss_mib=$(awk -v k="$worst_pss" 'BEGIN {printf "%.1f", k / 1024}')
 mtqd_cpu_pct=$(pct "$mtqd_pid")
 mtqd_rss_mib=$(awk -v k="$(rss_kib "$mtqd_pid")" 'BEGIN {printf "%.1f", k / 1024}')
 db_cpu_pct=$(pct "$db_pid")
@@ -529,12 +533,15 @@ fi
   echo
   echo "5 workers × 4 slots and mtqd on an empty channel, measured after ${IDLE_SETTLE_S} s in ${REPS}"
   echo "window$( ((REPS > 1)) && echo s) of $IDLE_S s: CPU is utime + stime from /proc/PID/stat over the window,"
-  echo "resident memory VmRSS from /proc/PID/status at its end."
+  echo "resident memory VmRSS from /proc/PID/status at its end (which counts in full every page of"
+  echo "a shared library the process touched, libcrypto's 3.4 MiB first), and beside it Pss from"
+  echo "/proc/PID/smaps_rollup (shared pages divided among the processes that map them)."
   echo
   echo "| | per window |"
   echo "|---|---|"
   echo "| busiest worker, % of a core | $(values idle worker_cpu_pct) |"
-  echo "| largest worker, MiB resident | $(values idle worker_rss_mib) |"
+  echo "| largest worker, MiB resident (VmRSS) | $(values idle worker_rss_mib) |"
+  echo "| largest worker, MiB proportional (Pss) | $(values idle worker_pss_mib) |"
   echo "| mtqd, % of a core / MiB | $(values idle mtqd_cpu_pct) / $(values idle mtqd_rss_mib) |"
   echo "| database server (FerretDB), % of a core | $(values idle db_cpu_pct) |"
   echo
