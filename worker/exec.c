@@ -8,7 +8,7 @@
  * once if the parent (pid PPID) is already gone, and executes COMMAND
  * (searched in PATH) with the environment it was given.  When COMMAND
  * cannot be executed it writes "cannot start COMMAND: <reason>" to stderr
- * and exits with MTQ_RUNNER_EXEC_FAILED (127).
+ * and exits with MTQ_RUNNER_EXEC_FAILED.
  *
  * A program of its own, linked with libc alone, not a mode of mtq-worker:
  * executing mtq-worker loads some twenty shared libraries (libmongoc,
@@ -23,7 +23,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#define EXEC_FAILED 127 /* MTQ_RUNNER_EXEC_FAILED */
+#include "exec.h"
 
 /* "cannot start COMMAND: reason", in the words libuv would use (strerror's,
  * first letter lower case), then the failure exit. */
@@ -32,7 +32,7 @@ static _Noreturn void fail(const char *command, int err) {
   snprintf(reason, sizeof reason, "%s", strerror(err));
   reason[0] = (char)tolower((unsigned char)reason[0]);
   fprintf(stderr, "cannot start %s: %s\n", command, reason);
-  _exit(EXEC_FAILED);
+  _exit(MTQ_RUNNER_EXEC_FAILED);
 }
 
 int main(int argc, char **argv) {
@@ -42,8 +42,8 @@ int main(int argc, char **argv) {
   char *end = NULL;
   long ppid = argc >= 4 ? strtol(argv[1], &end, 10) : 0;
   if (argc < 4 || end == argv[1] || *end || ppid <= 0 || strcmp(argv[2], "--") != 0) {
-    fprintf(stderr, "usage: mtq-exec PPID -- COMMAND [ARGS...]\n");
-    _exit(EXEC_FAILED);
+    fprintf(stderr, "usage: " MTQ_RUNNER_EXEC " PPID -- COMMAND [ARGS...]\n");
+    _exit(MTQ_RUNNER_EXEC_FAILED);
   }
   const char *command = argv[3];
   /* Fails only on a bad argument, which cannot be; but a task that would
@@ -51,12 +51,12 @@ int main(int argc, char **argv) {
   if (pdeath_errno != 0) {
     fprintf(stderr, "cannot start %s: prctl(PR_SET_PDEATHSIG): %s\n", command,
             strerror(pdeath_errno));
-    _exit(EXEC_FAILED);
+    _exit(MTQ_RUNNER_EXEC_FAILED);
   }
   /* The worker died between fork and prctl: the signal will never come,
    * and nobody waits for this task any more. */
   if (getppid() != (pid_t)ppid) {
-    _exit(EXEC_FAILED);
+    _exit(MTQ_RUNNER_EXEC_FAILED);
   }
   execvp(command, argv + 3);
   fail(command, errno);

@@ -20,12 +20,9 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "exec.h"
 #include "mtq_task.h"
 
-/* The trampoline's file name, in the worker's own directory. */
-#define MTQ_RUNNER_EXEC "mtq-exec"
-/* Exit status of the trampoline when it cannot execute the command. */
-#define MTQ_RUNNER_EXEC_FAILED 127
 
 /* After SIGTERM, how long a task has before SIGKILL. */
 #define MTQ_RUNNER_KILL_AFTER_MS 5000

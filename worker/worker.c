@@ -282,7 +282,7 @@ static bool watch_seqs(mtq_worker_t *w, bson_error_t *error) {
 /* A mark of the memo that says "found empty until *until", set at or after
  * since: good for another recheck_ms from now. */
 static void hold(int64_t *until, int64_t since, int64_t now, int64_t recheck_ms) {
-  if (*until != 0 && *until - recheck_ms >= since && *until <= now + recheck_ms) {
+  if (*until != 0 && *until - recheck_ms >= since) {
     *until = now + recheck_ms;
   }
 }
