@@ -12,7 +12,8 @@
 #   latency     enqueue -> claimed on an idle worker, default poll interval
 #   enqueue     one producer, mtq_client_enqueue_many; mtq enqueue --batch
 #   throughput  burn-downs of pre-enqueued tasks (1x8, 1x16, 4x4, and 1x8 on
-#               the baseline store) beside the batched ceiling (ceiling.c)
+#               the baseline store) beside the batched ceiling (ceiling.c);
+#               and 1x16 against 4x4 on mongo-java-server (JS=0 skips it)
 #   drain       backlogs of 1k..1M: claim/end cost, then the drain rate
 # Medians over REPS repetitions.  Every phase is bounded in time and in
 # count (see the knobs below), so that the bench finishes on today's slow
@@ -82,9 +83,11 @@ CLI_BATCH_LINE=${CLI_BATCH_LINE:-'{"channel": "bench", "func": "noop", "args": {
 CLI_BATCH_ARGS=${CLI_BATCH_ARGS:---force}   # more options of that command
 MTQ_CLI=${MTQ_CLI:-$build/cli/mtq}         # the mtq whose --batch is measured
 PHASES=${PHASES:-"idle latency enqueue throughput drain"} # which phases run (all by default)
+JS=${JS:-1}                                # throughput also on mongo-java-server (port PORT+1)
 
 work=$(mktemp -d /tmp/mtq-bench.XXXXXX)
 pids=()
+js_base=""
 : > "$work/commands.txt"
 t_start=$SECONDS
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -92,6 +95,9 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 cleanup() {
   stop_all
   "$root/deploy/db.sh" stop --port "$port" --dir "$work/db" >/dev/null 2>&1 || true
+  if [[ -n "$js_base" ]]; then
+    MTQ_DB=javaserver "$root/deploy/db.sh" stop --port "$((port + 1))" --dir "$work/jsdb" >/dev/null 2>&1 || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -103,7 +109,7 @@ phase() { [[ " $PHASES " == *" $1 "* ]]; }
 # --- binaries: this tree's, the baseline's, gnuplot ------------------------------
 
 if [[ -f "$build/CMakeCache.txt" ]]; then
-  cmake --build "$build" --target mtq-bench mtq-worker mtqd mtq >"$work/build.log" 2>&1 ||
+  cmake --build "$build" --target mtq-bench mtq-bench-floor mtq-worker mtqd mtq >"$work/build.log" 2>&1 ||
     { tail -n 20 "$work/build.log" >&2; exit 1; }
 else
   bash "$root/deploy/setup.sh"
@@ -142,6 +148,16 @@ fi
 "$root/deploy/db.sh" start --port "$port" --dir "$work/db" >/dev/null
 base="mongodb://127.0.0.1:$port"
 db_pid=$(<"$work/db/server.pid")
+# The second server of the test matrix, for the throughput phase: MongoDB's
+# single-document atomicity and no SQLite under it, so that what is mtq's
+# own scaling and what is FerretDB's cost per command can be told apart.
+if phase throughput && ((JS)); then
+  if MTQ_DB=javaserver "$root/deploy/db.sh" start --port "$((port + 1))" --dir "$work/jsdb" >/dev/null; then
+    js_base="mongodb://127.0.0.1:$((port + 1))"
+  else
+    note "mongo-java-server did not start: 1x16 against 4x4 is measured on FerretDB only"
+  fi
+fi
 
 # --- daemons ----------------------------------------------------------------------
 
@@ -198,6 +214,7 @@ collect() { local k v; while IFS='=' read -r k v; do r[$1_$k]=$v; echo "  $1_$k=
 mb() {
   local bin="$1"; shift
   local shown="${bin#"$root"/}/bench/mtq-bench $*"
+  if [[ -n "$js_base" ]]; then shown=${shown//$js_base/\$JSDB}; fi
   echo "${shown//$base/\$DB}" >> "$work/commands.txt"
   "$bin/bench/mtq-bench" "$@" || note "mtq-bench $1 exited $?"
 }
@@ -229,6 +246,9 @@ if phase idle; then
 note "idle: 5 workers x 4 slots + mtqd, ${REPS} windows of ${IDLE_S} s after ${IDLE_SETTLE_S} s..."
 collect idle_decl < <(mb "$build" fill --uri "$base/idle" --to 0)
 up "$build" idle 5 4
+# Beside them, the floor: a process of libmongoc alone, connected and idle.
+start "$build/bench/mtq-bench-floor" "$base/idle" "$((IDLE_SETTLE_S + REPS * (IDLE_S + 10)))"
+floor_pid=${pids[-1]}
 sleep "$IDLE_SETTLE_S"
 for rep in $(seq 1 "$REPS"); do
   procs=("${worker_pids[@]}" "$mtqd_pid" "$db_pid")
@@ -250,6 +270,7 @@ window_s=$w
 worker_cpu_pct=$worst_cpu
 worker_rss_mib=$(awk -v k="$worst_rss" 'BEGIN {printf "%.1f", k / 1024}')
 worker_pss_mib=$(awk -v k="$worst_pss" 'BEGIN {printf "%.1f", k / 1024}')
+floor_rss_mib=$(awk -v k="$(rss_kib "$floor_pid")" 'BEGIN {printf "%.1f", k / 1024}')
 mtqd_cpu_pct=$(pct "$mtqd_pid")
 mtqd_rss_mib=$(awk -v k="$(rss_kib "$mtqd_pid")" 'BEGIN {printf "%.1f", k / 1024}')
 db_cpu_pct=$(pct "$db_pid")
@@ -325,6 +346,10 @@ for rep in $(seq 1 "$REPS"); do
   burn "$build" b1x16 1 16 "$rep"
   burn "$build" b4x4 4 4 "$rep"
   if [[ -n "$base_bin" ]]; then burn "$base_bin" old1x8 1 8 "$rep"; fi
+  if [[ -n "$js_base" ]]; then
+    base=$js_base burn "$build" j1x16 1 16 "$rep"
+    base=$js_base burn "$build" j4x4 4 4 "$rep"
+  fi
 done
 fi
 
@@ -369,6 +394,8 @@ verdict() {
 b1x8=$(median b1x8 drain_per_s)
 b1x16=$(median b1x16 drain_per_s)
 b4x4=$(median b4x4 drain_per_s)
+j1x16=$(median j1x16 drain_per_s)
+j4x4=$(median j4x4 drain_per_s)
 old1x8=$(median old1x8 drain_per_s)
 ceil=$(median ceil ceiling_per_s)
 ceil1=$(median ceil1 ceiling_per_s)
@@ -390,9 +417,14 @@ lat50=$(median lat start_p50_ms)
 lat99=$(median lat start_p99_ms)
 idle_cpu=$(median idle worker_cpu_pct)
 idle_rss=$(median idle worker_rss_mib)
+floor_rss=$(median idle floor_rss_mib)
 db_cpu=$(median idle db_cpu_pct)
 hi_note=""
-if ((reached_hi < last_level)); then hi_note=" (filled only to $reached_hi of $last_level)"; fi
+if phase drain && ((reached_hi < last_level)); then hi_note=" (filled only to $reached_hi of $last_level)"; fi
+# filled_verdict RATIO OP TARGET: a level not reached fails, one not measured is said so.
+filled_verdict() {
+  if phase drain && ((reached_hi < last_level)); then echo "**fail** (not filled)"; else verdict "$@"; fi
+}
 
 # The plot: the median drain rate at each level reached, with the spread.
 for level in $LEVELS; do
@@ -436,9 +468,12 @@ fi
   echo "| burn-down of $BURN_N tasks, 1 worker × 8 slots | ≥ 10 × today's rate (${today:-not measured} tasks/s${old1x8:+, store of $baseline}) | $b1x8 tasks/s ($(ratio "$b1x8" "$today")×) | $(verdict "$(ratio "$b1x8" "$today")" ">=" 10) |"
   echo "| the same, against the batched ceiling | ≥ 0.50 of $ceil tasks/s | $(ratio "$b1x8" "$ceil") | $(verdict "$(ratio "$b1x8" "$ceil")" ">=" 0.5) |"
   echo "| 4 workers × 4 slots against 1 worker × 16 | ≥ 1.00 | $b4x4 / $b1x16 tasks/s = $(ratio "$b4x4" "$b1x16") | $(verdict "$(ratio "$b4x4" "$b1x16")" ">=" 1) |"
-  echo "| drain rate at $last_level queued$hi_note against $first_level | ≥ 0.80 | $drain_hi / $drain_lo tasks/s = $(ratio "$drain_hi" "$drain_lo") | $( ((reached_hi < last_level)) && echo "**fail** (not filled)" || verdict "$(ratio "$drain_hi" "$drain_lo")" ">=" 0.8) |"
-  echo "| claim cost at $last_level$hi_note against $first_level | ≤ 2.00 | $claim_hi / $claim_lo ms = $(ratio "$claim_hi" "$claim_lo") | $( ((reached_hi < last_level)) && echo "**fail** (not filled)" || verdict "$(ratio "$claim_hi" "$claim_lo")" "<=" 2) |"
-  echo "| end cost at $last_level$hi_note against $first_level | ≤ 2.00 | $end_hi / $end_lo ms = $(ratio "$end_hi" "$end_lo") | $( ((reached_hi < last_level)) && echo "**fail** (not filled)" || verdict "$(ratio "$end_hi" "$end_lo")" "<=" 2) |"
+  if [[ -n "$j4x4" ]]; then
+    echo "| the same on mongo-java-server (no SQLite under it) | (none: tells mtq's scaling from FerretDB's cost per command) | $j4x4 / $j1x16 tasks/s = $(ratio "$j4x4" "$j1x16") | |"
+  fi
+  echo "| drain rate at $last_level queued$hi_note against $first_level | ≥ 0.80 | $drain_hi / $drain_lo tasks/s = $(ratio "$drain_hi" "$drain_lo") | $(filled_verdict "$(ratio "$drain_hi" "$drain_lo")" ">=" 0.8) |"
+  echo "| claim cost at $last_level$hi_note against $first_level | ≤ 2.00 | $claim_hi / $claim_lo ms = $(ratio "$claim_hi" "$claim_lo") | $(filled_verdict "$(ratio "$claim_hi" "$claim_lo")" "<=" 2) |"
+  echo "| end cost at $last_level$hi_note against $first_level | ≤ 2.00 | $end_hi / $end_lo ms = $(ratio "$end_hi" "$end_lo") | $(filled_verdict "$(ratio "$end_hi" "$end_lo")" "<=" 2) |"
   echo "| bulk enqueue, one producer, mtq_client_enqueue_many ($ENQ_BATCH a call) | ≥ 5000 tasks/s | $enq tasks/s | $(verdict "$enq" ">=" 5000) |"
   echo "| the same, against the insert ceiling ($ins tasks/s) | (none: what the database takes) | $(ratio "$enq" "$ins") | |"
   if ((cli_batch)); then
@@ -449,7 +484,7 @@ fi
   echo "| enqueue → start, idle worker, default poll interval, p50 | ≤ 20 ms | $lat50 ms | $(verdict "$lat50" "<=" 20) |"
   echo "| enqueue → start, p99 | ≤ 100 ms | $lat99 ms | $(verdict "$lat99" "<=" 100) |"
   echo "| idle worker CPU (the busiest of 5) | < 1 % of a core | $idle_cpu % | $(verdict "$idle_cpu" "<" 1) |"
-  echo "| idle worker resident memory (the largest of 5) | < 10 MiB | $idle_rss MiB | $(verdict "$idle_rss" "<" 10) |"
+  echo "| idle worker resident memory (the largest of 5) | < 10 MiB | $idle_rss MiB (the driver alone: ${floor_rss:-not measured} MiB) | $(verdict "$idle_rss" "<" 10) |"
   echo "| database server CPU, 5 idle workers + mtqd | < 2 % of a core | $db_cpu % | $(verdict "$db_cpu" "<" 2) |"
   echo
   echo "## Throughput: burn-downs and the ceiling"
@@ -464,7 +499,8 @@ fi
   echo
   echo "| | tasks/s (median) | runs | tasks ended per run | emptied |"
   echo "|---|---|---|---|---|"
-  for x in "b1x8:1 worker × 8 slots" "b1x16:1 worker × 16 slots" "b4x4:4 workers × 4 slots" "old1x8:1 worker × 8 slots, store of $baseline (today)"; do
+  for x in "b1x8:1 worker × 8 slots" "b1x16:1 worker × 16 slots" "b4x4:4 workers × 4 slots" "old1x8:1 worker × 8 slots, store of $baseline (today)" \
+      "j1x16:1 worker × 16 slots, on mongo-java-server" "j4x4:4 workers × 4 slots, on mongo-java-server"; do
     k=${x%%:*}
     [[ -n "$(median "$k" drain_per_s)" ]] || continue
     echo "| ${x#*:} | $(median "$k" drain_per_s) | $(values "$k" drain_per_s) | $(values "$k" drain_tasks) | $(values "$k" drain_emptied) |"
@@ -536,12 +572,16 @@ fi
   echo "resident memory VmRSS from /proc/PID/status at its end (which counts in full every page of"
   echo "a shared library the process touched, libcrypto's 3.4 MiB first), and beside it Pss from"
   echo "/proc/PID/smaps_rollup (shared pages divided among the processes that map them)."
+  echo "Beside them runs mtq-bench-floor (bench/floor.c): a program of libmongoc alone that connects,"
+  echo "pings and sleeps, the least any process using this machine's MongoDB C driver keeps resident"
+  echo "(the driver's automatic initialisation sets OpenSSL up before main, touching most of libcrypto)."
   echo
   echo "| | per window |"
   echo "|---|---|"
   echo "| busiest worker, % of a core | $(values idle worker_cpu_pct) |"
   echo "| largest worker, MiB resident (VmRSS) | $(values idle worker_rss_mib) |"
   echo "| largest worker, MiB proportional (Pss) | $(values idle worker_pss_mib) |"
+  echo "| the driver's floor (mtq-bench-floor: libmongoc alone, connected, idle), MiB resident | $(values idle floor_rss_mib) |"
   echo "| mtqd, % of a core / MiB | $(values idle mtqd_cpu_pct) / $(values idle mtqd_rss_mib) |"
   echo "| database server (FerretDB), % of a core | $(values idle db_cpu_pct) |"
   echo
@@ -551,7 +591,7 @@ fi
   echo "(up to about 45 min on the new store). This run's settings: REPS=$REPS BURN_N=$BURN_N"
   echo "BURN_S=$BURN_S CEIL_N=$CEIL_N ENQ_N=$ENQ_N LEVELS=\"$LEVELS\" LEVEL_FILL_S=$LEVEL_FILL_S"
   echo "CEIL_SEGMENT=$CEIL_SEGMENT DRAIN_N=$DRAIN_N DRAIN_S=$DRAIN_S PROBE_S=$PROBE_S LAT_N=$LAT_N IDLE_S=$IDLE_S BASELINE=$baseline."
-  echo "What it ran (\$DB is the bench's server, mongodb://127.0.0.1:$port):"
+  echo "What it ran (\$DB is the bench's server, mongodb://127.0.0.1:$port$( [[ -n "$js_base" ]] && echo ", \$JSDB mongo-java-server, $js_base")):"
   echo
   echo '```'
   cat "$work/commands.txt"
