@@ -36,6 +36,9 @@ mtq_tz_t *mtq_tz_from_rule(const char *rule, bson_error_t *error);
 
 void mtq_tz_destroy(mtq_tz_t *tz);
 
+/* UTC, one zone shared by every caller (borrowed: not destroyed). */
+const mtq_tz_t *mtq_tz_utc(void);
+
 /* The zone's name, as given to mtq_tz_load (borrowed). */
 const char *mtq_tz_name(const mtq_tz_t *tz);
 
@@ -49,9 +52,13 @@ int32_t mtq_tz_offset(const mtq_tz_t *tz, int64_t t_s);
  * forward) is the instant the clocks jump, the end of the gap. */
 int64_t mtq_tz_first_instant(const mtq_tz_t *tz, int64_t wall_s);
 
-/* Calendar helpers shared with the cron module: days since 1970-01-01 of
- * a proleptic Gregorian date, and back. */
+/* Calendar helpers shared with the cron and schedule modules: days since
+ * 1970-01-01 of a proleptic Gregorian date, and back; the weekday of such
+ * a day (0 = Sunday); a / b rounded down (b > 0), for instants before
+ * 1970 as after. */
 int64_t mtq_days_from_civil(int64_t y, int m, int d);
 void mtq_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
+int mtq_weekday(int64_t days);
+int64_t mtq_floor_div(int64_t a, int64_t b);
 
 #endif

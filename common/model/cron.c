@@ -211,15 +211,14 @@ bool mtq_cron_parse(mtq_cron_t *cron, const char *expr, bson_error_t *error) {
 /* --- the next time ----------------------------------------------------------- */
 
 static bool day_matches(const mtq_cron_t *c, int64_t days, int d) {
-  int wd = (int)(((days + 4) % 7 + 7) % 7); /* 1970-01-01 was a Thursday */
-  bool dom = c->dom & (1u << d), dow = c->dow & (1u << wd);
+  bool dom = c->dom & (1u << d), dow = c->dow & (1u << mtq_weekday(days));
   return c->dom_star || c->dow_star ? dom && dow : dom || dow;
 }
 
 /* The first wall-clock minute at or after wall (seconds of the wall clock,
  * on a minute) that the fields match; false past `limit_days`. */
 static bool next_wall(const mtq_cron_t *c, int64_t wall, int64_t limit_days, int64_t *out) {
-  int64_t days = wall >= 0 ? wall / 86400 : (wall - 86399) / 86400;
+  int64_t days = mtq_floor_div(wall, 86400);
   int mins = (int)((wall - days * 86400) / 60);
   int h = mins / 60, mi = mins % 60;
   for (int64_t end = days + limit_days; days < end;) {
@@ -266,7 +265,7 @@ bool mtq_cron_next(const mtq_cron_t *c, const mtq_tz_t *tz, int64_t after_s, int
    * time, so the first one past after_s is the answer.  An earlier wall
    * minute's first instant is never past after_s. */
   int64_t local = after_s + mtq_tz_offset(tz, after_s);
-  int64_t wall = local - ((local % 60) + 60) % 60;
+  int64_t wall = mtq_floor_div(local, 60) * 60;
   for (int guard = 0; guard < 4 * 24 * 60; guard++) {
     /* 400 years are the Gregorian calendar's whole cycle: a day and
      * weekday that can meet ("0 0 29 2 1" with a '*' day field) do within. */

@@ -53,26 +53,17 @@ bool mtq_duration_parse(const char *text, int64_t *ms, bson_error_t *error) {
   return true;
 }
 
-static int64_t floor_div(int64_t a, int64_t b) { return a / b - (a % b != 0 && (a < 0) != (b < 0)); }
-
 bool mtq_ticks_next(const mtq_ticks_t *t, int64_t after_ms, int64_t *next_ms) {
   if (!t->cron) {
     if (after_ms < t->anchor_ms) {
       *next_ms = t->anchor_ms;
     } else {
-      *next_ms = t->anchor_ms + (floor_div(after_ms - t->anchor_ms, t->every_ms) + 1) * t->every_ms;
+      *next_ms = t->anchor_ms + (mtq_floor_div(after_ms - t->anchor_ms, t->every_ms) + 1) * t->every_ms;
     }
     return true;
   }
-  mtq_tz_t *utc = NULL;
-  const mtq_tz_t *tz = t->tz;
-  if (!tz) {
-    utc = mtq_tz_load("UTC", NULL, NULL);
-    tz = utc;
-  }
   int64_t s = 0;
-  bool ok = mtq_cron_next(t->cron, tz, floor_div(after_ms, 1000), &s);
-  mtq_tz_destroy(utc);
+  bool ok = mtq_cron_next(t->cron, t->tz ? t->tz : mtq_tz_utc(), mtq_floor_div(after_ms, 1000), &s);
   *next_ms = s * 1000;
   return ok;
 }
@@ -85,7 +76,7 @@ bool mtq_ticks_due(const mtq_ticks_t *t, int64_t last_ms, int64_t now_ms, int64_
     if (now_ms < t->anchor_ms) {
       return false;
     }
-    int64_t tick = t->anchor_ms + floor_div(now_ms - t->anchor_ms, t->every_ms) * t->every_ms;
+    int64_t tick = t->anchor_ms + mtq_floor_div(now_ms - t->anchor_ms, t->every_ms) * t->every_ms;
     if (tick <= last_ms) {
       return false;
     }

@@ -68,7 +68,11 @@ void mtq_civil_from_days(int64_t z, int64_t *y, int *m, int *d) {
 
 static bool is_leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
-static int64_t floor_div(int64_t a, int64_t b) { return a / b - (a % b != 0 && (a < 0) != (b < 0)); }
+int64_t mtq_floor_div(int64_t a, int64_t b) { return a / b - (a % b != 0 && (a < 0) != (b < 0)); }
+
+int mtq_weekday(int64_t days) {
+  return (int)(((days + 4) % 7 + 7) % 7); /* 1970-01-01 was a Thursday */
+}
 
 static int days_in_month(int64_t y, int m) {
   static const int n[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -230,8 +234,7 @@ static int64_t change_day(const change_t *c, int64_t y) {
     return jan1 + c->n;
   }
   int64_t first = mtq_days_from_civil(y, c->m, 1);
-  int wd = (int)(((first + 4) % 7 + 7) % 7); /* 1970-01-01 was a Thursday */
-  int64_t day = first + (c->d - wd + 7) % 7 + 7 * (c->w - 1);
+  int64_t day = first + (c->d - mtq_weekday(first) + 7) % 7 + 7 * (c->w - 1);
   while (day >= first + days_in_month(y, c->m)) {
     day -= 7; /* week 5: the last such weekday of the month */
   }
@@ -256,7 +259,7 @@ static int32_t rule_offset(const rule_t *r, int64_t t) {
   }
   int64_t y;
   int m, d;
-  mtq_civil_from_days(floor_div(t, 86400), &y, &m, &d);
+  mtq_civil_from_days(mtq_floor_div(t, 86400), &y, &m, &d);
   int64_t a = rule_start(r, y), b = rule_end(r, y);
   bool dst = a < b ? a <= t && t < b : !(b <= t && t < a);
   return dst ? r->dst_off : r->std_off;
@@ -389,10 +392,15 @@ static bool name_ok(const char *name) {
   return true;
 }
 
+/* Offset 0 and no DST: a rule of "UTC0". */
+static const mtq_tz_t utc_zone = {.name = "UTC", .rule = {.present = true}};
+
+const mtq_tz_t *mtq_tz_utc(void) { return &utc_zone; }
+
 mtq_tz_t *mtq_tz_load(const char *name, const char *dir, bson_error_t *error) {
   if (!name || !*name || strcmp(name, "UTC") == 0) {
     mtq_tz_t *tz = tz_new("UTC");
-    tz->rule.present = true; /* offset 0, no DST */
+    tz->rule = utc_zone.rule;
     return tz;
   }
   if (!name_ok(name)) {
@@ -496,8 +504,8 @@ static size_t offsets_within(const mtq_tz_t *tz, int64_t lo, int64_t hi, int32_t
   if (tz->rule.present && tz->rule.has_dst) {
     int64_t y0, y1;
     int m, d;
-    mtq_civil_from_days(floor_div(lo, 86400), &y0, &m, &d);
-    mtq_civil_from_days(floor_div(hi, 86400), &y1, &m, &d);
+    mtq_civil_from_days(mtq_floor_div(lo, 86400), &y0, &m, &d);
+    mtq_civil_from_days(mtq_floor_div(hi, 86400), &y1, &m, &d);
     for (int64_t y = y0 - 1; y <= y1 + 1; y++) {
       /* The year's changes, and its first instant, where the next year's
        * changes take over. */
