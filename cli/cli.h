@@ -1,7 +1,7 @@
 /* cli.h - what the files of the mtq command line share.
  *
  * main.c parses the global options and dispatches to a subcommand handler
- * (cmd_task.c, cmd_batch.c, cmd_admin.c); enqueue_opts.c holds the options
+ * (cmd_task.c, cmd_batch.c, cmd_admin.c, cmd_schedule.c); enqueue_opts.c holds the options
  * of one enqueue, shared by mtq enqueue and its --batch lines; cli.c holds
  * the connection, error reporting and argument parsing; output.c prints
  * tables and JSON. */
@@ -229,6 +229,9 @@ int mtq_cmd_retry(mtq_cli_t *cli, int argc, char **argv);
 int mtq_cmd_workers(mtq_cli_t *cli, int argc, char **argv);
 int mtq_cmd_stats(mtq_cli_t *cli, int argc, char **argv);
 int mtq_cmd_channels(mtq_cli_t *cli, int argc, char **argv);
+
+/* cmd_schedule.c */
+int mtq_cmd_schedule(mtq_cli_t *cli, int argc, char **argv);
 
 /* cmd_perf.c: figures from run records (mtq_perf.h) */
 

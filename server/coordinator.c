@@ -1,7 +1,8 @@
 /* coordinator.c - mtqd's duties (on runtime/duty.h): start-up declarations,
  * the delayed-task and reconcile duties, and when each is due (see
  * coordinator.h).  The lost-worker sweep is in lost.c, the lease sweep in
- * leases.c, retention in retention.c, redundant dispatch in dispatch.c. */
+ * leases.c, retention in retention.c, redundant dispatch in dispatch.c,
+ * schedules in schedules.c. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -75,6 +76,7 @@ static int64_t declare_next(mtq_duty_t *d) {
   mtq_duty_arm(&co->release, 0);
   mtq_duty_arm(&co->reconcile, 0);
   mtq_duty_arm(&co->dispatch, 0);
+  mtq_duty_arm(&co->schedules, 0);
   if (mtq__retention_announce(co->cfg)) {
     mtq_duty_arm(&co->retention, 0);
   }
@@ -213,12 +215,13 @@ static int64_t dispatch_next(mtq_duty_t *d) {
 /* --- life cycle ------------------------------------------------------------------- */
 
 mtq_coordinator_t *mtq_coordinator_new(uv_loop_t *loop, mtq_store_t *store,
-                                       const mtq_coord_config_t *cfg) {
+                                       const mtq_coord_config_t *cfg, const mtq_keyring_t *ring) {
   mtq_coordinator_t *co = bson_malloc0(sizeof *co);
   co->loop = loop;
   co->store = store;
   mtq_store_set_segment_retire(store, cfg->segment_retire_s);
   co->cfg = cfg;
+  co->ring = ring;
   atomic_init(&co->stopping, false);
   mtq_duty_init(&co->declare, loop, "declaring channels", NULL, declare_run, declare_next, co);
   mtq_duty_init(&co->lost, loop, "lost-worker sweep", NULL, mtq__lost_run, lost_next, co);
@@ -229,6 +232,8 @@ mtq_coordinator_t *mtq_coordinator_new(uv_loop_t *loop, mtq_store_t *store,
                 mtq__retention_next, co);
   mtq_duty_init(&co->dispatch, loop, "redundant dispatch", NULL, mtq__dispatch_run,
                 dispatch_next, co);
+  mtq_duty_init(&co->schedules, loop, "schedules", NULL, mtq__schedules_run,
+                mtq__schedules_next, co);
   return co;
 }
 
@@ -239,7 +244,7 @@ void mtq_coordinator_stop(mtq_coordinator_t *co) {
     return;
   }
   mtq_duty_t *duties[] = {&co->declare, &co->lost,      &co->leases_duty, &co->release,
-                          &co->reconcile, &co->retention, &co->dispatch};
+                          &co->reconcile, &co->retention, &co->dispatch,   &co->schedules};
   for (size_t i = 0; i < sizeof duties / sizeof duties[0]; i++) {
     mtq_duty_close(duties[i]);
   }

@@ -1,6 +1,6 @@
 /* coordinator.h - mtqd's duties on a libuv loop.
  *
- * The coordinator declares its channels, then keeps four duties, each a
+ * The coordinator declares its channels, then keeps these duties, each a
  * loop timer armed for when it is next due:
  *
  *   lost workers   a worker silent for lost_after_ms is marked lost and the
@@ -10,6 +10,8 @@
  *                  the lane of their new priority
  *   retention      finished tasks kept past retain_done_s / retain_failed_s
  *                  are removed with their claims and events, in batches
+ *   dispatch       redundant tasks' copies are sent, watched and picked
+ *   schedules      the due ticks of recurring schedules enqueue their tasks
  *
  * Every store call runs in libuv's thread pool; the loop thread only arms
  * timers and logs.  A duty is never in flight twice. */
@@ -22,10 +24,11 @@
 
 typedef struct mtq_coordinator mtq_coordinator_t;
 
-/* loop, store and cfg are borrowed and must outlive the coordinator; cfg's
- * [coordinator] section must already be valid.  Caller destroys. */
+/* loop, store, cfg and ring are borrowed and must outlive the coordinator;
+ * cfg's [coordinator] section must already be valid; ring (NULL: none)
+ * signs the tasks of schedules.  Caller destroys. */
 mtq_coordinator_t *mtq_coordinator_new(uv_loop_t *loop, mtq_store_t *store,
-                                       const mtq_coord_config_t *cfg);
+                                       const mtq_coord_config_t *cfg, const mtq_keyring_t *ring);
 
 /* Starts declaring the channels (retrying while the database is down), then
  * the duties.  Returns at once: the loop does the work. */

@@ -1,4 +1,4 @@
-/* coordinator_private.h - what coordinator.c, lost.c and retention.c share. */
+/* coordinator_private.h - what the files of mtqd's duties share. */
 #ifndef MTQD_COORDINATOR_PRIVATE_H
 #define MTQD_COORDINATOR_PRIVATE_H
 
@@ -34,7 +34,9 @@ struct mtq_coordinator {
   const mtq_coord_config_t *cfg; /* borrowed; read-only */
   atomic_bool stopping;    /* read by work in the pool between store calls */
 
-  mtq_duty_t declare, lost, leases_duty, release, reconcile, retention, dispatch;
+  const mtq_keyring_t *ring; /* borrowed; signs scheduled tasks; NULL = unsigned */
+
+  mtq_duty_t declare, lost, leases_duty, release, reconcile, retention, dispatch, schedules;
 
   /* Each group below belongs to one duty's work; since a duty is never in
    * flight twice, and its work and its next() are ordered by libuv, they need
@@ -49,6 +51,9 @@ struct mtq_coordinator {
   mtq_perf_t *perf; /* owned; the figures from the run records last read */
   size_t n_perf;
   int64_t perf_loaded_ms; /* mtqd's monotonic clock; 0 = never */
+  int64_t next_tick_ms;     /* earliest next tick over the schedules, 0 = none */
+  int64_t ticks_trimmed_ms; /* when tick records were last trimmed */
+  char schedule_complaint[640]; /* the last schedule that could not fire, and why */
 };
 
 bool mtq__coordinator_stopping(const mtq_coordinator_t *co);
@@ -70,6 +75,9 @@ int64_t mtq__retention_next(mtq_duty_t *d);
 
 /* dispatch.c: the redundant-dispatch duty. */
 bool mtq__dispatch_run(mtq_duty_t *d, bson_error_t *error);
+/* schedules.c: the schedule duty. */
+bool mtq__schedules_run(mtq_duty_t *d, bson_error_t *error);
+int64_t mtq__schedules_next(mtq_duty_t *d);
 /* perf.c: run records for placement and hedging, reread every perf_refresh_ms at most. */
 bool mtq__dispatch_perf_load(mtq_coordinator_t *co, bson_error_t *error);
 /* Leaves *run_ms and *rate alone when nothing is known. */

@@ -16,7 +16,8 @@ static const char usage[] =
     "\n"
     "The mtq coordinator: declares the channels of the [coordinator] section,\n"
     "requeues the tasks of lost workers, releases delayed tasks, follows\n"
-    "priority edits and removes finished tasks kept past their retention.\n"
+    "priority edits, removes finished tasks kept past their retention,\n"
+    "dispatches redundant tasks and fires the ticks of schedules.\n"
     "\n"
     "  -c, --config FILE      configuration file (INI)\n"
     "      --uri URI          database URI (else $MTQ_URI, else [database] uri)\n"
@@ -49,6 +50,7 @@ int main(int argc, char **argv) {
   bson_error_t err;
   mtq_daemon_t daemon;
   bool daemon_up = false;
+  mtq_keyring_t *ring = NULL; /* [security] keys: sign the tasks of schedules */
   rc = 1;
   if (!mtq_coord_config_load(&cfg, o.config, &err)) {
     mtq_err("%s", err.message);
@@ -65,7 +67,11 @@ int main(int argc, char **argv) {
   mtq_info("starting: database %s, lost after %lld ms, sweep every %lld ms, reconcile every %lld ms",
            where, (long long)cfg.lost_after_ms, (long long)cfg.sweep_interval_ms,
            (long long)cfg.reconcile_interval_ms);
-  mtqd_t m = {&daemon, mtq_coordinator_new(&daemon.loop, daemon.store, &cfg)};
+  if (!mtq_config_keyring(&cfg.base, &ring, &err)) {
+    mtq_err("%s", err.message);
+    goto done;
+  }
+  mtqd_t m = {&daemon, mtq_coordinator_new(&daemon.loop, daemon.store, &cfg, ring)};
   mtq_daemon_on_signal(&daemon, on_signal, &m);
   mtq_coordinator_start(m.co);
   mtq_daemon_run(&daemon);
@@ -76,6 +82,7 @@ done:
   if (daemon_up) {
     mtq_daemon_destroy(&daemon);
   }
+  mtq_keyring_destroy(ring);
   mtq_coord_config_cleanup(&cfg);
   return rc;
 }

@@ -7,6 +7,7 @@
 #include "mtq_error.h"
 #include "mtq_log.h"
 #include "mtq_perf.h"
+#include "mtq_schedule.h"
 #include "mtq_state.h"
 #include "mtq_store.h"
 #include "mtq_store_admin.h"

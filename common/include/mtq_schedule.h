@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "mtq_cron.h"
+#include "mtq_task.h"
 #include "mtq_tz.h"
 
 #define MTQ_EVERY_MIN_MS 1000LL
@@ -41,5 +42,67 @@ bool mtq_ticks_next(const mtq_ticks_t *t, int64_t after_ms, int64_t *next_ms);
  * the last tick fired (or the schedule's creation).  False when none is
  * due. */
 bool mtq_ticks_due(const mtq_ticks_t *t, int64_t last_ms, int64_t now_ms, int64_t *tick_ms);
+
+/* --- the schedule document (schedule_doc.c; schemas/schedule.schema.json) --- */
+
+/* How long a tick's record is kept after the schedule's last tick moved past
+ * it: the record is what keeps a tick from firing twice, and a coordinator
+ * that read an older last tick while another moved it on still finds it. */
+#define MTQ_TICK_KEEP_MS (10LL * 60 * 1000)
+/* "schedule:<name>:<tick ms>", the dedupe key of a tick's task, with its NUL. */
+#define MTQ_TICK_KEY_MAX (MTQ_NAME_MAX + 32)
+
+/* A recurring schedule, as stored in `schedules` (its _id is the name). */
+typedef struct {
+  char name[MTQ_NAME_MAX + 1];
+  char cron[MTQ_CRON_TEXT_MAX + 1]; /* "" for an interval */
+  char tz[MTQ_TZ_NAME_MAX + 1];     /* the cron's zone; "" = UTC */
+  int64_t every_ms;                 /* > 0 for an interval, else 0 */
+  int64_t anchor_ms;                /* an interval's ticks are anchor + k * every */
+  bool paused;
+  bool skip_if_running; /* a tick whose previous run is not over is skipped */
+  int64_t since_ms;     /* no tick at or before it fires: the creation, or the last resume */
+  int64_t created_at;
+  int64_t last_tick_ms; /* the latest tick decided (fired or skipped); 0 = none yet */
+  bson_oid_t last_task; /* the task of the latest tick fired; zeroed = none */
+  bson_t *task;         /* owned: the template of the task each tick enqueues, a task
+                         * document (mtq_task_to_bson) whose delay is its not_before
+                         * minus its created_at */
+} mtq_schedule_t;
+
+/* Zeroes *s.  mtq_schedule_cleanup frees what it owns. */
+void mtq_schedule_init(mtq_schedule_t *s);
+void mtq_schedule_cleanup(mtq_schedule_t *s);
+
+/* Appends the schedule's document to doc (empty). */
+void mtq_schedule_to_bson(const mtq_schedule_t *s, bson_t *doc);
+/* Reads a schedule document, every field type-checked (a message naming
+ * the field), the template as a task document (mtq_task_from_bson) and
+ * exactly one of cron or every_ms; s must be initialised. */
+bool mtq_schedule_from_bson(mtq_schedule_t *s, const bson_t *doc, bson_error_t *error);
+
+/* A schedule's times, compiled: its cron and zone loaded.  ticks borrows
+ * from the struct itself, which must not move while it is used. */
+typedef struct {
+  mtq_cron_t cron;
+  mtq_tz_t *tz; /* owned; NULL = UTC */
+  mtq_ticks_t ticks;
+} mtq_schedule_clock_t;
+
+/* Compiles s's times: the cron parsed, its zone loaded from tzdir (NULL:
+ * the system's).  Fails as mtq_cron_parse and mtq_tz_load do. */
+bool mtq_schedule_clock_init(mtq_schedule_clock_t *c, const mtq_schedule_t *s,
+                             const char *tzdir, bson_error_t *error);
+void mtq_schedule_clock_cleanup(mtq_schedule_clock_t *c);
+
+/* The tick s fires at now_ms, if any: the latest after both its last tick
+ * and since_ms (earlier missed ticks coalesce into it). */
+bool mtq_schedule_due(const mtq_schedule_t *s, const mtq_schedule_clock_t *c, int64_t now_ms,
+                      int64_t *tick_ms);
+
+/* "schedule:<name>:<tick_ms>": the tick's identity, as the dedupe key of
+ * its task and (without the prefix) its record's _id. */
+void mtq_schedule_tick_key(const char *name, int64_t tick_ms, bool prefix,
+                           char out[MTQ_TICK_KEY_MAX]);
 
 #endif

@@ -6,6 +6,7 @@
 #define MTQ_STORE_ADMIN_H
 
 #include "mtq_perf.h"
+#include "mtq_schedule.h"
 #include "mtq_store.h"
 
 /* --- tasks -------------------------------------------------------------------- */
@@ -57,6 +58,34 @@ bool mtq_store_backlog(mtq_store_t *store, const char *channel, int64_t *n, bson
  * it serves func (any version when version is NULL) on channel. */
 bool mtq_store_function_served(mtq_store_t *store, const char *channel, const char *func,
                                const char *version, bool *served, bson_error_t *error);
+
+/* --- schedules (schedules.c; schemas/schedule.schema.json) ------------------- */
+
+/* Adds a schedule (its name is its _id): MTQ_ERR_CONFLICT "schedule NAME
+ * exists" when the name is taken.  s is borrowed. */
+bool mtq_store_schedule_add(mtq_store_t *store, const mtq_schedule_t *s, bson_error_t *error);
+/* Reads schedule name into out (initialised by the caller); MTQ_ERR_NOT_FOUND
+ * when there is none, MTQ_ERR_INVALID when its document is malformed. */
+bool mtq_store_schedule_get(mtq_store_t *store, const char *name, mtq_schedule_t *out,
+                            bson_error_t *error);
+/* Every schedule, by name, into *out (caller frees it with
+ * mtq_schedule_list_free).  A malformed document (edited by hand) is left
+ * out, with a warning in the log naming it and why. */
+bool mtq_store_schedules(mtq_store_t *store, mtq_schedule_t **out, size_t *n,
+                         bson_error_t *error);
+void mtq_schedule_list_free(mtq_schedule_t *list, size_t n);
+/* Removes schedule name and its tick records; the tasks it started stay.
+ * MTQ_ERR_NOT_FOUND when there is none. */
+bool mtq_store_schedule_remove(mtq_store_t *store, const char *name, bson_error_t *error);
+/* Pauses or resumes schedule name.  A resume fires no tick missed while it
+ * was paused: the next is the first after now_ms.  MTQ_ERR_NOT_FOUND when
+ * there is none. */
+bool mtq_store_schedule_pause(mtq_store_t *store, const char *name, bool paused, int64_t now_ms,
+                              bson_error_t *error);
+/* The newest tick records of schedule name, at most limit, newest first,
+ * into out (initialised by the call) as {"ticks": [...]}. */
+bool mtq_store_schedule_ticks(mtq_store_t *store, const char *name, size_t limit, bson_t *out,
+                              bson_error_t *error);
 
 /* --- run records ----------------------------------------------------------- */
 

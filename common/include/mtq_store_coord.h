@@ -5,6 +5,8 @@
 #ifndef MTQ_STORE_COORD_H
 #define MTQ_STORE_COORD_H
 
+#include "mtq_schedule.h"
+#include "mtq_sign.h"
 #include "mtq_store.h"
 
 /* --- leases and delayed tasks ---------------------------------------------- */
@@ -104,6 +106,36 @@ typedef struct {
  * missing events collection is no error. */
 bool mtq_store_purge(mtq_store_t *store, const mtq_purge_rule_t *rules, size_t n_rules,
                      size_t batch, mtq_purged_t *purged, bool *more, bson_error_t *error);
+
+/* --- schedules ------------------------------------------------------------------ */
+
+/* What became of a tick (mtq_store_schedule_fire). */
+typedef struct {
+  bool fired;      /* its task is in the queue (task) */
+  bool skipped;    /* not fired: the previous run was not over, or the task was
+                    * refused (why) */
+  bool by_other;   /* another coordinator had decided it first */
+  bson_oid_t task; /* fired: the task */
+  char why[640];   /* skipped: why */
+} mtq_tick_t;
+
+/* Fires the tick of schedule s at tick_ms, exactly once whoever calls it and
+ * however often: the record ticks/"<name>:<tick_ms>", whose insert succeeds
+ * once, decides between firing and skipping (skip_if_running and the
+ * previous task not ended), and the task goes in with the dedupe key
+ * "schedule:<name>:<tick_ms>", so that a caller that died between the two
+ * is finished by the next.  A task the queue refuses (channel full or
+ * unknown) makes the tick skipped, with why.  Signed with ring when it is
+ * not NULL or empty.  Then the schedule's last tick moves on to tick_ms
+ * (s too).  A transient failure leaves the tick to be tried again. */
+bool mtq_store_schedule_fire(mtq_store_t *store, mtq_schedule_t *s, int64_t tick_ms,
+                             const mtq_keyring_t *ring, const char *by, mtq_tick_t *out,
+                             bson_error_t *error);
+/* Removes the tick records of s older than MTQ_TICK_KEEP_MS before its last
+ * tick, and those of schedules that no longer exist (names: the schedules
+ * there are, borrowed). */
+bool mtq_store_schedule_trim(mtq_store_t *store, const mtq_schedule_t *list, size_t n,
+                             bson_error_t *error);
 
 /* --- workers ------------------------------------------------------------------ */
 

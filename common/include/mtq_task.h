@@ -212,6 +212,15 @@ void mtq_task_cleanup(mtq_task_t *task);
 bool mtq_task_build(mtq_task_t *task, const mtq_enqueue_opts_t *opts, int64_t now_ms,
                     bson_error_t *error);
 
+/* A new task from a template, a task document as a schedule or a flow keeps
+ * it (mtq_task_to_bson of a built task): its fields, a new id, created at
+ * now_ms and due after the template's delay (its not_before minus its
+ * created_at), never run, unsigned, with dedupe_key (NULL: the
+ * template's).  task must be initialised; a template that is not a task
+ * document fails as mtq_task_from_bson does. */
+bool mtq_task_from_template(mtq_task_t *task, const bson_t *tmpl, int64_t now_ms,
+                            const char *dedupe_key, bson_error_t *error);
+
 /* The state a person sees: status, except that a waiting task whose
  * is_enable is false is MTQ_STATE_DISABLED. */
 mtq_state_t mtq_task_state(const mtq_task_t *task);

@@ -323,6 +323,45 @@ bool mtq_task_build(mtq_task_t *task, const mtq_enqueue_opts_t *opts, int64_t no
   return true;
 }
 
+bool mtq_task_from_template(mtq_task_t *task, const bson_t *tmpl, int64_t now_ms,
+                            const char *dedupe_key, bson_error_t *error) {
+  if (!mtq_task_from_bson(task, tmpl, NULL, error)) {
+    return false;
+  }
+  int64_t delay_ms = task->not_before > task->created_at ? task->not_before - task->created_at : 0;
+  if (dedupe_key && strlen(dedupe_key) > MTQ_DEDUPE_KEY_MAX) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "dedupe key must be 1..%d bytes", MTQ_DEDUPE_KEY_MAX);
+    return false;
+  }
+  bson_oid_init(&task->id, NULL);
+  task->status = delay_ms > 0 ? MTQ_STATE_DELAYED : MTQ_STATE_QUEUED;
+  task->attempt = 0;
+  task->token = 0;
+  task->created_at = now_ms;
+  task->not_before = now_ms + delay_ms;
+  task->claimed_at = task->finished_at = 0;
+  task->worker[0] = task->sig_key[0] = task->sig[0] = task->seg[0] = '\0';
+  task->moved = false;
+  if (task->result) {
+    bson_destroy(task->result);
+    task->result = NULL;
+  }
+  bson_free(task->error);
+  task->error = NULL;
+  if (task->errors) {
+    bson_destroy(task->errors);
+    task->errors = NULL;
+  }
+  if (task->copies) {
+    bson_destroy(task->copies);
+    task->copies = NULL;
+  }
+  if (dedupe_key) {
+    bson_strncpy(task->dedupe_key, dedupe_key, sizeof task->dedupe_key);
+  }
+  return true;
+}
+
 mtq_state_t mtq_task_state(const mtq_task_t *task) {
   if (!task->is_enable && mtq_state_is_waiting(task->status)) {
     return MTQ_STATE_DISABLED;
