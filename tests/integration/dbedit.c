@@ -17,6 +17,9 @@
  *   dbedit --uri URI --ids COLLECTION [--filter JSON]
  *                                            prints the _id of every (matching)
  *                                            document, one a line
+ *   dbedit --uri URI --docs COLLECTION [--filter JSON]
+ *                                            the same with whole documents, as
+ *                                            relaxed extended JSON, one a line
  *   dbedit --uri URI --count COLLECTION --filter JSON   same as the positional FILTER
  *   dbedit --uri URI --count-claims          claims taken to run a task (kind "run")
  *   dbedit --uri URI --collections PREFIX    prints "NAME COUNT" for every collection
@@ -389,8 +392,9 @@ static int do_write(mongoc_database_t *db, const char *mode, const char *name, c
   return ok ? 0 : 1;
 }
 
-/* Prints the _id of every document matching json (NULL: all), one a line. */
-static int do_ids(mongoc_database_t *db, const char *name, const char *json) {
+/* Prints the _id (whole: the whole document, as relaxed extended JSON) of
+ * every document matching json (NULL: all), one a line. */
+static int do_ids(mongoc_database_t *db, const char *name, const char *json, bool whole) {
   bson_t filter = BSON_INITIALIZER;
   bson_error_t err;
   if (json && !bson_init_from_json(&filter, json, -1, &err)) {
@@ -398,12 +402,16 @@ static int do_ids(mongoc_database_t *db, const char *name, const char *json) {
     return 2;
   }
   mongoc_collection_t *coll = mongoc_database_get_collection(db, name);
-  bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(1), "}");
+  bson_t *opts = whole ? bson_new() : BCON_NEW("projection", "{", "_id", BCON_INT32(1), "}");
   mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
   const bson_t *doc;
   while (mongoc_cursor_next(cur, &doc)) {
     bson_iter_t it;
-    if (bson_iter_init_find(&it, doc, "_id")) {
+    if (whole) {
+      char *text = bson_as_relaxed_extended_json(doc, NULL);
+      puts(text);
+      bson_free(text);
+    } else if (bson_iter_init_find(&it, doc, "_id")) {
       print_value(&it);
     }
   }
@@ -443,7 +451,7 @@ int main(int argc, char **argv) {
       insert_json = argv[++i];
     } else if (strcmp(a, "--find") == 0 || strcmp(a, "--find-result") == 0 ||
                strcmp(a, "--where") == 0 || strcmp(a, "--count") == 0 ||
-               strcmp(a, "--ids") == 0 || strcmp(a, "--get") == 0 || strcmp(a, "--len") == 0 ||
+               strcmp(a, "--ids") == 0 || strcmp(a, "--docs") == 0 || strcmp(a, "--get") == 0 || strcmp(a, "--len") == 0 ||
                strcmp(a, "--collections") == 0) {
       mode = a;
       arg = argv[++i];
@@ -491,7 +499,9 @@ int main(int argc, char **argv) {
   } else if (strcmp(mode, "--insert") == 0 || strcmp(mode, "--delete") == 0) {
     rc = do_write(db, mode, arg, insert_json);
   } else if (strcmp(mode, "--ids") == 0) {
-    rc = do_ids(db, arg, count_filter);
+    rc = do_ids(db, arg, count_filter, false);
+  } else if (strcmp(mode, "--docs") == 0) {
+    rc = do_ids(db, arg, count_filter, true);
   } else if (strcmp(mode, "--collections") == 0) {
     rc = do_collections(db, arg);
   } else {

@@ -363,21 +363,24 @@ ini_section() {
 }
 
 # start_mtqd [EXTRA [coordinator] LINES...]: starts mtqd and waits until its
-# channels (default, other) are declared.
+# channels (default, other) are declared.  MTQD_AS=NAME names its config and
+# log NAME.ini and NAME.log instead of mtqd (a second coordinator);
+# MTQD_PID is the last one started.
 start_mtqd() {
-  local ini="$TMP/mtqd.ini"
+  local name="${MTQD_AS:-mtqd}"
+  local ini="$TMP/$name.ini"
   local defaults=("channels = default, other" "lost_after_ms = 3000"
                   "sweep_interval_ms = 500" "reconcile_interval_ms = 1000")
   {
     printf '[database]\nuri = %s\n\n' "$URI"
     ini_section coordinator defaults "$@"
   } >"$ini"
-  "${MTQ_EXEC[@]}" "$MTQD" --config "$ini" </dev/null >>"$TMP/mtqd.log" 2>&1 &
+  "${MTQ_EXEC[@]}" "$MTQD" --config "$ini" </dev/null >>"$TMP/$name.log" 2>&1 &
   MTQD_PID=$!
   MTQ__PIDS+=("$MTQD_PID")
-  MTQ__NAME[$MTQD_PID]=mtqd
-  wait_until 30 channel_declared default || fail "mtqd did not declare its channels in 30 s"
-  log "mtqd running (pid $MTQD_PID)"
+  MTQ__NAME[$MTQD_PID]="$name"
+  wait_until 30 channel_declared default || fail "$name did not declare its channels in 30 s"
+  log "$name running (pid $MTQD_PID)"
 }
 
 channel_declared() { cli channels 2>/dev/null | grep -qw "$1"; }

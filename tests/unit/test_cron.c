@@ -1,8 +1,9 @@
 /* test_cron.c - cron expressions, time zones and the ticks of schedules
  * (common/model/cron.c, tz.c, schedule.c): parsing and its errors, the
  * next firing in UTC and across the DST changes of real zones, the zone
- * offsets against glibc's localtime_r over three centuries, durations, and
- * which tick is due after downtime. */
+ * offsets against glibc's localtime_r over three centuries, durations,
+ * which tick is due after downtime, and the schedule document
+ * (schedule_doc.c) with the template of its task. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -334,13 +335,128 @@ static void test_ticks(void **state) {
   mtq_tz_destroy(b);
 }
 
+/* A schedule's document: written and read back the same; every malformed
+ * field refused by name; the due tick honours since (a resume). */
+static void test_schedule_doc(void **state) {
+  (void)state;
+  mtq_enqueue_opts_t o = {.channel = "default", .func = "square", .args_json = "{\"x\": 7}",
+                          .priority = 4, .delay_ms = 1500};
+  mtq_task_t t;
+  mtq_task_init(&t);
+  bson_error_t e;
+  assert_true(mtq_task_build(&t, &o, 1000000, &e));
+  mtq_schedule_t s;
+  mtq_schedule_init(&s);
+  bson_strncpy(s.name, "nightly", sizeof s.name);
+  bson_strncpy(s.cron, "30 2 * * *", sizeof s.cron);
+  bson_strncpy(s.tz, "Europe/Berlin", sizeof s.tz);
+  s.anchor_ms = s.since_ms = s.created_at = 1000000;
+  s.skip_if_running = true;
+  s.task = bson_new();
+  mtq_task_to_bson(&t, s.task);
+
+  bson_t doc = BSON_INITIALIZER;
+  mtq_schedule_to_bson(&s, &doc);
+  mtq_schedule_t r;
+  mtq_schedule_init(&r);
+  assert_true(mtq_schedule_from_bson(&r, &doc, &e));
+  assert_string_equal(r.name, "nightly");
+  assert_string_equal(r.cron, "30 2 * * *");
+  assert_string_equal(r.tz, "Europe/Berlin");
+  assert_int_equal(r.every_ms, 0);
+  assert_true(r.skip_if_running);
+  assert_false(r.paused);
+  assert_int_equal(r.last_tick_ms, 0);
+  assert_true(bson_equal(r.task, s.task));
+  mtq_schedule_cleanup(&r);
+
+  /* Each tick's task: a new id, created now, the template's delay kept,
+   * the tick's dedupe key, never run. */
+  mtq_task_t a, b;
+  mtq_task_init(&a);
+  mtq_task_init(&b);
+  assert_true(mtq_task_from_template(&a, s.task, 5000000, "schedule:nightly:1", &e));
+  assert_true(mtq_task_from_template(&b, s.task, 5000000, NULL, &e));
+  assert_false(bson_oid_equal(&a.id, &t.id));
+  assert_false(bson_oid_equal(&a.id, &b.id));
+  assert_int_equal(a.created_at, 5000000);
+  assert_int_equal(a.not_before, 5001500);
+  assert_int_equal(a.status, MTQ_STATE_DELAYED);
+  assert_int_equal(a.priority, 4);
+  assert_string_equal(a.dedupe_key, "schedule:nightly:1");
+  assert_string_equal(b.dedupe_key, "");
+  assert_true(bson_equal(a.args, t.args));
+  mtq_task_cleanup(&a);
+  mtq_task_cleanup(&b);
+
+  /* Malformed documents, each refused by the field's name. */
+  static const struct {
+    const char *json, *field;
+  } bad[] = {
+      {"{\"_id\": \"x y\"}", "_id"},
+      {"{\"_id\": 5}", "_id"},
+      {"{\"_id\": \"x\", \"anchor\": 5}", "anchor"},
+      {"{\"_id\": \"x\", \"anchor\": {\"$date\": 1}, \"since\": {\"$date\": 1}, "
+       "\"created_at\": {\"$date\": 1}, \"cron\": \"* * * * *\", \"every_ms\": 5000}",
+       "cron"},
+      {"{\"_id\": \"x\", \"anchor\": {\"$date\": 1}, \"since\": {\"$date\": 1}, "
+       "\"created_at\": {\"$date\": 1}, \"every_ms\": 5}",
+       "every_ms"},
+      {"{\"_id\": \"x\", \"anchor\": {\"$date\": 1}, \"since\": {\"$date\": 1}, "
+       "\"created_at\": {\"$date\": 1}, \"every_ms\": 5000, \"paused\": 1}",
+       "paused"},
+      {"{\"_id\": \"x\", \"anchor\": {\"$date\": 1}, \"since\": {\"$date\": 1}, "
+       "\"created_at\": {\"$date\": 1}, \"every_ms\": 5000}",
+       "task"},
+      {"{\"_id\": \"x\", \"anchor\": {\"$date\": 1}, \"since\": {\"$date\": 1}, "
+       "\"created_at\": {\"$date\": 1}, \"every_ms\": 5000, \"task\": {\"func\": 1}}",
+       "task"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    bson_t *d = bson_new_from_json((const uint8_t *)bad[i].json, -1, &e);
+    assert_non_null(d);
+    mtq_schedule_init(&r);
+    bool ok = mtq_schedule_from_bson(&r, d, &e);
+    if (ok || !strstr(e.message, bad[i].field)) {
+      fail_msg("%s: %s", bad[i].json, ok ? "accepted" : e.message);
+    }
+    mtq_schedule_cleanup(&r);
+    bson_destroy(d);
+  }
+
+  /* Due: after the last tick and after since, whichever is later. */
+  s.cron[0] = s.tz[0] = '\0';
+  s.every_ms = 2000;
+  mtq_schedule_clock_t c;
+  assert_true(mtq_schedule_clock_init(&c, &s, NULL, &e));
+  int64_t tick;
+  assert_true(mtq_schedule_due(&s, &c, 1000000 + 9000, &tick));
+  assert_int_equal(tick, 1000000 + 8000);
+  s.last_tick_ms = 1000000 + 8000;
+  assert_false(mtq_schedule_due(&s, &c, 1000000 + 9000, &tick));
+  s.since_ms = 1000000 + 15000; /* resumed at +15 s: +10..+14 never fire */
+  assert_false(mtq_schedule_due(&s, &c, 1000000 + 15500, &tick));
+  assert_true(mtq_schedule_due(&s, &c, 1000000 + 16000, &tick));
+  assert_int_equal(tick, 1000000 + 16000);
+  mtq_schedule_clock_cleanup(&c);
+  char key[MTQ_TICK_KEY_MAX];
+  mtq_schedule_tick_key("nightly", 1796407856389, true, key);
+  assert_string_equal(key, "schedule:nightly:1796407856389");
+  mtq_schedule_tick_key("nightly", 1796407856389, false, key);
+  assert_string_equal(key, "nightly:1796407856389");
+
+  bson_destroy(&doc);
+  mtq_schedule_cleanup(&s);
+  mtq_task_cleanup(&t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_errors),       cmocka_unit_test(test_parse_forms),
       cmocka_unit_test(test_next_utc),           cmocka_unit_test(test_next_dst),
       cmocka_unit_test(test_offsets_match_libc), cmocka_unit_test(test_zone_names),
       cmocka_unit_test(test_corrupt_tzif),       cmocka_unit_test(test_durations),
-      cmocka_unit_test(test_ticks),
+      cmocka_unit_test(test_ticks),              cmocka_unit_test(test_schedule_doc),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
