@@ -1,7 +1,7 @@
 /* cli.h - what the files of the mtq command line share.
  *
  * main.c parses the global options and dispatches to a subcommand handler
- * (cmd_task.c, cmd_batch.c, cmd_admin.c, cmd_schedule.c); enqueue_opts.c holds the options
+ * (cmd_task.c, cmd_batch.c, cmd_admin.c, cmd_flow.c, cmd_schedule.c); enqueue_opts.c holds the options
  * of one enqueue, shared by mtq enqueue and its --batch lines; cli.c holds
  * the connection, error reporting and argument parsing; output.c prints
  * tables and JSON. */
@@ -202,6 +202,14 @@ bool mtq_cli_enqueue_set(mtq_cli_enqueue_t *e, int code, const char *value, char
 int mtq_cli_enqueue_code(const char *name, mtq_cli_value_t *kind);
 /* The name of option code ("max-attempts"), or NULL. */
 const char *mtq_cli_enqueue_name(int code);
+/* Sets option code (of kind, from mtq_cli_enqueue_code) from the JSON value
+ * at it, as a batch line or a flow step writes it: a string, a number, a
+ * flag true/false, an object for args (printed back to JSON into
+ * *args_json, which the caller frees with bson_free; strings are borrowed
+ * from the document).  On a bad value writes why ("priority must be a
+ * number, not a string") and returns false. */
+bool mtq_cli_enqueue_set_json(mtq_cli_enqueue_t *e, int code, mtq_cli_value_t kind,
+                              const bson_iter_t *it, char **args_json, char *why, size_t size);
 /* What follows from all of a task's options together, once they are set:
  * replacements default to the copies, and require_served to not --force. */
 void mtq_cli_enqueue_finish(mtq_cli_enqueue_t *e);
@@ -229,6 +237,9 @@ int mtq_cmd_retry(mtq_cli_t *cli, int argc, char **argv);
 int mtq_cmd_workers(mtq_cli_t *cli, int argc, char **argv);
 int mtq_cmd_stats(mtq_cli_t *cli, int argc, char **argv);
 int mtq_cmd_channels(mtq_cli_t *cli, int argc, char **argv);
+
+/* cmd_flow.c */
+int mtq_cmd_flow(mtq_cli_t *cli, int argc, char **argv);
 
 /* cmd_schedule.c */
 int mtq_cmd_schedule(mtq_cli_t *cli, int argc, char **argv);

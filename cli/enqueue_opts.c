@@ -4,6 +4,7 @@
  * same options (MTQ_CLI_ENQUEUE_OPTIONS in cli.h), and a value of either is
  * set here from its text, so that a line takes exactly what the command
  * line takes and is refused with the same words. */
+#include <inttypes.h>
 #include <string.h>
 
 #include "cli.h"
@@ -164,4 +165,106 @@ void mtq_cli_enqueue_finish(mtq_cli_enqueue_t *e) {
   /* A task for a function no worker serves would wait forever: refused
    * unless --force. */
   e->o.require_served = !e->force;
+}
+
+/* --- options as JSON (batch lines, flow steps) ----------------------------------- */
+
+/* How a value of a JSON object of options is to be written, and how it was: for "priority
+ * must be a number, not a string". */
+static const char *kind_wanted(mtq_cli_value_t kind) {
+  switch (kind) {
+  case MTQ_CLI_VALUE_TEXT:
+    return "a string";
+  case MTQ_CLI_VALUE_NUMBER:
+    return "a number";
+  case MTQ_CLI_VALUE_NUMBER_OR_TEXT:
+    return "a number or a string";
+  case MTQ_CLI_VALUE_OBJECT:
+    return "an object";
+  default:
+    return "true or false";
+  }
+}
+
+static const char *type_found(const bson_iter_t *it) {
+  switch (bson_iter_type(it)) {
+  case BSON_TYPE_UTF8:
+    return "a string";
+  case BSON_TYPE_INT32:
+  case BSON_TYPE_INT64:
+  case BSON_TYPE_DOUBLE:
+  case BSON_TYPE_DECIMAL128:
+    return "a number";
+  case BSON_TYPE_DOCUMENT:
+    return "an object";
+  case BSON_TYPE_ARRAY:
+    return "an array";
+  case BSON_TYPE_BOOL:
+    return bson_iter_bool(it) ? "true" : "false";
+  case BSON_TYPE_NULL:
+    return "null";
+  default:
+    return "an extended JSON value";
+  }
+}
+
+/* The text of one value, as the option's argument would be written on the
+ * command line: a string as it is (borrowed from the document), a number
+ * printed into num, a flag "true" or "false", args printed back to JSON
+ * (kept in *args_json).  NULL, with why, when it is not of its kind. */
+static const char *value_text(const bson_iter_t *it, mtq_cli_value_t kind, char **args_json,
+                              char *num, size_t num_size, char *why, size_t size) {
+  const char *key = bson_iter_key(it);
+  bool number = BSON_ITER_HOLDS_INT32(it) || BSON_ITER_HOLDS_INT64(it) ||
+                BSON_ITER_HOLDS_DOUBLE(it);
+  if ((kind == MTQ_CLI_VALUE_TEXT || kind == MTQ_CLI_VALUE_NUMBER_OR_TEXT) &&
+      BSON_ITER_HOLDS_UTF8(it)) {
+    uint32_t len;
+    const char *s = bson_iter_utf8(it, &len);
+    if (strlen(s) != len) {
+      snprintf(why, size, "%s holds a NUL character", key);
+      return NULL;
+    }
+    return s;
+  }
+  if ((kind == MTQ_CLI_VALUE_NUMBER || kind == MTQ_CLI_VALUE_NUMBER_OR_TEXT) && number) {
+    if (BSON_ITER_HOLDS_DOUBLE(it)) {
+      snprintf(num, num_size, "%.17g", bson_iter_double(it));
+    } else {
+      snprintf(num, num_size, "%" PRId64, bson_iter_as_int64(it));
+    }
+    return num;
+  }
+  if (kind == MTQ_CLI_VALUE_FLAG && BSON_ITER_HOLDS_BOOL(it)) {
+    return bson_iter_bool(it) ? "true" : "false";
+  }
+  if (kind == MTQ_CLI_VALUE_OBJECT && BSON_ITER_HOLDS_DOCUMENT(it)) {
+    uint32_t len;
+    const uint8_t *data;
+    bson_t args;
+    bson_iter_document(it, &len, &data);
+    if (!bson_init_static(&args, data, len)) {
+      snprintf(why, size, "%s is not a readable object", key);
+      return NULL;
+    }
+    bson_free(*args_json);
+    *args_json = mtq_cli_json(&args);
+    return *args_json;
+  }
+  snprintf(why, size, "%s must be %s, not %s", key, kind_wanted(kind), type_found(it));
+  return NULL;
+}
+
+bool mtq_cli_enqueue_set_json(mtq_cli_enqueue_t *e, int code, mtq_cli_value_t kind,
+                              const bson_iter_t *it, char **args_json, char *why, size_t size) {
+  char num[40], bad[160];
+  const char *value = value_text(it, kind, args_json, num, sizeof num, why, size);
+  if (!value) {
+    return false;
+  }
+  if (!mtq_cli_enqueue_set(e, code, value, bad, sizeof bad)) {
+    snprintf(why, size, "%s %s", bson_iter_key(it), bad);
+    return false;
+  }
+  return true;
 }

@@ -429,11 +429,13 @@ static void print_copies(FILE *out, const bson_t *copies) {
 #define SHOW_REDUNDANCY(out, t, key, v) print_redundancy(out, &(v))
 #define SHOW_COPIES(out, t, key, v) print_copies(out, v)
 #define SHOW_COPY_OF(out, t, key, v) print_oid(out, "copy_of", &(v))
+#define SHOW_FLOW_ID(out, t, key, v) print_oid(out, "flow", &(v))
 #define SHOW_HIDDEN(out, t, key, v) ((void)0)
 /* The when column: a field printed only for the tasks it is written for. */
 #define SHOWN_FOR_ALL(t) true
 #define SHOWN_FOR_PARENT(t) mtq_task_is_parent(t)
 #define SHOWN_FOR_COPY(t) mtq_task_is_copy(t)
+#define SHOWN_FOR_FLOW(t) mtq_task_in_flow(t)
 
 void mtq_cli_print_task_fields(const mtq_task_t *t, FILE *out) {
 #define SHOW(key, member, kind, lo, hi, missing, when, print)                                      \

@@ -2,7 +2,7 @@
  * the delayed-task and reconcile duties, and when each is due (see
  * coordinator.h).  The lost-worker sweep is in lost.c, the lease sweep in
  * leases.c, retention in retention.c, redundant dispatch in dispatch.c,
- * schedules in schedules.c. */
+ * schedules in schedules.c, flows in flows.c. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -77,6 +77,7 @@ static int64_t declare_next(mtq_duty_t *d) {
   mtq_duty_arm(&co->reconcile, 0);
   mtq_duty_arm(&co->dispatch, 0);
   mtq_duty_arm(&co->schedules, 0);
+  mtq_duty_arm(&co->flows, 0);
   if (mtq__retention_announce(co->cfg)) {
     mtq_duty_arm(&co->retention, 0);
   }
@@ -234,6 +235,7 @@ mtq_coordinator_t *mtq_coordinator_new(uv_loop_t *loop, mtq_store_t *store,
                 dispatch_next, co);
   mtq_duty_init(&co->schedules, loop, "schedules", NULL, mtq__schedules_run,
                 mtq__schedules_next, co);
+  mtq_duty_init(&co->flows, loop, "flows", NULL, mtq__flows_run, lost_next, co);
   return co;
 }
 
@@ -244,7 +246,7 @@ void mtq_coordinator_stop(mtq_coordinator_t *co) {
     return;
   }
   mtq_duty_t *duties[] = {&co->declare, &co->lost,      &co->leases_duty, &co->release,
-                          &co->reconcile, &co->retention, &co->dispatch,   &co->schedules};
+                          &co->reconcile, &co->retention, &co->dispatch,   &co->schedules, &co->flows};
   for (size_t i = 0; i < sizeof duties / sizeof duties[0]; i++) {
     mtq_duty_close(duties[i]);
   }

@@ -12,6 +12,7 @@
  *                  are removed with their claims and events, in batches
  *   dispatch       redundant tasks' copies are sent, watched and picked
  *   schedules      the due ticks of recurring schedules enqueue their tasks
+ *   flows          the steps of flows start when their parents have ended
  *
  * Every store call runs in libuv's thread pool; the loop thread only arms
  * timers and logs.  A duty is never in flight twice. */

@@ -36,7 +36,8 @@ struct mtq_coordinator {
 
   const mtq_keyring_t *ring; /* borrowed; signs scheduled tasks; NULL = unsigned */
 
-  mtq_duty_t declare, lost, leases_duty, release, reconcile, retention, dispatch, schedules;
+  mtq_duty_t declare, lost, leases_duty, release, reconcile, retention, dispatch, schedules,
+      flows;
 
   /* Each group below belongs to one duty's work; since a duty is never in
    * flight twice, and its work and its next() are ordered by libuv, they need
@@ -54,6 +55,8 @@ struct mtq_coordinator {
   int64_t next_tick_ms;     /* earliest next tick over the schedules, 0 = none */
   int64_t ticks_trimmed_ms; /* when tick records were last trimmed */
   char schedule_complaint[640]; /* the last schedule that could not fire, and why */
+  int64_t flows_repaired_ms;    /* when missing shard ends were last looked up */
+  int64_t flows_trimmed_ms;     /* when leftover shard ends were last removed */
 };
 
 bool mtq__coordinator_stopping(const mtq_coordinator_t *co);
@@ -78,6 +81,8 @@ bool mtq__dispatch_run(mtq_duty_t *d, bson_error_t *error);
 /* schedules.c: the schedule duty. */
 bool mtq__schedules_run(mtq_duty_t *d, bson_error_t *error);
 int64_t mtq__schedules_next(mtq_duty_t *d);
+/* flows.c: the flow duty. */
+bool mtq__flows_run(mtq_duty_t *d, bson_error_t *error);
 /* perf.c: run records for placement and hedging, reread every perf_refresh_ms at most. */
 bool mtq__dispatch_perf_load(mtq_coordinator_t *co, bson_error_t *error);
 /* Leaves *run_ms and *rate alone when nothing is known. */

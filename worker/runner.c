@@ -420,12 +420,14 @@ static bool env_name_is(const char *entry, const char *const *names) {
  * Caller frees with bson_strfreev. */
 static char **build_env(const mtq_runner_opts_t *opts, const mtq_task_t *task) {
   static const char *const ours[] = {"MTQ_TASK_ID", "MTQ_TASK_ATTEMPT", "MTQ_CHANNEL",
-                                     "MTQ_FUNC",    "MTQ_WORKER_ID",    NULL};
+                                     "MTQ_FUNC",    "MTQ_WORKER_ID",    "MTQ_FLOW_ID",
+                                     "MTQ_STEP",    "MTQ_SHARD",        "MTQ_SHARDS",
+                                     NULL};
   size_t n = 0;
   while (opts->base_env && opts->base_env[n]) {
     n++;
   }
-  char **env = bson_malloc0((n + 6) * sizeof *env);
+  char **env = bson_malloc0((n + 10) * sizeof *env);
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
     if (!env_name_is(opts->base_env[i], ours)) {
@@ -439,6 +441,13 @@ static char **build_env(const mtq_runner_opts_t *opts, const mtq_task_t *task) {
   env[k++] = bson_strdup_printf("MTQ_CHANNEL=%s", task->channel);
   env[k++] = bson_strdup_printf("MTQ_FUNC=%s", task->func);
   env[k++] = bson_strdup_printf("MTQ_WORKER_ID=%s", opts->worker_id);
+  if (mtq_task_in_flow(task)) {
+    bson_oid_to_string(&task->flow, oid);
+    env[k++] = bson_strdup_printf("MTQ_FLOW_ID=%s", oid);
+    env[k++] = bson_strdup_printf("MTQ_STEP=%s", task->step);
+    env[k++] = bson_strdup_printf("MTQ_SHARD=%" PRId32, task->shard);
+    env[k++] = bson_strdup_printf("MTQ_SHARDS=%" PRId32, task->shards);
+  }
   env[k] = NULL;
   return env;
 }

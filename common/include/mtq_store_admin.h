@@ -5,6 +5,7 @@
 #ifndef MTQ_STORE_ADMIN_H
 #define MTQ_STORE_ADMIN_H
 
+#include "mtq_flow.h"
 #include "mtq_perf.h"
 #include "mtq_schedule.h"
 #include "mtq_store.h"
@@ -86,6 +87,36 @@ bool mtq_store_schedule_pause(mtq_store_t *store, const char *name, bool paused,
  * into out (initialised by the call) as {"ticks": [...]}. */
 bool mtq_store_schedule_ticks(mtq_store_t *store, const char *name, size_t limit, bson_t *out,
                               bson_error_t *error);
+
+/* --- flows (flows.c; schemas/flow.schema.json) ------------------------------------ */
+
+/* Submits a flow (f->id set by the caller, its steps waiting, validated by
+ * mtq_flow_validate); mtqd starts its first steps at its next pass.  f is
+ * borrowed. */
+bool mtq_store_flow_submit(mtq_store_t *store, const mtq_flow_t *f, const char *by,
+                           bson_error_t *error);
+/* Reads flow id into out (initialised by the caller); MTQ_ERR_NOT_FOUND when
+ * there is none. */
+bool mtq_store_flow_get(mtq_store_t *store, const bson_oid_t *id, mtq_flow_t *out,
+                        bson_error_t *error);
+/* The flows (unfinished: only those not ended), newest first, at most limit
+ * (0: all), into *out (caller frees with mtq_flow_list_free).  A malformed
+ * document is left out with a warning in the log. */
+bool mtq_store_flows(mtq_store_t *store, bool unfinished, size_t limit, mtq_flow_t **out,
+                     size_t *n, bson_error_t *error);
+void mtq_flow_list_free(mtq_flow_t *list, size_t n);
+/* Cancels a running flow: its state (the flow's table), then the tasks of
+ * its running steps; mtqd skips the steps that wait.  MTQ_ERR_STATE when it
+ * has ended. */
+bool mtq_store_flow_cancel(mtq_store_t *store, const bson_oid_t *id, const char *by,
+                           bson_error_t *error);
+/* Cancels the tasks of one step of f that have not ended (best effort). */
+void mtq_store_flow_cancel_step(mtq_store_t *store, const mtq_flow_t *f, size_t step,
+                                const char *by);
+/* The flow's audit trail, oldest first, into out (initialised by the call)
+ * as {"events": [...]}. */
+bool mtq_store_flow_history(mtq_store_t *store, const bson_oid_t *id, bson_t *out,
+                            bson_error_t *error);
 
 /* --- run records ----------------------------------------------------------- */
 

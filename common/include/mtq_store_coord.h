@@ -5,6 +5,7 @@
 #ifndef MTQ_STORE_COORD_H
 #define MTQ_STORE_COORD_H
 
+#include "mtq_flow.h"
 #include "mtq_schedule.h"
 #include "mtq_sign.h"
 #include "mtq_store.h"
@@ -136,6 +137,40 @@ bool mtq_store_schedule_fire(mtq_store_t *store, mtq_schedule_t *s, int64_t tick
  * there are, borrowed). */
 bool mtq_store_schedule_trim(mtq_store_t *store, const mtq_schedule_t *list, size_t n,
                              bson_error_t *error);
+
+/* --- flows ------------------------------------------------------------------------ */
+
+/* How the shards of each of flows[0..n) ended, into ends[0..n) (each freed
+ * with mtq_flow_ends_cleanup): one read of the flowends records. */
+bool mtq_store_flow_ends(mtq_store_t *store, const mtq_flow_t *flows, size_t n,
+                         mtq_flow_ends_t *ends, bson_error_t *error);
+void mtq_flow_ends_cleanup(mtq_flow_ends_t *e, const mtq_flow_t *f);
+/* Looks up, for at most max shards of f's running steps without an end
+ * record, their outcome in results, and writes the record of those that
+ * ended (a recorder that died between the outcome and the record);
+ * *repaired says how many. */
+bool mtq_store_flow_repair(mtq_store_t *store, const mtq_flow_t *f, const mtq_flow_ends_t *ends,
+                           size_t max, size_t *repaired, bson_error_t *error);
+/* Enqueues the tasks of step `step` of f (mtq_flow_plan put it running):
+ * one per shard from its template, each with the dedupe key
+ * flow:<flow>:<step>:<shard> (so that however often this runs, a shard has
+ * one task), its args with shard and shards and its parents' outcomes
+ * (parents: {"<step>": {shards, done, missing, results}}), signed with ring
+ * when there is one; their ids into the step's tasks.  A shard the queue
+ * refuses for good (its channel unknown) is recorded failed; a full channel
+ * or a transient failure fails the call, to be tried again. */
+bool mtq_store_flow_start(mtq_store_t *store, mtq_flow_t *f, size_t step,
+                          const mtq_keyring_t *ring, bson_error_t *error);
+/* Writes f as planned from status `was` and step states steps_were (one per
+ * step): the document, if its status is still `was`; an event per change;
+ * once it has ended, the removal of its end records. */
+bool mtq_store_flow_save(mtq_store_t *store, const mtq_flow_t *f, mtq_flow_state_t was,
+                         const mtq_step_state_t *steps_were, const char *by,
+                         bson_error_t *error);
+/* Removes end records older than keep_ms whose flow is not among the
+ * unfinished ones given (a shard that ended after its flow did). */
+bool mtq_store_flow_trim(mtq_store_t *store, const mtq_flow_t *unfinished, size_t n,
+                         int64_t keep_ms, bson_error_t *error);
 
 /* --- workers ------------------------------------------------------------------ */
 

@@ -91,6 +91,10 @@ typedef struct {
   bson_oid_t parent;      /* zeroed = not a copy */
   int32_t slot;           /* which of the parent's slots it fills */
   char origin[MTQ_NAME_MAX + 1]; /* the parent's channel */
+  /* A step of a flow (mtq_flow.h): shard of shards of step. */
+  bson_oid_t flow;        /* zeroed = not a flow's */
+  char step[MTQ_NAME_MAX + 1];
+  int32_t shard, shards;
   /* Where the store found it, not a field of the document: its priority's
    * side lane of tasks moved in after they were enqueued (a priority
    * edit), instead of the lane itself. */
@@ -144,10 +148,10 @@ typedef struct {
  *            FROM_CHANNEL    the channel of the collection it was read from
  *            FROM_ID_TIME    the ObjectId's time, to the second (also when null)
  * when     which tasks it is written for: ALL, PARENT (mtq_task_is_parent),
- *          COPY (mtq_task_is_copy)
+ *          COPY (mtq_task_is_copy), FLOW (mtq_task_in_flow)
  * print    how `mtq show` prints it (cli/output.c): TEXT, NUMBER, BOOL, TIME,
  *          JSON, QUOTED (a JSON string), or a printer of one field: ID, STATE,
- *          ERRORS, BACKOFF, REDUNDANCY, COPIES, COPY_OF; HIDDEN: not at all */
+ *          ERRORS, BACKOFF, REDUNDANCY, COPIES, COPY_OF, FLOW_ID; HIDDEN: not at all */
 #define MTQ_TASK_FIELDS(X)                                                                        \
   X("_id", id, OID, 0, 0, REQUIRED, ALL, ID)                                                      \
   X("channel", channel, NAME, 0, 0, FROM_CHANNEL, ALL, TEXT)                                      \
@@ -179,7 +183,11 @@ typedef struct {
   X("copies", copies, ARRAY_OR_ABSENT, 0, 0, EMPTY, PARENT, COPIES)                               \
   X("parent", parent, OID, 0, 0, EMPTY, COPY, COPY_OF)                                            \
   X("slot", slot, INT32, 0, MTQ_COPIES_MAX - 1, VALUE(0), COPY, HIDDEN)                           \
-  X("origin", origin, NAME_OR_ABSENT, 0, 0, EMPTY, COPY, HIDDEN)
+  X("origin", origin, NAME_OR_ABSENT, 0, 0, EMPTY, COPY, HIDDEN)                                \
+  X("flow", flow, OID, 0, 0, EMPTY, FLOW, FLOW_ID)                                                \
+  X("step", step, NAME_OR_ABSENT, 0, 0, EMPTY, FLOW, TEXT)                                        \
+  X("shard", shard, INT32, 0, INT32_MAX, VALUE(0), FLOW, NUMBER)                                  \
+  X("shards", shards, INT32, 1, INT32_MAX, VALUE(1), FLOW, NUMBER)
 
 /* What a producer asks for; fields left zero/NULL take defaults. */
 typedef struct {
@@ -240,6 +248,8 @@ int64_t mtq_task_backoff(const mtq_task_t *task, double r);
  * copy is replaced by the dispatcher, not retried), or neither. */
 bool mtq_task_is_parent(const mtq_task_t *task);
 bool mtq_task_is_copy(const mtq_task_t *task);
+/* A step (or a shard of one) of a flow. */
+bool mtq_task_in_flow(const mtq_task_t *task);
 /* Whether a failed attempt gets another one: attempts left, and not a copy. */
 bool mtq_task_may_retry(const mtq_task_t *task);
 

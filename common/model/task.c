@@ -69,6 +69,11 @@ void mtq_task_cleanup(mtq_task_t *task) {
 
 bool mtq_task_is_parent(const mtq_task_t *task) { return task->red.copies > 0; }
 
+bool mtq_task_in_flow(const mtq_task_t *task) {
+  static const bson_oid_t zero;
+  return !bson_oid_equal(&task->flow, &zero);
+}
+
 bool mtq_task_is_copy(const mtq_task_t *task) {
   static const bson_oid_t zero;
   return !bson_oid_equal(&task->parent, &zero);

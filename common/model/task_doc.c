@@ -305,7 +305,7 @@ typedef enum {
   KIND_REDUNDANCY,
 } kind_t;
 
-typedef enum { WHEN_ALL, WHEN_PARENT, WHEN_COPY } when_t;
+typedef enum { WHEN_ALL, WHEN_PARENT, WHEN_COPY, WHEN_FLOW } when_t;
 
 /* The fields are reached by their offset in mtq_task_t, so the C type of
  * each member must be the one its kind reads into: FITS_<kind> says so, and
@@ -397,6 +397,7 @@ static bool has_field(const mtq_task_t *task, const field_t *f) {
   switch (f->when) {
   case WHEN_PARENT: return mtq_task_is_parent(task);
   case WHEN_COPY: return mtq_task_is_copy(task);
+  case WHEN_FLOW: return mtq_task_in_flow(task);
   default: return true;
   }
 }

@@ -553,6 +553,17 @@ static void record_outcomes(mtq_store_t *store, mongoc_client_t *client, batch_e
       mtq__end_undo(&b[of[k]].ending, e->task);
     }
   }
+  /* The ends of flows' tasks, for their flows (the outcomes that went in
+   * one by one above noted their own). */
+  const mtq_task_t **noted = bson_malloc0((m + 1) * sizeof *noted);
+  size_t n_noted = 0;
+  for (size_t k = 0; k < m; k++) {
+    if (in[k]) {
+      noted[n_noted++] = b[of[k]].end->task;
+    }
+  }
+  mtq__flow_note_ends(store, client, noted, n_noted);
+  bson_free(noted);
   /* The live documents of the records inserted, by collection. */
   const bson_oid_t **ids = bson_malloc0((n + 1) * sizeof *ids);
   int64_t *tokens = bson_malloc0((n + 1) * sizeof *tokens);

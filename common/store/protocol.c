@@ -272,6 +272,9 @@ bool mtq__record_outcome(mtq_store_t *store, mongoc_client_t *client, const mtq_
   if (!ok && error) {
     *error = err;
   }
+  if (ok) {
+    mtq__flow_note_ends(store, client, &task, 1);
+  }
   bson_destroy(&doc);
   ok = ok && mtq__write_at_token(store, client, from, &task->id, task->token, NULL, error);
   mongoc_collection_destroy(results);

@@ -153,6 +153,11 @@ typedef bool (*mtq__doc_fn)(void *ctx, const bson_t *doc);
 bool mtq__each_doc(mongoc_collection_t *coll, const bson_t *filter, const bson_t *opts,
                    mtq__doc_fn fn, void *ctx, bson_error_t *error);
 
+/* Notes how the tasks among tasks[0..n) that belong to a flow ended (those
+ * ended for good), in flowends, for the flow's next pass (flows.c). */
+void mtq__flow_note_ends(mtq_store_t *store, mongoc_client_t *client,
+                         const mtq_task_t *const *tasks, size_t n);
+
 /* Appends one transition of task to the events collection (best effort:
  * a failure is logged).  events.c */
 void mtq__event(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,
