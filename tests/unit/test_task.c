@@ -609,8 +609,9 @@ static void assert_table_round_trip(const mtq_task_t *t, bool written[N_TABLE_KE
   bson_destroy(&doc);
 }
 
-/* A parent with every optional field set, and a copy: between them every
- * line of the table is written, and read back to the same document. */
+/* A parent with every optional field set, a copy and a flow's shard:
+ * between them every line of the table is written, and read back to the
+ * same document. */
 static void test_round_trip_whole_table(void **state) {
   mtq_task_t *t = *state;
   mtq_enqueue_opts_t o = base_opts();
@@ -649,6 +650,18 @@ static void test_round_trip_whole_table(void **state) {
   bson_strncpy(copy.origin, "default", sizeof copy.origin);
   assert_table_round_trip(&copy, written);
   mtq_task_cleanup(&copy);
+
+  /* A shard of a flow's step. */
+  mtq_task_t shard;
+  mtq_task_init(&shard);
+  mtq_enqueue_opts_t f = base_opts();
+  build_ok(&shard, &f);
+  bson_oid_init(&shard.flow, NULL);
+  bson_strncpy(shard.step, "predict", sizeof shard.step);
+  shard.shard = 7;
+  shard.shards = 20;
+  assert_table_round_trip(&shard, written);
+  mtq_task_cleanup(&shard);
   for (size_t i = 0; i < N_TABLE_KEYS; i++) {
     if (!written[i]) {
       fail_msg("field '%s' of the table was never written", table_keys[i]);
