@@ -26,11 +26,13 @@ with everything under .local/demo/:
   - starts two workers, m1 and m2, with 2 slots each, serving the functions
     of deploy/examples/ (square, sleep, fail),
   - enqueues $TASKS 'square' tasks with various priorities (one delayed by 2 s),
-    waits for each and prints inputs and results, then 'mtq stats' and
-    'mtq workers',
+    waits for each and prints inputs and results,
+  - submits a flow (4 shards of shard_square, then sum, which adds them up),
+    prints 'mtq flow show' and the sum, then 'mtq stats' and 'mtq workers',
   - stops the workers, the coordinator and the database; with --keep, leaves
     them running and prints how to look around with mtq.
-Logs: .local/demo/*.log.  Exit status 0 only when every task succeeded.
+Logs: .local/demo/*.log.  Exit status 0 only when every task succeeded and
+the flow's sum is 30.
 
   --keep      leave the database, mtqd and the workers running at the end
   --stop      stop what a --keep run left running, and exit
@@ -226,6 +228,14 @@ command = $EXAMPLES/sleep.sh
 [function fail]
 version = 1
 command = $EXAMPLES/fail.sh
+
+[function shard_square]
+version = 1
+command = $EXAMPLES/shard_square.sh
+
+[function sum]
+version = 1
+command = $EXAMPLES/sum.sh
 EOF
 done
 
@@ -294,6 +304,35 @@ for ((i = 0; i < TASKS; i++)); do
   printf '%4s  %8s  %5s  %-24s  %s\n' "$n" "${prios[i]}" "${delays[i]}s" "${ids[i]}" "$result"
 done
 
+# --- a flow ------------------------------------------------------------------------
+
+# Four shards square 1..4 on both workers; the merge sums them (30) and would
+# run without one of them (tolerance 0.25).
+cat >"$DEMO/flow.json" <<'EOF'
+{"name": "demo-flow", "channel": "demo",
+ "steps": [{"name": "squares", "func": "shard_square", "shards": 4},
+           {"name": "sum", "func": "sum", "after": "squares", "tolerance": 0.25}]}
+EOF
+log "submitting a flow: 4 shards, then their sum"
+flow="$(mtq flow submit "$DEMO/flow.json")" || die "cannot submit the demo flow"
+# flow_state: the first line of mtq flow show says "flow ID NAME: STATE, ...".
+flow_state() { mtq flow show "$flow" | sed -nE '1s/^flow [0-9a-f]+ [^:]*: ([a-z]+),.*/\1/p'; }
+for ((try = 0; ; try++)); do
+  state="$(flow_state)"
+  [[ "$state" == running ]] || break
+  ((try < 300)) || die "the demo flow did not end within 60 s"
+  sleep 0.2
+done
+printf '\n$ mtq flow show %s\n' "$flow"
+mtq flow show "$flow"
+sum_task="$(mtq --json flow show "$flow" | grep -oE '[0-9a-f]{24}' | tail -1)" || true
+sum_result="$(mtq wait "$sum_task" --timeout 30 2>/dev/null)" || sum_result=""
+printf '\nthe sum step returned: %s\n' "${sum_result:-nothing}"
+if [[ "$state" != done ]] || ! grep -Eq '"sum" *: *30([^0-9]|$)' <<<"$sum_result"; then
+  failed=$((failed + 1))
+  log "the demo flow ended ${state:-?}, its sum: ${sum_result:-none}"
+fi
+
 printf '\n$ mtq stats\n'
 mtq stats
 printf '\n$ mtq workers\n'
@@ -314,6 +353,7 @@ The database, mtqd and the workers m1 and m2 are still running.  Look around:
   \$ export PATH="$BUILD/cli:\$PATH" MTQ_URI="$URI"
   \$ mtq ls --status done          # highest priority first, then oldest
   \$ mtq show ${ids[0]} --history     # a task, and every change of its state
+  \$ mtq flow show $flow --history   # the flow's steps as a tree, and its audit trail
 
 A task delayed by 10 minutes, then a direct edit of its priority in the
 database, as an operator would make it (mtq set-priority ID 9 does the same
