@@ -1,7 +1,7 @@
 /* retention.c - the retention duty: finished tasks kept past their retention
  * ([coordinator] retain_done_s, retain_failed_s) are removed with their
  * claims and events, in batches of retention_batch, every
- * retention_interval_ms.  Runs in the thread pool (see coordinator.h).
+ * retention_interval_ms; ended flows likewise, with their events.  Runs in the thread pool (see coordinator.h).
  *
  * A pass is bounded, in batches and in time, so that a large backlog (the
  * first start after an upgrade, a retention just shortened) is worked off
@@ -72,6 +72,17 @@ bool mtq__retention_run(mtq_duty_t *d, bson_error_t *error) {
   }
   if (!ok) {
     mtq__error_prefix(error, "removing finished tasks");
+  }
+  size_t flows = 0;
+  if (ok && !mtq__coordinator_stopping(co)) {
+    ok = mtq_store_purge_flows(co->store, rules[0].before_ms, rules[1].before_ms,
+                               (size_t)cfg->retention_batch, &flows, error);
+    if (!ok) {
+      mtq__error_prefix(error, "removing ended flows");
+    } else if (flows) {
+      mtq_info("removed %zu ended flow%s past retention, with their events", flows,
+               flows == 1 ? "" : "s");
+    }
   }
   /* What was removed before a failure is reported too: it is gone. */
   if (purged.tasks) {

@@ -108,6 +108,13 @@ typedef struct {
 bool mtq_store_purge(mtq_store_t *store, const mtq_purge_rule_t *rules, size_t n_rules,
                      size_t batch, mtq_purged_t *purged, bool *more, bson_error_t *error);
 
+/* Removes at most batch ended flows, with their events: done ones that
+ * finished before done_before_ms, failed and cancelled ones before
+ * failed_before_ms (0: kept forever); *purged says how many.  Their tasks
+ * go by the tasks' own retention. */
+bool mtq_store_purge_flows(mtq_store_t *store, int64_t done_before_ms, int64_t failed_before_ms,
+                           size_t batch, size_t *purged, bson_error_t *error);
+
 /* --- schedules ------------------------------------------------------------------ */
 
 /* What became of a tick (mtq_store_schedule_fire). */

@@ -714,3 +714,76 @@ bool mtq_store_flow_trim(mtq_store_t *store, const mtq_flow_t *unfinished, size_
   bson_destroy(&filter);
   return ok;
 }
+
+/* --- retention ------------------------------------------------------------------------- */
+
+typedef struct {
+  int64_t done_before, failed_before;
+  bson_oid_t *ids;
+  size_t n, max;
+} due_t;
+
+static bool collect_due(void *ctx, const bson_t *doc) {
+  due_t *d = ctx;
+  bson_iter_t it;
+  int64_t finished = bson_iter_init_find(&it, doc, "finished_at") && BSON_ITER_HOLDS_DATE_TIME(&it)
+                         ? bson_iter_date_time(&it)
+                         : 0;
+  bool done = bson_iter_init_find(&it, doc, "status") && BSON_ITER_HOLDS_UTF8(&it) &&
+              strcmp(bson_iter_utf8(&it, NULL), "done") == 0;
+  int64_t before = done ? d->done_before : d->failed_before;
+  if (finished && before && finished < before && bson_iter_init_find(&it, doc, "_id") &&
+      BSON_ITER_HOLDS_OID(&it)) {
+    bson_oid_copy(bson_iter_oid(&it), &d->ids[d->n++]);
+  }
+  return d->n < d->max;
+}
+
+bool mtq_store_purge_flows(mtq_store_t *store, int64_t done_before_ms, int64_t failed_before_ms,
+                           size_t batch, size_t *purged, bson_error_t *error) {
+  *purged = 0;
+  due_t d = {done_before_ms, failed_before_ms, bson_malloc0((batch + 1) * sizeof *d.ids), 0,
+             batch};
+  mongoc_client_t *client = mtq__store_pop(store);
+  mongoc_collection_t *flows = mtq__coll(store, client, FLOWS);
+  bson_t *filter = BCON_NEW("finished_at", "{", "$ne", BCON_NULL, "}");
+  bson_t *opts = BCON_NEW("projection", "{", "status", BCON_INT32(1), "finished_at",
+                          BCON_INT32(1), "}");
+  bool ok = mtq__each_doc(flows, filter, opts, collect_due, &d, error);
+  bson_destroy(opts);
+  bson_destroy(filter);
+  if (ok && d.n) {
+    bson_t in = BSON_INITIALIZER, arr;
+    BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+    char key[16];
+    for (size_t i = 0; i < d.n; i++) {
+      const char *k;
+      bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
+      BSON_APPEND_OID(&arr, k, &d.ids[i]);
+    }
+    bson_append_array_end(&in, &arr);
+    /* The audit trail first: a flow is never left without it while it is
+     * there to be read. */
+    mongoc_collection_t *events = mtq__coll(store, client, "events");
+    bson_t *sel = BCON_NEW("flow", BCON_DOCUMENT(&in));
+    ok = mongoc_collection_delete_many(events, sel, NULL, NULL, error);
+    bson_destroy(sel);
+    mongoc_collection_destroy(events);
+    sel = BCON_NEW("_id", BCON_DOCUMENT(&in));
+    bson_t reply;
+    ok = ok && mongoc_collection_delete_many(flows, sel, NULL, &reply, error);
+    bson_iter_t it;
+    if (ok && bson_iter_init_find(&it, &reply, "deletedCount")) {
+      *purged = (size_t)bson_iter_as_int64(&it);
+    }
+    if (ok) {
+      bson_destroy(&reply);
+    }
+    bson_destroy(sel);
+    bson_destroy(&in);
+  }
+  mongoc_collection_destroy(flows);
+  mtq__store_push(store, client);
+  bson_free(d.ids);
+  return ok;
+}

@@ -5,7 +5,7 @@
 # cancelled: 4 s), in batches of 50 every 0.5 s.  A task still waiting
 # (disabled, delayed) or running is never touched, nor its claim, nor its
 # events, however old it is.  A backlog left while mtqd was down goes in
-# several batches.
+# several batches.  An ended flow goes with its events; a running one stays.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
 mtq_setup 27390 300
 
@@ -184,3 +184,20 @@ if grep -q "retention failed" "$TMP/mtqd.log"; then
   fail "retention failed: $(grep "retention failed" "$TMP/mtqd.log" | head -n 1)"
 fi
 grep "removed [0-9]* finished task" "$TMP/mtqd.log" | sed 's/^/  /' >&2
+
+# --- flows: an ended flow goes with its events, a running one stays -----------------
+printf '{"channel": "default", "func": "echo", "steps": [{"name": "a"}, {"name": "b", "after": "a"}]}\n' \
+  >"$TMP/quick.json"
+printf '{"channel": "default", "func": "record", "steps": [{"name": "hold", "args": {"until": "%s"}}]}\n' \
+  "$TMP/release-hold" >"$TMP/held.json"
+quick="$(cli flow submit "$TMP/quick.json")" || fail "submitting a flow failed"
+held="$(cli flow submit "$TMP/held.json")" || fail "submitting a second flow failed"
+flow_ended() { [[ "$(cli --json flow show "$1" | jget status)" == done ]]; }
+wait_until 60 flow_ended "$quick" || fail "the quick flow did not end: $(cli flow show "$quick")"
+(($(count events "{\"flow\": {\"\$oid\": \"$quick\"}}") >= 6)) || fail "the quick flow has no history"
+wait_until 30 count_is 0 flows "{\"_id\": {\"\$oid\": \"$quick\"}}" || fail "the ended flow was kept"
+assert_eq 0 "$(count events "{\"flow\": {\"\$oid\": \"$quick\"}}")" "events of the removed flow"
+sleep $((DONE_S + 1))
+assert_eq 1 "$(count flows "{\"_id\": {\"\$oid\": \"$held\"}}")" "the running flow, older than retention"
+touch "$TMP/release-hold"
+log "an ended flow went with its events; a running one stayed"
