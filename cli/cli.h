@@ -237,6 +237,7 @@ int mtq_cmd_retry(mtq_cli_t *cli, int argc, char **argv);
 int mtq_cmd_workers(mtq_cli_t *cli, int argc, char **argv);
 int mtq_cmd_stats(mtq_cli_t *cli, int argc, char **argv);
 int mtq_cmd_channels(mtq_cli_t *cli, int argc, char **argv);
+int mtq_cmd_coordinators(mtq_cli_t *cli, int argc, char **argv);
 
 /* cmd_flow.c */
 int mtq_cmd_flow(mtq_cli_t *cli, int argc, char **argv);

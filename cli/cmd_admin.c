@@ -1,5 +1,6 @@
 /* cmd_admin.c - mtq set-priority, disable, enable, cancel, suspend, resume,
- * retry, workers, stats and channels (their performance figures: cmd_perf.c). */
+ * retry, workers, stats, channels and coordinators (their performance
+ * figures: cmd_perf.c). */
 #include <string.h>
 
 #include "cli.h"
@@ -350,5 +351,73 @@ int mtq_cmd_channels(mtq_cli_t *cli, int argc, char **argv) {
     }
   }
   bson_strfreev(names);
+  return MTQ_CLI_OK;
+}
+
+/* --- coordinators ------------------------------------------------------------------ */
+
+static const char coordinators_help[] =
+    "usage: mtq coordinators\n"
+    "\n"
+    "Lists the latest leaderships of the coordinators, newest first.  One mtqd\n"
+    "leads at a time and alone releases delayed tasks, reconciles, dispatches\n"
+    "redundant tasks and removes what retention says; any mtqd looks after lost\n"
+    "workers, expired leases, schedules and flows.  When the leader goes silent\n"
+    "for lost_after_ms another takes over (at once when it stopped cleanly).\n";
+
+int mtq_cmd_coordinators(mtq_cli_t *cli, int argc, char **argv) {
+  int rc = mtq_cli_plain_args(cli, argc, argv, coordinators_help, 0, "");
+  if (rc || (rc = mtq_cli_open(cli))) {
+    return rc == MTQ_CLI_DONE ? MTQ_CLI_OK : rc;
+  }
+  bson_t out;
+  bson_error_t error;
+  if (!mtq_store_leaders(cli->store, &out, &error)) {
+    bson_destroy(&out);
+    return mtq_cli_fail(cli, &error, "cannot read the leaderships");
+  }
+  if (cli->json) {
+    mtq_cli_print_array(&out, "leaders", stdout);
+    bson_destroy(&out);
+    return MTQ_CLI_OK;
+  }
+  static const char *const headers[] = {"EPOCH", "HOLDER", "STATE", "RENEWALS", "SINCE",
+                                        "RENEWED_AT"};
+  mtq_table_t *t = mtq_table_new(6, headers);
+  bson_iter_t it, arr;
+  bson_t rec;
+  bool first = true;
+  if (bson_iter_init_find(&it, &out, "leaders") && bson_iter_recurse(&it, &arr)) {
+    while (mtq_bson_next_doc(&arr, &rec)) {
+      bson_iter_t f;
+      char epoch[24] = "?", renewals[24] = "0", since[32] = "-", renewed[32] = "-";
+      const char *holder = "";
+      bool resigned = false;
+      if (bson_iter_init_find(&f, &rec, "_id") && BSON_ITER_HOLDS_NUMBER(&f)) {
+        snprintf(epoch, sizeof epoch, "%lld", (long long)bson_iter_as_int64(&f));
+      }
+      if (bson_iter_init_find(&f, &rec, "holder") && BSON_ITER_HOLDS_UTF8(&f)) {
+        holder = bson_iter_utf8(&f, NULL);
+      }
+      if (bson_iter_init_find(&f, &rec, "renewals") && BSON_ITER_HOLDS_NUMBER(&f)) {
+        snprintf(renewals, sizeof renewals, "%lld", (long long)bson_iter_as_int64(&f));
+      }
+      if (bson_iter_init_find(&f, &rec, "at") && BSON_ITER_HOLDS_DATE_TIME(&f)) {
+        mtq_cli_format_time(bson_iter_date_time(&f), since, sizeof since);
+      }
+      if (bson_iter_init_find(&f, &rec, "renewed_at") && BSON_ITER_HOLDS_DATE_TIME(&f)) {
+        mtq_cli_format_time(bson_iter_date_time(&f), renewed, sizeof renewed);
+      }
+      resigned = bson_iter_init_find(&f, &rec, "resigned") && BSON_ITER_HOLDS_BOOL(&f) &&
+                 bson_iter_bool(&f);
+      const char *state = resigned ? "resigned" : first ? "leader" : "past";
+      const char *row[] = {epoch, holder[0] ? holder : "-", state, renewals, since, renewed};
+      mtq_table_add(t, row);
+      first = false;
+    }
+  }
+  mtq_table_print(t, stdout);
+  mtq_table_destroy(t);
+  bson_destroy(&out);
   return MTQ_CLI_OK;
 }

@@ -78,6 +78,7 @@ static int64_t declare_next(mtq_duty_t *d) {
   mtq_duty_arm(&co->dispatch, 0);
   mtq_duty_arm(&co->schedules, 0);
   mtq_duty_arm(&co->flows, 0);
+  mtq_duty_arm(&co->leadership, 0);
   if (mtq__retention_announce(co->cfg)) {
     mtq_duty_arm(&co->retention, 0);
   }
@@ -90,7 +91,11 @@ static bool release_run(mtq_duty_t *d, bson_error_t *error) {
   mtq_coordinator_t *co = d->data;
   bool ok = true;
   co->next_due_ms = 0;
-  for (size_t i = 0; i < co->cfg->n_channels && !mtq__coordinator_stopping(co); i++) {
+  if (!mtq__leading(co)) {
+    return true; /* the leader's: it also retires segments (segment.c) */
+  }
+  for (size_t i = 0; i < co->cfg->n_channels && !mtq__coordinator_stopping(co) && mtq__leading(co);
+       i++) {
     const char *channel = co->cfg->channels[i];
     int64_t next_due_ms = 0;
     size_t released = 0;
@@ -137,7 +142,8 @@ static int64_t release_next(mtq_duty_t *d) {
 static bool reconcile_run(mtq_duty_t *d, bson_error_t *error) {
   mtq_coordinator_t *co = d->data;
   bool ok = true;
-  for (size_t i = 0; i < co->cfg->n_channels && !mtq__coordinator_stopping(co); i++) {
+  for (size_t i = 0; i < co->cfg->n_channels && !mtq__coordinator_stopping(co) && mtq__leading(co);
+       i++) {
     const char *channel = co->cfg->channels[i];
     size_t moved = 0;
     bson_error_t err;
@@ -236,6 +242,8 @@ mtq_coordinator_t *mtq_coordinator_new(uv_loop_t *loop, mtq_store_t *store,
   mtq_duty_init(&co->schedules, loop, "schedules", NULL, mtq__schedules_run,
                 mtq__schedules_next, co);
   mtq_duty_init(&co->flows, loop, "flows", NULL, mtq__flows_run, lost_next, co);
+  mtq_duty_init(&co->leadership, loop, "leadership", NULL, mtq__leader_run, lost_next, co);
+  mtq__leader_init(co);
   return co;
 }
 
@@ -246,7 +254,7 @@ void mtq_coordinator_stop(mtq_coordinator_t *co) {
     return;
   }
   mtq_duty_t *duties[] = {&co->declare, &co->lost,      &co->leases_duty, &co->release,
-                          &co->reconcile, &co->retention, &co->dispatch,   &co->schedules, &co->flows};
+                          &co->reconcile, &co->retention, &co->dispatch,   &co->schedules, &co->flows, &co->leadership};
   for (size_t i = 0; i < sizeof duties / sizeof duties[0]; i++) {
     mtq_duty_close(duties[i]);
   }
@@ -254,6 +262,7 @@ void mtq_coordinator_stop(mtq_coordinator_t *co) {
 
 void mtq_coordinator_destroy(mtq_coordinator_t *co) {
   if (co) {
+    mtq__leader_resign(co);
     bson_free(co->watched);
     bson_free(co->leases);
     bson_free(co->perf);

@@ -37,7 +37,10 @@ struct mtq_coordinator {
   const mtq_keyring_t *ring; /* borrowed; signs scheduled tasks; NULL = unsigned */
 
   mtq_duty_t declare, lost, leases_duty, release, reconcile, retention, dispatch, schedules,
-      flows;
+      flows, leadership;
+  mtq_leader_t leader; /* the leadership duty's work only */
+  /* What the other duties' work reads of it (they run in other threads). */
+  atomic_int_fast64_t lead_epoch, lead_renewed_ms;
 
   /* Each group below belongs to one duty's work; since a duty is never in
    * flight twice, and its work and its next() are ordered by libuv, they need
@@ -81,6 +84,14 @@ bool mtq__dispatch_run(mtq_duty_t *d, bson_error_t *error);
 /* schedules.c: the schedule duty. */
 bool mtq__schedules_run(mtq_duty_t *d, bson_error_t *error);
 int64_t mtq__schedules_next(mtq_duty_t *d);
+/* leader.c: the leadership duty, and whether this mtqd leads now (for the
+ * duties that only the leader runs). */
+void mtq__leader_init(mtq_coordinator_t *co);
+bool mtq__leader_run(mtq_duty_t *d, bson_error_t *error);
+bool mtq__leading(const mtq_coordinator_t *co);
+/* After the loop: hands the leadership over for another mtqd to take. */
+void mtq__leader_resign(mtq_coordinator_t *co);
+
 /* flows.c: the flow duty. */
 bool mtq__flows_run(mtq_duty_t *d, bson_error_t *error);
 /* perf.c: run records for placement and hedging, reread every perf_refresh_ms at most. */

@@ -3,8 +3,7 @@
  * chooses workers for its copies, sends each to its worker's own channel,
  * watches their outcomes, replaces a copy that failed, ran late or whose
  * worker was lost, and ends the task by its pick rule (pick.c).  Runs in
- * the thread pool (see coordinator.h); one mtqd at a time, like the other
- * duties.
+ * the thread pool (see coordinator.h), in the leader only (leader.c).
  *
  * A parent's record of its copies is an array in its document:
  *   {slot, id, worker, host, state, sent_at, ended_at, hash, result, error}
@@ -215,6 +214,15 @@ static candidate_t *choose(const mtq_coordinator_t *co, candidate_t *cands, size
   return best;
 }
 
+static const candidate_t *find_candidate(const candidate_t *cands, size_t n, const char *id) {
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(cands[i].w->id, id) == 0) {
+      return &cands[i];
+    }
+  }
+  return NULL;
+}
+
 /* Sends slot's copy to the best worker; false when no worker is eligible
  * (the slot waits) or the send failed (*error set when transient). */
 static bool send_copy(mtq_coordinator_t *co, mtq_task_t *parent, copies_t *cs, int32_t slot,
@@ -226,7 +234,10 @@ static bool send_copy(mtq_coordinator_t *co, mtq_task_t *parent, copies_t *cs, i
   }
   bson_oid_t id;
   bson_error_t err;
-  if (!mtq_store_send_copy(co->store, parent, c->w->id, slot, &id, &err)) {
+  char worker[MTQ_NAME_MAX + 1];
+  bson_strncpy(worker, c->w->id, sizeof worker);
+  int32_t sent_slot = slot;
+  if (!mtq_store_send_copy(co->store, parent, (int32_t)cs->n, worker, &sent_slot, &id, &err)) {
     if (mtq_error_is_transient(&err)) {
       *error = err;
       return false;
@@ -234,28 +245,27 @@ static bool send_copy(mtq_coordinator_t *co, mtq_task_t *parent, copies_t *cs, i
     mtq_warn("cannot send a copy of task to worker %s: %s", c->w->id, err.message);
     return true;
   }
+  if (strcmp(worker, c->w->id) != 0) {
+    /* This send was made before (a leader that died before saving it):
+     * it stands, to the worker it chose. */
+    c = (candidate_t *)find_candidate(cands, n, worker);
+  }
   copy_t *cp = copies_push(cs);
-  cp->slot = slot;
+  cp->slot = sent_slot;
   bson_oid_copy(&id, &cp->id);
-  bson_strncpy(cp->worker, c->w->id, sizeof cp->worker);
-  bson_strncpy(cp->host, host_of(c), sizeof cp->host);
+  bson_strncpy(cp->worker, worker, sizeof cp->worker);
+  bson_strncpy(cp->host, c ? host_of(c) : "?", sizeof cp->host);
   bson_strncpy(cp->state, "sent", sizeof cp->state);
   cp->sent_at = mtq_now_ms();
-  c->assigned++;
+  if (c) {
+    c->assigned++;
+  }
   *sent = true;
   return true;
 }
 
 /* --- following the copies ------------------------------------------------------ */
 
-static const candidate_t *find_candidate(const candidate_t *cands, size_t n, const char *id) {
-  for (size_t i = 0; i < n; i++) {
-    if (strcmp(cands[i].w->id, id) == 0) {
-      return &cands[i];
-    }
-  }
-  return NULL;
-}
 
 static void copy_ended(copy_t *c, const char *state, const char *error) {
   bson_strncpy(c->state, state, sizeof c->state);
@@ -556,6 +566,9 @@ static bool run_parent(mtq_coordinator_t *co, mtq_task_t *parent, candidate_t *c
 
 bool mtq__dispatch_run(mtq_duty_t *d, bson_error_t *error) {
   mtq_coordinator_t *co = d->data;
+  if (!mtq__leading(co)) {
+    return true;
+  }
   mtq_task_list_t parents;
   mtq_task_list_init(&parents);
   if (!mtq_store_parents(co->store, MTQD_ACTOR, &parents, error)) {
@@ -575,7 +588,8 @@ bool mtq__dispatch_run(mtq_duty_t *d, bson_error_t *error) {
     cands[i].w = &workers.items[i];
   }
   ok = ok && mtq__dispatch_perf_load(co, error);
-  for (size_t i = 0; ok && i < parents.n && !mtq__coordinator_stopping(co); i++) {
+  for (size_t i = 0; ok && i < parents.n && !mtq__coordinator_stopping(co) && mtq__leading(co);
+       i++) {
     ok = run_parent(co, &parents.items[i], cands, n, error);
   }
   bson_free(cands);

@@ -53,6 +53,9 @@ bool mtq__retention_announce(const mtq_coord_config_t *cfg) {
 
 bool mtq__retention_run(mtq_duty_t *d, bson_error_t *error) {
   mtq_coordinator_t *co = d->data;
+  if (!mtq__leading(co)) {
+    return true;
+  }
   const mtq_coord_config_t *cfg = co->cfg;
   int64_t now_ms = mtq_now_ms();
   mtq_purge_rule_t rules[] = {
@@ -65,6 +68,7 @@ bool mtq__retention_run(mtq_duty_t *d, bson_error_t *error) {
   bool ok = true, more = true;
   int batches = 0;
   while (ok && more && batches < RETENTION_MAX_BATCHES && !mtq__coordinator_stopping(co) &&
+         mtq__leading(co) &&
          (batches == 0 || monotonic_ms() - started_ms < budget_ms)) {
     ok = mtq_store_purge(co->store, rules, sizeof rules / sizeof rules[0],
                          (size_t)cfg->retention_batch, &purged, &more, error);

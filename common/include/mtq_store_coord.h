@@ -63,11 +63,17 @@ bool mtq_store_publish_backlog(mtq_store_t *store, const char *channel, int64_t 
  * dispatch collection; a malformed one is quarantined. */
 bool mtq_store_parents(mtq_store_t *store, const char *by, mtq_task_list_t *out,
                        bson_error_t *error);
-/* Sends a copy of parent for slot to worker_id: a new queued task in the
- * worker's own channel (which only that worker claims), carrying parent,
- * slot and origin; *copy_id is its id. */
-bool mtq_store_send_copy(mtq_store_t *store, const mtq_task_t *parent, const char *worker_id,
-                         int32_t slot, bson_oid_t *copy_id, bson_error_t *error);
+/* Sends the nth copy of parent's attempt (nth: the copies it has recorded
+ * so far) for *slot to worker_id: a new queued task in the worker's own
+ * channel (which only that worker claims), carrying parent, slot and
+ * origin; *copy_id is its id.  The send is recorded first
+ * (claims/<parent>:<token>:send:<nth>): when the nth send was made before,
+ * by a coordinator that died before saving the parent or by a second one,
+ * that send is kept (sent again only if its copy never went in) and
+ * worker_id, *slot and *copy_id say which it was. */
+bool mtq_store_send_copy(mtq_store_t *store, const mtq_task_t *parent, int32_t nth,
+                         char worker_id[MTQ_NAME_MAX + 1], int32_t *slot, bson_oid_t *copy_id,
+                         bson_error_t *error);
 /* Marks a queued parent running (its copies are being sent). */
 bool mtq_store_start_parent(mtq_store_t *store, mtq_task_t *parent, const char *by,
                             bson_error_t *error);
@@ -178,6 +184,42 @@ bool mtq_store_flow_save(mtq_store_t *store, const mtq_flow_t *f, mtq_flow_state
  * unfinished ones given (a shard that ended after its flow did). */
 bool mtq_store_flow_trim(mtq_store_t *store, const mtq_flow_t *unfinished, size_t n,
                          int64_t keep_ms, bson_error_t *error);
+
+/* --- the leader (leader.c) ---------------------------------------------------------- */
+
+/* What one coordinator knows of the leadership.  The duties that are not
+ * safe to run twice at once (releasing delayed tasks and retiring segments,
+ * reconcile, redundant dispatch, retention) run only in the leader; the
+ * others (lost workers, leases, schedules, flows) are safe anywhere. */
+typedef struct {
+  char holder[MTQ_NAME_MAX + 64]; /* who we are: "mtqd@host:pid:random" */
+  int64_t lost_after_ms;          /* a leader silent this long is replaced */
+  int64_t epoch;                  /* the leadership we hold; 0 = none */
+  int64_t renewed_ms;             /* our monotonic clock at our last renewal */
+  /* The newest leadership as we last saw it, and since when (our monotonic
+   * clock) its renewals have not moved. */
+  int64_t seen_epoch, seen_renewals, unchanged_since_ms;
+  char seen_holder[MTQ_NAME_MAX + 64];
+} mtq_leader_t;
+
+void mtq_leader_init(mtq_leader_t *l, const char *holder, int64_t lost_after_ms);
+/* Whether l may act as the leader at mono_ms: it holds an epoch and renewed
+ * it within lost_after_ms / 2 (so it stops well before another may take
+ * over, even when it cannot reach the database to learn that). */
+bool mtq_leader_active(const mtq_leader_t *l, int64_t mono_ms);
+/* One round, every so often (well within lost_after_ms / 2): the leader
+ * renews its epoch; another coordinator watches it and, once its renewals
+ * have not moved for lost_after_ms on mono_ms's clock (at once when it
+ * resigned or there is none), inserts the next epoch, which one of them
+ * wins. */
+bool mtq_store_lead(mtq_store_t *store, mtq_leader_t *l, int64_t mono_ms, bson_error_t *error);
+/* Hands the leadership over at once (a clean stop): a next epoch held by no
+ * one, which any coordinator takes at its next round. */
+bool mtq_store_resign(mtq_store_t *store, mtq_leader_t *l, bson_error_t *error);
+/* The newest leadership records, newest first, into out (initialised by
+ * the call) as {"leaders": [{_id: epoch, holder, renewals, at, renewed_at,
+ * resigned}]}. */
+bool mtq_store_leaders(mtq_store_t *store, bson_t *out, bson_error_t *error);
 
 /* --- workers ------------------------------------------------------------------ */
 

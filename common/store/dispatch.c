@@ -5,6 +5,7 @@
 
 #include "mtq_error.h"
 #include "mtq_log.h"
+#include "mtq_store_admin.h"
 #include "protocol.h"
 
 bool mtq_store_parents(mtq_store_t *store, const char *by, mtq_task_list_t *out,
@@ -34,8 +35,84 @@ void mtq_direct_channel(const char *worker_id, char *out, size_t size) {
   snprintf(out, size, "%s%s", MTQ_DIRECT_PREFIX, worker_id);
 }
 
-bool mtq_store_send_copy(mtq_store_t *store, const mtq_task_t *parent, const char *worker_id,
-                         int32_t slot, bson_oid_t *copy_id, bson_error_t *error) {
+/* The record of the nth send of parent's attempt: inserted first, with the
+ * copy's id, worker and slot, so that a coordinator that sends it again
+ * (after the one before died between the send and saving the parent, or
+ * while two thought they led) sends the same copy, not a second one.  *again
+ * when it was there: *copy_id, worker and *slot are then the record's. */
+static bool send_record(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *parent,
+                        int32_t nth, bson_oid_t *copy_id, char *worker, int32_t *slot,
+                        bool *again, bson_error_t *error) {
+  char suffix[32], key[MTQ__KEY_MAX];
+  snprintf(suffix, sizeof suffix, "send:%d", (int)nth);
+  mtq__key(&parent->id, parent->token, suffix, key);
+  mongoc_collection_t *claims = mtq__coll(store, client, "claims");
+  bson_t *doc = BCON_NEW("_id", BCON_UTF8(key), "task", BCON_OID(&parent->id), "token",
+                         BCON_INT64(parent->token), "kind", BCON_UTF8("send"), "copy",
+                         BCON_OID(copy_id), "worker", BCON_UTF8(worker), "slot",
+                         BCON_INT32(*slot), "at", BCON_DATE_TIME(mtq_now_ms()));
+  bson_error_t err;
+  bool ok = mongoc_collection_insert_one(claims, doc, NULL, NULL, &err);
+  *again = false;
+  if (!ok && mtq_error_is_duplicate(&err)) {
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(key));
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(claims, filter, NULL, NULL);
+    const bson_t *found;
+    bson_iter_t it;
+    if (mongoc_cursor_next(cur, &found) && bson_iter_init_find(&it, found, "copy") &&
+        BSON_ITER_HOLDS_OID(&it)) {
+      bson_oid_copy(bson_iter_oid(&it), copy_id);
+      if (bson_iter_init_find(&it, found, "worker") && BSON_ITER_HOLDS_UTF8(&it)) {
+        bson_strncpy(worker, bson_iter_utf8(&it, NULL), MTQ_NAME_MAX + 1);
+      }
+      if (bson_iter_init_find(&it, found, "slot") && BSON_ITER_HOLDS_INT32(&it)) {
+        *slot = bson_iter_int32(&it);
+      }
+      *again = ok = true;
+    } else if (!mongoc_cursor_error(cur, &err)) {
+      mtq_error_set(&err, MTQ_ERR_CONFLICT, "send record %s changed meanwhile", key);
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(filter);
+  }
+  if (!ok && error) {
+    *error = err;
+  }
+  bson_destroy(doc);
+  mongoc_collection_destroy(claims);
+  return ok;
+}
+
+bool mtq_store_send_copy(mtq_store_t *store, const mtq_task_t *parent, int32_t nth,
+                         char worker_id[MTQ_NAME_MAX + 1], int32_t *slot, bson_oid_t *copy_id,
+                         bson_error_t *error) {
+  bson_oid_init(copy_id, NULL);
+  bool again = false;
+  mongoc_client_t *rc = mtq__store_pop(store);
+  bool recorded = send_record(store, rc, parent, nth, copy_id, worker_id, slot, &again, error);
+  mtq__store_push(store, rc);
+  if (!recorded) {
+    return false;
+  }
+  if (again) {
+    /* Sent before: only its insert may be missing (the sender died between
+     * the record and the copy); a copy that exists, or ran and ended, is
+     * not sent twice. */
+    mtq_task_t found;
+    mtq_task_init(&found);
+    bson_error_t err;
+    bool there = mtq_store_find(store, copy_id, &found, &err);
+    mtq_task_cleanup(&found);
+    if (there) {
+      return true;
+    }
+    if (!(err.domain == MTQ_ERROR_DOMAIN && err.code == MTQ_ERR_NOT_FOUND)) {
+      if (error) {
+        *error = err;
+      }
+      return false;
+    }
+  }
   char channel[MTQ_NAME_MAX + 8];
   mtq_direct_channel(worker_id, channel, sizeof channel);
   if (!mtq_name_valid(channel)) {
@@ -48,7 +125,6 @@ bool mtq_store_send_copy(mtq_store_t *store, const mtq_task_t *parent, const cha
   }
   mtq_task_t c;
   mtq_task_init(&c);
-  bson_oid_init(&c.id, NULL);
   bson_strncpy(c.channel, channel, sizeof c.channel);
   bson_strncpy(c.func, parent->func, sizeof c.func);
   bson_strncpy(c.version, parent->version, sizeof c.version);
@@ -64,12 +140,12 @@ bool mtq_store_send_copy(mtq_store_t *store, const mtq_task_t *parent, const cha
   bson_strncpy(c.sig_key, parent->sig_key, sizeof c.sig_key);
   bson_strncpy(c.sig, parent->sig, sizeof c.sig);
   bson_oid_copy(&parent->id, &c.parent);
-  c.slot = slot;
+  c.slot = *slot;
   bson_strncpy(c.origin, parent->channel, sizeof c.origin);
-  bson_oid_copy(&c.id, copy_id);
+  bson_oid_copy(copy_id, &c.id);
   mongoc_client_t *client = mtq__store_pop(store);
   mongoc_collection_t *lane = mtq__seg_coll(store, client, c.channel, c.priority, "");
-  bool ok = mtq__insert_task(lane, &c, false, error);
+  bool ok = mtq__insert_task(lane, &c, true, error);
   if (ok) {
     mtq__task_touch(store, client, &c);
   }

@@ -114,7 +114,8 @@ void mtq__store_push(mtq_store_t *store, mongoc_client_t *client) {
 
 /* The collections whose records decide who owns a task: the claim and
  * end-lock records, leases, outcomes, dedupe keys, parents and the live
- * task documents; and the tick records, which fire a schedule's tick once.
+ * task documents; the tick records, which fire a schedule's tick once; and
+ * the leadership records of the coordinators.
  * On a replica set a write acknowledged by the primary alone can be rolled
  * back by a failover, and a read can see a write that will be: either
  * could hand one task to two holders.  So these are
@@ -122,8 +123,8 @@ void mtq__store_push(mtq_store_t *store, mongoc_client_t *client) {
  * standalone server, FerretDB and mongo-java-server take both as they
  * are (checked by the integration tests on both). */
 static bool decides_ownership(const char *name) {
-  static const char *const names[] = {"claims", "leases",    "results",
-                                      "dedupe", MTQ__DISPATCH, "ticks"};
+  static const char *const names[] = {"claims", "leases", "results", "dedupe",
+                                      MTQ__DISPATCH, "ticks", "leaders"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     if (strcmp(name, names[i]) == 0) {
       return true;
