@@ -52,6 +52,9 @@ struct mtq__job {
    * meanwhile too (a slow database must not cost the outcome). */
   bson_oid_t lease_id;
   int64_t lease_token;
+  /* Suspended by an operator: its process is stopped (SIGSTOP), its slot,
+   * lease and attempt kept; given back, it waits suspended. */
+  bool suspended;
 };
 
 static void record(mtq__job_t *job);
@@ -276,6 +279,7 @@ static void record_batch_work(uv_work_t *req) {
     if (job->requeue) {
       e->kind = MTQ_END_REQUEUE;
       e->count_attempt = false;
+      e->suspended = job->suspended;
       e->text = job->requeue_reason ? job->requeue_reason : "worker shutdown";
     } else if (job->reject) {
       e->kind = MTQ_END_REJECT;
@@ -432,9 +436,22 @@ void mtq__jobs_leases(mtq_worker_t *w) {
   }
 }
 
-void mtq__job_renewed(mtq__job_t *job, int64_t sent_ms) {
+void mtq__job_renewed(mtq__job_t *job, int64_t sent_ms, bool suspended) {
   if (sent_ms > job->renewed_ms) {
     job->renewed_ms = sent_ms;
+  }
+  if (!job->runner || job->state != JOB_RUNNING || job->fenced || suspended == job->suspended) {
+    return;
+  }
+  job->suspended = suspended;
+  if (suspended) {
+    mtq_runner_pause(job->runner);
+    mtq_info("task %s suspended by an operator: its process (pid %d) is stopped, its slot and "
+             "lease kept, its timeout clock paused",
+             job->oid, mtq_runner_pid(job->runner));
+  } else {
+    mtq_runner_resume(job->runner);
+    mtq_info("task %s resumed by an operator: its process continues", job->oid);
   }
 }
 

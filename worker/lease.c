@@ -7,7 +7,9 @@
  * for half of lease_ms: before mtqd may give it to another worker, so that
  * it never runs twice at once.  A lease found gone means someone else ended
  * the attempt (mtqd on an expired lease, or an operator's cancel): the task
- * is stopped and its outcome will be refused. */
+ * is stopped and its outcome will be refused.  A lease an operator marked
+ * suspended (mtq suspend) stops the task's process until the mark goes;
+ * it is renewed all the while. */
 #include <string.h>
 
 #include "worker_private.h"
@@ -39,7 +41,7 @@ static bool renew_run(mtq_duty_t *d, bson_error_t *error) {
     t.id = r->id;
     t.token = r->token;
     bson_error_t err;
-    r->ok = mtq_store_renew(w->store, &t, &err);
+    r->ok = mtq_store_renew(w->store, &t, &r->suspended, &err);
     r->gone = !r->ok && err.domain == MTQ_ERROR_DOMAIN && err.code == MTQ_ERR_CONFLICT;
     if (!r->ok && !r->gone && mtq_error_is_transient(&err)) {
       /* The database is away: the rest would wait out the same timeout. */
@@ -61,7 +63,7 @@ static int64_t renew_next(mtq_duty_t *d) {
       continue; /* ended meanwhile */
     }
     if (w->renewals[i].ok) {
-      mtq__job_renewed(job, w->renew_sent_ms);
+      mtq__job_renewed(job, w->renew_sent_ms, w->renewals[i].suspended);
     } else if (w->renewals[i].gone) {
       mtq__job_lease_gone(job);
     }

@@ -33,6 +33,10 @@ struct mtq_runner {
   void *data;
   char argv0[256];
   int32_t timeout_s;
+  /* The timeout clock: what is left of it, and since when (loop time) it
+   * runs; a paused task's clock does not run. */
+  uint64_t timeout_left_ms, clock_since_ms;
+  bool paused;
   uint64_t start_ns;
   int64_t duration_ms;
 
@@ -57,6 +61,7 @@ struct mtq_runner {
 
 static void complete(mtq_runner_t *r);
 static void close_stdin(mtq_runner_t *r);
+static void on_timeout(uv_timer_t *t);
 
 /* --- text helpers -------------------------------------------------------- */
 
@@ -193,9 +198,37 @@ static void terminate(mtq_runner_t *r, char *reason, bool aborted) {
   if (!r->term_sent) {
     r->term_sent = true;
     signal_group(r, SIGTERM);
+    if (r->paused) {
+      /* A stopped process keeps SIGTERM pending until it continues. */
+      signal_group(r, SIGCONT);
+      r->paused = false;
+    }
     uv_timer_start(&r->kill_timer, on_kill_timer, MTQ_RUNNER_KILL_AFTER_MS, 0);
   }
 }
+
+void mtq_runner_pause(mtq_runner_t *r) {
+  if (r->paused || r->exited || !r->spawned || r->term_sent) {
+    return;
+  }
+  uint64_t now = uv_now(r->timeout_timer.loop), ran = now - r->clock_since_ms;
+  r->timeout_left_ms = ran < r->timeout_left_ms ? r->timeout_left_ms - ran : 0;
+  uv_timer_stop(&r->timeout_timer);
+  signal_group(r, SIGSTOP);
+  r->paused = true;
+}
+
+void mtq_runner_resume(mtq_runner_t *r) {
+  if (!r->paused) {
+    return;
+  }
+  r->paused = false;
+  signal_group(r, SIGCONT);
+  r->clock_since_ms = uv_now(r->timeout_timer.loop);
+  uv_timer_start(&r->timeout_timer, on_timeout, r->timeout_left_ms, 0);
+}
+
+bool mtq_runner_paused(const mtq_runner_t *r) { return r->paused; }
 
 void mtq_runner_abort(mtq_runner_t *runner) {
   terminate(runner, bson_strdup("aborted"), true);
@@ -570,7 +603,9 @@ mtq_runner_t *mtq_runner_start(uv_loop_t *loop, const mtq_runner_opts_t *opts,
     return r;
   }
   r->spawned = true;
-  uv_timer_start(&r->timeout_timer, on_timeout, (uint64_t)r->timeout_s * 1000, 0);
+  r->timeout_left_ms = (uint64_t)r->timeout_s * 1000;
+  r->clock_since_ms = uv_now(loop);
+  uv_timer_start(&r->timeout_timer, on_timeout, r->timeout_left_ms, 0);
   uv_read_start((uv_stream_t *)&r->out, on_alloc, on_read);
   uv_read_start((uv_stream_t *)&r->err, on_alloc, on_read);
   uv_buf_t buf = uv_buf_init(r->args_json, (unsigned int)r->args_len);

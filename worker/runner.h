@@ -68,6 +68,15 @@ mtq_runner_t *mtq_runner_start(uv_loop_t *loop, const mtq_runner_opts_t *opts,
  * the child had already exited by itself.  No effect after the child exited. */
 void mtq_runner_abort(mtq_runner_t *runner);
 
+/* Suspends a running task: SIGSTOP to its process group, and its timeout
+ * clock stops.  mtq_runner_resume continues it (SIGCONT) with the rest of
+ * its timeout.  No effect once it exited or is being stopped; a stop
+ * (abort, timeout) of a paused task continues it so that SIGTERM reaches
+ * it. */
+void mtq_runner_pause(mtq_runner_t *runner);
+void mtq_runner_resume(mtq_runner_t *runner);
+bool mtq_runner_paused(const mtq_runner_t *runner);
+
 /* Process id of the child (0 when it could not be started), for logs. */
 int mtq_runner_pid(const mtq_runner_t *runner);
 

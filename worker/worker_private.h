@@ -50,6 +50,7 @@ typedef struct {
   int64_t token;
   bool ok;
   bool gone;
+  bool suspended; /* an operator suspended the task (mtq suspend) */
 } mtq__renewal_t;
 
 struct mtq_worker {
@@ -181,7 +182,9 @@ void mtq__lease_duty_init(mtq_worker_t *w);
  * the renewal found. */
 mtq__job_t *mtq__job_next(mtq__job_t *job);
 mtq__job_t *mtq__job_of_lease(mtq_worker_t *w, const bson_oid_t *id, int64_t token);
-void mtq__job_renewed(mtq__job_t *job, int64_t sent_ms);
+/* suspended: what the lease says; the job's process is stopped or
+ * continued to match. */
+void mtq__job_renewed(mtq__job_t *job, int64_t sent_ms, bool suspended);
 void mtq__job_lease_gone(mtq__job_t *job);
 /* Stops a running job whose lease went unrenewed for longer than limit_ms
  * at now_ms; false when it is not running or was renewed in time. */

@@ -12,6 +12,8 @@
  *            └───────────────┼── attempt fails┘ ├──▶ dead       (attempts used up)
  *   suspended ◀─suspend─ waiting states      │   └──▶ queued    (lease expired, shutdown)
  *   suspended ──resume──▶ queued             │
+ *   running ──suspend──▶ suspended ──resume──▶ running   (its process stopped, its
+ *                        lease and slot kept, its timeout clock paused)
  *   dead, failed ──retry (operator)──▶ queued
  *   any waiting state, running, suspended ──cancel──▶ cancelled
  *   running ──▶ conflict (a redundant task whose copies disagree: no quorum)

@@ -72,8 +72,11 @@ size_t mtq_store_claim_many(mtq_store_t *store, mtq_task_t *tasks, size_t n,
 
 /* Renews the lease of a claimed task.  MTQ_ERR_CONFLICT when the lease is
  * gone: the attempt was ended by someone else (mtqd found the lease expired,
- * or an operator cancelled the task), and the holder must stop the task. */
-bool mtq_store_renew(mtq_store_t *store, const mtq_task_t *task, bson_error_t *error);
+ * or an operator cancelled the task), and the holder must stop the task.
+ * *suspended (may be NULL) says whether an operator has suspended the task
+ * (mtq_store_suspend): the holder stops its process until it is resumed. */
+bool mtq_store_renew(mtq_store_t *store, const mtq_task_t *task, bool *suspended,
+                     bson_error_t *error);
 
 /* Records the end of a run.  ok: result (borrowed, may be NULL = {}) is the
  * outcome (done).  !ok: error_text is kept with the attempt's errors; with
@@ -109,6 +112,8 @@ typedef struct {
   const bson_t *result;  /* FINISH with ok: borrowed, may be NULL = {} */
   const char *text;      /* the error text or reason; may be NULL */
   bool count_attempt;    /* REQUEUE */
+  bool suspended;        /* REQUEUE: it was suspended by an operator while it ran;
+                          * it waits suspended, not queued */
   bool recorded;         /* out: the end is recorded */
   bson_error_t error;    /* out: why not (MTQ_ERR_CONFLICT: fenced off) */
 } mtq_end_t;

@@ -35,6 +35,7 @@ static const struct {
     {Q, C, "cancel"},      {DL, C, "cancel"},     {RW, C, "cancel"},     {S, C, "cancel"},
     {DI, C, "cancel"},     {R, C, "cancel"},      {R, MTQ_STATE_CONFLICT, "disagree"},
     {MTQ_STATE_CONFLICT, Q, "retry"},
+    {R, S, "suspend"},     {S, R, "resume"},
     {MTQ_STATE_DEAD, Q, "retry"},                 {MTQ_STATE_FAILED, Q, "retry"},
 };
 #undef Q

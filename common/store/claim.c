@@ -425,7 +425,8 @@ bool mtq_store_claim(mtq_store_t *store, mtq_task_t *task, const char *worker_id
   return claimed;
 }
 
-bool mtq_store_renew(mtq_store_t *store, const mtq_task_t *task, bson_error_t *error) {
+bool mtq_store_renew(mtq_store_t *store, const mtq_task_t *task, bool *suspended,
+                     bson_error_t *error) {
   char key[MTQ__KEY_MAX];
   mtq__key(&task->id, task->token, NULL, key);
   mongoc_client_t *client = mtq__store_pop(store);
@@ -433,14 +434,22 @@ bool mtq_store_renew(mtq_store_t *store, const mtq_task_t *task, bson_error_t *e
   bson_t *filter = BCON_NEW("_id", BCON_UTF8(key));
   bson_t *upd = BCON_NEW("$inc", "{", "renewals", BCON_INT64(1), "}", "$set", "{", "renewed_at",
                          BCON_DATE_TIME(mtq_now_ms()), "}");
+  /* One round trip that also says whether an operator suspended the task:
+   * the renewal and the read of the lease together. */
   bson_t reply;
-  bool ok = mongoc_collection_update_one(leases, filter, upd, NULL, &reply, error);
-  bson_iter_t it;
-  if (ok && bson_iter_init_find(&it, &reply, "matchedCount") && bson_iter_as_int64(&it) == 0) {
+  bool ok = mongoc_collection_find_and_modify(leases, filter, NULL, upd, NULL, false, false, true,
+                                              &reply, error);
+  bson_iter_t it, v;
+  bool found = ok && bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it);
+  if (ok && !found) {
     mtq_error_set(error, MTQ_ERR_CONFLICT,
                   "lease %s is gone: the attempt was ended by someone else (expired or cancelled)",
                   key);
     ok = false;
+  }
+  if (suspended) {
+    *suspended = found && bson_iter_recurse(&it, &v) && bson_iter_find(&v, "suspended") &&
+                 BSON_ITER_HOLDS_BOOL(&v) && bson_iter_bool(&v);
   }
   bson_destroy(&reply);
   bson_destroy(upd);
@@ -469,7 +478,9 @@ static mtq_state_t end_state(const mtq_end_t *e) {
   case MTQ_END_REJECT:
     return MTQ_STATE_FAILED;
   default:
-    return !e->count_attempt || mtq_task_may_retry(t) ? MTQ_STATE_QUEUED : MTQ_STATE_DEAD;
+    return !e->count_attempt || mtq_task_may_retry(t)
+               ? (e->suspended ? MTQ_STATE_SUSPENDED : MTQ_STATE_QUEUED)
+               : MTQ_STATE_DEAD;
   }
 }
 

@@ -35,14 +35,21 @@ static void edit_close(edit_t *e) {
   mtq__store_push(e->store, e->client);
 }
 
+/* Whether t is suspended while its worker holds it (its attempt's lease
+ * kept), rather than waiting suspended. */
+static bool held_suspended(const mtq_task_t *t) {
+  return t->status == MTQ_STATE_SUSPENDED && t->worker[0] && t->claimed_at;
+}
+
 static bool refuse_unless_waiting(const mtq_task_t *t, const char *what, bson_error_t *error) {
-  if (mtq_state_is_waiting(t->status)) {
+  if (mtq_state_is_waiting(t->status) && !held_suspended(t)) {
     return true;
   }
   char hex[25];
   bson_oid_to_string(&t->id, hex);
-  mtq_error_set(error, MTQ_ERR_STATE, "task %s is %s: cannot %s it", hex,
-                mtq_state_name(mtq_task_state(t)), what);
+  mtq_error_set(error, MTQ_ERR_STATE, "task %s is %s%s: cannot %s it", hex,
+                mtq_state_name(mtq_task_state(t)),
+                held_suspended(t) ? " while it runs (resume or cancel it)" : "", what);
   return false;
 }
 
@@ -84,7 +91,9 @@ bool mtq_store_set_priority(mtq_store_t *store, const bson_oid_t *id, int32_t pr
 bool mtq_store_set_enable(mtq_store_t *store, const bson_oid_t *id, bool enable, const char *by,
                           bson_error_t *error) {
   edit_t e;
-  bool ok = edit_open(&e, store, id, error);
+  bool ok = edit_open(&e, store, id, error) &&
+            (!held_suspended(&e.t) ||
+             refuse_unless_waiting(&e.t, enable ? "enable" : "disable", error));
   if (ok && enable) {
     ok = e.t.is_enable || mtq_task_check_move(&e.t, MTQ_STATE_QUEUED, "enable", error);
   } else if (ok) {
@@ -129,10 +138,10 @@ bool mtq_store_cancel(mtq_store_t *store, const bson_oid_t *id, const char *by,
   bool ok = edit_open(&e, store, id, error) &&
             mtq_task_check_move(&e.t, MTQ_STATE_CANCELLED, "cancel", error);
   mtq_task_t *t = &e.t;
-  if (ok && t->status == MTQ_STATE_RUNNING) {
+  if (ok && (t->status == MTQ_STATE_RUNNING || held_suspended(t))) {
     /* The attempt's end lock, as the holder and mtqd take it: whoever is
      * first decides.  The worker learns it at its next lease renewal and
-     * stops the process. */
+     * stops the process (a suspended one too). */
     ok = mtq__end_attempt(store, e.client, t, MTQ_STATE_CANCELLED, by,
                           "cancelled by an operator while running", NULL, false, false, error);
   } else if (ok) {
@@ -193,14 +202,85 @@ static bool restate(mtq_store_t *store, const bson_oid_t *id, mtq_state_t to, co
   return ok;
 }
 
+/* A running task held by a worker is suspended and resumed in place, under
+ * its token: the flag on its lease tells its worker, at its next renewal,
+ * to stop (SIGSTOP) or continue (SIGCONT) the process; the lease, the slot
+ * and the attempt stay the worker's. */
+static bool hold_running(mtq_store_t *store, edit_t *e, bool suspend, const char *by,
+                         bson_error_t *error) {
+  mtq_task_t *t = &e->t;
+  char key[MTQ__KEY_MAX];
+  mtq__key(&t->id, t->token, NULL, key);
+  mongoc_collection_t *leases = mtq__coll(store, e->client, "leases");
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(key));
+  bson_t *upd = BCON_NEW("$set", "{", "suspended", BCON_BOOL(suspend), "}");
+  bson_t reply;
+  bool ok = mongoc_collection_update_one(leases, filter, upd, NULL, &reply, error);
+  bson_iter_t it;
+  char hex[25];
+  bson_oid_to_string(&t->id, hex);
+  if (ok && bson_iter_init_find(&it, &reply, "matchedCount") && bson_iter_as_int64(&it) == 0) {
+    mtq_error_set(error, MTQ_ERR_CONFLICT, "task %s ended its attempt meanwhile", hex);
+    ok = false;
+  }
+  bson_destroy(&reply);
+  bson_destroy(upd);
+  bson_destroy(filter);
+  mongoc_collection_destroy(leases);
+  mtq_state_t to = suspend ? MTQ_STATE_SUSPENDED : MTQ_STATE_RUNNING;
+  if (ok) {
+    upd = BCON_NEW("$set", "{", "status", BCON_UTF8(mtq_state_name(to)), "}");
+    ok = mtq__write_at_token(store, e->client, e->place.coll, &t->id, t->token, upd, error);
+    bson_destroy(upd);
+  }
+  if (ok) {
+    char why[MTQ_NAME_MAX + 64];
+    snprintf(why, sizeof why, "%s by an operator while running on %s",
+             suspend ? "suspended" : "resumed", t->worker[0] ? t->worker : "its worker");
+    /* A task may be suspended and resumed many times within one token,
+     * and running is also the claim's event: each of these is its own. */
+    bson_t *doc = bson_new();
+    mtq__event_doc(t, t->status, to, by, why, doc);
+    char each[MTQ__KEY_MAX + 32];
+    bson_iter_t id_it;
+    snprintf(each, sizeof each, "%s:%lld",
+             bson_iter_init_find(&id_it, doc, "_id") ? bson_iter_utf8(&id_it, NULL) : "?",
+             (long long)mtq_now_ms());
+    bson_t *keyed = BCON_NEW("_id", BCON_UTF8(each));
+    bson_copy_to_excluding_noinit(doc, keyed, "_id", NULL);
+    mtq__events_write(store, e->client, &keyed, 1);
+    bson_destroy(keyed);
+    bson_destroy(doc);
+  }
+  return ok;
+}
+
 bool mtq_store_suspend(mtq_store_t *store, const bson_oid_t *id, const char *by,
                        bson_error_t *error) {
-  return restate(store, id, MTQ_STATE_SUSPENDED, "suspend", by, error);
+  edit_t e;
+  bool ok = edit_open(&e, store, id, error);
+  if (ok && e.t.status != MTQ_STATE_RUNNING) {
+    edit_close(&e);
+    return restate(store, id, MTQ_STATE_SUSPENDED, "suspend", by, error);
+  }
+  ok = ok && mtq_task_check_move(&e.t, MTQ_STATE_SUSPENDED, "suspend", error) &&
+       hold_running(store, &e, true, by, error);
+  edit_close(&e);
+  return ok;
 }
 
 bool mtq_store_resume(mtq_store_t *store, const bson_oid_t *id, const char *by,
                       bson_error_t *error) {
-  return restate(store, id, MTQ_STATE_QUEUED, "resume", by, error);
+  edit_t e;
+  bool ok = edit_open(&e, store, id, error);
+  if (ok && !held_suspended(&e.t)) {
+    edit_close(&e);
+    return restate(store, id, MTQ_STATE_QUEUED, "resume", by, error);
+  }
+  ok = ok && mtq_task_check_move(&e.t, MTQ_STATE_RUNNING, "resume", error) &&
+       hold_running(store, &e, false, by, error);
+  edit_close(&e);
+  return ok;
 }
 
 /* A task of an ended life back to its first: queued, attempts from 0. */

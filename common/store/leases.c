@@ -150,7 +150,8 @@ bool mtq_store_expire(mtq_store_t *store, const mtq_lease_t *lease, const char *
      * poller that read the task earlier could take it and run it beside
      * the next holder: taking that claim here closes it.  Either way the
      * task did not start: giving it back uses no attempt. */
-    bool started = t.status == MTQ_STATE_RUNNING;
+    bool suspended = t.status == MTQ_STATE_SUSPENDED; /* suspended while it ran */
+    bool started = t.status == MTQ_STATE_RUNNING || suspended;
     bson_error_t cerr;
     if (!started && !mtq__lock(store, client, &t, NULL, by, "expire", NULL, &cerr) &&
         !(cerr.domain == MTQ_ERROR_DOMAIN && cerr.code == MTQ_ERR_CONFLICT)) {
@@ -159,7 +160,11 @@ bool mtq_store_expire(mtq_store_t *store, const mtq_lease_t *lease, const char *
       }
       ok = false;
     }
-    mtq_state_t to = !started || mtq_task_may_retry(&t) ? MTQ_STATE_QUEUED : MTQ_STATE_DEAD;
+    /* An operator's suspension outlives the worker: the task waits,
+     * suspended, for `mtq resume`. */
+    mtq_state_t to = !started || mtq_task_may_retry(&t)
+                         ? (suspended ? MTQ_STATE_SUSPENDED : MTQ_STATE_QUEUED)
+                         : MTQ_STATE_DEAD;
     if (ok && !started) {
       t.status = MTQ_STATE_RUNNING;
       t.attempt++;

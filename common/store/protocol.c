@@ -346,13 +346,14 @@ static int64_t release_hold(mtq_task_t *task, mtq_state_t to) {
   return held;
 }
 
-/* Gives the task back to its lane, in place, with the next token. */
+/* Gives the task back to its lane, in place, with the next token: queued,
+ * or suspended (waiting) when it was suspended while it ran. */
 static bool put_back(mtq_store_t *store, mongoc_client_t *client, mongoc_collection_t *lane,
-                     mtq_task_t *task, bson_error_t *error) {
-  int64_t held = release_hold(task, MTQ_STATE_QUEUED);
+                     mtq_task_t *task, mtq_state_t to, bson_error_t *error) {
+  int64_t held = release_hold(task, to);
   bson_t upd = BSON_INITIALIZER, set;
   BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
-  BSON_APPEND_UTF8(&set, "status", "queued");
+  BSON_APPEND_UTF8(&set, "status", mtq_state_name(to));
   BSON_APPEND_INT64(&set, "token", task->token);
   BSON_APPEND_INT32(&set, "attempt", task->attempt);
   BSON_APPEND_NULL(&set, "worker");
@@ -435,7 +436,8 @@ void mtq__end_begin(mtq__ending_t *e, mtq_task_t *task, mtq_state_t to, const ch
       mtq_task_add_error(task, task->error, e->now);
     }
   }
-  if (!count_attempt && task->attempt > 0 && e->from == MTQ_STATE_RUNNING) {
+  if (!count_attempt && task->attempt > 0 &&
+      (e->from == MTQ_STATE_RUNNING || e->from == MTQ_STATE_SUSPENDED)) {
     task->attempt--;
   }
 }
@@ -445,7 +447,7 @@ void mtq__end_event(const mtq__ending_t *e, const mtq_task_t *task, bson_t *doc)
 }
 
 bool mtq__end_is_outcome(mtq_state_t to) {
-  return to != MTQ_STATE_QUEUED && to != MTQ_STATE_RETRY_WAIT;
+  return to != MTQ_STATE_QUEUED && to != MTQ_STATE_RETRY_WAIT && to != MTQ_STATE_SUSPENDED;
 }
 
 void mtq__end_outcome(mtq__ending_t *e, mtq_task_t *task, const bson_t *result) {
@@ -464,8 +466,8 @@ bool mtq__end_commit(mtq_store_t *store, mongoc_client_t *client, mtq__ending_t 
                      mtq_task_t *task, const bson_t *result, bson_error_t *error) {
   mongoc_collection_t *lane = mtq__home(store, client, task);
   bool ok;
-  if (e->to == MTQ_STATE_QUEUED) {
-    ok = put_back(store, client, lane, task, error);
+  if (e->to == MTQ_STATE_QUEUED || e->to == MTQ_STATE_SUSPENDED) {
+    ok = put_back(store, client, lane, task, e->to, error);
   } else if (e->to == MTQ_STATE_RETRY_WAIT) {
     ok = to_retry_wait(store, client, lane, task, error);
   } else {

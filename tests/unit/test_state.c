@@ -99,6 +99,8 @@ static const struct {
     {"running", "queued", "requeue"},
     {"running", "cancelled", "cancel"},
     {"running", "conflict", "disagree"},
+    {"running", "suspended", "suspend"},
+    {"suspended", "running", "resume"},
     {"queued, delayed, retry_wait, suspended", "disabled", "disable"},
     {"queued, delayed, retry_wait, disabled", "suspended", "suspend"},
     /* "any waiting state" */
@@ -152,7 +154,6 @@ static void test_state_refused_transitions(void **unused) {
       {MTQ_STATE_RUNNING, MTQ_STATE_DELAYED},
       {MTQ_STATE_QUEUED, MTQ_STATE_DONE},
       {MTQ_STATE_DELAYED, MTQ_STATE_RUNNING},
-      {MTQ_STATE_RUNNING, MTQ_STATE_SUSPENDED}, /* a running task is cancelled, not held */
       {MTQ_STATE_RUNNING, MTQ_STATE_DISABLED},
       {MTQ_STATE_RETRY_WAIT, MTQ_STATE_RUNNING}, /* back in the queue first */
       {MTQ_STATE_INVALID, MTQ_STATE_QUEUED},
