@@ -15,6 +15,8 @@ static const char flow_help[] =
     "       mtq flow show ID [--history]\n"
     "       mtq flow ls [--all] [--limit N]\n"
     "       mtq flow cancel ID\n"
+    "       mtq flow suspend ID    (its running steps' tasks suspended, no step started)\n"
+    "       mtq flow resume ID\n"
     "\n"
     "A flow is a JSON document of named steps; mtqd starts each step when the\n"
     "steps it comes after have ended, and prints nothing: mtq flow show says\n"
@@ -588,14 +590,19 @@ static int flow_ls(mtq_cli_t *cli, int argc, char **argv) {
   return MTQ_CLI_OK;
 }
 
-static int flow_cancel(mtq_cli_t *cli, int argc, char **argv) {
+/* cancel, suspend, resume: one flow id. */
+static int flow_change(mtq_cli_t *cli, int argc, char **argv, const char *what) {
   bson_oid_t id;
   int rc = mtq_cli_plain_args(cli, argc, argv, flow_help, 1, "flow ID");
   if (rc || (rc = mtq_cli_parse_id(cli, argv[optind], &id)) || (rc = mtq_cli_open(cli))) {
     return rc == MTQ_CLI_DONE ? MTQ_CLI_OK : rc;
   }
   bson_error_t err;
-  if (!mtq_store_flow_cancel(cli->store, &id, MTQ_CLI_ACTOR, &err)) {
+  bool ok = strcmp(what, "cancel") == 0
+                ? mtq_store_flow_cancel(cli->store, &id, MTQ_CLI_ACTOR, &err)
+                : mtq_store_flow_suspend(cli->store, &id, strcmp(what, "suspend") == 0,
+                                         MTQ_CLI_ACTOR, &err);
+  if (!ok) {
     return mtq_cli_fail(cli, &err, NULL);
   }
   puts(cli->json ? "{\"ok\": true}" : "ok");
@@ -620,8 +627,10 @@ int mtq_cmd_flow(mtq_cli_t *cli, int argc, char **argv) {
   if (strcmp(sub, "ls") == 0) {
     return flow_ls(cli, argc, argv);
   }
-  if (strcmp(sub, "cancel") == 0) {
-    return flow_cancel(cli, argc, argv);
+  if (strcmp(sub, "cancel") == 0 || strcmp(sub, "suspend") == 0 || strcmp(sub, "resume") == 0) {
+    return flow_change(cli, argc, argv, sub);
   }
-  return mtq_cli_usage(cli, "unknown flow command '%s' (submit, show, ls, cancel)", sub);
+  return mtq_cli_usage(cli,
+                       "unknown flow command '%s' (submit, show, ls, cancel, suspend, resume)",
+                       sub);
 }

@@ -30,7 +30,7 @@ static const command_t commands[] = {
     {"stats", mtq_cmd_stats, "count tasks per channel and status; --func: per worker"},
     {"channels", mtq_cmd_channels, "list declared channels"},
     {"coordinators", mtq_cmd_coordinators, "which mtqd leads, and the leaderships before"},
-    {"flow", mtq_cmd_flow, "flows of steps: submit, show, ls, cancel"},
+    {"flow", mtq_cmd_flow, "flows of steps: submit, show, ls, cancel, suspend, resume"},
     {"schedule", mtq_cmd_schedule, "recurring schedules: add, ls, show, rm, pause, resume"},
     {"help", cmd_help, "this list, or the help of a command"},
 };

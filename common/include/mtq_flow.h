@@ -7,7 +7,8 @@
  * A flow is running while any step may still run, done when every step is
  * done (or failed within the tolerance of every step after it), failed
  * with a reason when a step's failure is not tolerated, cancelled by an
- * operator.  A step is waiting (for its parents, then for its delay),
+ * operator; suspended by an operator (its running steps' tasks suspended,
+ * its waiting steps held) until resumed.  A step is waiting (for its parents, then for its delay),
  * running (its tasks enqueued), then done (every shard done), failed (a
  * shard ended otherwise), skipped (it will never run: the flow failed or
  * was cancelled before it started) or cancelled (it was running then). */
@@ -30,6 +31,7 @@
 /* X(enum suffix, stored name, terminal?) */
 #define MTQ_FLOW_STATE_MAP(X)         \
   X(RUNNING, "running", false)        \
+  X(SUSPENDED, "suspended", false)    \
   X(DONE, "done", true)               \
   X(FAILED, "failed", true)           \
   X(CANCELLED, "cancelled", true)

@@ -110,6 +110,12 @@ void mtq_flow_list_free(mtq_flow_t *list, size_t n);
  * has ended. */
 bool mtq_store_flow_cancel(mtq_store_t *store, const bson_oid_t *id, const char *by,
                            bson_error_t *error);
+/* Suspends a running flow (suspend) or resumes a suspended one: its state
+ * (the flow's table), then every task of its running steps, waiting or
+ * running (mtq_store_suspend, mtq_store_resume); mtqd starts no step of a
+ * suspended flow.  MTQ_ERR_STATE when the flow is not in a state to. */
+bool mtq_store_flow_suspend(mtq_store_t *store, const bson_oid_t *id, bool suspend,
+                            const char *by, bson_error_t *error);
 /* Cancels the tasks of one step of f that have not ended (best effort). */
 void mtq_store_flow_cancel_step(mtq_store_t *store, const mtq_flow_t *f, size_t step,
                                 const char *by);

@@ -38,6 +38,11 @@ static const edge_t flow_edges[] = {
     {MTQ_FLOW_RUNNING, MTQ_FLOW_DONE, "finish"},
     {MTQ_FLOW_RUNNING, MTQ_FLOW_FAILED, "fail"},
     {MTQ_FLOW_RUNNING, MTQ_FLOW_CANCELLED, "cancel"},
+    {MTQ_FLOW_RUNNING, MTQ_FLOW_SUSPENDED, "suspend"},
+    {MTQ_FLOW_SUSPENDED, MTQ_FLOW_RUNNING, "resume"},
+    {MTQ_FLOW_SUSPENDED, MTQ_FLOW_CANCELLED, "cancel"},
+    {MTQ_FLOW_SUSPENDED, MTQ_FLOW_FAILED, "fail"},
+    {MTQ_FLOW_SUSPENDED, MTQ_FLOW_DONE, "finish"},
 };
 static const edge_t step_edges[] = {
     {MTQ_STEP_WAITING, MTQ_STEP_RUNNING, "start"},

@@ -151,9 +151,11 @@ void mtq_flow_plan(mtq_flow_t *f, const mtq_flow_ends_t *ends, int64_t now_ms,
     close_flow(f, MTQ_FLOW_CANCELLED, f->reason ? f->reason : "cancelled", now_ms, plan);
     return;
   }
-  if (f->status != MTQ_FLOW_RUNNING) {
+  if (f->status != MTQ_FLOW_RUNNING && f->status != MTQ_FLOW_SUSPENDED) {
     return;
   }
+  /* Suspended: what ends is counted and judged, nothing new starts. */
+  bool hold = f->status == MTQ_FLOW_SUSPENDED;
   for (size_t i = 0; i < f->n_steps; i++) {
     if (f->steps[i].state == MTQ_STEP_RUNNING) {
       count_shards(&f->steps[i], ends->status ? ends->status[i] : NULL, now_ms, plan);
@@ -175,6 +177,9 @@ void mtq_flow_plan(mtq_flow_t *f, const mtq_flow_ends_t *ends, int64_t now_ms,
     }
     switch (judge(f, s, why, sizeof why)) {
     case START:
+      if (hold) {
+        break;
+      }
       s->state = MTQ_STEP_RUNNING;
       s->started_at = now_ms;
       plan->start[plan->n_start++] = i;

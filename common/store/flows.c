@@ -38,11 +38,19 @@
 
 /* --- the audit trail ---------------------------------------------------------------- */
 
+/* The _id names the transition ("<flow>:<step or ->:<to>"), so that a retry
+ * records it once; a flow is suspended and resumed any number of times, so
+ * those events also carry their moment. */
 static bson_t *flow_event(const bson_oid_t *flow, const char *step, const char *from,
                           const char *to, const char *by, const char *why) {
-  char hex[25], key[MTQ_NAME_MAX + 64];
+  char hex[25], key[MTQ_NAME_MAX + 96];
   bson_oid_to_string(flow, hex);
+  bool again = !step && (strcmp(to, "suspended") == 0 || strcmp(from, "suspended") == 0);
   snprintf(key, sizeof key, "%s:%s:%s", hex, step ? step : "-", to);
+  if (again) {
+    size_t len = strlen(key);
+    snprintf(key + len, sizeof key - len, ":%lld", (long long)mtq_now_ms());
+  }
   bson_t *doc = BCON_NEW("_id", BCON_UTF8(key), "flow", BCON_OID(flow), "from", BCON_UTF8(from),
                          "to", BCON_UTF8(to), "by", BCON_UTF8(by), "at",
                          BCON_DATE_TIME(mtq_now_ms()));
@@ -179,12 +187,13 @@ bool mtq_store_flow_cancel(mtq_store_t *store, const bson_oid_t *id, const char 
   mongoc_collection_t *coll = mtq__coll(store, client, FLOWS);
   char reason[MTQ__ACTOR_MAX + 32];
   snprintf(reason, sizeof reason, "cancelled by %s", by);
-  bson_t *filter = BCON_NEW("_id", BCON_OID(id), "status", BCON_UTF8("running"));
+  bson_t *filter = BCON_NEW("_id", BCON_OID(id), "status",
+                            BCON_UTF8(mtq_flow_state_name(f.status)));
   bson_t *update = BCON_NEW("$set", "{", "status", BCON_UTF8("cancelled"), "reason",
                             BCON_UTF8(reason), "}");
   bool ok = mongoc_collection_update_one(coll, filter, update, NULL, NULL, error);
   if (ok) {
-    bson_t *ev = flow_event(id, NULL, "running", "cancelled", by, reason);
+    bson_t *ev = flow_event(id, NULL, mtq_flow_state_name(f.status), "cancelled", by, reason);
     mtq__events_write(store, client, &ev, 1);
     bson_destroy(ev);
   }
@@ -196,6 +205,65 @@ bool mtq_store_flow_cancel(mtq_store_t *store, const bson_oid_t *id, const char 
    * (skips the steps that wait, and cancels anything a crash left). */
   for (size_t i = 0; ok && i < f.n_steps; i++) {
     mtq_store_flow_cancel_step(store, &f, i, by);
+  }
+  mtq_flow_cleanup(&f);
+  return ok;
+}
+
+bool mtq_store_flow_suspend(mtq_store_t *store, const bson_oid_t *id, bool suspend,
+                            const char *by, bson_error_t *error) {
+  mtq_flow_t f;
+  mtq_flow_init(&f);
+  if (!mtq_store_flow_get(store, id, &f, error)) {
+    mtq_flow_cleanup(&f);
+    return false;
+  }
+  char hex[25];
+  bson_oid_to_string(id, hex);
+  mtq_flow_state_t to = suspend ? MTQ_FLOW_SUSPENDED : MTQ_FLOW_RUNNING;
+  if (!mtq_flow_state_action(f.status, to)) {
+    mtq_error_set(error, MTQ_ERR_STATE, "flow %s is %s: cannot %s it", hex,
+                  mtq_flow_state_name(f.status), suspend ? "suspend" : "resume");
+    mtq_flow_cleanup(&f);
+    return false;
+  }
+  mongoc_client_t *client = mtq__store_pop(store);
+  mongoc_collection_t *coll = mtq__coll(store, client, FLOWS);
+  bson_t *filter = BCON_NEW("_id", BCON_OID(id), "status",
+                            BCON_UTF8(mtq_flow_state_name(f.status)));
+  bson_t *update = BCON_NEW("$set", "{", "status", BCON_UTF8(mtq_flow_state_name(to)), "}");
+  bson_t reply;
+  bool ok = mongoc_collection_update_one(coll, filter, update, NULL, &reply, error);
+  bson_iter_t it;
+  if (ok && bson_iter_init_find(&it, &reply, "matchedCount") && bson_iter_as_int64(&it) == 0) {
+    mtq_error_set(error, MTQ_ERR_CONFLICT, "flow %s changed meanwhile: try again", hex);
+    ok = false;
+  }
+  bson_destroy(&reply);
+  if (ok) {
+    bson_t *ev = flow_event(id, NULL, mtq_flow_state_name(f.status), mtq_flow_state_name(to), by,
+                            NULL);
+    mtq__events_write(store, client, &ev, 1);
+    bson_destroy(ev);
+  }
+  bson_destroy(update);
+  bson_destroy(filter);
+  mongoc_collection_destroy(coll);
+  mtq__store_push(store, client);
+  /* The tasks of its running steps; the waiting ones are held by mtqd
+   * (mtq_flow_plan starts nothing in a suspended flow). */
+  for (size_t i = 0; ok && i < f.n_steps; i++) {
+    const mtq_step_t *s = &f.steps[i];
+    for (int32_t k = 0; s->state == MTQ_STEP_RUNNING && s->tasks && k < s->shards; k++) {
+      bson_error_t err;
+      bool done = suspend ? mtq_store_suspend(store, &s->tasks[k], by, &err)
+                          : mtq_store_resume(store, &s->tasks[k], by, &err);
+      if (!done && !(err.domain == MTQ_ERROR_DOMAIN &&
+                     (err.code == MTQ_ERR_STATE || err.code == MTQ_ERR_NOT_FOUND))) {
+        mtq_warn("flow %s, step %s, shard %d: cannot %s its task: %s", hex, s->name, (int)k,
+                 suspend ? "suspend" : "resume", err.message);
+      }
+    }
   }
   mtq_flow_cleanup(&f);
   return ok;

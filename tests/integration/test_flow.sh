@@ -11,7 +11,8 @@
 #      mtqd in the middle of a sharded step: every shard enqueued once,
 #      every step done;
 #   5. cancel: the running step's task is cancelled, the waiting ones
-#      skipped, every transition in the flow's history;
+#      skipped, every transition in the flow's history; suspend: the
+#      running step's task suspended, the next step held until resume;
 #   6. the flow documents match schemas/flow.schema.json.
 # Timing: the chain's offset is checked as at least 3 s (never at most);
 # every wait allows 60 s or more for what takes seconds.
@@ -202,6 +203,36 @@ done
 cli flow ls | grep -q "$doomed" && fail "mtq flow ls lists the ended flow $doomed"
 cli flow ls --all | grep -Eq "^$doomed +doomed +cancelled +0/2 " || fail "mtq flow ls --all: $(cli flow ls --all)"
 log "cancel: the running task cancelled, the waiting step skipped, all in the history"
+
+# --- 5b. suspend and resume ----------------------------------------------------------------
+cat >"$TMP/pause.json" <<'EOF'
+{"name": "paused", "channel": "default", "func": "record",
+ "steps": [{"name": "a", "args": {"sleep": 2}}, {"name": "b", "after": "a"}]}
+EOF
+paused="$(submit "$TMP/pause.json")" || fail "submitting the flow to suspend failed"
+a_running() { [[ "$(step_state "$paused" 0)" == running ]]; }
+wait_until 60 a_running || fail "step a never started"
+ta="$(flow_field "$paused" steps.0.tasks.0)"
+wait_until 60 status_is "$ta" running || fail "a's task never ran"
+cli flow suspend "$paused" >/dev/null || fail "mtq flow suspend failed"
+assert_eq suspended "$(flow_field "$paused" status)" "the suspended flow"
+assert_eq suspended "$(task_status "$ta")" "a's task in the suspended flow"
+run cli flow suspend "$paused"
+expect_refused "a second flow suspend" 1 "is suspended: cannot suspend it"
+# a's task alone is resumed: a ends, and b is held while the flow is suspended.
+sleep 1
+cli resume "$ta" >/dev/null || fail "resuming a's task failed"
+a_done() { [[ "$(step_state "$paused" 0)" == done ]]; }
+wait_until 60 a_done || fail "step a did not end: $(cli flow show "$paused")"
+sleep 2
+assert_eq waiting "$(step_state "$paused" 1)" "step b while the flow is suspended"
+cli flow resume "$paused" >/dev/null || fail "mtq flow resume failed"
+wait_until 60 flow_is "$paused" done || fail "the resumed flow: $(cli flow show "$paused")"
+hist="$(cli flow show "$paused" --history)"
+for line in "\\(flow\\) +running -> suspended by operator" "\\(flow\\) +suspended -> running by operator"; do
+  grep -Eq -- "$line" <<<"$hist" || fail "history lacks /$line/: $hist"
+done
+log "suspend: a's task suspended, b held while the flow was, then run once resumed"
 
 # --- 6. schemas -----------------------------------------------------------------------------
 schema_check() { /usr/bin/python3 "$MTQ_ROOT/tests/integration/schema_check.py" "$MTQ_ROOT/schemas/$1"; }

@@ -282,16 +282,24 @@ static void test_plan_cancel_and_twice(void **state) {
   plan_starts(&twin, &e, NOW + 1, "predict");
   bson_destroy(&doc);
   mtq_flow_cleanup(&twin);
+  /* Suspended: ends are counted, nothing starts. */
+  end_all(&e, 1, 4, MTQ_STATE_DONE);
+  f.status = MTQ_FLOW_SUSPENDED;
+  plan_starts(&f, &e, NOW + 2, "");
+  assert_int_equal(f.steps[1].state, MTQ_STEP_DONE);
+  assert_int_equal(f.steps[2].state, MTQ_STEP_WAITING);
+  f.status = MTQ_FLOW_RUNNING;
+  plan_starts(&f, &e, NOW + 3, "merge");
   /* An operator's cancel: waiting steps skipped, running ones cancelled. */
   f.status = MTQ_FLOW_CANCELLED;
   f.reason = bson_strdup("cancelled by operator");
   mtq_flow_plan_t p;
-  mtq_flow_plan(&f, &e, NOW + 2, &p);
+  mtq_flow_plan(&f, &e, NOW + 4, &p);
   assert_true(p.cancel_running);
-  assert_int_equal(f.steps[1].state, MTQ_STEP_CANCELLED);
-  assert_int_equal(f.steps[2].state, MTQ_STEP_SKIPPED);
+  assert_int_equal(f.steps[2].state, MTQ_STEP_CANCELLED);
+  assert_int_equal(f.steps[3].state, MTQ_STEP_SKIPPED);
   assert_string_equal(f.reason, "cancelled by operator");
-  assert_int_equal(f.finished_at, NOW + 2);
+  assert_int_equal(f.finished_at, NOW + 4);
   mtq_flow_plan_cleanup(&p);
   free_ends(&e, &f);
   mtq_flow_cleanup(&f);
