@@ -241,6 +241,10 @@ int mtq_cmd_coordinators(mtq_cli_t *cli, int argc, char **argv);
 
 /* cmd_flow.c */
 int mtq_cmd_flow(mtq_cli_t *cli, int argc, char **argv);
+/* Reads the flow file path ("-": stdin) into f (initialised by the caller),
+ * every step checked as its enqueue would be against the database (the
+ * client is opened).  Returns the exit code, having said what is wrong. */
+int mtq_cli_flow_load(mtq_cli_t *cli, const char *path, mtq_flow_t *f);
 
 /* cmd_schedule.c */
 int mtq_cmd_schedule(mtq_cli_t *cli, int argc, char **argv);

@@ -314,12 +314,7 @@ static char *read_all(const char *path, size_t *len) {
   return buf;
 }
 
-static int flow_submit(mtq_cli_t *cli, int argc, char **argv) {
-  int rc = mtq_cli_plain_args(cli, argc, argv, flow_help, 1, "the flow's FILE (or -)");
-  if (rc) {
-    return rc == MTQ_CLI_DONE ? MTQ_CLI_OK : rc;
-  }
-  const char *path = argv[optind];
+int mtq_cli_flow_load(mtq_cli_t *cli, const char *path, mtq_flow_t *f) {
   size_t len = 0;
   char *text = read_all(path, &len);
   if (!text) {
@@ -327,16 +322,29 @@ static int flow_submit(mtq_cli_t *cli, int argc, char **argv) {
   }
   bson_t doc;
   bson_error_t err;
-  mtq_flow_t f;
-  mtq_flow_init(&f);
   char why[900];
+  int rc;
   if (!mtq_json_to_doc(text, len, FLOW_FILE_MAX_BYTES, &doc, &err)) {
     fprintf(stderr, "mtq: %s: %s\n", path, err.message);
     rc = MTQ_CLI_FAILED;
-  } else if ((rc = mtq_cli_open(cli)) == MTQ_CLI_OK && !read_flow(cli, &doc, &f, why, sizeof why)) {
+  } else if ((rc = mtq_cli_open(cli)) == MTQ_CLI_OK && !read_flow(cli, &doc, f, why, sizeof why)) {
     fprintf(stderr, "mtq: %s: %s (nothing submitted)\n", path, why);
     rc = MTQ_CLI_FAILED;
-  } else if (rc == MTQ_CLI_OK) {
+  }
+  bson_destroy(&doc);
+  bson_free(text);
+  return rc;
+}
+
+static int flow_submit(mtq_cli_t *cli, int argc, char **argv) {
+  int rc = mtq_cli_plain_args(cli, argc, argv, flow_help, 1, "the flow's FILE (or -)");
+  if (rc) {
+    return rc == MTQ_CLI_DONE ? MTQ_CLI_OK : rc;
+  }
+  bson_error_t err;
+  mtq_flow_t f;
+  mtq_flow_init(&f);
+  if ((rc = mtq_cli_flow_load(cli, argv[optind], &f)) == MTQ_CLI_OK) {
     bson_oid_init(&f.id, NULL);
     f.created_at = mtq_now_ms();
     if (!mtq_store_flow_submit(cli->store, &f, MTQ_CLI_ACTOR, &err)) {
@@ -351,9 +359,7 @@ static int flow_submit(mtq_cli_t *cli, int argc, char **argv) {
       }
     }
   }
-  bson_destroy(&doc);
   mtq_flow_cleanup(&f);
-  bson_free(text);
   return rc;
 }
 

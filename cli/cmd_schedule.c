@@ -13,6 +13,8 @@
 static const char schedule_help[] =
     "usage: mtq schedule add NAME (--cron EXPR [--tz ZONE] | --every DURATION)\n"
     "                        [--skip-if-running] --channel C --func NAME [task options]\n"
+    "       mtq schedule add NAME (--cron EXPR [--tz ZONE] | --every DURATION)\n"
+    "                        [--skip-if-running] --flow FILE\n"
     "       mtq schedule ls\n"
     "       mtq schedule show NAME\n"
     "       mtq schedule rm NAME\n"
@@ -31,7 +33,10 @@ static const char schedule_help[] =
     "                     jump, a repeated one once\n"
     "  --every DURATION   a fixed interval from now (\"90s\", \"5m\", \"1h30m\", \"1d\"),\n"
     "                     at least 1s\n"
-    "  --skip-if-running  skip a tick while the task of the previous one has not ended\n"
+    "  --skip-if-running  skip a tick while the task (or flow) of the previous one has\n"
+    "                     not ended\n"
+    "  --flow FILE        every tick submits the flow of FILE (as mtq flow submit\n"
+    "                     reads it, checked now) instead of enqueueing a task\n"
     "\n"
     "Task options are mtq enqueue's (see mtq enqueue --help), except --dedupe-key\n"
     "(each tick's task has its own: schedule:NAME:TICK_MS), --wait and --batch;\n"
@@ -40,11 +45,12 @@ static const char schedule_help[] =
     "config, mtqd signs the tasks.\n";
 
 /* Option codes of schedule add beyond enqueue's (outside any char). */
-enum { OPT_CRON = 0x2000, OPT_TZ, OPT_EVERY, OPT_SKIP };
+enum { OPT_CRON = 0x2000, OPT_TZ, OPT_EVERY, OPT_SKIP, OPT_FLOW };
 
 typedef struct {
-  const char *cron, *tz, *every;
+  const char *cron, *tz, *every, *flow;
   bool skip_if_running;
+  bool task_options; /* an option of the task was given */
   mtq_cli_enqueue_t e;
 } add_args_t;
 
@@ -54,6 +60,7 @@ static int add_options(mtq_cli_t *cli, int argc, char **argv, add_args_t *a) {
       {"tz", required_argument, NULL, OPT_TZ},
       {"every", required_argument, NULL, OPT_EVERY},
       {"skip-if-running", no_argument, NULL, OPT_SKIP},
+      {"flow", required_argument, NULL, OPT_FLOW},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   char why[160];
@@ -67,6 +74,7 @@ static int add_options(mtq_cli_t *cli, int argc, char **argv, add_args_t *a) {
     case OPT_TZ: a->tz = optarg; break;
     case OPT_EVERY: a->every = optarg; break;
     case OPT_SKIP: a->skip_if_running = true; break;
+    case OPT_FLOW: a->flow = optarg; break;
     case 'k':
     case 'w':
       return mtq_cli_usage(cli, "--%s is not an option of a schedule", mtq_cli_enqueue_name(c));
@@ -77,6 +85,7 @@ static int add_options(mtq_cli_t *cli, int argc, char **argv, add_args_t *a) {
       if (!mtq_cli_enqueue_set(&a->e, c, optarg, why, sizeof why)) {
         return mtq_cli_usage(cli, "--%s %s", mtq_cli_enqueue_name(c), why);
       }
+      a->task_options = true;
     }
   }
   if (!a->cron == !a->every) {
@@ -85,8 +94,11 @@ static int add_options(mtq_cli_t *cli, int argc, char **argv, add_args_t *a) {
   if (a->tz && !a->cron) {
     return mtq_cli_usage(cli, "--tz goes with --cron");
   }
-  if (!a->e.o.channel || !a->e.o.func) {
-    return mtq_cli_usage(cli, "--channel and --func are required");
+  if (a->flow && a->task_options) {
+    return mtq_cli_usage(cli, "--flow takes no task options: the flow's file gives its steps'");
+  }
+  if (!a->flow && (!a->e.o.channel || !a->e.o.func)) {
+    return mtq_cli_usage(cli, "--channel and --func are required (or --flow FILE)");
   }
   if (a->e.o.args_json && strcmp(a->e.o.args_json, "-") == 0) {
     return mtq_cli_usage(cli, "--args - is not taken by a schedule: give the JSON");
@@ -151,6 +163,20 @@ static int add_template(mtq_cli_t *cli, add_args_t *a, mtq_schedule_t *s, int64_
   return rc;
 }
 
+/* The flow every tick submits, checked now as mtq flow submit checks it. */
+static int add_flow(mtq_cli_t *cli, const char *path, mtq_schedule_t *s) {
+  mtq_flow_t f;
+  mtq_flow_init(&f);
+  int rc = mtq_cli_flow_load(cli, path, &f);
+  if (rc == MTQ_CLI_OK) {
+    f.created_at = s->created_at; /* each tick's flow gets its own id and time */
+    s->flow = bson_new();
+    mtq_flow_to_bson(&f, s->flow);
+  }
+  mtq_flow_cleanup(&f);
+  return rc;
+}
+
 static int schedule_add(mtq_cli_t *cli, int argc, char **argv) {
   add_args_t a = {0};
   mtq_schedule_t s;
@@ -168,7 +194,7 @@ static int schedule_add(mtq_cli_t *cli, int argc, char **argv) {
     rc = add_times(cli, &a, &s);
   }
   if (rc == MTQ_CLI_OK && (rc = mtq_cli_open(cli)) == MTQ_CLI_OK &&
-      (rc = add_template(cli, &a, &s, now)) == MTQ_CLI_OK) {
+      (rc = a.flow ? add_flow(cli, a.flow, &s) : add_template(cli, &a, &s, now)) == MTQ_CLI_OK) {
     bson_error_t err;
     if (!mtq_store_schedule_add(cli->store, &s, &err)) {
       rc = mtq_cli_fail(cli, &err, NULL);
@@ -240,6 +266,19 @@ static void next_ticks(const mtq_schedule_t *s, const mtq_schedule_clock_t *c, i
 }
 
 static void template_summary(const mtq_schedule_t *s, char *buf, size_t size) {
+  if (s->flow) {
+    mtq_flow_t f;
+    mtq_flow_init(&f);
+    bson_error_t ferr;
+    if (mtq_flow_from_bson(&f, s->flow, &ferr)) {
+      snprintf(buf, size, "flow %s (%zu step%s)", f.name[0] ? f.name : "-", f.n_steps,
+               f.n_steps == 1 ? "" : "s");
+    } else {
+      snprintf(buf, size, "flow ?");
+    }
+    mtq_flow_cleanup(&f);
+    return;
+  }
   mtq_task_t t;
   mtq_task_init(&t);
   bson_error_t err;
@@ -275,11 +314,22 @@ static void last_task_state(mtq_cli_t *cli, const mtq_schedule_t *s, char *buf, 
   if (bson_oid_equal(&s->last_task, &zero)) {
     return;
   }
-  mtq_task_t t;
-  mtq_task_init(&t);
   bson_error_t err;
   char hex[25];
   bson_oid_to_string(&s->last_task, hex);
+  if (s->flow) {
+    mtq_flow_t f;
+    mtq_flow_init(&f);
+    if (mtq_store_flow_get(cli->store, &s->last_task, &f, &err)) {
+      snprintf(buf, size, "flow %s %s", hex, mtq_flow_state_name(f.status));
+    } else {
+      snprintf(buf, size, "flow %s gone", hex);
+    }
+    mtq_flow_cleanup(&f);
+    return;
+  }
+  mtq_task_t t;
+  mtq_task_init(&t);
   if (mtq_store_find(cli->store, &s->last_task, &t, &err)) {
     snprintf(buf, size, "%s %s", hex, mtq_state_name(mtq_task_state(&t)));
   } else {
@@ -403,8 +453,8 @@ static int schedule_show(mtq_cli_t *cli, int argc, char **argv) {
     printf("created:         %s\n", buf);
     format_tick(&clock, s.last_tick_ms, buf, sizeof buf);
     printf("last tick:       %s\n", buf);
-    char *task = mtq_cli_json(s.task);
-    printf("task:            %s\n", task);
+    char *task = mtq_cli_json(s.flow ? s.flow : s.task);
+    printf("%s            %s\n", s.flow ? "flow:" : "task:", task);
     bson_free(task);
     if (!compiled) {
       printf("next runs:       none: %s\n", err.message);

@@ -67,7 +67,11 @@ typedef struct {
   bson_oid_t last_task; /* the task of the latest tick fired; zeroed = none */
   bson_t *task;         /* owned: the template of the task each tick enqueues, a task
                          * document (mtq_task_to_bson) whose delay is its not_before
-                         * minus its created_at */
+                         * minus its created_at; NULL when it starts a flow */
+  bson_t *flow;         /* owned: or the flow each tick submits, a flow document
+                         * (mtq_flow_to_bson) whose _id and created_at each tick's
+                         * flow replaces; NULL when it enqueues a task.  last_task
+                         * is then the last tick's flow */
 } mtq_schedule_t;
 
 /* Zeroes *s.  mtq_schedule_cleanup frees what it owns. */
@@ -77,8 +81,9 @@ void mtq_schedule_cleanup(mtq_schedule_t *s);
 /* Appends the schedule's document to doc (empty). */
 void mtq_schedule_to_bson(const mtq_schedule_t *s, bson_t *doc);
 /* Reads a schedule document, every field type-checked (a message naming
- * the field), the template as a task document (mtq_task_from_bson) and
- * exactly one of cron or every_ms; s must be initialised. */
+ * the field), the template as a task document (mtq_task_from_bson) or a
+ * flow document (mtq_flow_from_bson), exactly one of them, and exactly one
+ * of cron or every_ms; s must be initialised. */
 bool mtq_schedule_from_bson(mtq_schedule_t *s, const bson_t *doc, bson_error_t *error);
 
 /* A schedule's times, compiled: its cron and zone loaded.  ticks borrows

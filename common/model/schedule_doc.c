@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "mtq_error.h"
+#include "mtq_flow.h"
 #include "mtq_schedule.h"
 
 void mtq_schedule_init(mtq_schedule_t *s) { memset(s, 0, sizeof *s); }
@@ -10,6 +11,9 @@ void mtq_schedule_init(mtq_schedule_t *s) { memset(s, 0, sizeof *s); }
 void mtq_schedule_cleanup(mtq_schedule_t *s) {
   if (s->task) {
     bson_destroy(s->task);
+  }
+  if (s->flow) {
+    bson_destroy(s->flow);
   }
   mtq_schedule_init(s);
 }
@@ -53,6 +57,9 @@ void mtq_schedule_to_bson(const mtq_schedule_t *s, bson_t *doc) {
   }
   if (s->task) {
     BSON_APPEND_DOCUMENT(doc, "task", s->task);
+  }
+  if (s->flow) {
+    BSON_APPEND_DOCUMENT(doc, "flow", s->flow);
   }
 }
 
@@ -111,12 +118,38 @@ static bool read_bool(const bson_t *doc, const char *key, bool *out, bson_error_
   return true;
 }
 
+/* A flow to submit at every tick, as a flow document. */
+static bool read_flow_template(mtq_schedule_t *s, const bson_iter_t *it, bson_error_t *error) {
+  uint32_t len;
+  const uint8_t *data;
+  bson_iter_document(it, &len, &data);
+  s->flow = bson_new_from_data(data, len);
+  mtq_flow_t f;
+  mtq_flow_init(&f);
+  bson_error_t err;
+  bool ok = s->flow && mtq_flow_from_bson(&f, s->flow, &err);
+  mtq_flow_cleanup(&f);
+  if (!ok) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "schedule field 'flow': %s",
+                  s->flow ? err.message : "not a document");
+  }
+  return ok;
+}
+
 static bool read_template(mtq_schedule_t *s, const bson_t *doc, bson_error_t *error) {
   bson_iter_t it;
   uint32_t len;
   const uint8_t *data;
+  bool has_flow = bson_iter_init_find(&it, doc, "flow") && !BSON_ITER_HOLDS_NULL(&it);
+  if (has_flow && bson_has_field(doc, "task")) {
+    return field_error(error, "task", "absent when the schedule starts a flow");
+  }
+  if (has_flow) {
+    return BSON_ITER_HOLDS_DOCUMENT(&it) ? read_flow_template(s, &it, error)
+                                         : field_error(error, "flow", "a flow document");
+  }
   if (!bson_iter_init_find(&it, doc, "task") || !BSON_ITER_HOLDS_DOCUMENT(&it)) {
-    return field_error(error, "task", "a task document");
+    return field_error(error, "task", "a task document (or flow, a flow document)");
   }
   bson_iter_document(&it, &len, &data);
   s->task = bson_new_from_data(data, len);

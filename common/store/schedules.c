@@ -237,7 +237,8 @@ bool mtq_store_schedule_ticks(mtq_store_t *store, const char *name, size_t limit
 typedef struct {
   bool skip;
   bool has_task;
-  bson_oid_t task;
+  bson_oid_t task; /* the task it enqueued, or the flow it submitted */
+  bson_oid_t flow; /* a schedule of flows: the id its flow takes, chosen by the decider */
   char why[640];
 } decision_t;
 
@@ -255,6 +256,9 @@ static bool read_decision(mongoc_collection_t *ticks, const char *key, decision_
     if (bson_iter_init_find(&it, doc, "task") && BSON_ITER_HOLDS_OID(&it)) {
       d->has_task = true;
       bson_oid_copy(bson_iter_oid(&it), &d->task);
+    }
+    if (bson_iter_init_find(&it, doc, "flow") && BSON_ITER_HOLDS_OID(&it)) {
+      bson_oid_copy(bson_iter_oid(&it), &d->flow);
     }
     if (bson_iter_init_find(&it, doc, "why") && BSON_ITER_HOLDS_UTF8(&it)) {
       bson_strncpy(d->why, bson_iter_utf8(&it, NULL), sizeof d->why);
@@ -280,14 +284,29 @@ static bool previous_running(mtq_store_t *store, const mtq_schedule_t *s, bool *
   if (!s->skip_if_running || bson_oid_equal(&s->last_task, &zero)) {
     return true;
   }
-  mtq_task_t t;
-  mtq_task_init(&t);
   bson_error_t err;
   bool ok = true;
+  char hex[25];
+  bson_oid_to_string(&s->last_task, hex);
+  if (s->flow) {
+    mtq_flow_t f;
+    mtq_flow_init(&f);
+    if (mtq_store_flow_get(store, &s->last_task, &f, &err)) {
+      *running = !mtq_flow_state_is_terminal(f.status);
+      snprintf(why, size, "its previous run, flow %s, is %s", hex, mtq_flow_state_name(f.status));
+    } else if (!(err.domain == MTQ_ERROR_DOMAIN && err.code == MTQ_ERR_NOT_FOUND)) {
+      if (error) {
+        *error = err;
+      }
+      ok = false;
+    }
+    mtq_flow_cleanup(&f);
+    return ok;
+  }
+  mtq_task_t t;
+  mtq_task_init(&t);
   if (mtq_store_find(store, &s->last_task, &t, &err)) {
     *running = !mtq_state_is_terminal(t.status);
-    char hex[25];
-    bson_oid_to_string(&t.id, hex);
     snprintf(why, size, "its previous run, task %s, is %s", hex,
              mtq_state_name(mtq_task_state(&t)));
   } else if (!(err.domain == MTQ_ERROR_DOMAIN && err.code == MTQ_ERR_NOT_FOUND)) {
@@ -309,12 +328,20 @@ static bool decide(mongoc_collection_t *ticks, const mtq_schedule_t *s, int64_t 
                          BCON_DATE_TIME(tick_ms), "decision", BCON_UTF8(skip ? "skip" : "fire"),
                          "task", BCON_NULL, "why", BCON_UTF8(why), "by", BCON_UTF8(by), "at",
                          BCON_DATE_TIME(mtq_now_ms()));
+  /* A flow's id is chosen with the decision: whoever submits it, and
+   * however often, submits that one flow (its _id is unique). */
+  bson_oid_t flow;
+  bson_oid_init(&flow, NULL);
+  if (s->flow) {
+    BSON_APPEND_OID(doc, "flow", &flow);
+  }
   bson_error_t err;
   bool ok = mongoc_collection_insert_one(ticks, doc, NULL, NULL, &err);
   bson_destroy(doc);
   if (ok) {
     memset(d, 0, sizeof *d);
     d->skip = skip;
+    d->flow = flow;
     bson_strncpy(d->why, why, sizeof d->why);
     return true;
   }
@@ -355,6 +382,43 @@ static bool enqueue_tick(mtq_store_t *store, const mtq_schedule_t *s, int64_t ti
     ok = true;
   }
   mtq_task_cleanup(&task);
+  return ok;
+}
+
+/* Submits the tick's flow under the id its record chose (or finds it
+ * submitted already: the same _id). */
+static bool submit_tick_flow(mtq_store_t *store, const mtq_schedule_t *s, const bson_oid_t *id,
+                             const char *by, mtq_tick_t *out, bson_error_t *error) {
+  static const bson_oid_t zero;
+  mtq_flow_t f;
+  mtq_flow_init(&f);
+  bson_error_t err;
+  if (bson_oid_equal(id, &zero)) {
+    out->skipped = true;
+    snprintf(out->why, sizeof out->why, "its record names no flow (decided before the "
+             "schedule started flows)");
+    return true;
+  }
+  bool ok = mtq_flow_from_bson(&f, s->flow, &err);
+  if (ok) {
+    bson_oid_copy(id, &f.id);
+    f.created_at = mtq_now_ms();
+    ok = mtq_store_flow_submit(store, &f, by, &err) ||
+         mtq_error_is_duplicate(&err);
+  }
+  if (ok) {
+    out->fired = true;
+    out->task = *id;
+  } else if (mtq_error_is_transient(&err)) {
+    if (error) {
+      *error = err;
+    }
+  } else {
+    out->skipped = true;
+    snprintf(out->why, sizeof out->why, "its flow was refused: %s", err.message);
+    ok = true;
+  }
+  mtq_flow_cleanup(&f);
   return ok;
 }
 
@@ -419,8 +483,10 @@ bool mtq_store_schedule_fire(mtq_store_t *store, mtq_schedule_t *s, int64_t tick
     out->task = d.task;
   } else if (ok) {
     /* Ours to fire, or another's that stopped half-way: the dedupe key
-     * makes a second enqueue find the first task. */
-    ok = enqueue_tick(store, s, tick_ms, ring, out, error);
+     * makes a second enqueue find the first task, the flow's _id a second
+     * submit find the first flow. */
+    ok = s->flow ? submit_tick_flow(store, s, &d.flow, by, out, error)
+                 : enqueue_tick(store, s, tick_ms, ring, out, error);
     if (ok) {
       note_outcome(ticks, key, out);
     }

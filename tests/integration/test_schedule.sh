@@ -204,6 +204,42 @@ overlaps="$(awk '$3 == "start" {s[$1] = $4} $3 == "end" {e[$1] = $4}
 assert_eq 0 "$overlaps" "overlapping runs of slow"
 log "slow: $fired ticks fired, $skipped skipped while the previous run went on, no overlap"
 
+# --- 5b. a schedule of flows ----------------------------------------------------------------
+cat >"$TMP/tickflow.json" <<'EOF'
+{"name": "ticked", "channel": "default", "func": "record",
+ "steps": [{"name": "work", "shards": 2, "args": {"sleep": 2.5}}, {"name": "sum", "after": "work"}]}
+EOF
+run "${add[@]}" f --every 1s --flow "$TMP/tickflow.json" --func echo
+expect_refused "--flow with task options" 2 "--flow takes no task options"
+printf '{"steps": [{"name": "x", "func": "nosuch", "channel": "default"}]}\n' >"$TMP/badflow.json"
+run "${add[@]}" f --every 1s --flow "$TMP/badflow.json"
+expect_refused "--flow with a bad flow" 1 "no worker serves function 'nosuch'"
+cli schedule add flows --every 1s --skip-if-running --flow "$TMP/tickflow.json" >/dev/null ||
+  fail "schedule add --flow failed"
+wait_until 40 ticks_at_least flows 8 || fail "flows decided $(ntick flows) ticks in 40 s, not 8"
+cli schedule pause flows >/dev/null
+sleep 1
+json="$(cli --json schedule show flows)"
+n="$(jlen ticks <<<"$json")" fired=0 skipped=0 flow_ids=()
+for ((i = 0; i < n; i++)); do
+  case "$(jget "ticks.$i.decision" <<<"$json")" in
+    fire) fired=$((fired + 1)) flow_ids+=("$(jget "ticks.$i.task" <<<"$json")") ;;
+    skip) skipped=$((skipped + 1))
+          assert_contains "$(jget "ticks.$i.why" <<<"$json")" "its previous run, flow" "why a tick of flows was skipped" ;;
+  esac
+done
+((fired >= 2 && skipped >= 2)) || fail "flows: $fired ticks fired, $skipped skipped"
+assert_eq "$fired" "$(printf '%s\n' "${flow_ids[@]}" | sort -u | wc -l)" "distinct flows of the fired ticks"
+flow_done() { [[ "$(cli --json flow show "$1" | jget status)" == done ]]; }
+for f in "${flow_ids[@]}"; do
+  wait_until 60 flow_done "$f" || fail "the flow $f of a tick: $(cli flow show "$f")"
+done
+assert_eq "$(dbedit --count ticks '{"schedule": "flows", "decision": "fire"}')" \
+  "$(dbedit --count flows '{"name": "ticked"}')" "flows submitted for the fired ticks (one each)"
+cli schedule ls | grep -Eq '^flows +every 1s +paused +flow ticked \(2 steps\) ' ||
+  fail "mtq schedule ls: $(cli schedule ls)"
+log "a schedule of flows: $fired flows, one per fired tick, $skipped ticks skipped while one ran"
+
 # --- 6. cron in a zone ------------------------------------------------------------------
 cli schedule add nightly --cron "30 2 * * *" --tz Europe/Berlin --channel default --func echo \
   >/dev/null || fail "schedule add nightly failed"
