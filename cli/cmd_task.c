@@ -41,7 +41,7 @@ static const char enqueue_help[] =
     "usage: mtq enqueue --channel C --func NAME [--version V] [--args JSON|-]\n"
     "                   [--priority N] [--delay SECONDS] [--timeout SECONDS]\n"
     "                   [--max-attempts N] [--backoff SECONDS] [--backoff-max SECONDS]\n"
-    "                   [--dedupe-key KEY] [--wait] [--force]\n"
+    "                   [--dedupe-key KEY] [--wait] [--force] [--after ID[,ID...]]\n"
     "                   [--copies K] [--pick first|quorum|all] [--replacements N]\n"
     "                   [--hedge-after SECONDS|auto] [--need-gpu] [--min-mem-mb N] [--tag T]\n"
     "       mtq enqueue --batch FILE|- [OPTIONS...]\n"
@@ -66,6 +66,10 @@ static const char enqueue_help[] =
     "                      room instead of failing\n"
     "  --force             enqueue even if no worker has announced this function\n"
     "                      and version on this channel (yet)\n"
+    "  --after ID[,ID...]  the task waits, blocked, until every task named is done,\n"
+    "                      then is queued; if one ends otherwise (dead, failed,\n"
+    "                      cancelled) it is cancelled and says which (mtqd does the\n"
+    "                      waiting, in a flow: mtq show prints its id)\n"
     "\n"
     "Redundant dispatch (mtqd sends copies to chosen workers, on distinct hosts\n"
     "where it can; each copy runs once, within --timeout):\n"
@@ -102,11 +106,13 @@ static const char enqueue_help[] =
     "channel is full is tried again every second instead.  --json prints\n"
     "{\"line\": N, \"id\": ..., \"existing\": ...} or {\"line\": N, \"error\": ...}.\n";
 
-/* Parses enqueue's options into e, and --batch's into *batch. */
+/* Parses enqueue's options into e, --batch's into *batch and --after's into
+ * *after. */
 static int enqueue_options(mtq_cli_t *cli, int argc, char **argv, mtq_cli_enqueue_t *e,
-                           const char **batch) {
+                           const char **batch, const char **after) {
   static const struct option longopts[] = {
       MTQ_CLI_ENQUEUE_OPTIONS(MTQ_CLI_ENQUEUE_LONGOPT) {"batch", required_argument, NULL, 'X'},
+      {"after", required_argument, NULL, 'Y'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   char why[160];
@@ -118,6 +124,8 @@ static int enqueue_options(mtq_cli_t *cli, int argc, char **argv, mtq_cli_enqueu
     }
     if (c == 'X') {
       *batch = optarg;
+    } else if (c == 'Y') {
+      *after = optarg;
     } else if (!mtq_cli_enqueue_name(c)) {
       return MTQ_CLI_USAGE; /* mtq_cli_getopt said why */
     } else if (!mtq_cli_enqueue_set(e, c, optarg, why, sizeof why)) {
@@ -127,6 +135,9 @@ static int enqueue_options(mtq_cli_t *cli, int argc, char **argv, mtq_cli_enqueu
   /* A batch's lines may name their own channel and function. */
   if (!*batch && (!e->o.channel || !e->o.func)) {
     return mtq_cli_usage(cli, "--channel and --func are required");
+  }
+  if (*batch && *after) {
+    return mtq_cli_usage(cli, "--after goes with one task, not with --batch");
   }
   if (*batch && strcmp(*batch, "-") == 0 && e->o.args_json && strcmp(e->o.args_json, "-") == 0) {
     return mtq_cli_usage(cli, "--batch - and --args - cannot both read stdin");
@@ -168,10 +179,60 @@ static int enqueue_one(mtq_cli_t *cli, const mtq_cli_enqueue_t *e) {
   return MTQ_CLI_OK;
 }
 
+/* "ID,ID,..." into ids (at most MTQ_AFTER_MAX); the usage exit code when a
+ * part is not an id. */
+static int parse_after(mtq_cli_t *cli, const char *text, bson_oid_t *ids, size_t *n) {
+  *n = 0;
+  char *copy = bson_strdup(text), *save = NULL;
+  int rc = MTQ_CLI_OK;
+  for (char *tok = strtok_r(copy, ",", &save); tok && rc == MTQ_CLI_OK;
+       tok = strtok_r(NULL, ",", &save)) {
+    tok = mtq_trim(tok);
+    if (*n == MTQ_AFTER_MAX) {
+      rc = mtq_cli_usage(cli, "--after names at most %d tasks", MTQ_AFTER_MAX);
+    } else if ((rc = mtq_cli_parse_id(cli, tok, &ids[*n])) == MTQ_CLI_OK) {
+      (*n)++;
+    }
+  }
+  if (rc == MTQ_CLI_OK && *n == 0) {
+    rc = mtq_cli_usage(cli, "--after needs a task id");
+  }
+  bson_free(copy);
+  return rc;
+}
+
+/* Enqueues one task that waits for others. */
+static int enqueue_after(mtq_cli_t *cli, const mtq_cli_enqueue_t *e, const char *after) {
+  bson_oid_t *ids = bson_malloc0(MTQ_AFTER_MAX * sizeof *ids);
+  size_t n = 0;
+  int rc = parse_after(cli, after, ids, &n);
+  bson_oid_t id, flow;
+  bson_error_t error;
+  if (rc == MTQ_CLI_OK && (rc = mtq_cli_open_producer(cli)) == MTQ_CLI_OK &&
+      !mtq_client_enqueue_after(cli->client, &e->o, ids, n, &id, &flow, &error)) {
+    if (error.domain == MTQ_ERROR_DOMAIN && error.code == MTQ_ERR_INVALID) {
+      rc = mtq_cli_usage(cli, "%s", error.message);
+    } else {
+      rc = mtq_cli_fail(cli, &error, "cannot enqueue");
+    }
+  } else if (rc == MTQ_CLI_OK) {
+    char hex[25], fhex[25];
+    bson_oid_to_string(&id, hex);
+    bson_oid_to_string(&flow, fhex);
+    if (cli->json) {
+      printf("{\"id\": \"%s\", \"flow\": \"%s\"}\n", hex, fhex);
+    } else {
+      printf("%s\n", hex);
+    }
+  }
+  bson_free(ids);
+  return rc;
+}
+
 int mtq_cmd_enqueue(mtq_cli_t *cli, int argc, char **argv) {
   mtq_cli_enqueue_t e = {0};
-  const char *batch = NULL;
-  int rc = enqueue_options(cli, argc, argv, &e, &batch);
+  const char *batch = NULL, *after = NULL;
+  int rc = enqueue_options(cli, argc, argv, &e, &batch, &after);
   if (rc != MTQ_CLI_OK) {
     return rc == MTQ_CLI_DONE ? MTQ_CLI_OK : rc;
   }
@@ -189,6 +250,9 @@ int mtq_cmd_enqueue(mtq_cli_t *cli, int argc, char **argv) {
     /* The command line's options are every line's defaults: finished per
      * line, once the line's own are set. */
     rc = mtq_cli_enqueue_batch(cli, batch, &e);
+  } else if (after) {
+    mtq_cli_enqueue_finish(&e);
+    rc = enqueue_after(cli, &e, after);
   } else {
     mtq_cli_enqueue_finish(&e);
     rc = mtq_cli_open_producer(cli);

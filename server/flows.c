@@ -56,19 +56,19 @@ static bool drive(mtq_coordinator_t *co, mtq_flow_t *f, const mtq_flow_ends_t *e
   char hex[25];
   bson_oid_to_string(&f->id, hex);
   bool ok = true;
-  if (repair) {
-    size_t repaired = 0;
-    ok = mtq_store_flow_repair(co->store, f, ends, REPAIR_MAX, &repaired, error);
-    if (repaired) {
-      mtq_warn("flow %s: %zu shard end%s had no record: repaired from the outcomes", hex,
-               repaired, repaired == 1 ? "" : "s");
-    }
+  /* The external steps' tasks every pass (their ends are not noted for
+   * the flow), the others' every REPAIR_EVERY_MS. */
+  size_t repaired = 0;
+  ok = mtq_store_flow_repair(co->store, f, ends, repair, REPAIR_MAX, &repaired, error);
+  if (repaired && repair) {
+    mtq_info("flow %s: %zu shard end%s without a record looked up", hex, repaired,
+             repaired == 1 ? "" : "s");
   }
   mtq_flow_plan_t plan;
   mtq_flow_plan(f, ends, mtq_now_ms(), &plan);
   for (size_t k = 0; ok && k < plan.n_start && !mtq__coordinator_stopping(co); k++) {
     mtq_step_t *s = &f->steps[plan.start[k]];
-    ok = mtq_store_flow_start(co->store, f, plan.start[k], co->ring, error);
+    ok = mtq_store_flow_start(co->store, f, plan.start[k], co->ring, MTQD_ACTOR, error);
     if (!ok && !mtq_error_is_transient(error) &&
         !(error->domain == MTQ_ERROR_DOMAIN && error->code == MTQ_ERR_FULL)) {
       /* It will never start (its args with its parents' outcomes are too
@@ -83,8 +83,12 @@ static bool drive(mtq_coordinator_t *co, mtq_flow_t *f, const mtq_flow_ends_t *e
       mtq__error_prefix(error, "flow %s: starting step %s", hex, s->name);
     }
   }
-  for (size_t i = 0; ok && plan.cancel_running && i < f->n_steps; i++) {
-    if (running[i]) {
+  for (size_t i = 0; ok && i < f->n_steps; i++) {
+    /* What a failed or cancelled flow still runs, and the blocked tasks of
+     * a held step that will never start. */
+    if ((plan.cancel_running && running[i]) ||
+        (f->steps[i].held && were[i] == MTQ_STEP_WAITING &&
+         f->steps[i].state == MTQ_STEP_SKIPPED)) {
       mtq_store_flow_cancel_step(co->store, f, i, MTQD_ACTOR);
     }
   }

@@ -4,6 +4,7 @@
 
 #include "mtq_client.h"
 #include "mtq_error.h"
+#include "mtq_flow.h"
 #include "mtq_sign.h"
 #include "mtq_store_admin.h"
 
@@ -146,4 +147,103 @@ bool mtq_client_wait(mtq_client_t *client, const bson_oid_t *id, int64_t timeout
   mtq_error_set(error, MTQ_ERR_TIMEOUT, "timed out waiting for task %s (it is %s)", hex,
                 mtq_state_name(out->status));
   return false;
+}
+
+/* --- a task that waits for others ----------------------------------------------- */
+
+static bool after_exist(mtq_store_t *store, const bson_oid_t *after, size_t n,
+                        bson_error_t *error) {
+  for (size_t i = 0; i < n; i++) {
+    mtq_task_t t;
+    mtq_task_init(&t);
+    bool ok = mtq_store_find(store, &after[i], &t, error);
+    mtq_task_cleanup(&t);
+    if (!ok) {
+      if (error && error->domain == MTQ_ERROR_DOMAIN && error->code == MTQ_ERR_NOT_FOUND) {
+        char hex[25];
+        bson_oid_to_string(&after[i], hex);
+        mtq_error_set(error, MTQ_ERR_NOT_FOUND, "no task %s to wait for", hex);
+      }
+      return false;
+    }
+  }
+  return true;
+}
+
+/* The flow that holds task until the tasks of after are done. */
+static void after_flow(mtq_flow_t *f, const mtq_task_t *task, const bson_oid_t *after,
+                       size_t n, int64_t now) {
+  bson_oid_copy(&task->flow, &f->id);
+  bson_strncpy(f->name, "after", sizeof f->name);
+  f->created_at = now;
+  mtq_step_t *before = mtq_flow_add_step(f);
+  bson_strncpy(before->name, "before", sizeof before->name);
+  before->external = true;
+  before->shards = (int32_t)n;
+  before->tasks = bson_malloc0(n * sizeof *before->tasks);
+  memcpy(before->tasks, after, n * sizeof *after);
+  before->state = MTQ_STEP_RUNNING;
+  before->started_at = now;
+  mtq_step_t *held = mtq_flow_add_step(f);
+  bson_strncpy(held->name, task->step, sizeof held->name);
+  held->held = true;
+  held->after[held->n_after++] = 0;
+  held->tasks = bson_malloc0(sizeof *held->tasks);
+  held->tasks[0] = task->id;
+}
+
+bool mtq_client_enqueue_after(mtq_client_t *client, const mtq_enqueue_opts_t *opts,
+                              const bson_oid_t *after, size_t n, bson_oid_t *id, bson_oid_t *flow,
+                              bson_error_t *error) {
+  if (n == 0 || n > MTQ_AFTER_MAX) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "a task waits for 1 to %d tasks, not %zu",
+                  MTQ_AFTER_MAX, n);
+    return false;
+  }
+  if (opts->dedupe_key || opts->red.copies || opts->red.need_gpu || opts->red.min_mem_mb ||
+      opts->red.tag[0] || opts->red.hedge_ms) {
+    mtq_error_set(error, MTQ_ERR_INVALID,
+                  "a task that waits for others takes no dedupe key and no redundant dispatch");
+    return false;
+  }
+  if (!after_exist(client->store, after, n, error)) {
+    return false;
+  }
+  int64_t now = mtq_now_ms();
+  mtq_task_t task;
+  mtq_task_init(&task);
+  mtq_flow_t f;
+  mtq_flow_init(&f);
+  bool ok = mtq_task_build(&task, opts, now, error);
+  if (ok) {
+    mtq_store_assign(client->store, &task);
+    task.status = MTQ_STATE_BLOCKED;
+    bson_oid_init(&task.flow, NULL);
+    bson_strncpy(task.step, "task", sizeof task.step);
+    task.shard = 0;
+    task.shards = 1;
+    ok = mtq_keyring_empty(client->ring) || mtq_task_sign(client->ring, &task, error);
+  }
+  /* The flow first: a task blocked without its flow would wait for ever,
+   * a flow whose task never went in fails saying so. */
+  if (ok) {
+    after_flow(&f, &task, after, n, now);
+    ok = mtq_store_flow_submit(client->store, &f, "producer", error);
+  }
+  if (ok && !mtq_store_enqueue(client->store, &task, opts->require_served, NULL, error)) {
+    bson_error_t err;
+    if (!mtq_store_flow_cancel(client->store, &f.id, "producer", &err)) {
+      /* mtqd finds the task missing and fails the flow. */
+    }
+    ok = false;
+  }
+  if (ok) {
+    *id = task.id;
+    if (flow) {
+      *flow = f.id;
+    }
+  }
+  mtq_flow_cleanup(&f);
+  mtq_task_cleanup(&task);
+  return ok;
 }

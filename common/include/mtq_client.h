@@ -35,6 +35,21 @@ void mtq_client_destroy(mtq_client_t *client);
 bool mtq_client_enqueue(mtq_client_t *client, const mtq_enqueue_opts_t *opts, bson_oid_t *id,
                         bool *existing, bson_error_t *error);
 
+/* At most this many tasks one task waits for. */
+#define MTQ_AFTER_MAX 1000
+
+/* Enqueues a task that waits for the n tasks of after (1..MTQ_AFTER_MAX,
+ * each of which must exist): it is blocked until every one of them is
+ * done, then queued; if one ends otherwise, it is cancelled and says why.
+ * A flow of two steps does the waiting (mtq_flow.h: an external step of
+ * the tasks waited for, a held step of this one), so mtqd drives it and a
+ * crash loses nothing; *id is the task's, *flow (may be NULL) the flow's.
+ * Not with a dedupe key or redundant dispatch (MTQ_ERR_INVALID).  Other
+ * errors as mtq_client_enqueue's. */
+bool mtq_client_enqueue_after(mtq_client_t *client, const mtq_enqueue_opts_t *opts,
+                              const bson_oid_t *after, size_t n, bson_oid_t *id, bson_oid_t *flow,
+                              bson_error_t *error);
+
 /* What mtq_client_enqueue_many did with one task of a batch. */
 typedef struct {
   bool ok;            /* enqueued, or (existing) found under its dedupe key */

@@ -77,7 +77,14 @@ typedef struct {
   size_t n_after;
   int32_t shards;   /* tasks the step runs, 1..MTQ_FLOW_SHARDS_MAX */
   double tolerance; /* share of a parent's shards that may fail, 0..1 */
-  bson_t *task;     /* owned: the template of its tasks (mtq_task_from_template) */
+  bson_t *task;     /* owned: the template of its tasks (mtq_task_from_template);
+                     * NULL for an external or a held step */
+  /* Steps of tasks that exist already (mtq_client_enqueue_after): an
+   * external step's tasks are others' (it runs from the start, and ends
+   * as they do); a held step's are blocked tasks, which starting the step
+   * unblocks (instead of enqueueing tasks), and which are cancelled when
+   * it is skipped. */
+  bool external, held;
   mtq_step_state_t state;
   int64_t started_at; /* its tasks enqueued; 0 = not yet */
   int64_t ended_at;   /* 0 = not yet */

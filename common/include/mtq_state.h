@@ -17,6 +17,8 @@
  *   dead, failed ──retry (operator)──▶ queued
  *   any waiting state, running, suspended ──cancel──▶ cancelled
  *   running ──▶ conflict (a redundant task whose copies disagree: no quorum)
+ *   blocked ──unblock (mtqd: the tasks it waits for are done)──▶ queued
+ *   blocked ──cancel (an operator, or mtqd: one of them did not end done)──▶ cancelled
  *
  * "disabled" is not stored in status: it is a waiting task whose is_enable
  * is false (operators flip is_enable in the database directly, and the poll
@@ -38,7 +40,8 @@
   X(DEAD, "dead", true)             \
   X(SUSPENDED, "suspended", false)  \
   X(DISABLED, "disabled", false)    \
-  X(CONFLICT, "conflict", true)
+  X(CONFLICT, "conflict", true)     \
+  X(BLOCKED, "blocked", false)
 
 typedef enum {
 #define MTQ__STATE_ENUM(e, s, t) MTQ_STATE_##e,
@@ -55,7 +58,7 @@ const char *mtq_state_name(mtq_state_t state);
 mtq_state_t mtq_state_parse(const char *name);
 bool mtq_state_is_terminal(mtq_state_t state);
 /* Waiting: not running and not ended (queued, delayed, retry_wait,
- * suspended, disabled). */
+ * suspended, disabled, blocked). */
 bool mtq_state_is_waiting(mtq_state_t state);
 /* True when the lifecycle allows from -> to. */
 bool mtq_state_can_move(mtq_state_t from, mtq_state_t to);

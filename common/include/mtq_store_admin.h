@@ -33,6 +33,10 @@ bool mtq_store_set_enable(mtq_store_t *store, const bson_oid_t *id, bool enable,
  * MTQ_ERR_STATE. */
 bool mtq_store_cancel(mtq_store_t *store, const bson_oid_t *id, const char *by,
                       bson_error_t *error);
+/* The same, with why (NULL: "cancelled by an operator") as the task's
+ * error and in its history. */
+bool mtq_store_cancel_because(mtq_store_t *store, const bson_oid_t *id, const char *by,
+                              const char *why, bson_error_t *error);
 /* Holds a waiting task (suspended) until mtq_store_resume. */
 bool mtq_store_suspend(mtq_store_t *store, const bson_oid_t *id, const char *by,
                        bson_error_t *error);

@@ -159,11 +159,12 @@ bool mtq_store_flow_ends(mtq_store_t *store, const mtq_flow_t *flows, size_t n,
                          mtq_flow_ends_t *ends, bson_error_t *error);
 void mtq_flow_ends_cleanup(mtq_flow_ends_t *e, const mtq_flow_t *f);
 /* Looks up, for at most max shards of f's running steps without an end
- * record, their outcome in results, and writes the record of those that
- * ended (a recorder that died between the outcome and the record);
- * *repaired says how many. */
+ * record, their task, and writes the record of those that ended (a
+ * recorder that died between the outcome and the record; an external
+ * step's tasks, which are not the flow's); a task not found is recorded
+ * failed.  all false: the external steps only.  *repaired says how many. */
 bool mtq_store_flow_repair(mtq_store_t *store, const mtq_flow_t *f, const mtq_flow_ends_t *ends,
-                           size_t max, size_t *repaired, bson_error_t *error);
+                           bool all, size_t max, size_t *repaired, bson_error_t *error);
 /* Enqueues the tasks of step `step` of f (mtq_flow_plan put it running):
  * one per shard from its template, each with the dedupe key
  * flow:<flow>:<step>:<shard> (so that however often this runs, a shard has
@@ -171,9 +172,14 @@ bool mtq_store_flow_repair(mtq_store_t *store, const mtq_flow_t *f, const mtq_fl
  * (parents: {"<step>": {shards, done, missing, results}}), signed with ring
  * when there is one; their ids into the step's tasks.  A shard the queue
  * refuses for good (its channel unknown) is recorded failed; a full channel
- * or a transient failure fails the call, to be tried again. */
+ * or a transient failure fails the call, to be tried again.  A held step
+ * unblocks its tasks instead (by names the actor). */
 bool mtq_store_flow_start(mtq_store_t *store, mtq_flow_t *f, size_t step,
-                          const mtq_keyring_t *ring, bson_error_t *error);
+                          const mtq_keyring_t *ring, const char *by, bson_error_t *error);
+/* A blocked task (mtq enqueue --after) goes to the queue: the state table's
+ * unblock, under a new token, as an operator's resume is. */
+bool mtq_store_unblock(mtq_store_t *store, const bson_oid_t *id, const char *by,
+                       bson_error_t *error);
 /* Writes f as planned from status `was` and step states steps_were (one per
  * step): the document, if its status is still `was`; an event per change;
  * once it has ended, the removal of its end records. */

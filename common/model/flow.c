@@ -175,8 +175,18 @@ bool mtq_flow_validate(const mtq_flow_t *f, bson_error_t *error) {
       mtq_error_set(error, MTQ_ERR_INVALID, "step %s: tolerance must be 0 to 1", s->name);
       return false;
     }
-    if (!s->task) {
+    if (!s->task && !s->external && !s->held) {
       mtq_error_set(error, MTQ_ERR_INVALID, "step %s: no task", s->name);
+      return false;
+    }
+    if ((s->external || s->held) && !s->tasks) {
+      mtq_error_set(error, MTQ_ERR_INVALID, "step %s: an %s step names its tasks", s->name,
+                    s->external ? "external" : "held");
+      return false;
+    }
+    if (s->external && s->n_after) {
+      mtq_error_set(error, MTQ_ERR_INVALID, "step %s: an external step comes after nothing",
+                    s->name);
       return false;
     }
     for (size_t k = 0; k < s->n_after; k++) {
@@ -240,7 +250,15 @@ static void step_to_bson(const mtq_flow_t *f, const mtq_step_t *s, bson_t *doc) 
   bson_append_array_end(doc, &arr);
   BSON_APPEND_INT32(doc, "shards", s->shards);
   BSON_APPEND_DOUBLE(doc, "tolerance", s->tolerance);
-  BSON_APPEND_DOCUMENT(doc, "task", s->task);
+  if (s->task) {
+    BSON_APPEND_DOCUMENT(doc, "task", s->task);
+  }
+  if (s->external) {
+    BSON_APPEND_BOOL(doc, "external", true);
+  }
+  if (s->held) {
+    BSON_APPEND_BOOL(doc, "held", true);
+  }
   BSON_APPEND_UTF8(doc, "state", mtq_step_state_name(s->state));
   append_date_or_null(doc, "started_at", s->started_at);
   append_date_or_null(doc, "ended_at", s->ended_at);
@@ -411,6 +429,11 @@ static bool read_step(const bson_t *doc, mtq_step_t *s, bson_t *names, bson_erro
       return bad(error, s->name, "tolerance", "a number from 0 to 1");
     }
     s->tolerance = bson_iter_as_double(&it);
+  }
+  s->external = find(doc, "external", &it) && BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it);
+  s->held = find(doc, "held", &it) && BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it);
+  if ((s->external || s->held) && !find(doc, "task", &it)) {
+    return true;
   }
   if (!find(doc, "task", &it) || !BSON_ITER_HOLDS_DOCUMENT(&it)) {
     return bad(error, s->name, "task", "a task document");

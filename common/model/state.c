@@ -36,6 +36,7 @@ static const struct {
     {DI, C, "cancel"},     {R, C, "cancel"},      {R, MTQ_STATE_CONFLICT, "disagree"},
     {MTQ_STATE_CONFLICT, Q, "retry"},
     {R, S, "suspend"},     {S, R, "resume"},
+    {MTQ_STATE_BLOCKED, Q, "unblock"},            {MTQ_STATE_BLOCKED, C, "cancel"},
     {MTQ_STATE_DEAD, Q, "retry"},                 {MTQ_STATE_FAILED, Q, "retry"},
 };
 #undef Q
@@ -72,7 +73,7 @@ bool mtq_state_is_terminal(mtq_state_t state) {
 bool mtq_state_is_waiting(mtq_state_t state) {
   return state == MTQ_STATE_QUEUED || state == MTQ_STATE_DELAYED ||
          state == MTQ_STATE_RETRY_WAIT || state == MTQ_STATE_SUSPENDED ||
-         state == MTQ_STATE_DISABLED;
+         state == MTQ_STATE_DISABLED || state == MTQ_STATE_BLOCKED;
 }
 
 const char *mtq_state_action(mtq_state_t from, mtq_state_t to) {

@@ -134,6 +134,11 @@ static void cancel_copies(mtq_store_t *store, const mtq_task_t *parent, const ch
 
 bool mtq_store_cancel(mtq_store_t *store, const bson_oid_t *id, const char *by,
                       bson_error_t *error) {
+  return mtq_store_cancel_because(store, id, by, NULL, error);
+}
+
+bool mtq_store_cancel_because(mtq_store_t *store, const bson_oid_t *id, const char *by,
+                              const char *why, bson_error_t *error) {
   edit_t e;
   bool ok = edit_open(&e, store, id, error) &&
             mtq_task_check_move(&e.t, MTQ_STATE_CANCELLED, "cancel", error);
@@ -143,16 +148,17 @@ bool mtq_store_cancel(mtq_store_t *store, const bson_oid_t *id, const char *by,
      * first decides.  The worker learns it at its next lease renewal and
      * stops the process (a suspended one too). */
     ok = mtq__end_attempt(store, e.client, t, MTQ_STATE_CANCELLED, by,
-                          "cancelled by an operator while running", NULL, false, false, error);
+                          why ? why : "cancelled by an operator while running", NULL, false,
+                          false, error);
   } else if (ok) {
     ok = mtq__lock(store, e.client, t, NULL, by, "cancel", NULL, error);
     if (ok) {
       mtq__event(store, e.client, t, mtq_task_state(t), MTQ_STATE_CANCELLED, by,
-                 "cancelled by an operator");
+                 why ? why : "cancelled by an operator");
       t->status = MTQ_STATE_CANCELLED;
       t->finished_at = mtq_now_ms();
       bson_free(t->error);
-      t->error = bson_strdup("cancelled by an operator");
+      t->error = bson_strdup(why ? why : "cancelled by an operator");
       ok = mtq__record_outcome(store, e.client, t, e.place.coll, error);
     }
   }
@@ -267,6 +273,11 @@ bool mtq_store_suspend(mtq_store_t *store, const bson_oid_t *id, const char *by,
        hold_running(store, &e, true, by, error);
   edit_close(&e);
   return ok;
+}
+
+bool mtq_store_unblock(mtq_store_t *store, const bson_oid_t *id, const char *by,
+                       bson_error_t *error) {
+  return restate(store, id, MTQ_STATE_QUEUED, "unblock", by, error);
 }
 
 bool mtq_store_resume(mtq_store_t *store, const bson_oid_t *id, const char *by,

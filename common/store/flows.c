@@ -203,6 +203,9 @@ bool mtq_store_flow_cancel(mtq_store_t *store, const bson_oid_t *id, const char 
   mtq__store_push(store, client);
   /* The tasks that run now are cancelled at once; mtqd finishes the rest
    * (skips the steps that wait, and cancels anything a crash left). */
+  f.status = MTQ_FLOW_CANCELLED;
+  bson_free(f.reason);
+  f.reason = bson_strdup(reason);
   for (size_t i = 0; ok && i < f.n_steps; i++) {
     mtq_store_flow_cancel_step(store, &f, i, by);
   }
@@ -272,15 +275,21 @@ bool mtq_store_flow_suspend(mtq_store_t *store, const bson_oid_t *id, bool suspe
 void mtq_store_flow_cancel_step(mtq_store_t *store, const mtq_flow_t *f, size_t step,
                                 const char *by) {
   const mtq_step_t *s = &f->steps[step];
+  char hex[25];
+  bson_oid_to_string(&f->id, hex);
+  char *why = bson_strdup_printf("cancelled by %s: its flow %s %s%s%s", by, hex,
+                                 mtq_flow_state_name(f->status), f->reason ? ": " : "",
+                                 f->reason ? f->reason : "");
   for (int32_t k = 0; s->tasks && k < s->shards; k++) {
     bson_error_t err;
-    if (!mtq_store_cancel(store, &s->tasks[k], by, &err) &&
+    if (!mtq_store_cancel_because(store, &s->tasks[k], by, why, &err) &&
         !(err.domain == MTQ_ERROR_DOMAIN &&
           (err.code == MTQ_ERR_STATE || err.code == MTQ_ERR_NOT_FOUND))) {
       mtq_debug("flow step %s, shard %d: cannot cancel its task: %s", s->name, (int)k,
                 err.message);
     }
   }
+  bson_free(why);
 }
 
 bool mtq_store_flow_history(mtq_store_t *store, const bson_oid_t *id, bson_t *out,
@@ -437,12 +446,12 @@ bool mtq_store_flow_ends(mtq_store_t *store, const mtq_flow_t *flows, size_t n,
 }
 
 bool mtq_store_flow_repair(mtq_store_t *store, const mtq_flow_t *f, const mtq_flow_ends_t *ends,
-                           size_t max, size_t *repaired, bson_error_t *error) {
+                           bool all, size_t max, size_t *repaired, bson_error_t *error) {
   *repaired = 0;
   size_t asked = 0;
   for (size_t i = 0; i < f->n_steps && asked < max; i++) {
     const mtq_step_t *s = &f->steps[i];
-    if (s->state != MTQ_STEP_RUNNING || !s->tasks || !ends->status[i]) {
+    if (s->state != MTQ_STEP_RUNNING || !s->tasks || !ends->status[i] || (!all && !s->external)) {
       continue;
     }
     for (int32_t k = 0; k < s->shards && asked < max; k++) {
@@ -452,8 +461,19 @@ bool mtq_store_flow_repair(mtq_store_t *store, const mtq_flow_t *f, const mtq_fl
       asked++;
       mtq_task_t t;
       mtq_task_init(&t);
-      bool found = false;
-      bool ok = mtq_store_find_outcome(store, &s->tasks[k], &t, &found, error);
+      bson_error_t err;
+      bool found = mtq_store_find(store, &s->tasks[k], &t, &err);
+      bool ok = found || (err.domain == MTQ_ERROR_DOMAIN && err.code == MTQ_ERR_NOT_FOUND);
+      if (ok && !found) {
+        /* Gone (retention removed it, or it never was): it did not end
+         * done as far as anyone can tell. */
+        bson_oid_copy(&s->tasks[k], &t.id);
+        t.status = MTQ_STATE_FAILED;
+        t.error = bson_strdup("the task is not found (removed by retention, or never enqueued)");
+        found = true;
+      } else if (!ok && error) {
+        *error = err;
+      }
       if (ok && found && mtq_state_is_terminal(t.status)) {
         /* The outcome is there and its end record is not: the recorder
          * stopped between the two. */
@@ -642,9 +662,42 @@ static void refused_shard(mtq_store_t *store, mtq_task_t *t, const bson_error_t 
   mtq__store_push(store, client);
 }
 
+/* A held step starts by unblocking its tasks. */
+static bool unblock_step(mtq_store_t *store, mtq_flow_t *f, mtq_step_t *s, const char *by,
+                         bson_error_t *error) {
+  for (int32_t k = 0; s->tasks && k < s->shards; k++) {
+    bson_error_t err;
+    if (mtq_store_unblock(store, &s->tasks[k], by, &err)) {
+      continue;
+    }
+    if (mtq_error_is_transient(&err)) {
+      if (error) {
+        *error = err;
+      }
+      return false;
+    }
+    if (err.domain == MTQ_ERROR_DOMAIN && err.code == MTQ_ERR_NOT_FOUND) {
+      mtq_task_t t;
+      mtq_task_init(&t);
+      bson_oid_copy(&s->tasks[k], &t.id);
+      bson_oid_copy(&f->id, &t.flow);
+      bson_strncpy(t.step, s->name, sizeof t.step);
+      t.shard = k;
+      refused_shard(store, &t, &err);
+      mtq_task_cleanup(&t);
+    }
+    /* Otherwise it moved on by itself (an operator cancelled or resumed
+     * it): its end is noted as any flow task's is. */
+  }
+  return true;
+}
+
 bool mtq_store_flow_start(mtq_store_t *store, mtq_flow_t *f, size_t step,
-                          const mtq_keyring_t *ring, bson_error_t *error) {
+                          const mtq_keyring_t *ring, const char *by, bson_error_t *error) {
   mtq_step_t *s = &f->steps[step];
+  if (s->held) {
+    return unblock_step(store, f, s, by, error);
+  }
   bson_t parents;
   if (!parents_of(store, f, s, &parents, error)) {
     bson_destroy(&parents);

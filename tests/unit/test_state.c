@@ -29,6 +29,7 @@ static const struct {
     {MTQ_STATE_SUSPENDED, "suspended", false, true},
     {MTQ_STATE_DISABLED, "disabled", false, true},
     {MTQ_STATE_CONFLICT, "conflict", true, false},
+    {MTQ_STATE_BLOCKED, "blocked", false, true},
 };
 #define N_EXPECTED (sizeof expected / sizeof expected[0])
 
@@ -101,6 +102,8 @@ static const struct {
     {"running", "conflict", "disagree"},
     {"running", "suspended", "suspend"},
     {"suspended", "running", "resume"},
+    {"blocked", "queued", "unblock"},
+    {"blocked", "cancelled", "cancel"},
     {"queued, delayed, retry_wait, suspended", "disabled", "disable"},
     {"queued, delayed, retry_wait, disabled", "suspended", "suspend"},
     /* "any waiting state" */
