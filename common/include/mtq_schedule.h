@@ -18,6 +18,9 @@
 #include "mtq_tz.h"
 
 #define MTQ_EVERY_MIN_MS 1000LL
+/* The last millisecond of the year 9999: dates of schedules and flows are
+ * refused beyond it (and before 1970). */
+#define MTQ_DATE_MAX_MS 253402300799999LL
 #define MTQ_EVERY_MAX_MS (366LL * 86400 * 1000)
 
 /* A duration: one or more of NUMBER UNIT, units ms, s, m, h, d ("90s",

@@ -4,6 +4,7 @@
 
 #include "mtq_error.h"
 #include "mtq_flow.h"
+#include "mtq_schedule.h"
 
 /* --- state tables ----------------------------------------------------------------- */
 
@@ -331,8 +332,9 @@ static bool read_date(const bson_t *doc, const char *key, const char *where, boo
   if (!find(doc, key, &it)) {
     return !required || bad(error, where, key, "a date");
   }
-  if (!BSON_ITER_HOLDS_DATE_TIME(&it)) {
-    return bad(error, where, key, "a date");
+  if (!BSON_ITER_HOLDS_DATE_TIME(&it) || bson_iter_date_time(&it) < 0 ||
+      bson_iter_date_time(&it) > MTQ_DATE_MAX_MS) {
+    return bad(error, where, key, "a date from 1970 to 9999");
   }
   *out = bson_iter_date_time(&it);
   return true;

@@ -97,6 +97,10 @@ static bool read_ms(const bson_t *doc, const char *key, bool date, bool required
   }
   if (date && BSON_ITER_HOLDS_DATE_TIME(&it)) {
     *out = bson_iter_date_time(&it);
+    /* 1970 to 9999: tick arithmetic on anything beyond would overflow. */
+    if (*out < 0 || *out > MTQ_DATE_MAX_MS) {
+      return field_error(error, key, "a date from 1970 to 9999");
+    }
   } else if (!date && (BSON_ITER_HOLDS_INT64(&it) || BSON_ITER_HOLDS_INT32(&it))) {
     *out = bson_iter_as_int64(&it);
   } else {

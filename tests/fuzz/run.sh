@@ -5,7 +5,7 @@
 #
 #   MTQ_FUZZ_BUILD_DIR   build directory (default <repo>/build-fuzz)
 #   MTQ_FUZZ_CC          compiler (default clang)
-#   MTQ_FUZZ_TARGETS     which harnesses (default: task json config argv whoami cron)
+#   MTQ_FUZZ_TARGETS     which harnesses (default: task json config argv whoami cron flow)
 #
 # Exit status: 0 when no harness crashed, 1 when one did (the input that
 # crashed it is printed, with the command that replays it), 2 on a build
@@ -17,7 +17,7 @@ secs="${1:-30}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="${MTQ_FUZZ_BUILD_DIR:-$root/build-fuzz}"
 cc="${MTQ_FUZZ_CC:-clang}"
-read -r -a targets <<<"${MTQ_FUZZ_TARGETS:-task json config argv whoami cron}"
+read -r -a targets <<<"${MTQ_FUZZ_TARGETS:-task json config argv whoami cron flow}"
 # libmongoc's constructor warns when it cannot have its shared-memory
 # counters; mtq never reads them (see deploy/lib.sh).
 export MONGOC_DISABLE_SHM=1
