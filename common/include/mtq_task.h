@@ -287,6 +287,11 @@ void mtq_result_hash(const bson_t *doc, char hex[MTQ_SIG_HEX_LEN + 1]);
  * walking arrays of records such as a task's errors or copies. */
 bool mtq_bson_next_doc(bson_iter_t *it, bson_t *doc);
 
+/* Appends key: a date of ms, or null for 0. */
+void mtq_bson_append_date_or_null(bson_t *doc, const char *key, int64_t ms);
+/* Appends key: the string text, or null for NULL or "". */
+void mtq_bson_append_name_or_null(bson_t *doc, const char *key, const char *text);
+
 /* A channel, function or worker name: 1..64 of [A-Za-z0-9_.-]. */
 bool mtq_name_valid(const char *name);
 

@@ -222,22 +222,6 @@ void mtq_flow_shard_key(const bson_oid_t *flow, const char *step, int32_t shard,
 
 /* --- the document ------------------------------------------------------------------- */
 
-static void append_date_or_null(bson_t *doc, const char *key, int64_t ms) {
-  if (ms) {
-    BSON_APPEND_DATE_TIME(doc, key, ms);
-  } else {
-    BSON_APPEND_NULL(doc, key);
-  }
-}
-
-static void append_text_or_null(bson_t *doc, const char *key, const char *text) {
-  if (text && text[0]) {
-    BSON_APPEND_UTF8(doc, key, text);
-  } else {
-    BSON_APPEND_NULL(doc, key);
-  }
-}
-
 static void step_to_bson(const mtq_flow_t *f, const mtq_step_t *s, bson_t *doc) {
   bson_t arr;
   char key[16];
@@ -261,8 +245,8 @@ static void step_to_bson(const mtq_flow_t *f, const mtq_step_t *s, bson_t *doc) 
     BSON_APPEND_BOOL(doc, "held", true);
   }
   BSON_APPEND_UTF8(doc, "state", mtq_step_state_name(s->state));
-  append_date_or_null(doc, "started_at", s->started_at);
-  append_date_or_null(doc, "ended_at", s->ended_at);
+  mtq_bson_append_date_or_null(doc, "started_at", s->started_at);
+  mtq_bson_append_date_or_null(doc, "ended_at", s->ended_at);
   if (s->tasks) {
     BSON_APPEND_ARRAY_BEGIN(doc, "tasks", &arr);
     for (int32_t i = 0; i < s->shards; i++) {
@@ -275,16 +259,16 @@ static void step_to_bson(const mtq_flow_t *f, const mtq_step_t *s, bson_t *doc) 
   }
   BSON_APPEND_INT32(doc, "shards_done", s->shards_done);
   BSON_APPEND_INT32(doc, "shards_failed", s->shards_failed);
-  append_text_or_null(doc, "error", s->error);
+  mtq_bson_append_name_or_null(doc, "error", s->error);
 }
 
 void mtq_flow_to_bson(const mtq_flow_t *f, bson_t *doc) {
   BSON_APPEND_OID(doc, "_id", &f->id);
-  append_text_or_null(doc, "name", f->name);
+  mtq_bson_append_name_or_null(doc, "name", f->name);
   BSON_APPEND_UTF8(doc, "status", mtq_flow_state_name(f->status));
-  append_text_or_null(doc, "reason", f->reason);
+  mtq_bson_append_name_or_null(doc, "reason", f->reason);
   BSON_APPEND_DATE_TIME(doc, "created_at", f->created_at);
-  append_date_or_null(doc, "finished_at", f->finished_at);
+  mtq_bson_append_date_or_null(doc, "finished_at", f->finished_at);
   bson_t arr, step;
   char key[16];
   const char *k;

@@ -18,27 +18,11 @@ void mtq_schedule_cleanup(mtq_schedule_t *s) {
   mtq_schedule_init(s);
 }
 
-static void append_date_or_null(bson_t *doc, const char *key, int64_t ms) {
-  if (ms) {
-    BSON_APPEND_DATE_TIME(doc, key, ms);
-  } else {
-    BSON_APPEND_NULL(doc, key);
-  }
-}
-
-static void append_text_or_null(bson_t *doc, const char *key, const char *text) {
-  if (text[0]) {
-    BSON_APPEND_UTF8(doc, key, text);
-  } else {
-    BSON_APPEND_NULL(doc, key);
-  }
-}
-
 void mtq_schedule_to_bson(const mtq_schedule_t *s, bson_t *doc) {
   static const bson_oid_t zero;
   BSON_APPEND_UTF8(doc, "_id", s->name);
-  append_text_or_null(doc, "cron", s->cron);
-  append_text_or_null(doc, "tz", s->tz);
+  mtq_bson_append_name_or_null(doc, "cron", s->cron);
+  mtq_bson_append_name_or_null(doc, "tz", s->tz);
   if (s->every_ms) {
     BSON_APPEND_INT64(doc, "every_ms", s->every_ms);
   } else {
@@ -49,7 +33,7 @@ void mtq_schedule_to_bson(const mtq_schedule_t *s, bson_t *doc) {
   BSON_APPEND_BOOL(doc, "skip_if_running", s->skip_if_running);
   BSON_APPEND_DATE_TIME(doc, "since", s->since_ms);
   BSON_APPEND_DATE_TIME(doc, "created_at", s->created_at);
-  append_date_or_null(doc, "last_tick", s->last_tick_ms);
+  mtq_bson_append_date_or_null(doc, "last_tick", s->last_tick_ms);
   if (bson_oid_equal(&s->last_task, &zero)) {
     BSON_APPEND_NULL(doc, "last_task");
   } else {

@@ -443,6 +443,22 @@ void mtq_task_add_error(mtq_task_t *task, const char *error_text, int64_t at_ms)
   task->errors = arr;
 }
 
+void mtq_bson_append_date_or_null(bson_t *doc, const char *key, int64_t ms) {
+  if (ms) {
+    BSON_APPEND_DATE_TIME(doc, key, ms);
+  } else {
+    BSON_APPEND_NULL(doc, key);
+  }
+}
+
+void mtq_bson_append_name_or_null(bson_t *doc, const char *key, const char *text) {
+  if (text && text[0]) {
+    BSON_APPEND_UTF8(doc, key, text);
+  } else {
+    BSON_APPEND_NULL(doc, key);
+  }
+}
+
 bool mtq_bson_next_doc(bson_iter_t *it, bson_t *doc) {
   while (bson_iter_next(it)) {
     uint32_t len;

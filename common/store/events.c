@@ -53,29 +53,11 @@ void mtq__event(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *t
 
 bool mtq_store_history(mtq_store_t *store, const bson_oid_t *id, bson_t *out,
                        bson_error_t *error) {
-  bson_init(out);
-  mongoc_client_t *client = mtq__store_pop(store);
-  mongoc_collection_t *events = mtq__coll(store, client, "events");
   bson_t *filter = BCON_NEW("task", BCON_OID(id));
   bson_t *opts = BCON_NEW("sort", "{", "at", BCON_INT32(1), "}", "projection", "{", "task",
                           BCON_INT32(0), "}");
-  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(events, filter, opts, NULL);
-  const bson_t *doc;
-  bson_t arr;
-  BSON_APPEND_ARRAY_BEGIN(out, "events", &arr);
-  uint32_t n = 0;
-  while (mongoc_cursor_next(cur, &doc)) {
-    char key[16];
-    const char *k;
-    bson_uint32_to_string(n++, &k, key, sizeof key);
-    BSON_APPEND_DOCUMENT(&arr, k, doc);
-  }
-  bson_append_array_end(out, &arr);
-  bool ok = !mongoc_cursor_error(cur, error);
-  mongoc_cursor_destroy(cur);
+  bool ok = mtq__find_into(store, "events", filter, opts, "events", out, error);
   bson_destroy(opts);
   bson_destroy(filter);
-  mongoc_collection_destroy(events);
-  mtq__store_push(store, client);
   return ok;
 }

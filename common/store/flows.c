@@ -294,28 +294,11 @@ void mtq_store_flow_cancel_step(mtq_store_t *store, const mtq_flow_t *f, size_t 
 
 bool mtq_store_flow_history(mtq_store_t *store, const bson_oid_t *id, bson_t *out,
                             bson_error_t *error) {
-  bson_init(out);
-  mongoc_client_t *client = mtq__store_pop(store);
-  mongoc_collection_t *events = mtq__coll(store, client, "events");
   bson_t *filter = BCON_NEW("flow", BCON_OID(id));
   bson_t *opts = BCON_NEW("sort", "{", "at", BCON_INT32(1), "}");
-  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(events, filter, opts, NULL);
-  bson_t arr;
-  BSON_APPEND_ARRAY_BEGIN(out, "events", &arr);
-  const bson_t *doc;
-  char key[16];
-  for (uint32_t i = 0; mongoc_cursor_next(cur, &doc); i++) {
-    const char *k;
-    bson_uint32_to_string(i, &k, key, sizeof key);
-    bson_append_document(&arr, k, -1, doc);
-  }
-  bson_append_array_end(out, &arr);
-  bool ok = !mongoc_cursor_error(cur, error);
-  mongoc_cursor_destroy(cur);
+  bool ok = mtq__find_into(store, "events", filter, opts, "events", out, error);
   bson_destroy(opts);
   bson_destroy(filter);
-  mongoc_collection_destroy(events);
-  mtq__store_push(store, client);
   return ok;
 }
 

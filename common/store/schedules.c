@@ -204,29 +204,12 @@ bool mtq_store_schedule_remove(mtq_store_t *store, const char *name, bson_error_
 
 bool mtq_store_schedule_ticks(mtq_store_t *store, const char *name, size_t limit, bson_t *out,
                               bson_error_t *error) {
-  bson_init(out);
-  mongoc_client_t *client = mtq__store_pop(store);
-  mongoc_collection_t *coll = mtq__coll(store, client, TICKS);
   bson_t *filter = BCON_NEW("schedule", BCON_UTF8(name));
   bson_t *opts = BCON_NEW("sort", "{", "tick", BCON_INT32(-1), "}", "limit",
                           BCON_INT64((int64_t)limit));
-  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
-  bson_t arr;
-  BSON_APPEND_ARRAY_BEGIN(out, "ticks", &arr);
-  const bson_t *doc;
-  char key[16];
-  for (uint32_t i = 0; mongoc_cursor_next(cur, &doc); i++) {
-    const char *k;
-    bson_uint32_to_string(i, &k, key, sizeof key);
-    bson_append_document(&arr, k, -1, doc);
-  }
-  bson_append_array_end(out, &arr);
-  bool ok = !mongoc_cursor_error(cur, error);
-  mongoc_cursor_destroy(cur);
+  bool ok = mtq__find_into(store, TICKS, filter, opts, "ticks", out, error);
   bson_destroy(opts);
   bson_destroy(filter);
-  mongoc_collection_destroy(coll);
-  mtq__store_push(store, client);
   return ok;
 }
 

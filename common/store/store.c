@@ -253,6 +253,29 @@ bool mtq__each_doc(mongoc_collection_t *coll, const bson_t *filter, const bson_t
   return ok;
 }
 
+bool mtq__find_into(mtq_store_t *store, const char *name, const bson_t *filter,
+                    const bson_t *opts, const char *key, bson_t *out, bson_error_t *error) {
+  bson_init(out);
+  mongoc_client_t *client = mtq__store_pop(store);
+  mongoc_collection_t *coll = mtq__coll(store, client, name);
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+  const bson_t *doc;
+  bson_t arr;
+  BSON_APPEND_ARRAY_BEGIN(out, key, &arr);
+  char idx[16];
+  for (uint32_t n = 0; mongoc_cursor_next(cur, &doc); n++) {
+    const char *k;
+    bson_uint32_to_string(n, &k, idx, sizeof idx);
+    BSON_APPEND_DOCUMENT(&arr, k, doc);
+  }
+  bson_append_array_end(out, &arr);
+  bool ok = !mongoc_cursor_error(cur, error);
+  mongoc_cursor_destroy(cur);
+  mongoc_collection_destroy(coll);
+  mtq__store_push(store, client);
+  return ok;
+}
+
 bool mtq__coll_empty(mongoc_collection_t *coll, bool *empty, bson_error_t *error) {
   bson_t filter = BSON_INITIALIZER;
   bson_t *opts = BCON_NEW("limit", BCON_INT64(1), "projection", "{", "_id", BCON_INT32(1), "}");

@@ -158,6 +158,11 @@ bool mtq__each_doc(mongoc_collection_t *coll, const bson_t *filter, const bson_t
 void mtq__flow_note_ends(mtq_store_t *store, mongoc_client_t *client,
                          const mtq_task_t *const *tasks, size_t n);
 
+/* The documents of collection name matching filter (opts may be NULL), in
+ * the cursor's order, into out (initialised by the call) as {key: [...]}. */
+bool mtq__find_into(mtq_store_t *store, const char *name, const bson_t *filter,
+                    const bson_t *opts, const char *key, bson_t *out, bson_error_t *error);
+
 /* Appends one transition of task to the events collection (best effort:
  * a failure is logged).  events.c */
 void mtq__event(mtq_store_t *store, mongoc_client_t *client, const mtq_task_t *task,

@@ -36,9 +36,14 @@ assert_contains "$ERR" "all 8 tasks succeeded" "demo.sh's own lines"
 assert_contains "$OUT" "still running" "demo.sh --keep's end"
 uri="mongodb://127.0.0.1:$DEMO_PORT/mtq"
 grep -qF "MTQ_URI=\"$uri\"" <<<"$OUT" || fail "the demo does not give its URI $uri: $OUT"
-# mtq stats in the demo: the demo channel, no worker's to.<worker>.
-grep -Eq '^demo[[:space:]]+0[[:space:]]+0[[:space:]]+0[[:space:]]+8[[:space:]]' <<<"$OUT" ||
-  fail "the demo's mtq stats does not show 8 done: $OUT"
+# The flow: 4 shards and their sum, shown done with a sum of 30.
+grep -Eq '^flow [0-9a-f]{24} demo-flow: done, 2 of 2 steps done' <<<"$OUT" ||
+  fail "the demo does not show its flow done: $OUT"
+grep -Eq '^the sum step returned: .*"sum" : 30' <<<"$OUT" || fail "the demo's sum is not 30: $OUT"
+# mtq stats in the demo: the demo channel (8 tasks and the flow's 5), no
+# worker's to.<worker>.
+grep -Eq '^demo[[:space:]]+0[[:space:]]+0[[:space:]]+0[[:space:]]+13[[:space:]]' <<<"$OUT" ||
+  fail "the demo's mtq stats does not show 13 done: $OUT"
 if grep -Eq '^to\.' <<<"$OUT"; then
   fail "the demo's mtq stats lists the workers' own channels: $OUT"
 fi
@@ -66,9 +71,10 @@ script="$(printf '%s\n' "${commands[@]}")"
 log "running them in another directory:"$'\n'"$script"
 run bash -c "cd '$TMP/elsewhere' && set -euo pipefail && $script"
 ((RC == 0)) || fail "the commands the demo prints failed (exit $RC): $ERR"$'\n'"$OUT"
-# mtq ls --status done: 8 tasks, highest priority first.
-prios="$(awk '$5 == "done" {print $4}' <<<"$OUT" | tr '\n' ' ')"
-assert_eq "9 9 6 6 3 3 0 0 " "$prios" "priorities listed by the demo's mtq ls --status done"
+# mtq ls --status done: 8 tasks and the flow's 5 (priority 0), highest first.
+prios="$(awk '$1 ~ /^[0-9a-f]+$/ && length($1) == 24 && $5 == "done" {print $4}' <<<"$OUT" |
+  tr '\n' ' ')"
+assert_eq "9 9 6 6 3 3 0 0 0 0 0 0 0 " "$prios" "priorities listed by the demo's mtq ls --status done"
 # mtq show ID --history: the fields, then the events.
 grep -Eq '^status[[:space:]]+done$' <<<"$OUT" || fail "no 'status done' from mtq show: $OUT"
 grep -Eq 'running[[:space:]]+done[[:space:]]+m[12]' <<<"$OUT" || fail "no history from mtq show: $OUT"
