@@ -142,6 +142,8 @@ fi
 
 # --- help -------------------------------------------------------------------------------
 
-cli enqueue --help | head -n 6 | grep -q -- '--force' || fail "enqueue --help's synopsis has no --force"
+# Whole, then its head: a pipe into head can cut the help off (SIGPIPE).
+cli enqueue --help >"$TMP/enqueue-help.txt" || fail "enqueue --help failed"
+head -n 6 "$TMP/enqueue-help.txt" | grep -q -- '--force' || fail "enqueue --help's synopsis has no --force"
 cli ls --help | grep -q "highest priority first" || fail "ls --help does not say its order"
 log "ok: every CLI fix checked"

@@ -51,8 +51,11 @@ long="$(enqueue --func record --args '{"sleep": 30}')" || fail "enqueue record f
 wait_until 20 status_is "$long" running || fail "the long task did not start"
 run cli disable "$long"
 expect_refused "mtq disable of a running task" 1 "is running: cannot disable"
-run cli suspend "$long"
-expect_refused "mtq suspend of a running task" 1 "is running: cannot suspend"
+# A running task is suspended in place (test_suspend.sh), and resumed.
+cli suspend "$long" >/dev/null || fail "mtq suspend of a running task failed"
+assert_eq suspended "$(task_status "$long")" "status of the suspended running task"
+cli resume "$long" >/dev/null || fail "mtq resume of the suspended running task failed"
+assert_eq running "$(task_status "$long")" "status of the resumed task"
 run cli set-priority "$long" 9
 expect_refused "mtq set-priority of a running task" 1 "running"
 
