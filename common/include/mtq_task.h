@@ -229,6 +229,10 @@ bool mtq_task_build(mtq_task_t *task, const mtq_enqueue_opts_t *opts, int64_t no
 bool mtq_task_from_template(mtq_task_t *task, const bson_t *tmpl, int64_t now_ms,
                             const char *dedupe_key, bson_error_t *error);
 
+/* Copies the task document at it, a template, into *out (caller destroys)
+ * once it reads as a task (mtq_task_from_bson); false with why, *out NULL. */
+bool mtq_task_template_copy(const bson_iter_t *it, bson_t **out, bson_error_t *error);
+
 /* The state a person sees: status, except that a waiting task whose
  * is_enable is false is MTQ_STATE_DISABLED. */
 mtq_state_t mtq_task_state(const mtq_task_t *task);

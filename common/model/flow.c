@@ -424,20 +424,13 @@ static bool read_step(const bson_t *doc, mtq_step_t *s, bson_t *names, bson_erro
   if (!find(doc, "task", &it) || !BSON_ITER_HOLDS_DOCUMENT(&it)) {
     return bad(error, s->name, "task", "a task document");
   }
-  uint32_t len;
-  const uint8_t *data;
-  bson_iter_document(&it, &len, &data);
-  s->task = bson_new_from_data(data, len);
-  mtq_task_t t;
-  mtq_task_init(&t);
   bson_error_t err;
-  bool ok = s->task && mtq_task_from_bson(&t, s->task, NULL, &err);
-  mtq_task_cleanup(&t);
-  if (!ok) {
+  if (!mtq_task_template_copy(&it, &s->task, &err)) {
     mtq_error_set(error, MTQ_ERR_INVALID, "flow step %s: field 'task': %s", s->name,
-                  s->task ? err.message : "not a document");
+                  err.message);
+    return false;
   }
-  return ok;
+  return true;
 }
 
 /* Turns every step's parent names (in order, in names) into indexes. */

@@ -126,8 +126,6 @@ static bool read_flow_template(mtq_schedule_t *s, const bson_iter_t *it, bson_er
 
 static bool read_template(mtq_schedule_t *s, const bson_t *doc, bson_error_t *error) {
   bson_iter_t it;
-  uint32_t len;
-  const uint8_t *data;
   bool has_flow = bson_iter_init_find(&it, doc, "flow") && !BSON_ITER_HOLDS_NULL(&it);
   if (has_flow && bson_has_field(doc, "task")) {
     return field_error(error, "task", "absent when the schedule starts a flow");
@@ -139,16 +137,10 @@ static bool read_template(mtq_schedule_t *s, const bson_t *doc, bson_error_t *er
   if (!bson_iter_init_find(&it, doc, "task") || !BSON_ITER_HOLDS_DOCUMENT(&it)) {
     return field_error(error, "task", "a task document (or flow, a flow document)");
   }
-  bson_iter_document(&it, &len, &data);
-  s->task = bson_new_from_data(data, len);
-  mtq_task_t t;
-  mtq_task_init(&t);
   bson_error_t err;
-  bool ok = s->task && mtq_task_from_bson(&t, s->task, NULL, &err);
-  mtq_task_cleanup(&t);
+  bool ok = mtq_task_template_copy(&it, &s->task, &err);
   if (!ok) {
-    mtq_error_set(error, MTQ_ERR_INVALID, "schedule field 'task': %s",
-                  s->task ? err.message : "not a document");
+    mtq_error_set(error, MTQ_ERR_INVALID, "schedule field 'task': %s", err.message);
   }
   return ok;
 }

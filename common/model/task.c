@@ -367,6 +367,24 @@ bool mtq_task_from_template(mtq_task_t *task, const bson_t *tmpl, int64_t now_ms
   return true;
 }
 
+bool mtq_task_template_copy(const bson_iter_t *it, bson_t **out, bson_error_t *error) {
+  uint32_t len;
+  const uint8_t *data;
+  bson_iter_document(it, &len, &data);
+  *out = data ? bson_new_from_data(data, len) : NULL;
+  mtq_task_t t;
+  mtq_task_init(&t);
+  bool ok = *out && mtq_task_from_bson(&t, *out, NULL, error);
+  mtq_task_cleanup(&t);
+  if (!*out) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "not a document");
+  } else if (!ok) {
+    bson_destroy(*out);
+    *out = NULL;
+  }
+  return ok;
+}
+
 mtq_state_t mtq_task_state(const mtq_task_t *task) {
   if (!task->is_enable && mtq_state_is_waiting(task->status)) {
     return MTQ_STATE_DISABLED;

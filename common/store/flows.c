@@ -167,33 +167,40 @@ bool mtq_store_flow_get(mtq_store_t *store, const bson_oid_t *id, mtq_flow_t *ou
   return ok;
 }
 
-bool mtq_store_flow_cancel(mtq_store_t *store, const bson_oid_t *id, const char *by,
-                           bson_error_t *error) {
-  mtq_flow_t f;
-  mtq_flow_init(&f);
-  if (!mtq_store_flow_get(store, id, &f, error)) {
-    mtq_flow_cleanup(&f);
+/* Moves flow id to state `to` by the flow's table (action names it in the
+ * refusal), over the state it was read in, with its event: the flow as read
+ * (status still the old one) into *f, initialised by the caller.  *moved
+ * false when another changed it between the read and the write. */
+static bool move_flow(mtq_store_t *store, const bson_oid_t *id, mtq_flow_state_t to,
+                      const char *action, const char *reason, const char *by, mtq_flow_t *f,
+                      bool *moved, bson_error_t *error) {
+  *moved = false;
+  if (!mtq_store_flow_get(store, id, f, error)) {
     return false;
   }
   char hex[25];
   bson_oid_to_string(id, hex);
-  if (!mtq_flow_state_action(f.status, MTQ_FLOW_CANCELLED)) {
-    mtq_error_set(error, MTQ_ERR_STATE, "flow %s is %s: cannot cancel it", hex,
-                  mtq_flow_state_name(f.status));
-    mtq_flow_cleanup(&f);
+  if (!mtq_flow_state_action(f->status, to)) {
+    mtq_error_set(error, MTQ_ERR_STATE, "flow %s is %s: cannot %s it", hex,
+                  mtq_flow_state_name(f->status), action);
     return false;
   }
   mongoc_client_t *client = mtq__store_pop(store);
   mongoc_collection_t *coll = mtq__coll(store, client, FLOWS);
-  char reason[MTQ__ACTOR_MAX + 32];
-  snprintf(reason, sizeof reason, "cancelled by %s", by);
   bson_t *filter = BCON_NEW("_id", BCON_OID(id), "status",
-                            BCON_UTF8(mtq_flow_state_name(f.status)));
-  bson_t *update = BCON_NEW("$set", "{", "status", BCON_UTF8("cancelled"), "reason",
-                            BCON_UTF8(reason), "}");
-  bool ok = mongoc_collection_update_one(coll, filter, update, NULL, NULL, error);
-  if (ok) {
-    bson_t *ev = flow_event(id, NULL, mtq_flow_state_name(f.status), "cancelled", by, reason);
+                            BCON_UTF8(mtq_flow_state_name(f->status)));
+  bson_t *update = reason ? BCON_NEW("$set", "{", "status", BCON_UTF8(mtq_flow_state_name(to)),
+                                     "reason", BCON_UTF8(reason), "}")
+                          : BCON_NEW("$set", "{", "status", BCON_UTF8(mtq_flow_state_name(to)),
+                                     "}");
+  bson_t reply;
+  bool ok = mongoc_collection_update_one(coll, filter, update, NULL, &reply, error);
+  bson_iter_t it;
+  *moved = ok && bson_iter_init_find(&it, &reply, "matchedCount") && bson_iter_as_int64(&it) > 0;
+  bson_destroy(&reply);
+  if (*moved) {
+    bson_t *ev = flow_event(id, NULL, mtq_flow_state_name(f->status), mtq_flow_state_name(to),
+                            by, reason);
     mtq__events_write(store, client, &ev, 1);
     bson_destroy(ev);
   }
@@ -201,6 +208,17 @@ bool mtq_store_flow_cancel(mtq_store_t *store, const bson_oid_t *id, const char 
   bson_destroy(filter);
   mongoc_collection_destroy(coll);
   mtq__store_push(store, client);
+  return ok;
+}
+
+bool mtq_store_flow_cancel(mtq_store_t *store, const bson_oid_t *id, const char *by,
+                           bson_error_t *error) {
+  mtq_flow_t f;
+  mtq_flow_init(&f);
+  char reason[MTQ__ACTOR_MAX + 32];
+  snprintf(reason, sizeof reason, "cancelled by %s", by);
+  bool moved;
+  bool ok = move_flow(store, id, MTQ_FLOW_CANCELLED, "cancel", reason, by, &f, &moved, error);
   /* The tasks that run now are cancelled at once; mtqd finishes the rest
    * (skips the steps that wait, and cancels anything a crash left). */
   f.status = MTQ_FLOW_CANCELLED;
@@ -217,42 +235,15 @@ bool mtq_store_flow_suspend(mtq_store_t *store, const bson_oid_t *id, bool suspe
                             const char *by, bson_error_t *error) {
   mtq_flow_t f;
   mtq_flow_init(&f);
-  if (!mtq_store_flow_get(store, id, &f, error)) {
-    mtq_flow_cleanup(&f);
-    return false;
-  }
+  mtq_flow_state_t to = suspend ? MTQ_FLOW_SUSPENDED : MTQ_FLOW_RUNNING;
+  bool moved;
+  bool ok = move_flow(store, id, to, suspend ? "suspend" : "resume", NULL, by, &f, &moved, error);
   char hex[25];
   bson_oid_to_string(id, hex);
-  mtq_flow_state_t to = suspend ? MTQ_FLOW_SUSPENDED : MTQ_FLOW_RUNNING;
-  if (!mtq_flow_state_action(f.status, to)) {
-    mtq_error_set(error, MTQ_ERR_STATE, "flow %s is %s: cannot %s it", hex,
-                  mtq_flow_state_name(f.status), suspend ? "suspend" : "resume");
-    mtq_flow_cleanup(&f);
-    return false;
-  }
-  mongoc_client_t *client = mtq__store_pop(store);
-  mongoc_collection_t *coll = mtq__coll(store, client, FLOWS);
-  bson_t *filter = BCON_NEW("_id", BCON_OID(id), "status",
-                            BCON_UTF8(mtq_flow_state_name(f.status)));
-  bson_t *update = BCON_NEW("$set", "{", "status", BCON_UTF8(mtq_flow_state_name(to)), "}");
-  bson_t reply;
-  bool ok = mongoc_collection_update_one(coll, filter, update, NULL, &reply, error);
-  bson_iter_t it;
-  if (ok && bson_iter_init_find(&it, &reply, "matchedCount") && bson_iter_as_int64(&it) == 0) {
+  if (ok && !moved) {
     mtq_error_set(error, MTQ_ERR_CONFLICT, "flow %s changed meanwhile: try again", hex);
     ok = false;
   }
-  bson_destroy(&reply);
-  if (ok) {
-    bson_t *ev = flow_event(id, NULL, mtq_flow_state_name(f.status), mtq_flow_state_name(to), by,
-                            NULL);
-    mtq__events_write(store, client, &ev, 1);
-    bson_destroy(ev);
-  }
-  bson_destroy(update);
-  bson_destroy(filter);
-  mongoc_collection_destroy(coll);
-  mtq__store_push(store, client);
   /* The tasks of its running steps; the waiting ones are held by mtqd
    * (mtq_flow_plan starts nothing in a suspended flow). */
   for (size_t i = 0; ok && i < f.n_steps; i++) {
