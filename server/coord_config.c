@@ -1,5 +1,6 @@
 /* coord_config.c - [coordinator] (see coord_config.h). */
 #include <string.h>
+#include <unistd.h>
 
 #include "coord_config.h"
 
@@ -16,11 +17,17 @@ void mtq_coord_config_init(mtq_coord_config_t *cfg) {
   cfg->retention_interval_ms = 60000;
   cfg->retention_batch = 500;
   cfg->segment_retire_s = MTQ_SEGMENT_RETIRE_S;
+  cfg->metrics_interval_ms = 10000;
+  char host[256] = "";
+  /* A host name too long or odd for a name leaves "mtqd": set id then. */
+  cfg->id = bson_strdup(gethostname(host, sizeof host - 1) == 0 && mtq_name_valid(host) ? host
+                                                                                       : "mtqd");
 }
 
 void mtq_coord_config_cleanup(mtq_coord_config_t *cfg) {
   mtq_config_cleanup(&cfg->base);
   mtq_config_names_free(cfg->channels, cfg->n_channels);
+  bson_free(cfg->id);
   memset(cfg, 0, sizeof *cfg);
 }
 
@@ -29,6 +36,9 @@ static bool coordinator_key(void *data, const char *sub, const char *name, const
   mtq_coord_config_t *cfg = data;
   if (strcmp(name, "channels") == 0) {
     return mtq_config_names(value, &cfg->channels, &cfg->n_channels, error);
+  }
+  if (strcmp(name, "id") == 0) {
+    return mtq_config_name(&cfg->id, value, "coordinator id", error);
   }
   if (strcmp(name, "max_backlog") == 0) {
     return mtq_config_int(value, 0, INT64_MAX / 2, &cfg->max_backlog, error);
@@ -39,6 +49,7 @@ static bool coordinator_key(void *data, const char *sub, const char *name, const
                 : strcmp(name, "retention_interval_ms") == 0 ? &cfg->retention_interval_ms
                 : strcmp(name, "dispatch_interval_ms") == 0  ? &cfg->dispatch_interval_ms
                 : strcmp(name, "perf_refresh_ms") == 0       ? &cfg->perf_refresh_ms
+                : strcmp(name, "metrics_interval_ms") == 0   ? &cfg->metrics_interval_ms
                                                              : NULL;
   if (ms) {
     return mtq_config_int(value, 10, 24 * 3600 * 1000, ms, error);

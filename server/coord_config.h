@@ -16,6 +16,9 @@
  *   perf_refresh_ms = 10000      ; how often placement rereads the run records
  *   segment_retire_s = 600       ; an empty lane segment is dropped this long
  *                                ; after its window ended (common/store/segment.c)
+ *   id = db1                     ; its name in the metrics collection (default:
+ *                                ; the host name; two mtqd on one host need two)
+ *   metrics_interval_ms = 10000  ; how often its counters are published
  *
  * [worker] and [function NAME] are mtq-worker's: skipped here. */
 #ifndef MTQD_COORD_CONFIG_H
@@ -41,6 +44,8 @@ typedef struct {
   int64_t retention_interval_ms;
   int64_t retention_batch;
   int64_t segment_retire_s;     /* see mtq_store_set_segment_retire */
+  char *id;                     /* a valid name; default the host name */
+  int64_t metrics_interval_ms;
 } mtq_coord_config_t;
 
 /* Fills *cfg with defaults. */

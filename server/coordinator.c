@@ -113,6 +113,7 @@ static bool release_run(mtq_duty_t *d, bson_error_t *error) {
       continue;
     }
     if (released) {
+      mtq__count(co, "coordinator_delayed_released", channel, NULL, (double)released);
       mtq_info("released %zu delayed task%s of channel %s", released, released == 1 ? "" : "s",
                channel);
     }
@@ -158,6 +159,7 @@ static bool reconcile_run(mtq_duty_t *d, bson_error_t *error) {
       }
     }
     if (moved) {
+      mtq__count(co, "coordinator_tasks_moved", channel, NULL, (double)moved);
       mtq_info("moved %zu task%s of channel %s to the lane of their new priority", moved,
                moved == 1 ? "" : "s", channel);
     }
@@ -244,10 +246,14 @@ mtq_coordinator_t *mtq_coordinator_new(uv_loop_t *loop, mtq_store_t *store,
   mtq_duty_init(&co->flows, loop, "flows", NULL, mtq__flows_run, lost_next, co);
   mtq_duty_init(&co->leadership, loop, "leadership", NULL, mtq__leader_run, lost_next, co);
   mtq__leader_init(co);
+  mtq__metrics_init(co);
   return co;
 }
 
-void mtq_coordinator_start(mtq_coordinator_t *co) { mtq_duty_arm(&co->declare, 0); }
+void mtq_coordinator_start(mtq_coordinator_t *co) {
+  mtq_duty_arm(&co->declare, 0);
+  mtq_publisher_start(&co->publisher);
+}
 
 void mtq_coordinator_stop(mtq_coordinator_t *co) {
   if (atomic_exchange(&co->stopping, true)) {
@@ -258,6 +264,7 @@ void mtq_coordinator_stop(mtq_coordinator_t *co) {
   for (size_t i = 0; i < sizeof duties / sizeof duties[0]; i++) {
     mtq_duty_close(duties[i]);
   }
+  mtq_publisher_close(&co->publisher);
 }
 
 void mtq_coordinator_destroy(mtq_coordinator_t *co) {
@@ -266,6 +273,7 @@ void mtq_coordinator_destroy(mtq_coordinator_t *co) {
     bson_free(co->watched);
     bson_free(co->leases);
     bson_free(co->perf);
+    mtq_publisher_destroy(&co->publisher);
     bson_free(co);
   }
 }

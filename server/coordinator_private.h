@@ -7,6 +7,7 @@
 #include "coordinator.h"
 #include "duty.h"
 #include "mtq_perf.h"
+#include "publish.h"
 
 /* Who mtqd is in the audit trail and the claim records. */
 #define MTQD_ACTOR "mtqd"
@@ -60,6 +61,10 @@ struct mtq_coordinator {
   char schedule_complaint[640]; /* the last schedule that could not fire, and why */
   int64_t flows_repaired_ms;    /* when missing shard ends were last looked up */
   int64_t flows_trimmed_ms;     /* when leftover shard ends were last removed */
+  /* Its counters (metrics.c): the registry is thread-safe, any duty's work
+   * counts into it; metrics_pruned_ms belongs to the publisher's work. */
+  mtq_publisher_t publisher;
+  int64_t metrics_pruned_ms;
 };
 
 bool mtq__coordinator_stopping(const mtq_coordinator_t *co);
@@ -67,6 +72,12 @@ bool mtq__coordinator_stopping(const mtq_coordinator_t *co);
 /* Prepends "<fmt>: " to error's message, keeping its domain and code. */
 void mtq__error_prefix(bson_error_t *error, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* metrics.c: counts n for name, labelled channel and outcome when not NULL. */
+void mtq__count(mtq_coordinator_t *co, const char *name, const char *channel,
+                const char *outcome, double n);
+/* Sets up co->publisher (started with the coordinator, closed with it). */
+void mtq__metrics_init(mtq_coordinator_t *co);
 
 /* lost.c: the lost-worker sweep (a duty's run function). */
 bool mtq__lost_run(mtq_duty_t *d, bson_error_t *error);

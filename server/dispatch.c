@@ -250,6 +250,7 @@ static bool send_copy(mtq_coordinator_t *co, mtq_task_t *parent, copies_t *cs, i
      * it stands, to the worker it chose. */
     c = (candidate_t *)find_candidate(cands, n, worker);
   }
+  mtq__count(co, "coordinator_copies_sent", parent->channel, NULL, 1);
   copy_t *cp = copies_push(cs);
   cp->slot = sent_slot;
   bson_oid_copy(&id, &cp->id);

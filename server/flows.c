@@ -19,7 +19,8 @@
 #define REPAIR_MAX 64
 #define REPAIR_EVERY_MS 30000
 
-static void say(const mtq_flow_t *f, mtq_flow_state_t was, const mtq_step_state_t *were) {
+static void say(mtq_coordinator_t *co, const mtq_flow_t *f, mtq_flow_state_t was,
+                const mtq_step_state_t *were) {
   char hex[25];
   bson_oid_to_string(&f->id, hex);
   const char *name = f->name[0] ? f->name : "-";
@@ -29,6 +30,7 @@ static void say(const mtq_flow_t *f, mtq_flow_state_t was, const mtq_step_state_
       continue;
     }
     if (s->state == MTQ_STEP_RUNNING) {
+      mtq__count(co, "coordinator_flow_steps_started", NULL, NULL, 1);
       mtq_info("flow %s (%s): step %s started, %d task%s", hex, name, s->name, s->shards,
                s->shards == 1 ? "" : "s");
     } else {
@@ -95,7 +97,7 @@ static bool drive(mtq_coordinator_t *co, mtq_flow_t *f, const mtq_flow_ends_t *e
   if (ok && plan.changed && !mtq__coordinator_stopping(co)) {
     ok = mtq_store_flow_save(co->store, f, was, were, MTQD_ACTOR, error);
     if (ok) {
-      say(f, was, were);
+      say(co, f, was, were);
     } else {
       mtq__error_prefix(error, "flow %s", hex);
     }

@@ -60,6 +60,10 @@ bool mtq__leases_run(mtq_duty_t *d, bson_error_t *error) {
     mtq_state_t ended_as;
     bson_error_t err;
     if (mtq_store_expire(co->store, &leases[i], MTQD_ACTOR, reason, &ended_as, &err)) {
+      if (ended_as == MTQ_STATE_QUEUED || ended_as == MTQ_STATE_DEAD) {
+        mtq__count(co, "coordinator_leases_expired", leases[i].channel,
+                   mtq_state_name(ended_as), 1);
+      }
       if (ended_as == MTQ_STATE_QUEUED) {
         mtq_info("task %.24s (channel %s) back in the queue: %s", leases[i].key,
                  leases[i].channel, reason);

@@ -56,6 +56,7 @@ static bool look_after(mtq_coordinator_t *co, const mtq_whoami_t *w, mtq__watche
     mtq__error_prefix(error, "marking worker %s lost", w->id);
     return false;
   }
+  mtq__count(co, "coordinator_workers_lost", NULL, NULL, 1);
   return true;
 }
 

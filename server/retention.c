@@ -88,6 +88,8 @@ bool mtq__retention_run(mtq_duty_t *d, bson_error_t *error) {
                flows == 1 ? "" : "s");
     }
   }
+  mtq__count(co, "coordinator_retention_removed", NULL, NULL, (double)purged.tasks);
+  mtq__count(co, "coordinator_flows_removed", NULL, NULL, (double)flows);
   /* What was removed before a failure is reported too: it is gone. */
   if (purged.tasks) {
     mtq_info("removed %zu finished task%s past retention, with %zu claim%s and %zu event%s "

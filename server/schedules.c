@@ -23,7 +23,8 @@ static void complain(mtq_coordinator_t *co, const char *name, const bson_error_t
   memcpy(co->schedule_complaint, line, sizeof line);
 }
 
-static void say(const mtq_schedule_t *s, int64_t tick_ms, const mtq_tick_t *t) {
+static void say(mtq_coordinator_t *co, const mtq_schedule_t *s, int64_t tick_ms,
+                const mtq_tick_t *t) {
   char when[32];
   time_t at = (time_t)(tick_ms / 1000);
   struct tm tm;
@@ -32,6 +33,7 @@ static void say(const mtq_schedule_t *s, int64_t tick_ms, const mtq_tick_t *t) {
     char hex[25];
     bson_oid_to_string(&t->task, hex);
     mtq_info("schedule %s: tick %s fired: task %s", s->name, when, hex);
+    mtq__count(co, "coordinator_schedule_ticks_fired", NULL, NULL, 1);
   } else if (t->skipped && !t->by_other) {
     mtq_info("schedule %s: tick %s skipped: %s", s->name, when, t->why);
   } else {
@@ -55,7 +57,7 @@ static bool tend(mtq_coordinator_t *co, mtq_schedule_t *s, int64_t *next_ms,
     mtq_tick_t t;
     ok = mtq_store_schedule_fire(co->store, s, tick, co->ring, MTQD_ACTOR, &t, error);
     if (ok) {
-      say(s, tick, &t);
+      say(co, s, tick, &t);
     } else {
       mtq__error_prefix(error, "schedule %s", s->name);
     }

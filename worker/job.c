@@ -55,6 +55,7 @@ struct mtq__job {
   /* Suspended by an operator: its process is stopped (SIGSTOP), its slot,
    * lease and attempt kept; given back, it waits suspended. */
   bool suspended;
+  int64_t run_ms; /* how long its process ran; -1 until it ran (metrics.c) */
 };
 
 static void record(mtq__job_t *job);
@@ -62,6 +63,7 @@ static void record(mtq__job_t *job);
 static mtq__job_t *job_new(mtq_worker_t *w, mtq_task_t *task) {
   mtq__job_t *job = bson_malloc0(sizeof *job);
   job->w = w;
+  job->run_ms = -1;
   job->renewed_ms = (int64_t)uv_now(w->loop);
   bson_oid_copy(&task->id, &job->lease_id);
   job->lease_token = task->token;
@@ -127,6 +129,7 @@ static void on_runner_done(mtq_runner_outcome_t *o, void *data) {
   mtq__job_t *job = data;
   job->runner = NULL;
   job->w->n_running--;
+  job->run_ms = o->duration_ms;
   double secs = (double)o->duration_ms / 1000.0;
   char summary[200];
   switch (o->status) {
@@ -216,6 +219,7 @@ void mtq__job_start(mtq_worker_t *w, mtq_task_t *task) {
   };
   job->state = JOB_RUNNING;
   w->n_running++;
+  mtq__metrics_task(w, &job->task, MTQ__TASK_STARTED, -1);
   job->runner = mtq_runner_start(w->loop, &opts, &job->task, on_runner_done, job);
   if (mtq_runner_pid(job->runner)) {
     mtq_debug("task %s (%s version %s, attempt %" PRId32 "/%" PRId32 ") started as pid %d",
@@ -362,10 +366,22 @@ static void record_batch_done(uv_work_t *req, int status) {
 
 static void on_retry_timer(uv_timer_t *t) { record(t->data); }
 
+/* What the recorded end of job was, for the worker's counters. */
+static mtq__task_event_t ended_as(const mtq__job_t *job) {
+  if (job->requeue) {
+    return MTQ__TASK_REQUEUED;
+  }
+  if (job->ok) {
+    return MTQ__TASK_DONE;
+  }
+  return job->task.status == MTQ_STATE_RETRY_WAIT ? MTQ__TASK_RETRY : MTQ__TASK_FAILED;
+}
+
 static void record_done(mtq__job_t *job) {
   mtq_worker_t *w = job->w;
   const char *what = job->requeue ? "requeue" : "record the outcome of";
   if (job->op_ok) {
+    mtq__metrics_task(w, &job->task, ended_as(job), job->run_ms);
     if (job->backoff_ms > 0) {
       mtq_info("task %s: %s after retrying", job->oid,
                job->requeue ? "requeued" : "outcome recorded");
@@ -386,6 +402,7 @@ static void record_done(mtq__job_t *job) {
     /* Fenced: the attempt was ended by someone else (mtqd found its lease
      * expired, or an operator cancelled it); a newer outcome stands. */
     mtq_warn("task %s: outcome refused: %s", job->oid, job->op_error.message);
+    mtq__metrics_task(w, &job->task, MTQ__TASK_REFUSED, -1);
     job_free(job);
   } else {
     mtq_err("cannot %s task %s: %s; dropping it", what, job->oid, job->op_error.message);
@@ -468,6 +485,7 @@ void mtq__job_lease_gone(mtq__job_t *job) {
     mtq_debug("task %s: lease gone while its outcome is recorded", job->oid);
     return;
   }
+  mtq__metrics_task(job->w, &job->task, MTQ__TASK_LEASE_LOST, -1);
   mtq_warn("task %s: lease lost (the task was cancelled or given to another worker)%s",
            job->oid, job->runner ? "; stopping it" : "");
   if (job->runner) {
@@ -485,6 +503,7 @@ bool mtq__job_check_lease(mtq__job_t *job, int64_t now_ms, int64_t limit_ms) {
   mtq_err("task %s: lease not renewed for %lld ms (database unreachable?); stopping it", job->oid,
           (long long)(now_ms - job->renewed_ms));
   job->requeue_reason = "its worker could not renew the lease in time (database unreachable?)";
+  mtq__metrics_task(job->w, &job->task, MTQ__TASK_LEASE_UNRENEWED, -1);
   mtq_runner_abort(job->runner);
   job->renewed_ms = now_ms; /* one abort is enough */
   return true;

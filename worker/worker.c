@@ -50,6 +50,7 @@ static void enter_running(mtq_worker_t *w) {
   mtq_info("worker %s serving %zu channel(s) with %d slot(s)", w->cfg->worker_id,
            w->cfg->n_channels, w->cfg->concurrency);
   mtq_duty_arm(&w->heartbeat_duty, 0);
+  mtq_publisher_start(&w->publisher);
   mtq_duty_arm(&w->renew_duty, w->cfg->lease_ms / 4);
   mtq__worker_schedule_poll(w, 0);
 }
@@ -521,6 +522,7 @@ static void close_all(mtq_worker_t *w) {
   mtq_duty_close(&w->poll_duty);
   mtq_duty_close(&w->heartbeat_duty);
   mtq_duty_close(&w->renew_duty);
+  mtq_publisher_close(&w->publisher);
   mtq__wake_close(w);
   uv_close((uv_handle_t *)&w->grace_timer, NULL);
   mtq__jobs_close(w);
@@ -630,6 +632,7 @@ mtq_worker_t *mtq_worker_new(uv_loop_t *loop, mtq_store_t *store,
   mtq_duty_init(&w->poll_duty, loop, "poll", poll_prepare, poll_run, poll_next, w);
   mtq__heartbeat_duty_init(w);
   mtq__lease_duty_init(w);
+  mtq__metrics_init(w);
   uv_timer_init(loop, &w->grace_timer);
   w->grace_timer.data = w;
   mtq__jobs_init(w, loop);
@@ -651,6 +654,7 @@ void mtq_worker_destroy(mtq_worker_t *w) {
   }
   mtq_keyring_destroy(w->ring);
   mtq_hostinfo_probe_destroy(w->probe);
+  mtq_publisher_destroy(&w->publisher);
   bson_strfreev(w->task_env);
   mtq_task_list_cleanup(&w->claimed);
   mtq_whoami_cleanup(&w->heartbeat);

@@ -15,6 +15,7 @@ void mtq_worker_config_init(mtq_worker_config_t *cfg) {
   cfg->worker_id = bson_strdup(host);
   cfg->poll_interval_ms = 1000;
   cfg->heartbeat_interval_ms = 3000;
+  cfg->metrics_interval_ms = 10000;
   cfg->grace_period_ms = 30000;
   cfg->lease_ms = 30000;
   cfg->idle_poll_ms = 30000;
@@ -76,6 +77,7 @@ static bool worker_key(void *data, const char *sub, const char *name, const char
                 : strcmp(name, "heartbeat_interval_ms") == 0 ? &cfg->heartbeat_interval_ms
                 : strcmp(name, "grace_period_ms") == 0       ? &cfg->grace_period_ms
                 : strcmp(name, "lease_ms") == 0              ? &cfg->lease_ms
+                : strcmp(name, "metrics_interval_ms") == 0   ? &cfg->metrics_interval_ms
                                                              : NULL;
   if (ms) {
     /* A lease shorter than a second would be renewed faster than a busy

@@ -19,6 +19,8 @@
  *   idle_poll_ms = 30000         ; while idle, the lanes are read at least this
  *                                ; often; in between only the channels' seqs,
  *                                ; every poll_interval_ms
+ *   metrics_interval_ms = 10000  ; how often its counters are published
+ *                                ; (README, Metrics)
  *
  *   [function square]            ; one section per function served
  *   version = 1
@@ -48,6 +50,7 @@ typedef struct {
   int64_t grace_period_ms;
   int64_t lease_ms;
   int64_t idle_poll_ms; /* an idle worker reads its lanes at least this often */
+  int64_t metrics_interval_ms; /* its metrics document is written this often */
   bool wake;            /* listen for wake-up datagrams */
   int64_t wake_port;    /* their UDP port; 0: any free one */
   char **tags; /* what this worker offers (redundancy requirements name one) */

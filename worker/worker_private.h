@@ -5,6 +5,7 @@
  *   lease.c      renewing the leases of claimed tasks
  *   heartbeat.c  the whoami document
  *   wake.c       the wake-up socket (UDP datagrams from producers and mtqd)
+ *   metrics.c    what it counts of its tasks (published by runtime/publish.c)
  *
  * Threading rule: every field of mtq_worker_t belongs to the loop thread,
  * except those marked "immutable", which thread-pool work may read, and the
@@ -18,11 +19,13 @@
 #include "duty.h"
 #include "hostinfo.h"
 #include "mtq.h"
+#include "publish.h"
 #include "runner.h"
 #include "worker.h"
 
-/* Threads beyond one per task slot: poll, heartbeat, renewal and spare. */
-#define MTQ_WORKER_EXTRA_THREADS 4
+/* Threads beyond one per task slot: poll, heartbeat, renewal, metrics and
+ * spare. */
+#define MTQ_WORKER_EXTRA_THREADS 5
 /* A poll reads a few candidates per free slot, since other workers may win
  * some of them, but never more than this. */
 #define MTQ_WORKER_POLL_PER_SLOT 4
@@ -75,6 +78,7 @@ struct mtq_worker {
   uv_timer_t grace_timer;
 
   mtq_duty_t start_duty, poll_duty, heartbeat_duty, renew_duty;
+  mtq_publisher_t publisher; /* its metrics (metrics.c); the registry is thread-safe */
 
   /* The start check's work. */
   const char *failed_channel; /* borrowed from the config */
@@ -197,6 +201,23 @@ void mtq__jobs_leases(mtq_worker_t *w);
  * is back). */
 void mtq__heartbeat_duty_init(mtq_worker_t *w);
 void mtq__heartbeat_final(mtq_worker_t *w);
+
+/* metrics.c: what happened to a task, counted; run_ms: how long its
+ * process ran (-1: it did not run). */
+typedef enum {
+  MTQ__TASK_STARTED,   /* its process started (the wait time is observed) */
+  MTQ__TASK_DONE,      /* recorded done */
+  MTQ__TASK_FAILED,    /* recorded failed for good (failed, dead) */
+  MTQ__TASK_RETRY,     /* recorded failed, to be retried (retry_wait) */
+  MTQ__TASK_REQUEUED,  /* given back (shutdown, lease not renewed, claimed too late) */
+  MTQ__TASK_LEASE_LOST, /* its lease found gone: cancelled or taken back by mtqd */
+  MTQ__TASK_LEASE_UNRENEWED, /* stopped: its lease could not be renewed in time */
+  MTQ__TASK_REFUSED,   /* its outcome refused: the attempt was ended elsewhere */
+} mtq__task_event_t;
+void mtq__metrics_task(mtq_worker_t *w, const mtq_task_t *task, mtq__task_event_t ev,
+                       int64_t run_ms);
+/* Sets up w->publisher (started with the heartbeat, closed with it). */
+void mtq__metrics_init(mtq_worker_t *w);
 
 /* The whoami document of this worker as it is now (host figures aside),
  * state as given; w is initialised by the caller. */

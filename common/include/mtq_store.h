@@ -61,4 +61,28 @@ void mtq_direct_channel(const char *worker_id, char *out, size_t size);
  * by the caller). */
 bool mtq_store_workers(mtq_store_t *store, mtq_whoami_list_t *out, bson_error_t *error);
 
+/* --- metrics (metrics.c; schemas/metrics.schema.json) ----------------------- */
+
+/* The database commands this store has sent since it was made, as
+ * mtq_metrics_to_bson writes them (appended to out, initialised by the
+ * caller): counters db_commands {command, outcome: ok|error} and
+ * db_command_seconds {command}, histogram db_command_duration_seconds.
+ * Counted by the driver's command monitoring on every thread; thread-safe. */
+void mtq_store_db_stats(mtq_store_t *store, bson_t *out);
+
+/* Writes a process's metrics document (borrowed; its _id a string
+ * "<kind>:<name>"), replacing the one of that _id.  One writer per
+ * document (the process it names), so FerretDB's read-then-write replace
+ * is safe. */
+bool mtq_store_metrics_put(mtq_store_t *store, const bson_t *doc, bson_error_t *error);
+/* Every document of the metrics collection into out (initialised by the
+ * call) as {"metrics": [...]}: the processes' documents and the retention
+ * counts (kind "retention"). */
+bool mtq_store_metrics_read(mtq_store_t *store, bson_t *out, bson_error_t *error);
+/* Removes the process documents (kind worker or coordinator) last written
+ * before before_ms: processes gone for good.  *removed (may be NULL) says
+ * how many.  The retention counts are never removed. */
+bool mtq_store_metrics_prune(mtq_store_t *store, int64_t before_ms, size_t *removed,
+                             bson_error_t *error);
+
 #endif

@@ -229,6 +229,30 @@ static bool delete_in(mtq_store_t *store, mongoc_client_t *client, const char *n
   return ok;
 }
 
+/* Counts the removed tasks by channel (metrics.c), for the figure of tasks
+ * ever enqueued (README "Metrics").  Each victim not left live was in the
+ * delete; should fewer results have gone than that (someone else removed
+ * some meanwhile), the first `removed` of them are counted. */
+static void count_removed(mtq_store_t *store, mongoc_client_t *client, victims_t *v,
+                          size_t removed) {
+  bool *done = bson_malloc0(v->n ? v->n : 1);
+  for (size_t i = 0; i < v->n && removed; i++) {
+    if (done[i] || v->items[i].live || !v->items[i].channel[0]) {
+      continue;
+    }
+    int64_t n = 0;
+    for (size_t j = i; j < v->n && removed; j++) {
+      if (!done[j] && !v->items[j].live && strcmp(v->items[j].channel, v->items[i].channel) == 0) {
+        done[j] = true;
+        n++;
+        removed--;
+      }
+    }
+    mtq__metrics_removed(store, client, v->items[i].channel, n);
+  }
+  bson_free(done);
+}
+
 bool mtq_store_purge(mtq_store_t *store, const mtq_purge_rule_t *rules, size_t n_rules,
                      size_t batch, mtq_purged_t *purged, bool *more, bson_error_t *error) {
   *more = false;
@@ -258,6 +282,9 @@ bool mtq_store_purge(mtq_store_t *store, const mtq_purge_rule_t *rules, size_t n
          delete_in(store, client, "claims", "task", &ids, &purged->claims, error) &&
          delete_in(store, client, "events", "task", &ids, &purged->events, error) &&
          delete_in(store, client, "results", "_id", &ids, &removed, error);
+  }
+  if (ok && removed) {
+    count_removed(store, client, &v, removed);
   }
   purged->tasks += removed;
   purged->kept_live += ok ? v.n - n_ids : 0;

@@ -23,6 +23,33 @@ static void driver_log(mongoc_log_level_t level, const char *domain, const char 
   }
 }
 
+/* Every command a client of the pool sends is counted by name and outcome,
+ * with its latency, in the store's own registry (mtq_store_db_stats): the
+ * driver calls these on whichever thread used the client, so the registry
+ * takes its lock.  A command that reached no server (none selectable) is
+ * never sent and is not seen here; its caller's error says so. */
+static void count_command(mtq_store_t *store, const char *name, const char *outcome,
+                          int64_t duration_us) {
+  const char *const counted[] = {"command", name, "outcome", outcome, NULL};
+  const char *const timed[] = {"command", name, NULL};
+  double secs = (double)duration_us / 1e6;
+  mtq_metrics_count(store->db_metrics, "db_commands", counted, 1);
+  mtq_metrics_count(store->db_metrics, "db_command_seconds", timed, secs);
+  mtq_metrics_observe(store->db_metrics, "db_command_duration_seconds", NULL, secs);
+}
+
+static void command_succeeded(const mongoc_apm_command_succeeded_t *event) {
+  count_command(mongoc_apm_command_succeeded_get_context(event),
+                mongoc_apm_command_succeeded_get_command_name(event), "ok",
+                mongoc_apm_command_succeeded_get_duration(event));
+}
+
+static void command_failed(const mongoc_apm_command_failed_t *event) {
+  count_command(mongoc_apm_command_failed_get_context(event),
+                mongoc_apm_command_failed_get_command_name(event), "error",
+                mongoc_apm_command_failed_get_duration(event));
+}
+
 static void init_driver(void) {
   mongoc_log_set_handler(driver_log, NULL);
   mongoc_init();
@@ -56,6 +83,13 @@ mtq_store_t *mtq_store_new(const char *uri_string, const char *appname, bson_err
   mongoc_client_pool_set_error_api(pool, MONGOC_ERROR_API_VERSION_2);
   mtq_store_t *store = bson_malloc0(sizeof *store);
   store->pool = pool;
+  store->db_metrics = mtq_metrics_new();
+  /* Before the first pop: the pool hands its callbacks to every client. */
+  mongoc_apm_callbacks_t *apm = mongoc_apm_callbacks_new();
+  mongoc_apm_set_command_succeeded_cb(apm, command_succeeded);
+  mongoc_apm_set_command_failed_cb(apm, command_failed);
+  mongoc_client_pool_set_apm_callbacks(pool, apm, store);
+  mongoc_apm_callbacks_destroy(apm);
   store->uri = uri;
   const char *db = mongoc_uri_get_database(uri);
   store->db_name = bson_strdup(db && *db ? db : "mtq");
@@ -69,6 +103,7 @@ void mtq_store_destroy(mtq_store_t *store) {
     return;
   }
   mongoc_client_pool_destroy(store->pool);
+  mtq_metrics_destroy(store->db_metrics);
   mongoc_uri_destroy(store->uri);
   bson_free(store->db_name);
   bson_strfreev(store->known_channels);
@@ -105,6 +140,10 @@ void mtq_uri_describe(const char *uri_string, char *buf, size_t size) {
 }
 
 const char *mtq_store_db_name(const mtq_store_t *store) { return store->db_name; }
+
+void mtq_store_db_stats(mtq_store_t *store, bson_t *out) {
+  mtq_metrics_to_bson(store->db_metrics, out);
+}
 
 mongoc_client_t *mtq__store_pop(mtq_store_t *store) { return mongoc_client_pool_pop(store->pool); }
 

@@ -21,6 +21,9 @@
  *   dedupe              producers' dedupe keys, _id "<channel>:<key>"
  *   whoami              one document per worker, _id = worker id
  *   runs                one document per ended attempt (capped: runs.c)
+ *   metrics             one document per long-lived process, its counters,
+ *                       and one per channel of what retention removed
+ *                       (metrics.c)
  *
  * Files: store.c (connection, collections), segment.c (a lane's bounded
  * segments), bulk.c (many writes in one command), channel.c, protocol.c (the
@@ -36,6 +39,7 @@
 #include <pthread.h>
 
 #include "mtq_client.h"
+#include "mtq_metrics.h"
 #include "mtq_store.h"
 #include "mtq_store_admin.h"
 #include "mtq_store_coord.h"
@@ -56,6 +60,7 @@ struct mtq_store {
   struct mtq__recon_at *recon; /* where each channel's reconcile goes on (release.c) */
   size_t n_recon;
   struct mtq__wake_cache *wake; /* whom to wake, and the socket (wake.c) */
+  mtq_metrics_t *db_metrics;    /* commands sent, by name and outcome; own lock (store.c) */
 };
 typedef struct mtq__seg_slot mtq__seg_slot_t;
 typedef struct mtq__recon_at mtq__recon_at_t;
@@ -211,6 +216,13 @@ void mtq__task_touch(mtq_store_t *store, mongoc_client_t *client, const mtq_task
 void mtq__wake_learn(mtq_store_t *store, const mtq_whoami_list_t *all);
 /* Frees what wake.c keeps in a store; for mtq_store_destroy. */
 void mtq__wake_cache_free(struct mtq__wake_cache *cache);
+
+/* Adds n finished tasks of channel, removed by retention, to the count in
+ * metrics/retention:<channel> (best effort: a failure is logged).  Only
+ * the leading mtqd runs retention, so the count has one writer at a time
+ * and FerretDB's read-then-write $inc is safe.  metrics.c */
+void mtq__metrics_removed(mtq_store_t *store, mongoc_client_t *client, const char *channel,
+                          int64_t n);
 
 /* Reads the channel's document: *max_backlog (0 = none), and proves the
  * channel is declared (MTQ_ERR_UNKNOWN_CHANNEL otherwise).  channel.c */
