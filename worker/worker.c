@@ -309,6 +309,13 @@ static bool hold_quiet_lanes(mtq_worker_t *w, bson_error_t *error) {
   }
   for (size_t i = 0; w->seqs_known && i < w->n_watch; i++) {
     if (w->seqs_now[i] != w->seqs[i]) {
+      /* Moved: a directory or side lane may have changed since the memo
+       * read it.  The new seq is kept below, so this move would be hidden
+       * from the seq check once idle (a segment listed after the memo's
+       * directory page was read stayed unseen until idle_poll_ms): the
+       * memo of this channel is dropped instead, and this poll reads its
+       * lanes again after this read of the seqs. */
+      forget_empty(w, i);
       continue;
     }
     mtq_poll_memo_t *m = memo_of(w, i);
