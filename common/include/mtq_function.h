@@ -118,7 +118,9 @@ int mtq_function_version_cmp(const char *a, const char *b);
  *     without a record (workers of an older mtq); live when its whoami
  *     says running and announces the version,
  *   missing: [{worker, channel, since, last_sync_at, tasks_seen, why}]
- *     while no live worker serves it.
+ *     of the running workers that want it, while no live worker serves it.
+ * A version whose only documents are the wants of workers that stopped is
+ * left out: nobody wants it any more.
  * records and workers are borrowed; out must be empty (caller destroys). */
 void mtq_function_registry(const mtq_function_record_list_t *records,
                            const mtq_whoami_list_t *workers, bson_t *out);

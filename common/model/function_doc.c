@@ -282,6 +282,28 @@ static bool live_serves(const mtq_whoami_t *w, const char *name, const char *ver
   return w && w->state == MTQ_WORKER_STATE_RUNNING && mtq_whoami_serves(w, name, version);
 }
 
+/* A missing record of a worker that runs: one that stopped wants nothing. */
+static bool wants_live(const mtq_function_record_t *r, const mtq_whoami_list_t *workers) {
+  const mtq_whoami_t *w = mtq_whoami_list_find(workers, r->worker);
+  return r->state == MTQ_FUNCTION_STATE_MISSING && w && w->state == MTQ_WORKER_STATE_RUNNING;
+}
+
+/* Whether the view shows the version: something serves or served it, or a
+ * running worker wants it. */
+static bool shown(const version_t *v, const mtq_function_record_list_t *records,
+                  const mtq_whoami_list_t *workers) {
+  if (v->n == 0) {
+    return true; /* announced in whoami */
+  }
+  for (size_t k = 0; k < v->n; k++) {
+    const mtq_function_record_t *r = &records->items[v->idx[k]];
+    if (r->state == MTQ_FUNCTION_STATE_SERVED || wants_live(r, workers)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 static void append_key(bson_t *arr, uint32_t *i, bson_t *child, bool array) {
   char key[16];
   const char *k;
@@ -386,7 +408,7 @@ static void append_entry(bson_t *arr, uint32_t *slot, const version_t *v,
   BSON_APPEND_ARRAY_BEGIN(&e, "missing", &list);
   for (size_t k = 0; k < v->n && !any_live; k++) {
     const mtq_function_record_t *r = &records->items[v->idx[k]];
-    if (r->state != MTQ_FUNCTION_STATE_MISSING) {
+    if (!wants_live(r, workers)) {
       continue;
     }
     append_key(&list, &n, &one, false);
@@ -437,7 +459,9 @@ void mtq_function_registry(const mtq_function_record_list_t *records,
   uint32_t slot = 0;
   BSON_APPEND_ARRAY_BEGIN(out, "functions", &arr);
   for (size_t i = 0; i < n; i++) {
-    append_entry(&arr, &slot, &v[i], records, workers);
+    if (shown(&v[i], records, workers)) {
+      append_entry(&arr, &slot, &v[i], records, workers);
+    }
     bson_free(v[i].idx);
   }
   bson_append_array_end(out, &arr);
