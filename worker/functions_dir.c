@@ -472,8 +472,14 @@ static void scan_version(const char *vdir, const char *name, const char *version
   bool ok = read_file(path, &text, &len, &err) &&
             mtq_fndir_manifest_parse(text, len, path, vdir, name, version, &f, &err);
   names_t files = {0};
-  ok = ok && walk(vdir, "", 0, &files, &err) &&
-       mtq_digest_files(cache, vdir, files.items, files.n, f.digest, &err);
+  ok = ok && walk(vdir, "", 0, &files, &err);
+  if (ok) {
+    /* The walk goes folder by folder ("lib" before "lib.txt"); the digest
+     * takes whole paths in byte order ("lib.txt" before "lib/a.py"), as
+     * sort(1) orders find's output. */
+    qsort(files.items, files.n, sizeof *files.items, name_cmp);
+    ok = mtq_digest_files(cache, vdir, files.items, files.n, f.digest, &err);
+  }
   if (ok) {
     mtq_fnset_add(set, &f);
   } else {
