@@ -1,7 +1,8 @@
 /* cli.h - what the files of the mtq command line share.
  *
  * main.c parses the global options and dispatches to a subcommand handler
- * (cmd_task.c, cmd_batch.c, cmd_admin.c, cmd_flow.c, cmd_schedule.c); enqueue_opts.c holds the options
+ * (cmd_task.c, cmd_batch.c, cmd_admin.c, cmd_flow.c, cmd_schedule.c,
+ * cmd_functions.c); enqueue_opts.c holds the options
  * of one enqueue, shared by mtq enqueue and its --batch lines; cli.c holds
  * the connection, error reporting and argument parsing; output.c prints
  * tables and JSON. */
@@ -248,6 +249,8 @@ int mtq_cli_flow_load(mtq_cli_t *cli, const char *path, mtq_flow_t *f);
 
 /* cmd_schedule.c */
 int mtq_cmd_schedule(mtq_cli_t *cli, int argc, char **argv);
+/* cmd_functions.c */
+int mtq_cmd_functions(mtq_cli_t *cli, int argc, char **argv);
 
 /* cmd_perf.c: figures from run records (mtq_perf.h) */
 

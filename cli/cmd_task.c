@@ -441,6 +441,39 @@ static void print_history(const mtq_cli_t *cli, const bson_t *history) {
   mtq_table_destroy(table);
 }
 
+/* A waiting task whose version no worker announces waits for one that
+ * does: said under its fields, with what the registry knows of why (two
+ * small reads: whoami and functions). */
+static void note_unserved(mtq_cli_t *cli, const mtq_task_t *task) {
+  bool waiting = task->status == MTQ_STATE_QUEUED || task->status == MTQ_STATE_DELAYED ||
+                 task->status == MTQ_STATE_RETRY_WAIT;
+  bool served = true;
+  bson_error_t error;
+  if (!waiting || mtq_task_is_parent(task) ||
+      !mtq_store_function_served(cli->store, task->channel, task->func, task->version, &served,
+                                 &error) ||
+      served) {
+    return;
+  }
+  printf("note: no worker serves %s version %s in channel %s: the task waits until one does\n",
+         task->func, task->version, task->channel);
+  mtq_function_record_list_t records;
+  mtq_function_record_list_init(&records);
+  if (mtq_store_function_records(cli->store, NULL, &records, &error)) {
+    for (size_t i = 0; i < records.n; i++) {
+      const mtq_function_record_t *r = &records.items[i];
+      if (r->state == MTQ_FUNCTION_STATE_MISSING && strcmp(r->name, task->func) == 0 &&
+          strcmp(r->version, task->version) == 0) {
+        char since[32];
+        mtq_cli_format_time(r->created_at_ms, since, sizeof since);
+        printf("note: worker %s has wanted it since %s: %s\n", r->worker, since,
+               r->why ? r->why : "-");
+      }
+    }
+  }
+  mtq_function_record_list_cleanup(&records);
+}
+
 int mtq_cmd_show(mtq_cli_t *cli, int argc, char **argv) {
   static const struct option longopts[] = {{"history", no_argument, NULL, 'H'},
                                            {"help", no_argument, NULL, 'h'},
@@ -500,6 +533,7 @@ int mtq_cmd_show(mtq_cli_t *cli, int argc, char **argv) {
     mtq_cli_print_task_json(&task, stdout);
   } else {
     mtq_cli_print_task_fields(&task, stdout);
+    note_unserved(cli, &task);
   }
   mtq_task_cleanup(&task);
   return rc;

@@ -27,6 +27,7 @@ static const command_t commands[] = {
     {"resume", mtq_cmd_resume, "let a suspended task wait for its turn again"},
     {"retry", mtq_cmd_retry, "queue a dead or failed task again"},
     {"workers", mtq_cmd_workers, "list workers, their hosts and their scores"},
+    {"functions", mtq_cmd_functions, "the function registry: versions, digests, workers, missing"},
     {"stats", mtq_cmd_stats, "count tasks per channel and status; --func: per worker"},
     {"channels", mtq_cmd_channels, "list declared channels"},
     {"coordinators", mtq_cmd_coordinators, "which mtqd leads, and the leaderships before"},

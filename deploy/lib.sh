@@ -39,10 +39,11 @@ MTQ_BUILD="${MTQ_BUILD_DIR:-$MTQ_ROOT/build}"
 # tests/integration/schema_check.py (both run by /usr/bin/python3); tzdata
 # for the zones that schedules name (common/model/tz.c reads its files);
 # prometheus (the server and promtool) and curl for the /metrics tests
-# (tests/unit/test_web_metrics.c, tests/integration/test_metrics.sh).
+# (tests/unit/test_web_metrics.c, tests/integration/test_metrics.sh); git
+# for the repository tests/integration/test_functions.sh makes and syncs.
 MTQ_BUILD_DEPS=(cmake ninja-build gcc pkg-config libmongoc-dev libbson-dev
                 libuv1-dev libcmocka-dev libinih-dev libssl-dev clang libclang-rt-14-dev
-                python3-pymongo python3-jsonschema tzdata prometheus curl)
+                python3-pymongo python3-jsonschema tzdata prometheus curl git)
 
 log()  { printf '[mtq] %s\n' "$*" >&2; }
 warn() { printf '[mtq] warning: %s\n' "$*" >&2; }

@@ -18,8 +18,8 @@ void mtq__whoami_fill(const mtq_worker_t *worker, mtq_worker_state_t state, mtq_
   for (size_t i = 0; i < cfg->n_channels; i++) {
     mtq_whoami_add_channel(w, cfg->channels[i]);
   }
-  for (size_t i = 0; i < cfg->n_functions; i++) {
-    mtq_whoami_add_function(w, cfg->functions[i].name, cfg->functions[i].version);
+  for (size_t i = 0; i < worker->fns->n; i++) {
+    mtq_whoami_add_function(w, worker->fns->items[i].name, worker->fns->items[i].version);
   }
   for (size_t i = 0; i < cfg->n_tags; i++) {
     mtq_whoami_add_tag(w, cfg->tags[i]);

@@ -201,8 +201,8 @@ void mtq__job_start(mtq_worker_t *w, mtq_task_t *task) {
     record(job);
     return;
   }
-  const mtq_function_t *fn = mtq_worker_config_function(w->cfg, job->task.func);
-  if (!fn || strcmp(fn->version, job->task.version) != 0) {
+  const mtq_function_t *fn = mtq_fnset_find(w->fns, job->task.func, job->task.version);
+  if (!fn) {
     /* Polls skip such tasks, so this is a task edited between poll and
      * claim.  Failing it lets the store requeue it for a worker that does
      * serve it, if attempts remain. */

@@ -18,7 +18,7 @@ static const char usage_text[] =
     "usage: mtq-worker --config FILE [--uri URI] [--id ID] [--log-level LEVEL]\n"
     "\n"
     "Claims tasks from the channels in FILE's [worker] section and runs the\n"
-    "functions of its [function NAME] sections.\n"
+    "functions of its [function NAME] sections and of its function_dir.\n"
     "\n"
     "  -c, --config FILE      configuration file (required)\n"
     "  -u, --uri URI          database URI; overrides MTQ_URI and the file\n"
@@ -50,8 +50,9 @@ static bool load_config(const mtq_daemon_options_t *o, mtq_worker_config_t *cfg,
     mtq_error_set(error, MTQ_ERR_INVALID, "%s: [worker] channels lists no channel", o->config);
     return false;
   }
-  if (cfg->n_functions == 0) {
-    mtq_error_set(error, MTQ_ERR_INVALID, "%s: no [function NAME] section", o->config);
+  if (cfg->n_functions == 0 && !cfg->function_dir) {
+    mtq_error_set(error, MTQ_ERR_INVALID, "%s: no [function NAME] section and no function_dir",
+                  o->config);
     return false;
   }
   return true;

@@ -532,6 +532,8 @@ bool mtq_runner_locate(bson_error_t *error) {
   return true;
 }
 
+const char *mtq_runner_exec_path(void) { return exec_path; }
+
 /* mtq-exec PPID -- COMMAND [ARGS...] (see exec.c).  The array is the
  * caller's to bson_free; its strings are borrowed from command and ppid. */
 static char **trampoline_argv(char *const *command, char *ppid) {

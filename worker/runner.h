@@ -83,5 +83,8 @@ int mtq_runner_pid(const mtq_runner_t *runner);
 /* Finds mtq-exec beside the running executable; false (and why) when it
  * is missing: no task could start.  Call once before the first start. */
 bool mtq_runner_locate(bson_error_t *error);
+/* The path mtq_runner_locate found ("" before): other children of the
+ * worker (its sync command, sync.c) start through it too. */
+const char *mtq_runner_exec_path(void);
 
 #endif

@@ -52,6 +52,7 @@ static void enter_running(mtq_worker_t *w) {
   mtq_duty_arm(&w->heartbeat_duty, 0);
   mtq_publisher_start(&w->publisher);
   mtq_duty_arm(&w->renew_duty, w->cfg->lease_ms / 4);
+  mtq__registry_start(w->registry);
   mtq__worker_schedule_poll(w, 0);
 }
 
@@ -81,9 +82,8 @@ static int64_t start_next(mtq_duty_t *d) {
 
 /* --- polling and claiming ------------------------------------------------ */
 
-static bool serves(const mtq_worker_config_t *cfg, const mtq_task_t *task) {
-  const mtq_function_t *fn = mtq_worker_config_function(cfg, task->func);
-  return fn && strcmp(fn->version, task->version) == 0;
+static bool serves(const mtq_worker_t *w, const mtq_task_t *task) {
+  return mtq_fnset_find(w->poll_fns, task->func, task->version) != NULL;
 }
 
 /* Someone else got there first, or the task changed under us: not an error. */
@@ -121,7 +121,7 @@ static bool claim_some(mtq_worker_t *w, mtq_task_list_t *candidates, bson_error_
   size_t n = 0;
   for (size_t i = 0; i < candidates->n; i++) {
     mtq_task_t *t = &candidates->items[i < spread ? (i + offset) % spread : i];
-    if (serves(w->cfg, t)) {
+    if (serves(w, t)) {
       order[n++] = t;
     } else {
       bson_oid_to_string(&t->id, oid);
@@ -185,7 +185,10 @@ static bool poll_channel(mtq_worker_t *w, const char *channel, size_t limit,
   mtq_task_list_init(&candidates);
   bson_error_t err;
   bool ok = true;
-  if (mtq_store_poll(w->store, channel, w->served, w->cfg->n_functions, limit, memo,
+  if (w->poll_fns->n == 0) {
+    return true; /* no filter would mean every function: nothing to poll for yet */
+  }
+  if (mtq_store_poll(w->store, channel, w->poll_fns->served, w->poll_fns->n, limit, memo,
                      w->cfg->worker_id, &candidates, &err)) {
     ok = claim_some(w, &candidates, error);
   } else if (mtq_error_is_transient(&err)) {
@@ -381,6 +384,18 @@ static bool poll_prepare(mtq_duty_t *d) {
   if (w->phase != MTQ_WORKER_RUNNING || want == 0) {
     return false;
   }
+  if (w->poll_gen != w->fns_gen) {
+    /* What the memos found empty was empty of the old set's versions. */
+    for (size_t i = 0; i < w->n_watch; i++) {
+      mtq_poll_memo_t *m = memo_of(w, i);
+      int64_t recheck = m->recheck_ms;
+      memset(m, 0, sizeof *m);
+      m->recheck_ms = recheck;
+    }
+    w->idle = false;
+    w->poll_gen = w->fns_gen;
+  }
+  w->poll_fns = mtq_fnset_ref(w->fns);
   plan_poll(w);
   w->poll_want = want;
   w->poll_start = w->next_channel++ % w->cfg->n_channels;
@@ -428,6 +443,8 @@ static int64_t poll_next(mtq_duty_t *d) {
     }
   }
   mtq_task_list_cleanup(&w->claimed);
+  mtq_fnset_unref(w->poll_fns);
+  w->poll_fns = NULL;
   if (d->ok && w->poll_lanes) {
     w->idle = claimed == 0 && !scan_unfinished(w);
     w->lanes_read_at = uv_now(w->loop);
@@ -520,7 +537,8 @@ void mtq_worker_signal(mtq_worker_t *w, int signum) {
 
 static bool any_in_flight(const mtq_worker_t *w) {
   return mtq_duty_in_flight(&w->start_duty) || mtq_duty_in_flight(&w->poll_duty) ||
-         mtq_duty_in_flight(&w->heartbeat_duty) || mtq_duty_in_flight(&w->renew_duty);
+         mtq_duty_in_flight(&w->heartbeat_duty) || mtq_duty_in_flight(&w->renew_duty) ||
+         mtq__registry_busy(w->registry);
 }
 
 static void close_all(mtq_worker_t *w) {
@@ -530,6 +548,7 @@ static void close_all(mtq_worker_t *w) {
   mtq_duty_close(&w->heartbeat_duty);
   mtq_duty_close(&w->renew_duty);
   mtq_publisher_close(&w->publisher);
+  mtq__registry_close(w->registry);
   mtq__wake_close(w);
   uv_close((uv_handle_t *)&w->grace_timer, NULL);
   mtq__jobs_close(w);
@@ -583,7 +602,7 @@ static char **snapshot_env(void) {
 
 mtq_worker_t *mtq_worker_new(uv_loop_t *loop, mtq_store_t *store,
                              const mtq_worker_config_t *cfg, bson_error_t *error) {
-  if (cfg->n_channels == 0 || cfg->n_functions == 0) {
+  if (cfg->n_channels == 0 || (cfg->n_functions == 0 && !cfg->function_dir)) {
     mtq_error_set(error, MTQ_ERR_INVALID, "a worker needs channels and functions");
     return NULL;
   }
@@ -602,10 +621,6 @@ mtq_worker_t *mtq_worker_new(uv_loop_t *loop, mtq_store_t *store,
     w->memos[i].recheck_ms = cfg->poll_interval_ms;
   }
   w->direct_memo.recheck_ms = cfg->poll_interval_ms;
-  w->served = bson_malloc0(cfg->n_functions * sizeof *w->served);
-  for (size_t i = 0; i < cfg->n_functions; i++) {
-    w->served[i] = (mtq_func_ref_t){cfg->functions[i].name, cfg->functions[i].version};
-  }
   char direct[MTQ_NAME_MAX + 8];
   mtq_direct_channel(cfg->worker_id, direct, sizeof direct);
   if (mtq_name_valid(direct)) {
@@ -635,6 +650,11 @@ mtq_worker_t *mtq_worker_new(uv_loop_t *loop, mtq_store_t *store,
   w->task_env = snapshot_env();
   mtq_task_list_init(&w->claimed);
   mtq_whoami_init(&w->heartbeat);
+  w->registry = mtq__registry_new(w);
+  if (w->fns->n == 0) {
+    mtq_warn("%s: no function to serve yet; the worker waits for one in %s", cfg->source,
+             cfg->function_dir);
+  }
   mtq_duty_init(&w->start_duty, loop, "checking channels", NULL, start_run, start_next, w);
   mtq_duty_init(&w->poll_duty, loop, "poll", poll_prepare, poll_run, poll_next, w);
   mtq__heartbeat_duty_init(w);
@@ -674,6 +694,8 @@ void mtq_worker_destroy(mtq_worker_t *w) {
   bson_free(w->seqs_now);
   bson_free(w->woken);
   bson_free(w->need);
-  bson_free(w->served);
+  mtq__registry_destroy(w->registry);
+  mtq_fnset_unref(w->fns);
+  mtq_fnset_unref(w->poll_fns);
   bson_free(w);
 }

@@ -20,6 +20,44 @@ void mtq_worker_config_init(mtq_worker_config_t *cfg) {
   cfg->lease_ms = 30000;
   cfg->idle_poll_ms = 30000;
   cfg->wake = true;
+  cfg->sync_interval_s = 60;
+  cfg->sync_timeout_s = 120;
+}
+
+void mtq_function_cleanup(mtq_function_t *f) {
+  bson_free(f->name);
+  bson_free(f->version);
+  mtq_argv_free(f->argv);
+  bson_free(f->description);
+  bson_free(f->developer);
+  bson_free(f->contact);
+  bson_free(f->source);
+  memset(f, 0, sizeof *f);
+}
+
+static char **argv_copy(char *const *argv) {
+  size_t n = 0;
+  while (argv && argv[n]) {
+    n++;
+  }
+  char **out = bson_malloc0((n + 1) * sizeof *out);
+  for (size_t i = 0; i < n; i++) {
+    out[i] = bson_strdup(argv[i]);
+  }
+  return out;
+}
+
+void mtq_function_copy(mtq_function_t *dst, const mtq_function_t *src) {
+  memset(dst, 0, sizeof *dst);
+  dst->name = bson_strdup(src->name);
+  dst->version = bson_strdup(src->version);
+  dst->argv = src->argv ? argv_copy(src->argv) : NULL;
+  dst->description = src->description ? bson_strdup(src->description) : NULL;
+  dst->developer = src->developer ? bson_strdup(src->developer) : NULL;
+  dst->contact = src->contact ? bson_strdup(src->contact) : NULL;
+  dst->source = src->source ? bson_strdup(src->source) : NULL;
+  dst->from_dir = src->from_dir;
+  memcpy(dst->digest, src->digest, sizeof dst->digest);
 }
 
 void mtq_worker_config_cleanup(mtq_worker_config_t *cfg) {
@@ -28,11 +66,12 @@ void mtq_worker_config_cleanup(mtq_worker_config_t *cfg) {
   mtq_config_names_free(cfg->channels, cfg->n_channels);
   mtq_config_names_free(cfg->tags, cfg->n_tags);
   for (size_t i = 0; i < cfg->n_functions; i++) {
-    bson_free(cfg->functions[i].name);
-    bson_free(cfg->functions[i].version);
-    mtq_argv_free(cfg->functions[i].argv);
+    mtq_function_cleanup(&cfg->functions[i]);
   }
   bson_free(cfg->functions);
+  bson_free(cfg->function_dir);
+  mtq_argv_free(cfg->sync_argv);
+  bson_free(cfg->source);
   memset(cfg, 0, sizeof *cfg);
 }
 
@@ -71,6 +110,29 @@ static bool worker_key(void *data, const char *sub, const char *name, const char
   }
   if (strcmp(name, "wake_port") == 0) {
     return mtq_config_int(value, 0, 65535, &cfg->wake_port, error);
+  }
+  if (strcmp(name, "function_dir") == 0) {
+    if (value[0] != '/') {
+      mtq_error_set(error, MTQ_ERR_INVALID, "'%s' is not an absolute path", value);
+      return false;
+    }
+    return mtq_config_string(&cfg->function_dir, value, error);
+  }
+  if (strcmp(name, "sync_command") == 0) {
+    char **argv = mtq_argv_split(value, error);
+    if (!argv) {
+      return false;
+    }
+    mtq_argv_free(cfg->sync_argv);
+    cfg->sync_argv = argv;
+    return true;
+  }
+  /* At least a second between cycles; a sync may take up to an hour. */
+  if (strcmp(name, "sync_interval_s") == 0) {
+    return mtq_config_int(value, 1, 24 * 3600, &cfg->sync_interval_s, error);
+  }
+  if (strcmp(name, "sync_timeout_s") == 0) {
+    return mtq_config_int(value, 1, 3600, &cfg->sync_timeout_s, error);
   }
   int64_t *ms = strcmp(name, "poll_interval_ms") == 0        ? &cfg->poll_interval_ms
                 : strcmp(name, "idle_poll_ms") == 0          ? &cfg->idle_poll_ms
@@ -126,6 +188,13 @@ static bool function_key(void *data, const char *fname, const char *name, const 
     f->argv = argv;
     return true;
   }
+  char **text = strcmp(name, "description") == 0 ? &f->description
+                : strcmp(name, "developer") == 0 ? &f->developer
+                : strcmp(name, "contact") == 0   ? &f->contact
+                                                 : NULL;
+  if (text) {
+    return mtq_config_string(text, value, error);
+  }
   mtq_error_set(error, MTQ_ERR_INVALID, "unknown key '%s' in [function %s]", name, fname);
   return false;
 }
@@ -144,6 +213,11 @@ bool mtq_worker_config_check(const mtq_worker_config_t *cfg, const char *source,
       return false;
     }
   }
+  if (cfg->sync_argv && !cfg->function_dir) {
+    mtq_error_set(error, MTQ_ERR_INVALID,
+                  "%s: [worker] sync_command needs function_dir (what it updates)", source);
+    return false;
+  }
   return true;
 }
 
@@ -158,6 +232,8 @@ bool mtq_worker_config_parse(mtq_worker_config_t *cfg, const char *text, size_t 
                              const char *source, bson_error_t *error) {
   mtq_config_section_t table[MTQ_WORKER_CONFIG_SECTIONS + 1];
   size_t n = sections(cfg, table);
+  bson_free(cfg->source);
+  cfg->source = bson_strdup(source);
   return mtq_config_parse(&cfg->base, table, n, text, len, source, error) &&
          mtq_worker_config_check(cfg, source, error);
 }
@@ -165,6 +241,8 @@ bool mtq_worker_config_parse(mtq_worker_config_t *cfg, const char *text, size_t 
 bool mtq_worker_config_load(mtq_worker_config_t *cfg, const char *path, bson_error_t *error) {
   mtq_config_section_t table[MTQ_WORKER_CONFIG_SECTIONS + 1];
   size_t n = sections(cfg, table);
+  bson_free(cfg->source);
+  cfg->source = bson_strdup(path);
   return mtq_config_load(&cfg->base, table, n, path, error) &&
          mtq_worker_config_check(cfg, path, error);
 }

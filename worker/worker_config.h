@@ -21,10 +21,17 @@
  *                                ; every poll_interval_ms
  *   metrics_interval_ms = 10000  ; how often its counters are published
  *                                ; (README, Metrics)
+ *   function_dir = /opt/mtq/functions   ; NAME/VERSION/mtq.ini (functions_dir.h)
+ *   sync_command = git -C /opt/mtq/functions pull --ff-only
+ *   sync_interval_s = 60         ; the registry's cycle, and at most one sync in it
+ *   sync_timeout_s = 120         ; a sync still running then is killed
  *
  *   [function square]            ; one section per function served
  *   version = 1
  *   command = /usr/bin/python3 /opt/mtq/square.py
+ *   description = squares x      ; description, developer, contact: for the
+ *   developer = Ada              ; registry (mtq functions), optional
+ *   contact = ada@example.com
  *
  * [coordinator] is mtqd's: skipped here. */
 #ifndef MTQ_WORKER_CONFIG_H
@@ -32,12 +39,28 @@
 
 #include "mtq.h"
 
-/* A function this worker serves, and the command that runs it. */
+/* A function this worker serves, and the command that runs it.  Every
+ * string is owned by whoever holds the struct (the config, or a function
+ * set of functions_dir.h); mtq_function_cleanup frees them. */
 typedef struct {
   char *name;
   char *version;
   char **argv; /* NULL-terminated, argv[0] is the program */
+  /* For the registry; NULL when not given. */
+  char *description;
+  char *developer;
+  char *contact;
+  /* Where it was defined: the INI file, or the version directory. */
+  char *source;
+  bool from_dir;
+  /* sha256 of the files it runs, 64 hex digits (functions_dir.h); "" until
+   * computed. */
+  char digest[65];
 } mtq_function_t;
+
+void mtq_function_cleanup(mtq_function_t *f);
+/* A deep copy of src into *dst (caller cleans up). */
+void mtq_function_copy(mtq_function_t *dst, const mtq_function_t *src);
 
 typedef struct {
   mtq_config_t base; /* [database], [security] */
@@ -57,6 +80,12 @@ typedef struct {
   size_t n_tags;
   mtq_function_t *functions;
   size_t n_functions;
+  /* The function registry (functions_dir.h, sync.c). */
+  char *function_dir;   /* NULL: functions come from the INI alone */
+  char **sync_argv;     /* NULL: no sync command */
+  int64_t sync_interval_s;
+  int64_t sync_timeout_s;
+  char *source;         /* the file the config was read from */
 } mtq_worker_config_t;
 
 /* Fills *cfg with defaults (no channels, no functions, concurrency = cores,
@@ -70,7 +99,8 @@ void mtq_worker_config_cleanup(mtq_worker_config_t *cfg);
  * MTQ_WORKER_CONFIG_SECTIONS entries to out. */
 #define MTQ_WORKER_CONFIG_SECTIONS 2
 void mtq_worker_config_sections(mtq_worker_config_t *cfg, mtq_config_section_t *out);
-/* After a parse: every [function NAME] has a command. */
+/* After a parse: every [function NAME] has a command, and sync_command
+ * comes with a function_dir. */
 bool mtq_worker_config_check(const mtq_worker_config_t *cfg, const char *source,
                              bson_error_t *error);
 

@@ -6,6 +6,8 @@
  *   heartbeat.c  the whoami document
  *   wake.c       the wake-up socket (UDP datagrams from producers and mtqd)
  *   metrics.c    what it counts of its tasks (published by runtime/publish.c)
+ *   registry.c   what it serves kept current: rescans, syncs (sync.c), the
+ *                function registry (functions_dir.h)
  *
  * Threading rule: every field of mtq_worker_t belongs to the loop thread,
  * except those marked "immutable", which thread-pool work may read, and the
@@ -17,15 +19,16 @@
 #include <uv.h>
 
 #include "duty.h"
+#include "functions_dir.h"
 #include "hostinfo.h"
 #include "mtq.h"
 #include "publish.h"
 #include "runner.h"
 #include "worker.h"
 
-/* Threads beyond one per task slot: poll, heartbeat, renewal, metrics and
- * spare. */
-#define MTQ_WORKER_EXTRA_THREADS 5
+/* Threads beyond one per task slot: poll, heartbeat, renewal, metrics, the
+ * function registry and spare. */
+#define MTQ_WORKER_EXTRA_THREADS 6
 /* A poll reads a few candidates per free slot, since other workers may win
  * some of them, but never more than this. */
 #define MTQ_WORKER_POLL_PER_SLOT 4
@@ -46,6 +49,7 @@ typedef enum {
 } mtq_worker_phase_t;
 
 typedef struct mtq__job mtq__job_t;
+typedef struct mtq__registry mtq__registry_t;
 
 /* One lease to renew, as the renewal duty's work sees it. */
 typedef struct {
@@ -66,7 +70,15 @@ struct mtq_worker {
   char host[256];                 /* immutable */
   int32_t pid;                    /* immutable */
   int64_t started_at_ms;          /* immutable */
-  mtq_func_ref_t *served;         /* immutable: the functions of cfg, for polls */
+  /* What it serves now (loop): replaced by the registry's rescans, and
+   * fns_gen counts the replacements.  A poll works on poll_fns, the set it
+   * began with (a reference), and poll_gen is the generation its memos
+   * were made for. */
+  mtq_fnset_t *fns;
+  uint64_t fns_gen;
+  mtq_fnset_t *poll_fns;
+  uint64_t poll_gen;
+  mtq__registry_t *registry;
   /* "to.<id>": copies of redundant tasks that mtqd addressed to this worker
    * (polled first: they are often waited on); "" when the id is too long. */
   char direct[MTQ_NAME_MAX + 1];  /* immutable */
@@ -218,6 +230,15 @@ void mtq__metrics_task(mtq_worker_t *w, const mtq_task_t *task, mtq__task_event_
                        int64_t run_ms);
 /* Sets up w->publisher (started with the heartbeat, closed with it). */
 void mtq__metrics_init(mtq_worker_t *w);
+/* registry.c: the functions it serves, kept current.  new loads them
+ * (w->fns; problems are logged) and prepares the duty; start arms its
+ * first cycle; busy: its work is in the thread pool; close stops it
+ * (killing a sync that runs); destroy after the loop has returned. */
+mtq__registry_t *mtq__registry_new(mtq_worker_t *w);
+void mtq__registry_start(mtq__registry_t *r);
+bool mtq__registry_busy(const mtq__registry_t *r);
+void mtq__registry_close(mtq__registry_t *r);
+void mtq__registry_destroy(mtq__registry_t *r);
 
 /* The whoami document of this worker as it is now (host figures aside),
  * state as given; w is initialised by the caller. */

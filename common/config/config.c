@@ -26,6 +26,11 @@ typedef struct {
   const char *source;
   bson_error_t *error;
   bool failed;
+  /* The first refused entry, for a message that names its line once
+   * inih has said which line it was. */
+  char failed_section[64];
+  char failed_key[64];
+  char failed_why[sizeof(((bson_error_t *)0)->message)];
   int require_signature; /* -1 until the file sets it: its default depends on keys */
 } parse_state_t;
 
@@ -273,6 +278,9 @@ static int on_entry(void *user, const char *section, const char *name, const cha
   if (!ok) {
     /* Keep the first error only: inih goes on after a failed entry. */
     st->failed = true;
+    bson_strncpy(st->failed_section, section, sizeof st->failed_section);
+    bson_strncpy(st->failed_key, name, sizeof st->failed_key);
+    bson_strncpy(st->failed_why, err.message, sizeof st->failed_why);
     mtq_error_set(st->error, MTQ_ERR_INVALID, "%s: [%s] %s: %s", st->source, section, name,
                   err.message);
     return 0;
@@ -422,13 +430,23 @@ bool mtq_config_parse(mtq_config_t *cfg, const mtq_config_section_t *sections, s
     mtq_error_set(error, MTQ_ERR_INVALID, "%s: contains a NUL byte", source);
     return false;
   }
-  parse_state_t st = {cfg, sections, n, source, error, false, -1};
+  parse_state_t st = {.cfg = cfg,
+                      .sections = sections,
+                      .n_sections = n,
+                      .source = source,
+                      .error = error,
+                      .require_signature = -1};
   if (!check_lines(&st, copy, error)) {
     bson_free(copy);
     return false;
   }
   int rc = ini_parse_string(copy, on_entry, &st);
   bool ok = !st.failed;
+  if (st.failed && rc > 0) {
+    /* inih returns the line of the first entry a handler refused. */
+    mtq_error_set(error, MTQ_ERR_INVALID, "%s:%d: [%s] %s: %s", source, rc, st.failed_section,
+                  st.failed_key, st.failed_why);
+  }
   if (ok && rc != 0) {
     mtq_error_set(error, MTQ_ERR_INVALID, "%s:%d: syntax error (expected [section] or key = value)",
                   source, rc);

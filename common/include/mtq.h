@@ -5,6 +5,7 @@
 #include "mtq_client.h"
 #include "mtq_config.h"
 #include "mtq_error.h"
+#include "mtq_function.h"
 #include "mtq_log.h"
 #include "mtq_perf.h"
 #include "mtq_schedule.h"

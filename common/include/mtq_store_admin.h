@@ -6,6 +6,7 @@
 #define MTQ_STORE_ADMIN_H
 
 #include "mtq_flow.h"
+#include "mtq_function.h"
 #include "mtq_perf.h"
 #include "mtq_schedule.h"
 #include "mtq_store.h"
@@ -63,6 +64,16 @@ bool mtq_store_backlog(mtq_store_t *store, const char *channel, int64_t *n, bson
  * it serves func (any version when version is NULL) on channel. */
 bool mtq_store_function_served(mtq_store_t *store, const char *channel, const char *func,
                                const char *version, bool *served, bson_error_t *error);
+
+/* --- the function registry (functions.c; schemas/function.schema.json) ------- */
+
+/* The registry as `mtq functions` and the dashboard show it, into out
+ * (initialised by the call; caller destroys): {"functions": [...]}, one
+ * entry per function version with its workers (live ones marked) and, while
+ * no live worker serves it, who wants it and why it is missing
+ * (mtq_function_registry in mtq_function.h says every field).  Reads the
+ * functions and whoami collections, both small: a few documents per worker. */
+bool mtq_store_functions(mtq_store_t *store, bson_t *out, bson_error_t *error);
 
 /* --- schedules (schedules.c; schemas/schedule.schema.json) ------------------- */
 

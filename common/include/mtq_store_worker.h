@@ -4,6 +4,7 @@
 #ifndef MTQ_STORE_WORKER_H
 #define MTQ_STORE_WORKER_H
 
+#include "mtq_function.h"
 #include "mtq_store.h"
 
 /* What one poller remembers of a channel between polls: which lanes were
@@ -130,6 +131,29 @@ size_t mtq_store_end_many(mtq_store_t *store, mtq_end_t *ends, size_t n);
  * polling its lanes, and polls them when a seq moved (README, "Wake-ups"). */
 bool mtq_store_channel_seqs(mtq_store_t *store, const char *const *names, size_t n,
                             int64_t *seqs, bson_error_t *error);
+
+/* The tasks of a channel that none of the given function versions would
+ * take: mtq_store_poll with the opposite filter (the same lanes, pages and
+ * bounds, no memo), so that a worker with a function directory learns
+ * which versions tasks want that nobody serves (worker/sync.c).  It is not
+ * claimed; it costs what one poll finding nothing costs, and the worker
+ * asks it once per sync_interval_s. */
+bool mtq_store_poll_unserved(mtq_store_t *store, const char *channel,
+                             const mtq_func_ref_t *served, size_t n_served, size_t limit,
+                             const char *by, mtq_task_list_t *out, bson_error_t *error);
+
+/* The function registry's documents of one worker (worker NULL: of every
+ * worker), appended to out.  Documents that do not read are skipped. */
+bool mtq_store_function_records(mtq_store_t *store, const char *worker,
+                                mtq_function_record_list_t *out, bson_error_t *error);
+/* Writes one document of the registry (borrowed), replacing the one of its
+ * _id.  Only its worker writes it, so the read-then-write of FerretDB's
+ * update loses nothing. */
+bool mtq_store_function_record_put(mtq_store_t *store, const mtq_function_record_t *r,
+                                   bson_error_t *error);
+/* Removes the document NAME@VERSION/WORKER (no error when it is gone). */
+bool mtq_store_function_record_delete(mtq_store_t *store, const char *name, const char *version,
+                                      const char *worker, bson_error_t *error);
 
 /* Upserts the worker's whoami document (borrowed). */
 bool mtq_store_heartbeat(mtq_store_t *store, const mtq_whoami_t *whoami, bson_error_t *error);

@@ -13,6 +13,7 @@ typedef struct {
   mongoc_client_t *client;
   const char *channel;
   const bson_t *served;
+  bool exclude; /* the tasks of none of served (mtq_store_poll_unserved) */
   bool sort; /* MongoDB: the server sorts by created_at */
   const char *by;
   mtq_poll_memo_t *memo;
@@ -27,7 +28,7 @@ static bool poll_coll(poll_t *pl, int32_t p, bool moved, const char *seg, size_t
   bson_t *filter = BCON_NEW("status", BCON_UTF8("queued"), "is_enable", BCON_BOOL(true),
                             "priority", BCON_INT32(p));
   if (!bson_empty(pl->served)) {
-    BSON_APPEND_ARRAY(filter, "$or", pl->served);
+    BSON_APPEND_ARRAY(filter, pl->exclude ? "$nor" : "$or", pl->served);
   }
   /* On FerretDB a sort makes the server read the whole collection; without
    * one it stops after `limit` matches, and rows come back in insertion
@@ -201,9 +202,9 @@ static bool poll_priority(poll_t *pl, int32_t p, size_t limit, mtq_task_list_t *
   return ok;
 }
 
-bool mtq_store_poll(mtq_store_t *store, const char *channel, const mtq_func_ref_t *funcs,
-                    size_t n_funcs, size_t limit, mtq_poll_memo_t *memo, const char *by,
-                    mtq_task_list_t *out, bson_error_t *error) {
+static bool poll_lanes(mtq_store_t *store, const char *channel, const mtq_func_ref_t *funcs,
+                       size_t n_funcs, bool exclude, size_t limit, mtq_poll_memo_t *memo,
+                       const char *by, mtq_task_list_t *out, bson_error_t *error) {
   /* [{func: f, version: v}, ...]: the functions this worker serves. */
   bson_t served = BSON_INITIALIZER;
   for (size_t i = 0; i < n_funcs; i++) {
@@ -220,8 +221,8 @@ bool mtq_store_poll(mtq_store_t *store, const char *channel, const mtq_func_ref_
   int kind = mtq__server_kind(store, client, error);
   bool ok = kind != 0;
   size_t start = out->n;
-  poll_t pl = {store, client, channel, &served, kind == MTQ__SERVER_MONGODB, by, memo,
-               memo ? mtq_now_ms() : 0};
+  poll_t pl = {store,  client, channel, &served, exclude, kind == MTQ__SERVER_MONGODB,
+               by,     memo,   memo ? mtq_now_ms() : 0};
   if (memo) {
     memo->partial = false;
   }
@@ -234,6 +235,18 @@ bool mtq_store_poll(mtq_store_t *store, const char *channel, const mtq_func_ref_
   mtq__store_push(store, client);
   bson_destroy(&served);
   return ok;
+}
+
+bool mtq_store_poll(mtq_store_t *store, const char *channel, const mtq_func_ref_t *funcs,
+                    size_t n_funcs, size_t limit, mtq_poll_memo_t *memo, const char *by,
+                    mtq_task_list_t *out, bson_error_t *error) {
+  return poll_lanes(store, channel, funcs, n_funcs, false, limit, memo, by, out, error);
+}
+
+bool mtq_store_poll_unserved(mtq_store_t *store, const char *channel,
+                             const mtq_func_ref_t *served, size_t n_served, size_t limit,
+                             const char *by, mtq_task_list_t *out, bson_error_t *error) {
+  return poll_lanes(store, channel, served, n_served, true, limit, NULL, by, out, error);
 }
 
 /* --- the claim and the lease ------------------------------------------- */
