@@ -221,16 +221,17 @@ bool mtq_worker_config_check(const mtq_worker_config_t *cfg, const char *source,
   return true;
 }
 
-/* The worker's table: its own sections, and mtqd's skipped. */
+/* The worker's table: its own sections, and mtqd's and mtq-web's skipped. */
 static size_t sections(mtq_worker_config_t *cfg, mtq_config_section_t *out) {
   mtq_worker_config_sections(cfg, out);
   out[MTQ_WORKER_CONFIG_SECTIONS] = (mtq_config_section_t){"coordinator", NULL, NULL, NULL};
-  return MTQ_WORKER_CONFIG_SECTIONS + 1;
+  out[MTQ_WORKER_CONFIG_SECTIONS + 1] = (mtq_config_section_t){"web", NULL, NULL, NULL};
+  return MTQ_WORKER_CONFIG_SECTIONS + 2;
 }
 
 bool mtq_worker_config_parse(mtq_worker_config_t *cfg, const char *text, size_t len,
                              const char *source, bson_error_t *error) {
-  mtq_config_section_t table[MTQ_WORKER_CONFIG_SECTIONS + 1];
+  mtq_config_section_t table[MTQ_WORKER_CONFIG_SECTIONS + 2];
   size_t n = sections(cfg, table);
   bson_free(cfg->source);
   cfg->source = bson_strdup(source);
@@ -239,7 +240,7 @@ bool mtq_worker_config_parse(mtq_worker_config_t *cfg, const char *text, size_t 
 }
 
 bool mtq_worker_config_load(mtq_worker_config_t *cfg, const char *path, bson_error_t *error) {
-  mtq_config_section_t table[MTQ_WORKER_CONFIG_SECTIONS + 1];
+  mtq_config_section_t table[MTQ_WORKER_CONFIG_SECTIONS + 2];
   size_t n = sections(cfg, table);
   bson_free(cfg->source);
   cfg->source = bson_strdup(path);
