@@ -61,7 +61,7 @@ class Dashboard:
     def wait_view(self, name, what=None, timeout=20):
         def fresh():
             v = self.view()
-            if v and v[0] == "login" and v[1] == "login":
+            if v and v[0] == "login" and v[1] == "login" and not v[2]:
                 self.login()
                 return False
             return v and v[0] == name and v[1] == "yes" and not v[2]
@@ -113,22 +113,40 @@ class Dashboard:
 
 # --- the checks ---------------------------------------------------------------------
 
-def check_overview(d, facts, out):
-    d.open("#/", "overview")
+def shown_counts(d):
     shown = d.b.js("return Array.from(document.querySelectorAll('#counts td[data-channel]'))"
                    ".map(c => [c.dataset.channel, c.dataset.state, c.textContent.trim()])")
-    stats = facts["stats"]
     seen = {}
     for ch, state, text in shown:
         expect(re.fullmatch(r"\d+", text), "overview: count %s/%s is '%s'" % (ch, state, text))
         seen[(ch, state)] = int(text)
+    return seen
+
+
+def count_mismatches(seen, stats):
+    bad = []
     for ch, counts in stats.items():
         for state, n in counts.items():
-            expect((ch, state) in seen, "overview: no count for channel %s, state %s" % (ch, state))
-            expect(seen[(ch, state)] == n, "overview: channel %s %s shows %d, mtq stats --json says %d"
-                   % (ch, state, seen[(ch, state)], n))
+            if seen.get((ch, state)) != n:
+                bad.append("channel %s %s shows %s, mtq stats --json says %d"
+                           % (ch, state, seen.get((ch, state), "nothing"), n))
     for (ch, state) in seen:
-        expect(state in stats.get(ch, {}), "overview shows %s/%s, which mtq stats lacks" % (ch, state))
+        if state not in stats.get(ch, {}):
+            bad.append("it shows %s/%s, which mtq stats --json lacks" % (ch, state))
+    return bad
+
+
+def check_overview(d, facts, out):
+    d.open("#/", "overview")
+    stats = facts["stats"]
+    # mtq-web counts every stats_interval_s and the page redraws every 5 s:
+    # the counts may need a redraw to catch up with what the CLI read.
+    try:
+        d.b.wait(lambda: not count_mismatches(shown_counts(d), stats),
+                 "the overview's counts to equal mtq stats --json", 20)
+    except Timeout:
+        raise Check("overview: %s" % "; ".join(count_mismatches(shown_counts(d), stats)))
+    seen = shown_counts(d)
     log("ok: overview shows %d counts over %d channels, each equal to mtq stats --json"
         % (len(seen), len(stats)))
     # The chart: bars of the tasks that ended, the sums in its legend.
@@ -329,6 +347,34 @@ def check_functions(d):
                                      else "%d functions" % len(d.b.find_all("#functions tr[data-func]"))))
 
 
+def check_reader(d, facts, args):
+    """As the read role: no action button, and an action sent anyway is refused."""
+    d.open("#/tasks?func=%s" % facts["unserved"], "tasks")
+    d.b.find("#logout").click()
+    d.b.wait(lambda: (d.view() or [""])[0] == "login", "the login form after Log out")
+    d.user, d.password = args.reader, args.reader_password
+    d.login()
+    d.wait_view("tasks", "the task table as %s" % args.reader)
+    role = d.b.find("#who .role").text
+    expect(role == "read", "logged in as %s, the header says role %s" % (args.reader, role))
+    rows = d.rows("#tasks")
+    expect(rows, "the reader sees no task")
+    expect(not d.b.find_all("#tasks button"), "the reader is shown action buttons in the table")
+    tid = rows[0]["id"]
+    d.open("#/task/%s" % tid, "task")
+    expect(not d.b.find_all("#task-actions button[data-action]"), "the reader is shown action buttons")
+    # The server's check, not just the page's: a POST with the reader's token.
+    status = d.b.cmd("POST", "/execute/async", {"script":
+        "const done = arguments[arguments.length - 1];"
+        "fetch('api/v1/tasks/' + arguments[0] + '/disable', {method: 'POST', headers:"
+        " {'X-CSRF-Token': MTQ.session.csrf, 'Content-Type': 'application/json'}, body: '{}'})"
+        ".then(r => r.json().then(j => done([r.status, j.error || ''])))"
+        ".catch(e => done([0, String(e)]))", "args": [tid]})
+    expect(status[0] == 403, "a disable sent by the reader got %s" % status)
+    log("ok: as %s (read): no action buttons; a disable sent anyway: %d %s"
+        % (args.reader, status[0], status[1]))
+
+
 def console_problems(b):
     """Script errors and CSP refusals in the browser's console."""
     bad = []
@@ -359,6 +405,20 @@ def screenshots_only(d, directory):
         d.shot(directory, "flow")
 
 
+def run_checks(d, args):
+    with open(args.facts) as f:
+        facts = json.load(f)
+    check_overview(d, facts, args.out)
+    check_tasks(d, facts, args.out)
+    check_task(d, facts, args.out)
+    check_actions(d, facts, args)
+    check_workers(d, facts, args.out)
+    check_flows(d, facts, args.out)
+    check_functions(d)
+    if args.reader:
+        check_reader(d, facts, args)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--url", required=True)
@@ -369,6 +429,8 @@ def main():
     ap.add_argument("--uri")
     ap.add_argument("--user")
     ap.add_argument("--password")
+    ap.add_argument("--reader", help="a user of the read role, checked last")
+    ap.add_argument("--reader-password")
     ap.add_argument("--log", help="chromedriver's log file")
     args = ap.parse_args()
     if not args.screenshots and not (args.facts and args.mtq and args.uri):
@@ -379,20 +441,20 @@ def main():
     try:
         with Browser(log_path=args.log) as b:
             d = Dashboard(b, args.url, args.user, args.password)
-            if args.screenshots:
-                screenshots_only(d, args.screenshots)
-            else:
-                with open(args.facts) as f:
-                    facts = json.load(f)
-                check_overview(d, facts, args.out)
-                check_tasks(d, facts, args.out)
-                check_task(d, facts, args.out)
-                check_actions(d, facts, args)
-                check_workers(d, facts, args.out)
-                check_flows(d, facts, args.out)
-                check_functions(d)
-            bad = console_problems(b)
-            expect(not bad, "the browser's console: %s" % bad)
+            try:
+                if args.screenshots:
+                    screenshots_only(d, args.screenshots)
+                else:
+                    run_checks(d, args)
+                bad = console_problems(b)
+                expect(not bad, "the browser's console: %s" % bad)
+            except (Check, Timeout, WebDriverError):
+                if args.out:  # what the page showed when it failed
+                    try:
+                        b.screenshot(os.path.join(args.out, "failure.png"))
+                    except (OSError, WebDriverError):
+                        pass
+                raise
     except (Check, Timeout, WebDriverError) as e:
         print("[dashboard] FAIL: %s" % e, file=sys.stderr, flush=True)
         return 1

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC1010 # "done" is a task status here, not a keyword
+# test_browser.sh - the dashboard (web/assets/) in headless Chromium against
+# a real mtq-web over the real database, with real tasks:
+#   1. the database, mtqd, two workers (w1 on channel default; w2 on other,
+#      where it runs signed tasks only, so unsigned ones end failed) and a
+#      third worker killed with SIGKILL, which mtqd marks lost;
+#   2. tasks that end done, dead (fail.sh, 2 attempts) and failed (unsigned),
+#      one delayed an hour, one running for the whole test, three queued for
+#      a version no worker serves, and a flow (prep, a 4-shard step and
+#      another after it, a merge after both), all settled before the pages;
+#   3. mtq-web on a free loopback port with a users file (an operator and a
+#      reader), then tests/browser/dashboard.py, which logs in through the
+#      form and checks each page against what the shell read with the CLI
+#      (the overview's counts equal `mtq stats --json`), disables a queued
+#      task and sets a priority with the buttons (seen in the page and in
+#      `mtq show`, the actor in its history), sees a refused action's
+#      message, and saves a screenshot of each page;
+#   4. as the reader, no action button is shown and an action is refused.
+# MTQ_DOCS_SCREENSHOTS=DIR also writes the PNGs kept in docs/ there.
+# Timing: every wait is for a condition (60 s at most for what takes
+# seconds); Chromium's start is a few seconds; the whole takes about 40 s.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
+mtq_setup 27920 150
+
+MTQ_WEB="${MTQ_WEB_BIN:-$MTQ_BUILD/web/mtq-web}"
+PY=/usr/bin/python3
+[[ -x "$MTQ_WEB" ]] || fail "$MTQ_WEB is missing: build the project first"
+for b in /usr/bin/chromium /usr/bin/chromedriver "$PY"; do
+  [[ -x "$b" ]] || fail "$b is missing (Debian packages chromium, chromium-driver, python3: deploy/setup.sh)"
+done
+
+worker_function shard "/bin/sh $FN/shard.sh"
+worker_function slowecho "/bin/sh $FN/slowecho.sh"
+start_mtqd
+umask 077
+head -c 48 /dev/urandom | base64 >"$TMP/k1.key"
+umask 022
+start_worker w1 2
+start_worker w2 2 "channels = other" "" "[security]" "keys = k1:$TMP/k1.key"
+start_worker w3 1
+crash_worker w3
+
+# --- 2. tasks --------------------------------------------------------------------------
+ids() { local i; for ((i = 0; i < $1; i++)); do enqueue "${@:2}" || return 1; done; }
+mapfile -t done_ids < <(ids 6 --func echo --args '{"n": 1}')
+mapfile -t dead_ids < <(ids 2 --func fail --max-attempts 2 --backoff 0.2)
+other() { cli enqueue --channel other --func echo "$@"; }
+good="$(MTQ_SIGN_KEYS="k1:$TMP/k1.key" other --args '{"signed": true}')" || fail "signed enqueue"
+failed_ids=("$(other --args '{"signed": false}')" "$(other --args '{"signed": false}')")
+delayed="$(enqueue --func echo --delay 3600)" || fail "delayed enqueue"
+running="$(enqueue --func slowecho --args '{"sleep": 300}' --priority 3)" || fail "enqueue slowecho"
+# A function no worker serves (--force): these stay queued.
+mapfile -t queued_ids < <(ids 3 --func report --force --priority 1 --args '{"month": 11}')
+((${#done_ids[@]} == 6 && ${#dead_ids[@]} == 2 && ${#queued_ids[@]} == 3)) || fail "enqueue failed"
+cat >"$TMP/flow.json" <<'EOF'
+{"name": "nightly", "channel": "default", "steps": [
+  {"name": "prep", "func": "echo", "args": {"day": "2026-12-04"}},
+  {"name": "predict", "func": "shard", "after": "prep", "shards": 4},
+  {"name": "check", "func": "echo", "after": "prep"},
+  {"name": "merge", "func": "echo", "after": ["predict", "check"]}]}
+EOF
+flow="$(cli flow submit "$TMP/flow.json")" || fail "flow submit"
+flow_is() { [[ "$(cli --json flow show "$1" | jget status)" == "$2" ]]; }
+
+wait_until 60 flow_is "$flow" done || fail "the flow did not end done: $(cli flow show "$flow")"
+for id in "${done_ids[@]}" "$good"; do
+  wait_until 30 status_is "$id" done || fail "task $id is $(task_status "$id")"
+done
+for id in "${dead_ids[@]}"; do wait_until 30 status_is "$id" dead || fail "task $id is $(task_status "$id")"; done
+for id in "${failed_ids[@]}"; do wait_until 30 status_is "$id" failed || fail "task $id is $(task_status "$id")"; done
+wait_until 30 status_is "$running" running || fail "the slow task is $(task_status "$running")"
+wait_until 30 worker_state_is w3 lost || fail "w3 was not marked lost"
+log "tasks settled: 13 done and 2 dead on default, 1 done and 2 failed on other, a flow done; w3 lost"
+
+# --- 3. mtq-web and the browser ----------------------------------------------------------
+hash_pw() { printf '%s\n' "$1" | "$MTQ_WEB" --hash-password; }
+umask 077
+{
+  printf 'op:operator:%s\n' "$(hash_pw op-secret-1)"
+  printf 'viewer:read:%s\n' "$(hash_pw viewer-secret-1)"
+} >"$TMP/web-users"
+umask 022
+WEB_PORT=""
+for ((p = PORT + 25; p < PORT + 45; p++)); do
+  port_open "$p" || { WEB_PORT="$p"; break; }
+done
+[[ -n "$WEB_PORT" ]] || fail "no free port for mtq-web"
+cat >"$TMP/web.ini" <<EOF
+[database]
+uri = $URI
+
+[web]
+listen = 127.0.0.1:$WEB_PORT
+users_file = $TMP/web-users
+stats_interval_s = 1
+EOF
+"$MTQ_WEB" --config "$TMP/web.ini" </dev/null >>"$TMP/web.log" 2>&1 &
+WEB_PID=$!
+MTQ__PIDS=("$WEB_PID" "${MTQ__PIDS[@]}")
+MTQ__NAME[$WEB_PID]="mtq-web"
+web_up() { alive "$WEB_PID" && port_open "$WEB_PORT"; }
+wait_until 30 web_up || fail "mtq-web did not listen on $WEB_PORT: $(tail -n 5 "$TMP/web.log")"
+WEB="http://127.0.0.1:$WEB_PORT/"
+log "mtq-web on $WEB (pid $WEB_PID)"
+
+# What the pages must show, as the CLI reads it.
+stats="$(cli --json stats)"
+flow_json="$(cli --json flow show "$flow")"
+steps="" edges=0
+for ((i = 0; i < $(jlen steps <<<"$flow_json"); i++)); do
+  name="$(jget "steps.$i.name" <<<"$flow_json")"
+  steps+="${steps:+, }\"$name\": {\"state\": \"$(jget "steps.$i.state" <<<"$flow_json")\","
+  steps+=" \"shards\": $(jget "steps.$i.shards" <<<"$flow_json"),"
+  steps+=" \"done\": $(jget "steps.$i.shards_done" <<<"$flow_json")}"
+  edges=$((edges + $(jlen "steps.$i.after" <<<"$flow_json")))
+done
+q() { printf '"%s"' "$1"; }
+list() { local s="" x; for x in "$@"; do s+="${s:+, }$(q "$x")"; done; printf '[%s]' "$s"; }
+cat >"$TMP/facts.json" <<EOF
+{"stats": $stats,
+ "failed": $(list "${failed_ids[@]}"), "dead": $(list "${dead_ids[@]}"),
+ "queued": $(list "${queued_ids[@]:0:1}"), "refuse": $(q "${queued_ids[1]}"),
+ "unserved": "report", "min_done": 14, "min_failed": 4,
+ "workers": ["w1", "w2"], "lost": ["w3"],
+ "flow": $(q "$flow"), "flow_steps": {$steps}, "flow_edges": $edges}
+EOF
+MTQ_KEEP+=("$TMP/facts.json")
+mkdir -p "$TMP/shots"
+timeout 90 "$PY" "$MTQ_ROOT/tests/browser/dashboard.py" --url "$WEB" --facts "$TMP/facts.json" \
+  --out "$TMP/shots" --mtq "$MTQ" --uri "$URI" --user op --password op-secret-1 \
+  --reader viewer --reader-password viewer-secret-1 --log "$TMP/chromedriver.log" || {
+  MTQ_KEEP+=("$TMP"/shots/*.png "$TMP/chromedriver.log")
+  fail "the dashboard's checks failed (its screenshots are kept with the logs)"
+}
+for page in overview tasks task workers flows flow; do
+  [[ -s "$TMP/shots/dashboard-$page.png" ]] || fail "no screenshot of the $page page"
+done
+log "dashboard.py: every page checked, 6 screenshots"
+
+# --- the PNGs of docs/ -----------------------------------------------------------------------
+if [[ -n "${MTQ_DOCS_SCREENSHOTS:-}" ]]; then
+  timeout 60 "$PY" "$MTQ_ROOT/tests/browser/dashboard.py" --url "$WEB" \
+    --screenshots "$MTQ_DOCS_SCREENSHOTS" --user op --password op-secret-1 ||
+    fail "the screenshots for docs/ failed"
+  log "screenshots for docs/ written to $MTQ_DOCS_SCREENSHOTS"
+fi
