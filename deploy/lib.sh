@@ -40,7 +40,8 @@ MTQ_BUILD="${MTQ_BUILD_DIR:-$MTQ_ROOT/build}"
 # for the zones that schedules name (common/model/tz.c reads its files).
 MTQ_BUILD_DEPS=(cmake ninja-build gcc pkg-config libmongoc-dev libbson-dev
                 libuv1-dev libcmocka-dev libinih-dev libssl-dev clang libclang-rt-14-dev
-                python3-pymongo python3-jsonschema tzdata)
+                python3-pymongo python3-jsonschema tzdata libmicrohttpd-dev libargon2-dev
+                curl openssl)
 
 log()  { printf '[mtq] %s\n' "$*" >&2; }
 warn() { printf '[mtq] warning: %s\n' "$*" >&2; }

@@ -68,6 +68,7 @@ mtq_config_section_t mtq_coord_config_section(mtq_coord_config_t *cfg) {
 bool mtq_coord_config_load(mtq_coord_config_t *cfg, const char *path, bson_error_t *error) {
   const mtq_config_section_t table[] = {mtq_coord_config_section(cfg),
                                         {"worker", NULL, NULL, NULL},
-                                        {"function ", NULL, NULL, NULL}};
+                                        {"function ", NULL, NULL, NULL},
+                                        {"web", NULL, NULL, NULL}};
   return mtq_config_load(&cfg->base, table, sizeof table / sizeof table[0], path, error);
 }

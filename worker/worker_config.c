@@ -145,23 +145,24 @@ bool mtq_worker_config_check(const mtq_worker_config_t *cfg, const char *source,
   return true;
 }
 
-/* The worker's table: its own sections, and mtqd's skipped. */
+/* The worker's table: its own sections, and mtqd's and mtq-web's skipped. */
 static size_t sections(mtq_worker_config_t *cfg, mtq_config_section_t *out) {
   mtq_worker_config_sections(cfg, out);
   out[MTQ_WORKER_CONFIG_SECTIONS] = (mtq_config_section_t){"coordinator", NULL, NULL, NULL};
-  return MTQ_WORKER_CONFIG_SECTIONS + 1;
+  out[MTQ_WORKER_CONFIG_SECTIONS + 1] = (mtq_config_section_t){"web", NULL, NULL, NULL};
+  return MTQ_WORKER_CONFIG_SECTIONS + 2;
 }
 
 bool mtq_worker_config_parse(mtq_worker_config_t *cfg, const char *text, size_t len,
                              const char *source, bson_error_t *error) {
-  mtq_config_section_t table[MTQ_WORKER_CONFIG_SECTIONS + 1];
+  mtq_config_section_t table[MTQ_WORKER_CONFIG_SECTIONS + 2];
   size_t n = sections(cfg, table);
   return mtq_config_parse(&cfg->base, table, n, text, len, source, error) &&
          mtq_worker_config_check(cfg, source, error);
 }
 
 bool mtq_worker_config_load(mtq_worker_config_t *cfg, const char *path, bson_error_t *error) {
-  mtq_config_section_t table[MTQ_WORKER_CONFIG_SECTIONS + 1];
+  mtq_config_section_t table[MTQ_WORKER_CONFIG_SECTIONS + 2];
   size_t n = sections(cfg, table);
   return mtq_config_load(&cfg->base, table, n, path, error) &&
          mtq_worker_config_check(cfg, path, error);

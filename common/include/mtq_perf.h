@@ -23,6 +23,7 @@
 typedef struct {
   char worker[MTQ_NAME_MAX + 1]; /* who held the attempt */
   char func[MTQ_NAME_MAX + 1];
+  char channel[MTQ_NAME_MAX + 1]; /* the task's; "" when the record has none */
   mtq_state_t outcome; /* the task's state after it: done, retry_wait, dead, queued, ... */
   int64_t run_ms;      /* from claim to end; -1 when unknown */
   int64_t wait_ms;     /* from runnable to claim; -1 when unknown */

@@ -59,6 +59,42 @@ bool mtq_store_stats(mtq_store_t *store, bson_t *out, bson_error_t *error);
  * itself should ask this. */
 bool mtq_store_backlog(mtq_store_t *store, const char *channel, int64_t *n, bson_error_t *error);
 
+/* --- browsing tasks (browse.c): the web view's task table ------------------ */
+
+/* The order of a page: by one key, then by _id, which breaks ties. */
+typedef enum {
+  MTQ_BROWSE_CREATED_AT, /* (created_at, _id) */
+  MTQ_BROWSE_PRIORITY,   /* (priority, _id): -priority is the order tasks run in,
+                          * highest first and, within one, oldest first (_id ascending) */
+  MTQ_BROWSE_FINISHED_AT /* (finished_at, _id): ended tasks only */
+} mtq_browse_key_t;
+
+typedef struct {
+  const char *channel;    /* NULL: every declared channel */
+  mtq_state_t state;      /* MTQ_STATE_INVALID: any; MTQ_STATE_DISABLED: is_enable false */
+  const char *func;       /* NULL: any */
+  const char *worker;     /* NULL: any */
+  const char *error_text; /* NULL: any; else a substring of `error`, any case */
+  mtq_browse_key_t key;
+  bool descending;
+  size_t limit;           /* 1..MTQ_BROWSE_LIMIT_MAX */
+  /* Keyset paging: only tasks after this position in the order. */
+  bool has_after;
+  int64_t after_value;    /* the key's value (ms, or the priority) */
+  bson_oid_t after_id;
+} mtq_browse_t;
+
+#define MTQ_BROWSE_LIMIT_MAX 500
+
+/* One page of tasks in q's order into out (initialised by the caller);
+ * *more when tasks follow it.  The position after the page is the last
+ * task's (key value, id).  Live tasks are read place by place: a lane's
+ * segments in age order, each bounded, skipped when its window cannot
+ * hold a task of the page; ended ones from `results` in one query (on
+ * FerretDB a scan of results: README, "Web dashboard"). */
+bool mtq_store_browse(mtq_store_t *store, const mtq_browse_t *q, mtq_task_list_t *out, bool *more,
+                      bson_error_t *error);
+
 /* Sets *served when some worker (live or not) has announced in whoami that
  * it serves func (any version when version is NULL) on channel. */
 bool mtq_store_function_served(mtq_store_t *store, const char *channel, const char *func,

@@ -173,6 +173,7 @@ static bool read_run(const bson_t *doc, mtq_run_t *r) {
       !copy_name(doc, "func", r->func, sizeof r->func)) {
     return false;
   }
+  copy_name(doc, "channel", r->channel, sizeof r->channel);
   bson_iter_t it;
   r->outcome = bson_iter_init_find(&it, doc, "outcome") && BSON_ITER_HOLDS_UTF8(&it)
                    ? mtq_state_parse(bson_iter_utf8(&it, NULL))
@@ -199,7 +200,7 @@ bool mtq_store_runs(mtq_store_t *store, const char *func, mtq_run_t **out, size_
    * without sorting every record itself.  perf.c orders them. */
   bson_t *filter = func ? BCON_NEW("func", BCON_UTF8(func)) : bson_new();
   bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(0), "worker", BCON_INT32(1),
-                          "func", BCON_INT32(1), "outcome", BCON_INT32(1), "run_ms",
+                          "func", BCON_INT32(1), "channel", BCON_INT32(1), "outcome", BCON_INT32(1), "run_ms",
                           BCON_INT32(1), "wait_ms", BCON_INT32(1), "at", BCON_INT32(1), "}");
   mongoc_cursor_t *cur = mongoc_collection_find_with_opts(runs, filter, opts, NULL);
   const bson_t *doc;
