@@ -37,11 +37,13 @@ MTQ_BUILD="${MTQ_BUILD_DIR:-$MTQ_ROOT/build}"
 # for the fuzz test, tests/fuzz/run.sh; python3-pymongo for the producer of
 # tests/integration/test_outside_client.sh and python3-jsonschema for
 # tests/integration/schema_check.py (both run by /usr/bin/python3); tzdata
-# for the zones that schedules name (common/model/tz.c reads its files).
+# for the zones that schedules name (common/model/tz.c reads its files);
+# chromium and chromium-driver for tests/integration/test_browser.sh, which
+# drives the dashboard in headless Chromium (tests/browser/).
 MTQ_BUILD_DEPS=(cmake ninja-build gcc pkg-config libmongoc-dev libbson-dev
                 libuv1-dev libcmocka-dev libinih-dev libssl-dev clang libclang-rt-14-dev
                 python3-pymongo python3-jsonschema tzdata libmicrohttpd-dev libargon2-dev
-                curl openssl)
+                curl openssl chromium chromium-driver)
 
 log()  { printf '[mtq] %s\n' "$*" >&2; }
 warn() { printf '[mtq] warning: %s\n' "$*" >&2; }

@@ -184,7 +184,7 @@ def check_tasks(d, facts, out):
            % (ids, sorted(facts["failed"])))
     for r in rows:
         expect(r["state"] == "failed", "tasks?state=failed: row %s is %s" % (r["id"], r["state"]))
-        expect("signature" in " ".join(r["cells"]), "row %s shows no signature error: %s"
+        expect("rejected by worker w2" in " ".join(r["cells"]), "row %s shows no refusal: %s"
                % (r["id"], r["cells"]))
     log("ok: tasks?state=failed shows the %d failed tasks, with their errors" % len(rows))
     # The form: text in the error, then the state the select sets.

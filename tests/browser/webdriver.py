@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.request
 
-ELEMENT = "element-6066-11e4-a4b3-7b8b3b6b0d6c"  # the W3C key of an element reference
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the W3C key of an element reference
 
 # Flags that work here as root, headless: without the background-networking
 # ones Chromium keeps opening connections a closed network refuses.
@@ -38,6 +38,13 @@ class Timeout(AssertionError):
 
 class WebDriverError(RuntimeError):
     pass
+
+
+def ref(value, css):
+    """The element reference in a find's answer."""
+    if not isinstance(value, dict) or ELEMENT not in value:
+        raise WebDriverError("find %s: %r" % (css, value))
+    return value[ELEMENT]
 
 
 def free_port():
@@ -70,8 +77,8 @@ class Element:
         self.b.cmd("POST", self._path("/value"), {"text": text})
 
     def find(self, css):
-        return Element(self.b, self.b.cmd("POST", self._path("/element"),
-                                          {"using": "css selector", "value": css})[ELEMENT])
+        return Element(self.b, ref(self.b.cmd("POST", self._path("/element"),
+                                              {"using": "css selector", "value": css}), css))
 
     def find_all(self, css):
         found = self.b.cmd("POST", self._path("/elements"), {"using": "css selector", "value": css})
@@ -166,7 +173,7 @@ class Browser:
         return self.cmd("POST", "/execute/sync", {"script": script, "args": list(args)})
 
     def find(self, css):
-        return Element(self, self.cmd("POST", "/element", {"using": "css selector", "value": css})[ELEMENT])
+        return Element(self, ref(self.cmd("POST", "/element", {"using": "css selector", "value": css}), css))
 
     def find_all(self, css):
         found = self.cmd("POST", "/elements", {"using": "css selector", "value": css})

@@ -190,7 +190,7 @@ window.MTQ = (function () {
     let data = null;
     try { data = await r.json(); } catch (e) { data = null; }
     if (r.status === 401 && !path.endsWith('/login')) {
-      M.session = null;
+      // Not logged in, or the session expired: the form logs in again.
       M.showLogin();
       throw new ApiError(401, (data && data.error) || 'log in first');
     }
@@ -206,24 +206,31 @@ window.MTQ = (function () {
     return !!(M.session && M.session.role === 'operator');
   };
 
+  /* loadSession(): GET /api/v1/session, which always answers: {user, role
+   * (null until logged in), csrf (for this cookie's session, anonymous
+   * too: the login POST needs it), auth (whether there are users to log in
+   * as), logged_in}. */
   M.loadSession = async function () {
     M.session = await M.get('api/v1/session');
     renderWho();
     return M.session;
   };
+  M.loggedIn = function () {
+    const s = M.session;
+    return !!(s && (s.logged_in === true || (s.logged_in === undefined && s.role)));
+  };
 
   function renderWho() {
     const who = M.clear(document.getElementById('who'));
     const s = M.session;
-    if (!s) return;
+    if (!s || !M.loggedIn()) return;
     if (s.user) who.appendChild(M.el('span', { class: 'user' }, s.user));
     who.appendChild(M.el('span', { class: 'role role-' + s.role, title: s.role === 'operator'
       ? 'may act on tasks and flows' : 'read only: no actions' }, s.role));
-    // Without authentication (auth "none") there is nothing to log out of.
-    if (s.auth && s.auth !== 'none') {
+    // Without authentication (no users) there is nothing to log out of.
+    if (s.auth === true || (typeof s.auth === 'string' && s.auth !== 'none')) {
       who.appendChild(M.el('button', { class: 'small', id: 'logout', onclick: async function () {
-        try { await M.post('api/v1/logout'); } catch (e) { /* shown by the login form */ }
-        M.session = null;
+        try { await M.post('api/v1/logout'); } catch (e) { /* the form says the rest */ }
         M.showLogin();
       } }, 'Log out'));
     }
@@ -242,6 +249,9 @@ window.MTQ = (function () {
     const form = M.el('form', { class: 'login', onsubmit: async function (ev) {
       ev.preventDefault();
       try {
+        // The CSRF token of the session this cookie names now (a new
+        // anonymous one after a logout or an expiry).
+        await M.loadSession();
         await M.api('POST', 'api/v1/login', { user: user.value, password: pass.value });
         await M.loadSession();
         M.route();

@@ -19,6 +19,6 @@
       }
       return;
     }
-    M.route();
+    if (!M.loggedIn()) M.showLogin(); else M.route();
   }());
 }(window.MTQ));
