@@ -203,7 +203,7 @@ def check_tasks(d, facts, out):
     d.b.find("#filters button[type=submit]").click()
     d.wait_view("tasks", "the table filtered by error text")
     ids = sorted(r["id"] for r in d.rows("#tasks"))
-    expect(ids == sorted(facts["dead"]), "error~'attempt 2' shows %s" % ids)
+    expect(ids == sorted(facts["dead_attempt2"]), "error~'attempt 2' shows %s" % ids)
     log("ok: the filter form: state dead, then error text, %d rows" % len(ids))
     # Sorting by priority, highest first, over every task.
     d.open("#/tasks?sort=-priority&limit=200", "tasks")
@@ -312,12 +312,33 @@ def check_workers(d, facts, out):
     d.shot(out, "workers")
 
 
-def check_flows(d, facts, out):
+def flow_status(args, fid):
+    rc, out, err = cli(args, None, "--json", "flow", "show", fid)
+    return json.loads(out).get("status") if rc == 0 else err
+
+
+def check_flows(d, facts, args):
+    out = args.out
     fid = facts["flow"]
     d.open("#/flows", "flows")
     rows = {r["id"]: r for r in d.rows("#flows")}
     expect(fid in rows and rows[fid]["state"] == "done", "flows page: flow %s is %s"
            % (fid, rows.get(fid, {}).get("state")))
+    bad = rows.get(facts["flow_failed"], {})
+    expect(bad.get("state") == "failed" and facts["flow_failed_reason"] in " ".join(bad["cells"]),
+           "flows page: the failed flow shows %s, not its reason '%s'" % (bad, facts["flow_failed_reason"]))
+    # Suspend and resume the running flow with its buttons.
+    run = facts["flow_running"]
+    for action, state in (("suspend", "suspended"), ("resume", "running")):
+        d.mark()
+        d.b.find('#flows tr[data-id="%s"] button[data-action=%s]' % (run, action)).click()
+        d.flash("ok")
+        d.wait_view("flows", "the flows page after %s" % action)
+        shown = {r["id"]: r["state"] for r in d.rows("#flows")}.get(run)
+        expect(shown == state, "after %s the flow shows %s" % (action, shown))
+        expect(flow_status(args, run) == state, "after %s mtq flow show says %s"
+               % (action, flow_status(args, run)))
+    log("ok: flows page: done, failed with its reason; Suspend then Resume of the running flow")
     d.shot(out, "flows")
     d.mark()
     d.b.find('#flows tr[data-id="%s"] td.id a' % fid).click()
@@ -391,7 +412,9 @@ def screenshots_only(d, directory):
     d.open("#/tasks", "tasks")
     d.shot(directory, "tasks")
     ids = d.rows("#tasks")
-    dead = [r["id"] for r in ids if r["state"] in ("dead", "failed")] or [r["id"] for r in ids]
+    # A task that used its attempts up shows the most: every attempt's error.
+    dead = ([r["id"] for r in ids if r["state"] == "dead"] or
+            [r["id"] for r in ids if r["state"] == "failed"] or [r["id"] for r in ids])
     if dead:
         d.open("#/task/%s" % dead[0], "task")
         d.shot(directory, "task")
@@ -401,7 +424,11 @@ def screenshots_only(d, directory):
     d.shot(directory, "flows")
     flows = d.rows("#flows")
     if flows:
-        d.open("#/flow/%s" % flows[0]["id"], "flow")
+        # The flow of most steps draws the most (column 3: steps done/total).
+        def steps(r):
+            m = re.search(r"/(\d+)", r["cells"][3])
+            return int(m.group(1)) if m else 0
+        d.open("#/flow/%s" % max(flows, key=steps)["id"], "flow")
         d.shot(directory, "flow")
 
 
@@ -413,7 +440,7 @@ def run_checks(d, args):
     check_task(d, facts, args.out)
     check_actions(d, facts, args)
     check_workers(d, facts, args.out)
-    check_flows(d, facts, args.out)
+    check_flows(d, facts, args)
     check_functions(d)
     if args.reader:
         check_reader(d, facts, args)

@@ -7,15 +7,18 @@
 #      third worker killed with SIGKILL, which mtqd marks lost;
 #   2. tasks that end done, dead (fail.sh, 2 attempts) and failed (unsigned),
 #      one delayed an hour, one running for the whole test, three queued for
-#      a version no worker serves, and a flow (prep, a 4-shard step and
-#      another after it, a merge after both), all settled before the pages;
+#      a function no worker serves, and three flows: one done (prep, a
+#      4-shard step and another after it, a merge after both), one failed (a
+#      shard fails), one running (its step waits for that function), all
+#      settled before the pages;
 #   3. mtq-web on a free loopback port with a users file (an operator and a
 #      reader), then tests/browser/dashboard.py, which logs in through the
 #      form and checks each page against what the shell read with the CLI
 #      (the overview's counts equal `mtq stats --json`), disables a queued
 #      task and sets a priority with the buttons (seen in the page and in
 #      `mtq show`, the actor in its history), sees a refused action's
-#      message, and saves a screenshot of each page;
+#      message, suspends and resumes the running flow with its buttons, and
+#      saves a screenshot of each page;
 #   4. as the reader, no action button is shown and an action is refused.
 # MTQ_DOCS_SCREENSHOTS=DIR also writes the PNGs kept in docs/ there.
 # Timing: every wait is for a condition (60 s at most for what takes
@@ -61,9 +64,27 @@ cat >"$TMP/flow.json" <<'EOF'
   {"name": "merge", "func": "echo", "after": ["predict", "check"]}]}
 EOF
 flow="$(cli flow submit "$TMP/flow.json")" || fail "flow submit"
+# Shard 1 fails its only attempt: the flow fails, its merge is skipped.
+cat >"$TMP/failing.json" <<'EOF'
+{"name": "weekly", "channel": "default", "max-attempts": 1, "steps": [
+  {"name": "predict", "func": "shard", "shards": 3, "args": {"fail": 1}},
+  {"name": "merge", "func": "echo", "after": "predict"}]}
+EOF
+failing="$(cli flow submit "$TMP/failing.json")" || fail "flow submit (failing)"
+# A step of the function no worker serves: this flow runs for the whole test.
+cat >"$TMP/running.json" <<'EOF'
+{"name": "monthly", "channel": "default", "steps": [
+  {"name": "extract", "func": "report", "force": true, "args": {"month": 12}},
+  {"name": "publish", "func": "echo", "after": "extract"}]}
+EOF
+running_flow="$(cli flow submit "$TMP/running.json")" || fail "flow submit (running)"
 flow_is() { [[ "$(cli --json flow show "$1" | jget status)" == "$2" ]]; }
+step_is() { [[ "$(cli --json flow show "$1" | jget "steps.$2.state")" == "$3" ]]; }
 
 wait_until 60 flow_is "$flow" done || fail "the flow did not end done: $(cli flow show "$flow")"
+wait_until 60 flow_is "$failing" failed || fail "the failing flow is: $(cli flow show "$failing")"
+wait_until 60 step_is "$running_flow" 0 running || fail "the running flow: $(cli flow show "$running_flow")"
+shard_dead="$(cli --json flow show "$failing" | jget steps.0.tasks.1)"
 for id in "${done_ids[@]}" "$good"; do
   wait_until 30 status_is "$id" done || fail "task $id is $(task_status "$id")"
 done
@@ -71,7 +92,8 @@ for id in "${dead_ids[@]}"; do wait_until 30 status_is "$id" dead || fail "task 
 for id in "${failed_ids[@]}"; do wait_until 30 status_is "$id" failed || fail "task $id is $(task_status "$id")"; done
 wait_until 30 status_is "$running" running || fail "the slow task is $(task_status "$running")"
 wait_until 30 worker_state_is w3 lost || fail "w3 was not marked lost"
-log "tasks settled: 13 done and 2 dead on default, 1 done and 2 failed on other, a flow done; w3 lost"
+wait_until 30 status_is "$shard_dead" dead || fail "the failing shard is $(task_status "$shard_dead")"
+log "tasks settled: 15 done and 3 dead on default, 1 done and 2 failed on other; flows done, failed, running; w3 lost"
 
 # --- 3. mtq-web and the browser ----------------------------------------------------------
 hash_pw() { printf '%s\n' "$1" | "$MTQ_WEB" --hash-password; }
@@ -119,11 +141,14 @@ q() { printf '"%s"' "$1"; }
 list() { local s="" x; for x in "$@"; do s+="${s:+, }$(q "$x")"; done; printf '[%s]' "$s"; }
 cat >"$TMP/facts.json" <<EOF
 {"stats": $stats,
- "failed": $(list "${failed_ids[@]}"), "dead": $(list "${dead_ids[@]}"),
+ "failed": $(list "${failed_ids[@]}"), "dead": $(list "${dead_ids[@]}" "$shard_dead"),
+ "dead_attempt2": $(list "${dead_ids[@]}"),
  "queued": $(list "${queued_ids[@]:0:1}"), "refuse": $(q "${queued_ids[1]}"),
  "unserved": "report", "min_done": 14, "min_failed": 4,
  "workers": ["w1", "w2"], "lost": ["w3"],
- "flow": $(q "$flow"), "flow_steps": {$steps}, "flow_edges": $edges}
+ "flow": $(q "$flow"), "flow_steps": {$steps}, "flow_edges": $edges,
+ "flow_failed": $(q "$failing"), "flow_failed_reason": $(q "$(cli --json flow show "$failing" | jget reason)"),
+ "flow_running": $(q "$running_flow")}
 EOF
 MTQ_KEEP+=("$TMP/facts.json")
 mkdir -p "$TMP/shots"

@@ -67,6 +67,8 @@
     });
     // A flow's events name the step they are about (none: the flow itself).
     const steps = list.some(function (e) { return 'step' in e; });
+    // A flow's events have no attempt: no column of dashes.
+    const attempts = list.some(function (e) { return e.attempt !== undefined && e.attempt !== null; });
     const rows = list.map(function (e) {
       return M.el('tr', { 'data-to': e.to, 'data-by': e.by },
         M.timeCell(e.at),
@@ -74,13 +76,14 @@
         M.el('td', null, e.from ? M.badge(e.from) : '–'),
         M.el('td', null, e.to ? M.badge(e.to) : '–'),
         M.el('td', { class: 'by' }, e.by || '–'),
-        M.el('td', { class: 'n' }, M.num(e.attempt)),
+        attempts ? M.el('td', { class: 'n' }, M.num(e.attempt)) : null,
         M.el('td', { class: 'why' }, e.why || ''));
     });
     if (!rows.length) {
       rows.push(M.el('tr', null, M.el('td', { colspan: 6, class: 'dim' }, 'No event recorded.')));
     }
-    const head = ['at', 'from', 'to', 'by', { text: 'attempt', class: 'n' }, 'why'];
+    const head = ['at', 'from', 'to', 'by'].concat(attempts ? [{ text: 'attempt', class: 'n' }] : [],
+      ['why']);
     if (steps) head.splice(1, 0, 'step');
     return M.table(head, rows, { class: 'history', id: id || 'history' });
   };

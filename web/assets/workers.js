@@ -84,7 +84,8 @@
           M.el('td', null, (w.channels || []).join(', ')),
           M.el('td', { class: 'funcs' }, funcs(w)),
           M.el('td', { class: 'time', title: M.fmtTime(w.started_at) + ' UTC' },
-            M.ago(w.started_at).replace(' ago', '')));
+            // Up only while it heartbeats: a lost or stopped one is not.
+            lost || w.state !== 'running' ? '–' : M.ago(w.started_at).replace(' ago', '')));
       }
       cells.push(M.el('td', { class: 'time', title: M.fmtTime(w.last_seen) + ' UTC' },
         M.ago(w.last_seen)), M.el('td', { class: 'score' }, M.score(w.perf),
