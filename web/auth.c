@@ -69,7 +69,6 @@ bool mtq_web_users_parse(const char *text, size_t len, const char *source, mtq_w
   out->items = NULL;
   out->n = 0;
   char *copy = bson_strndup(text, len);
-  char *save = NULL;
   int lineno = 0;
   bool ok = true;
   size_t cap = 0;
@@ -102,7 +101,6 @@ bool mtq_web_users_parse(const char *text, size_t len, const char *source, mtq_w
     }
     line = nl ? nl + 1 : NULL;
   }
-  (void)save;
   if (ok && out->n == 0) {
     mtq_error_set(error, MTQ_ERR_INVALID, "%s: no users", source);
     ok = false;
@@ -168,11 +166,11 @@ bool mtq_web_password_verify(const char *encoded, const char *password, size_t l
 
 const mtq_web_user_t *mtq_web_users_check(const mtq_web_users_t *users, const char *name,
                                           const char *password, size_t password_len) {
-  /* A valid hash of a password nobody has (random salt, made once), so that
+  /* A valid hash of a password nobody uses (made once by --hash-password), so that
    * an unknown name costs what a wrong password costs. */
   static const char dummy[] =
-      "$argon2id$v=19$m=65536,t=3,p=1$c29tZXNhbHRzb21lc2FsdA$"
-      "ia0m3uYoQ+r/0Gbs0CVgfCKtD4J0qZ2fjH0fC1j2yZ4";
+      "$argon2id$v=19$m=65536,t=3,p=1$eprl4VS6VQmKrCGuWP5iVw$"
+      "li8y1wVgMp0bWmCKg55tPQD7bgq000OQpolu5UdPFzQ";
   const mtq_web_user_t *u = mtq_web_users_find(users, name);
   bool match = mtq_web_password_verify(u ? u->hash : dummy, password, password_len);
   return u && match ? u : NULL;

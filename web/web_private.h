@@ -10,6 +10,7 @@
 #include "duty.h"
 #include "mtq_store_admin.h"
 #include "session.h"
+#include "throughput.h"
 #include "web.h"
 
 #define MTQ_WEB_COOKIE "mtq_session"
@@ -110,8 +111,5 @@ bool mtq__web_append_stats(mtq_web_t *w, bson_t *doc, const char *key, mtq_web_r
 void mtq__web_append_throughput(mtq_web_t *w, bson_t *doc, const char *key);
 /* Appends {"workers": [...]} entries: whoami, "lost", "perf". */
 bool mtq__web_append_workers(mtq_web_t *w, bson_t *doc, const char *key, mtq_web_reply_t *r);
-
-/* Pure: the minutes of throughput from run records (cache.c). */
-void mtq__web_throughput(const mtq_run_t *runs, size_t n, int64_t since_ms, bson_t *out);
 
 #endif
