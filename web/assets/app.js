@@ -331,17 +331,26 @@ window.MTQ = (function () {
       stale: function () { return my !== generation; },
       every: function (ms, f) { timers.push(setInterval(f, ms)); },
     };
-    // Draw off-screen, then swap: the old page stays until the new one is whole.
+    // Draw off-screen, then swap: the old page stays until the new one is
+    // whole, dimmed after a moment (a page of ended tasks can take seconds
+    // on FerretDB: README, "The task table over many tasks").
     const fresh = M.el('main', { id: 'view' });
+    const slow = setTimeout(function () {
+      if (!ctx.stale()) { document.body.classList.add('loading'); M.clock('loading…'); }
+    }, 300);
     try {
       await render(fresh, ctx);
     } catch (e) {
+      clearTimeout(slow);
       if (ctx.stale()) return;
+      document.body.classList.remove('loading');
       if (e instanceof ApiError && e.status === 401) return; // the login form is up
       M.clear(fresh).appendChild(M.el('p', { class: 'error load-error' },
         'Could not load this page: ' + e.message));
     }
+    clearTimeout(slow);
     if (ctx.stale()) return;
+    document.body.classList.remove('loading');
     fresh.dataset.view = r.name;
     fresh.dataset.ready = 'yes';
     document.getElementById('view').replaceWith(fresh);

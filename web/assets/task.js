@@ -109,7 +109,7 @@
     if (!flow && !t.flow) return null;
     const fid = M.oid((flow && flow._id) || t.flow);
     const head = M.el('p', { id: 'task-flow' }, 'Step ', M.el('b', null, t.step || '?'),
-      t.shards > 1 ? ' shard ' + t.shard + ' of ' + t.shards : '',
+      t.shards > 1 ? ' shard #' + t.shard + ' of ' + t.shards : '',
       ' of flow ', M.link('#/flow/' + fid, (flow && flow.name) || fid),
       flow && flow.status ? [' ', M.badge(flow.status)] : null);
     return M.section('Flow', head, flow && Array.isArray(flow.steps) ? M.flowGraph(flow, t.step) : null);
