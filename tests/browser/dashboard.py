@@ -210,6 +210,21 @@ def check_tasks(d, facts, out):
     prios = [int(r["cells"][4]) for r in d.rows("#tasks")]
     expect(prios == sorted(prios, reverse=True) and prios, "sort=-priority gives %s" % prios)
     log("ok: sorted by priority, highest first: %s" % prios[:8])
+    # Paging by the server's cursor: next, next, previous, first.
+    d.open("#/tasks?limit=10", "tasks")
+    pages = [[r["id"] for r in d.rows("#tasks")]]
+    for button in ("#page-next", "#page-next", "#page-prev", "#page-first"):
+        d.mark()
+        d.b.find(button).click()
+        d.wait_view("tasks", "the task table after %s" % button)
+        pages.append([r["id"] for r in d.rows("#tasks")])
+    seen = pages[0] + pages[1] + pages[2]
+    expect(len(pages[0]) == 10 and len(pages[1]) == 10 and pages[2], "pages of 10: %s"
+           % [len(p) for p in pages])
+    expect(len(set(seen)) == len(seen), "a task is on two pages: %s" % pages[:3])
+    expect(pages[3] == pages[1] and pages[4] == pages[0], "previous/first do not go back")
+    log("ok: pages of 10 by cursor: %s tasks, none twice; previous and first go back"
+        % [len(p) for p in pages[:3]])
     d.open("#/tasks", "tasks")
     d.shot(out, "tasks")
 

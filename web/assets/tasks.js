@@ -38,7 +38,7 @@
     return list.map(function (c) {
       return typeof c === 'string' ? c : c.name || c.channel || M.oid(c._id);
     }).filter(Boolean).sort();
-  }
+  };
 
   function filterForm(p, channels) {
     const go = function () {
