@@ -311,6 +311,20 @@ def check_actions(d, facts, args):
            not d.b.find_all("#task-actions button[data-action=disable]"),
            "after the refusal the page shows %s" % d.field("status"))
     log("ok: refused Disable shows the server's message: %s" % msg)
+    # Cancel asks first (it is final): the browser's confirm, accepted.
+    c = facts["cancel"]
+    d.open("#/tasks?func=%s" % facts["unserved"], "tasks")
+    d.mark()
+    d.b.find('#tasks tr[data-id="%s"] button[data-action=cancel]' % c).click()
+    text = d.b.wait(lambda: d.b.cmd("GET", "/alert/text"), "the confirm of Cancel", 10)
+    d.b.accept_alert()
+    d.flash("ok")
+    d.wait_view("tasks", "the table after Cancel")
+    state = {r["id"]: r["state"] for r in d.rows("#tasks")}.get(c)
+    rc, out, err = cli(args, facts, "--json", "show", c)
+    expect(state == "cancelled" and json.loads(out).get("status") == "cancelled",
+           "after Cancel the row is %s, mtq show: %s" % (state, out))
+    log("ok: Cancel from the table, after its confirm ('%s'): cancelled" % text)
 
 
 def check_workers(d, facts, out):

@@ -17,7 +17,8 @@
 #      (the overview's counts equal `mtq stats --json`), disables a queued
 #      task and sets a priority with the buttons (seen in the page and in
 #      `mtq show`, the actor in its history), sees a refused action's
-#      message, suspends and resumes the running flow with its buttons, and
+#      message, cancels one after its confirm, suspends and resumes the
+#      running flow with its buttons, and
 #      saves a screenshot of each page;
 #   4. as the reader, no action button is shown and an action is refused.
 # MTQ_DOCS_SCREENSHOTS=DIR also writes the PNGs kept in docs/ there.
@@ -144,6 +145,7 @@ cat >"$TMP/facts.json" <<EOF
  "failed": $(list "${failed_ids[@]}"), "dead": $(list "${dead_ids[@]}" "$shard_dead"),
  "dead_attempt2": $(list "${dead_ids[@]}"),
  "queued": $(list "${queued_ids[@]:0:1}"), "refuse": $(q "${queued_ids[1]}"),
+ "cancel": $(q "${queued_ids[2]}"),
  "unserved": "report", "min_done": 14, "min_failed": 4,
  "workers": ["w1", "w2"], "lost": ["w3"],
  "flow": $(q "$flow"), "flow_steps": {$steps}, "flow_edges": $edges,
