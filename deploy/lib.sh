@@ -42,11 +42,13 @@ MTQ_BUILD="${MTQ_BUILD_DIR:-$MTQ_ROOT/build}"
 # (tests/unit/test_web_metrics.c, tests/integration/test_metrics.sh); git
 # for the repository tests/integration/test_functions.sh makes and syncs;
 # libmicrohttpd and libargon2 for mtq-web, and openssl (the command) for
-# the self-signed certificate of tests/integration/test_web.sh.
+# the self-signed certificate of tests/integration/test_web.sh; chromium and chromium-driver for
+# tests/integration/test_browser.sh, which drives the dashboard in headless
+# Chromium (tests/browser/).
 MTQ_BUILD_DEPS=(cmake ninja-build gcc pkg-config libmongoc-dev libbson-dev
                 libuv1-dev libcmocka-dev libinih-dev libssl-dev clang libclang-rt-14-dev
                 python3-pymongo python3-jsonschema tzdata prometheus curl git
-                libmicrohttpd-dev libargon2-dev openssl)
+                libmicrohttpd-dev libargon2-dev openssl chromium chromium-driver)
 
 log()  { printf '[mtq] %s\n' "$*" >&2; }
 warn() { printf '[mtq] warning: %s\n' "$*" >&2; }
