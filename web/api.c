@@ -298,6 +298,7 @@ static const route_t routes[] = {
     {"*", "tasks/", true, tasks_rest},
     {"GET", "flows", true, mtq__web_flows},
     {"*", "flows/", true, flows_rest},
+    {"GET", "functions", true, mtq__web_functions},
 };
 
 static void api_route(mtq_web_req_t *q, mtq_web_reply_t *r) {
@@ -353,6 +354,15 @@ void mtq__web_route(mtq_web_req_t *q, mtq_web_reply_t *r) {
   }
   if (strcmp(q->method, "GET") != 0 && strcmp(q->method, "HEAD") != 0) {
     mtq__web_error(r, 405, "only GET here");
+    return;
+  }
+  /* Prometheus scrapes with the bearer token when auth is on. */
+  if (strcmp(q->path, "/metrics") == 0) {
+    if (q->w->auth && q->who.role == MTQ_WEB_ROLE_NONE) {
+      mtq__web_error(r, 401, "log in first (a scraper: Authorization: Bearer <token_file's token>)");
+    } else {
+      mtq__web_metrics(q, r);
+    }
     return;
   }
   const char *file = strcmp(q->path, "/") == 0 ? "index.html"

@@ -88,6 +88,11 @@ static enum MHD_Result send_reply(mtq_web_t *w, struct MHD_Connection *conn,
      * be kept a little while, not longer than a deploy is apart. */
     MHD_add_response_header(resp, "Cache-Control",
                             strcmp(a->path, "index.html") == 0 ? "no-cache" : "max-age=300");
+  } else if (r->text && r->status == 200) {
+    resp = MHD_create_response_from_buffer(strlen(r->text), r->text, MHD_RESPMEM_MUST_FREE);
+    r->text = NULL; /* the response frees it */
+    MHD_add_response_header(resp, "Content-Type", r->text_type);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
   } else {
     char *json = mtq_web_json(&r->body);
     size_t len = strlen(json);
@@ -150,6 +155,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     mtq__web_route(&q, &r);
   }
   enum MHD_Result ret = send_reply(w, conn, &r);
+  bson_free(r.text);
   bson_destroy(&r.body);
   return ret;
 }

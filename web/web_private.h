@@ -72,6 +72,8 @@ typedef struct {
   unsigned status;
   bson_t body;        /* a JSON object, unless asset is set */
   const void *asset;  /* const mtq_web_asset_t *: a file instead of JSON */
+  char *text;         /* or a text of text_type instead (owned: bson_free) */
+  const char *text_type;
   char set_cookie[256];
   bool no_store;      /* Cache-Control: no-store (every API reply) */
 } mtq_web_reply_t;
@@ -111,5 +113,9 @@ bool mtq__web_append_stats(mtq_web_t *w, bson_t *doc, const char *key, mtq_web_r
 void mtq__web_append_throughput(mtq_web_t *w, bson_t *doc, const char *key);
 /* Appends {"workers": [...]} entries: whoami, "lost", "perf". */
 bool mtq__web_append_workers(mtq_web_t *w, bson_t *doc, const char *key, mtq_web_reply_t *r);
+
+/* GET /metrics and GET /api/v1/functions (api_ops.c). */
+void mtq__web_metrics(mtq_web_req_t *q, mtq_web_reply_t *r);
+void mtq__web_functions(mtq_web_req_t *q, mtq_web_reply_t *r);
 
 #endif

@@ -389,12 +389,25 @@ def check_flows(d, facts, args):
     d.shot(out, "flow")
 
 
-def check_functions(d):
+def check_functions(d, facts, out):
+    """The registry page lists every version `mtq functions --json` lists,
+    with the workers that serve it."""
     d.open("#/functions", "functions")
-    text = d.b.find("#view").text
-    expect("not available" in text or d.b.find_all("#functions"), "functions page: %s" % text)
-    log("ok: functions page: %s" % ("registry not available" if "not available" in text
-                                     else "%d functions" % len(d.b.find_all("#functions tr[data-func]"))))
+    want = facts["functions"]  # mtq --json functions: the array the API wraps
+    expect(want, "mtq functions lists nothing")
+    d.b.wait(lambda: len(d.b.find_all("#functions tr[data-func]")) == len(want),
+             "the functions page to list %d versions" % len(want))
+    rows = {}
+    for tr in d.b.find_all("#functions tr[data-func]"):
+        rows[(tr.attr("data-func"), tr.attr("data-version"))] = tr.text
+    for f in want:
+        text = rows.get((f["name"], f["version"]))
+        expect(text is not None, "functions page: no row for %s@%s" % (f["name"], f["version"]))
+        for w in f["workers"]:
+            expect(w["id"] in text, "functions page: %s@%s does not name worker %s: %s"
+                   % (f["name"], f["version"], w["id"], text))
+    log("ok: functions page: the %d versions of mtq functions, with their workers" % len(want))
+    d.shot(out, "functions")
 
 
 def check_reader(d, facts, args):
@@ -459,6 +472,8 @@ def screenshots_only(d, directory):
             return int(m.group(1)) if m else 0
         d.open("#/flow/%s" % max(flows, key=steps)["id"], "flow")
         d.shot(directory, "flow")
+    d.open("#/functions", "functions")
+    d.shot(directory, "functions")
 
 
 def run_checks(d, args):
@@ -470,7 +485,7 @@ def run_checks(d, args):
     check_actions(d, facts, args)
     check_workers(d, facts, args.out)
     check_flows(d, facts, args)
-    check_functions(d)
+    check_functions(d, facts, args.out)
     if args.reader:
         check_reader(d, facts, args)
 

@@ -365,11 +365,12 @@ ini_section() {
 # start_mtqd [EXTRA [coordinator] LINES...]: starts mtqd and waits until its
 # channels (default, other) are declared.  MTQD_AS=NAME names its config and
 # log NAME.ini and NAME.log instead of mtqd (a second coordinator);
-# MTQD_PID is the last one started.
+# MTQD_PID is the last one started.  Its id is NAME too, so that two of them
+# publish two metrics documents, not one.
 start_mtqd() {
   local name="${MTQD_AS:-mtqd}"
   local ini="$TMP/$name.ini"
-  local defaults=("channels = default, other" "lost_after_ms = 3000"
+  local defaults=("id = $name" "channels = default, other" "lost_after_ms = 3000"
                   "sweep_interval_ms = 500" "reconcile_interval_ms = 1000")
   {
     printf '[database]\nuri = %s\n\n' "$URI"

@@ -150,7 +150,8 @@ cat >"$TMP/facts.json" <<EOF
  "workers": ["w1", "w2"], "lost": ["w3"],
  "flow": $(q "$flow"), "flow_steps": {$steps}, "flow_edges": $edges,
  "flow_failed": $(q "$failing"), "flow_failed_reason": $(q "$(cli --json flow show "$failing" | jget reason)"),
- "flow_running": $(q "$running_flow")}
+ "flow_running": $(q "$running_flow"),
+ "functions": $(cli --json functions)}
 EOF
 MTQ_KEEP+=("$TMP/facts.json")
 mkdir -p "$TMP/shots"
@@ -163,7 +164,7 @@ timeout 90 "$PY" "$MTQ_ROOT/tests/browser/dashboard.py" --url "$WEB" --facts "$T
 for page in overview tasks task workers flows flow; do
   [[ -s "$TMP/shots/dashboard-$page.png" ]] || fail "no screenshot of the $page page"
 done
-log "dashboard.py: every page checked, 6 screenshots"
+log "dashboard.py: every page checked, 7 screenshots"
 
 # --- the PNGs of docs/ -----------------------------------------------------------------------
 if [[ -n "${MTQ_DOCS_SCREENSHOTS:-}" ]]; then

@@ -9,8 +9,10 @@
 #      metrics` and holds the right numbers: finished and failed counts,
 #      retries, per-function histogram counts, the expired lease, workers up
 #      and lost, tasks enqueued, database command counts of every process;
-#   4. a real Prometheus (Debian's /usr/bin/prometheus) scrapes that text
-#      and gives one value back through its HTTP API.
+#   4. mtq-web serves the same text at GET /metrics, behind a bearer token
+#      (401 without it; promtool passes what it serves), and a real
+#      Prometheus (Debian's /usr/bin/prometheus) scrapes it with that token
+#      and gives the values back through its HTTP API.
 # Timing: every process publishes every 300 ms here, mtqd marks a worker
 # lost after 3 s and expires a lease after lease_ms = 3 s; each wait allows
 # 30 s or more.  Prometheus scrapes every second; its start and first
@@ -150,25 +152,6 @@ free_port() {
 }
 # stop_bg PID: ends a helper process of the test, if it is still there.
 stop_bg() { kill "$1" 2>/dev/null || true; }
-# serve_dir DIR: a static HTTP server of DIR on a free port, into
-# SERVE_PORT (the next port when another process takes it first).
-serve_dir() {
-  local p pid
-  for ((p = PORT + 40; p < PORT + 60; p++)); do
-    port_open "$p" && continue
-    (cd "$1" && exec /usr/bin/python3 -m http.server --bind 127.0.0.1 "$p") \
-      >>"$TMP/http.log" 2>&1 &
-    pid=$!
-    mtq_on_cleanup stop_bg "$pid"
-    wait_until 20 port_open_or_gone "$p" "$pid"
-    if alive "$pid" && port_open "$p"; then
-      SERVE_PORT="$p"
-      return 0
-    fi
-  done
-  fail "the HTTP server could not listen: $(tail -n 3 "$TMP/http.log")"
-}
-port_open_or_gone() { port_open "$1" || ! alive "$2"; }
 # prom_query EXPR: the API's answer to an instant query.
 prom_query() {
   curl -sfG --max-time 5 "http://127.0.0.1:$PROM_PORT/api/v1/query" --data-urlencode "query=$1"
@@ -180,11 +163,12 @@ r = json.load(sys.stdin)["data"]["result"]
 print(r[0]["value"][1] if r else "")' 2>/dev/null
 }
 scraped() { [[ "$(prom_value 'up{job="mtq"}')" == 1 ]]; }
-# scrape_check HOST:PORT PATH: a Prometheus scraping http://HOST:PORT/PATH
-# every second; once a scrape succeeded, sum(mtq_tasks_finished_total)
-# through the HTTP API must equal the text's.  PROM_PORT is its port.
+# scrape_check HOST:PORT PATH [TOKEN_FILE]: a Prometheus scraping
+# http://HOST:PORT/PATH every second (with the bearer token of TOKEN_FILE);
+# once a scrape succeeded, sum(mtq_tasks_finished_total) through the HTTP
+# API must equal the text's.  PROM_PORT is its port.
 scrape_check() {
-  local target="$1" path="$2" dir="$TMP/prometheus"
+  local target="$1" path="$2" token="${3:-}" dir="$TMP/prometheus"
   mkdir -p "$dir/data"
   cat >"$dir/prometheus.yml" <<EOF
 global:
@@ -196,6 +180,10 @@ scrape_configs:
     static_configs:
       - targets: ['$target']
 EOF
+  if [[ -n "$token" ]]; then
+    printf '    authorization:\n      type: Bearer\n      credentials_file: %s\n' "$token" \
+      >>"$dir/prometheus.yml"
+  fi
   PROM_PORT="$(free_port $((PORT + 60)))" || fail "no free port for Prometheus"
   "$PROMETHEUS" --config.file "$dir/prometheus.yml" --storage.tsdb.path "$dir/data" \
     --web.listen-address "127.0.0.1:$PROM_PORT" >>"$TMP/prometheus.log" 2>&1 &
@@ -209,7 +197,42 @@ EOF
   [[ "$got" == 1 ]] || fail "Prometheus says $got lost workers, not 1"
   log "Prometheus scraped $target$path: sum(mtq_tasks_finished_total) = 7, 1 lost worker"
 }
-serve_dir "$TMP/www"
-scrape_check "127.0.0.1:$SERVE_PORT" /metrics
+# --- 4: mtq-web's /metrics, scraped ------------------------------------------------------
+umask 077
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/web-token"
+umask 022
+WEB_PORT="$(free_port $((PORT + 40)))" || fail "no free port for mtq-web"
+cat >"$TMP/web.ini" <<EOF
+[database]
+uri = $URI
+
+[web]
+listen = 127.0.0.1:$WEB_PORT
+token_file = $TMP/web-token
+stats_interval_s = 1
+EOF
+"$MTQ_BUILD/web/mtq-web" --config "$TMP/web.ini" </dev/null >>"$TMP/web.log" 2>&1 &
+WEB_PID=$!
+mtq_on_cleanup stop_bg "$WEB_PID"
+web_up() { alive "$WEB_PID" && port_open "$WEB_PORT"; }
+wait_until 30 web_up || fail "mtq-web did not listen on $WEB_PORT: $(tail -n 5 "$TMP/web.log")"
+code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.1:$WEB_PORT/metrics")"
+[[ "$code" == 401 ]] || fail "GET /metrics without the token answered $code, not 401"
+web_metrics() {
+  curl -sf --max-time 20 -H "Authorization: Bearer $(cat "$TMP/web-token")" \
+    -D "$TMP/web-metrics.headers" "http://127.0.0.1:$WEB_PORT/metrics" -o "$TMP/web-metrics.txt"
+}
+# The stats cache counts within stats_interval_s of the start.
+web_has_tasks() { web_metrics && grep -q '^mtq_tasks{' "$TMP/web-metrics.txt"; }
+wait_until 30 web_has_tasks || fail "mtq-web's /metrics has no task counts: $(head -c 500 "$TMP/web-metrics.txt")"
+grep -qi '^content-type: text/plain; version=0.0.4' "$TMP/web-metrics.headers" ||
+  fail "GET /metrics: $(grep -i content-type "$TMP/web-metrics.headers")"
+MTQ_KEEP+=("$TMP/web-metrics.txt")
+run "$PROMTOOL" check metrics <"$TMP/web-metrics.txt"
+[[ $RC == 0 ]] || fail "promtool check metrics refused mtq-web's /metrics: $OUT $ERR"
+[[ "$(value "$(cat "$TMP/web-metrics.txt")" 'mtq_tasks_finished_total')" == 7 ]] ||
+  fail "mtq-web's /metrics does not say 7 tasks finished"
+log "mtq-web serves /metrics behind its token (401 without), and promtool passes it"
+scrape_check "127.0.0.1:$WEB_PORT" /metrics "$TMP/web-token"
 
 log "PASS"

@@ -98,6 +98,16 @@ for h in "Content-Security-Policy: default-src 'self'" "X-Content-Type-Options: 
 done
 req GET "$W/assets/nothing.js"
 expect 404 "unknown asset"
+# The registry as `mtq functions --json` gives it; /metrics in Prometheus'
+# text (test_metrics.sh checks its numbers and scrapes it).
+req GET "$W/api/v1/functions"
+expect 200 "the function registry" '"name": "record"'
+[[ "$(j functions.0.name)" == "$(cli --json functions | jget 0.name)" ]] ||
+  fail "/api/v1/functions and mtq functions differ: $BODY"
+req GET "$W/metrics"
+expect 200 "GET /metrics" '^# HELP mtq_'
+req POST "$W/metrics"
+expect 405 "POST /metrics"
 req GET "$W/api/v1/session" -c "$TMP/jar"
 expect 200 "anonymous session" '"role": "operator"'
 csrf="$(j csrf)"
