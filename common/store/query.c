@@ -91,19 +91,28 @@ bool mtq_store_list(mtq_store_t *store, const char *channel, mtq_state_t status,
 }
 
 /* Adds the per-status counts of coll (grouped on the server) into counts. */
+/* A waiting task with is_enable false counts as disabled, as
+ * mtq_task_state() names it (its stored status stays the waiting one). */
 static bool count_into(mongoc_collection_t *coll, const bson_t *match, int64_t *counts,
                        bson_error_t *error) {
   bson_t *pipeline = BCON_NEW("pipeline", "[", "{", "$match", BCON_DOCUMENT(match), "}", "{",
-                              "$group", "{", "_id", BCON_UTF8("$status"), "n", "{", "$sum",
-                              BCON_INT32(1), "}", "}", "}", "]");
+                              "$group", "{", "_id", "{", "s", BCON_UTF8("$status"), "e",
+                              BCON_UTF8("$is_enable"), "}", "n", "{", "$sum", BCON_INT32(1), "}",
+                              "}", "}", "]");
   mongoc_cursor_t *cur = mongoc_collection_aggregate(coll, MONGOC_QUERY_NONE, pipeline, NULL, NULL);
   const bson_t *doc;
   while (mongoc_cursor_next(cur, &doc)) {
-    bson_iter_t it;
-    if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_UTF8(&it)) {
+    bson_iter_t it, st, en;
+    if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_DOCUMENT(&it) ||
+        !bson_iter_recurse(&it, &st) || !bson_iter_find(&st, "s") || !BSON_ITER_HOLDS_UTF8(&st)) {
       continue;
     }
-    mtq_state_t s = mtq_state_parse(bson_iter_utf8(&it, NULL));
+    mtq_state_t s = mtq_state_parse(bson_iter_utf8(&st, NULL));
+    bool disabled = bson_iter_recurse(&it, &en) && bson_iter_find(&en, "e") &&
+                    BSON_ITER_HOLDS_BOOL(&en) && !bson_iter_bool(&en);
+    if (disabled && mtq_state_is_waiting(s)) {
+      s = MTQ_STATE_DISABLED;
+    }
     if (s != MTQ_STATE_INVALID && bson_iter_init_find(&it, doc, "n")) {
       counts[s] += bson_iter_as_int64(&it);
     }

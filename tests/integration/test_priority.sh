@@ -105,7 +105,8 @@ wait_until 120 stat_is default done "$enabled" ||
   fail "only $(stat_count default done) of $enabled enabled tasks done after 120 s"
 sleep 2 # the disabled tasks must not run, even given time
 assert_eq "$enabled" "$(stat_count default done)" "tasks done while 4 are disabled"
-assert_eq "${#disabled[@]}" "$(stat_count default queued)" "tasks queued while disabled"
+assert_eq "${#disabled[@]}" "$(stat_count default disabled)" "tasks counted disabled"
+assert_eq 0 "$(stat_count default queued)" "tasks queued while 4 are disabled"
 assert_eq 1 "$(stat_count default failed)" "tasks failed (the quarantined one)"
 assert_eq 0 "$(starts_of "$bad_prio")" "runs of the quarantined task"
 for id in "${disabled[@]}"; do
