@@ -78,15 +78,10 @@ static void get_flow(mtq_web_req_t *q, mtq_web_reply_t *r, const bson_oid_t *id)
 }
 
 void mtq__web_flow(mtq_web_req_t *q, mtq_web_reply_t *r, const char *rest) {
-  char hex[25] = "";
-  const char *slash = strchr(rest, '/');
-  size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+  char hex[25];
+  const char *slash;
   bson_oid_t id;
-  if (n == 24) {
-    memcpy(hex, rest, 24);
-    hex[24] = '\0';
-  }
-  if (n != 24 || !mtq_web_parse_oid(hex, &id)) {
+  if (!mtq_web_parse_id_path(rest, &id, hex, &slash)) {
     mtq__web_error(r, 400, "a flow id is 24 hexadecimal digits");
     return;
   }

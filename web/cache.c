@@ -130,17 +130,6 @@ void mtq__web_append_throughput(mtq_web_t *w, bson_t *doc, const char *key) {
   pthread_mutex_unlock(&c->lock);
 }
 
-static void perf_to_bson(const mtq_perf_t *p, bson_t *doc) {
-  BSON_APPEND_INT64(doc, "runs", p->n);
-  BSON_APPEND_INT64(doc, "ok", p->ok);
-  BSON_APPEND_DOUBLE(doc, "success_rate", p->success_rate);
-  BSON_APPEND_INT64(doc, "p50_ms", p->p50_ms);
-  BSON_APPEND_INT64(doc, "p95_ms", p->p95_ms);
-  BSON_APPEND_INT64(doc, "max_ms", p->max_ms);
-  BSON_APPEND_DOUBLE(doc, "ewma_ms", p->ewma_ms);
-  BSON_APPEND_DOUBLE(doc, "mean_wait_ms", p->mean_wait_ms);
-}
-
 /* mtqd's default lost_after_ms: mtq-web does not read [coordinator], so a
  * worker counts as lost when mtqd marked it, or when a running one has
  * not been heard of for this long or five heartbeats, whichever is longer. */
@@ -177,7 +166,7 @@ bool mtq__web_append_workers(mtq_web_t *w, bson_t *doc, const char *key, mtq_web
     bson_t perf;
     BSON_APPEND_DOCUMENT_BEGIN(&d, "perf", &perf);
     if (p) {
-      perf_to_bson(p, &perf);
+      mtq_perf_append(p, &perf);
     }
     bson_append_document_end(&d, &perf);
     bson_append_document_end(&arr, &d);

@@ -20,6 +20,18 @@ bool mtq_web_parse_oid(const char *s, bson_oid_t *out) {
   return true;
 }
 
+bool mtq_web_parse_id_path(const char *rest, bson_oid_t *out, char *hex, const char **slash) {
+  *slash = strchr(rest, '/');
+  size_t n = *slash ? (size_t)(*slash - rest) : strlen(rest);
+  hex[0] = '\0';
+  if (n != 24) {
+    return false;
+  }
+  memcpy(hex, rest, 24);
+  hex[24] = '\0';
+  return mtq_web_parse_oid(hex, out);
+}
+
 bool mtq_web_parse_int(const char *s, int64_t min, int64_t max, int64_t *out) {
   if (!s || !*s || strlen(s) > 20) {
     return false;

@@ -16,6 +16,10 @@
 
 /* A 24-hex ObjectId; false for anything else. */
 bool mtq_web_parse_oid(const char *s, bson_oid_t *out);
+/* The id of a path's rest "ID" or "ID/ACTION" (after /tasks/ or /flows/)
+ * into *out and hex (25 bytes), and *slash at its '/' (NULL when none);
+ * false when ID is not 24 hexadecimal digits. */
+bool mtq_web_parse_id_path(const char *rest, bson_oid_t *out, char *hex, const char **slash);
 
 /* The raw query parameters of GET /api/v1/tasks (NULL: not given). */
 typedef struct {

@@ -60,4 +60,9 @@ void mtq_perf_compute(const mtq_run_t *runs, size_t n_runs, mtq_perf_by_t by, mt
 const mtq_perf_t *mtq_perf_find(const mtq_perf_t *perf, size_t n, const char *worker,
                                 const char *func);
 
+/* Appends p's figures to doc (runs, ok, success_rate, p50_ms, p95_ms,
+ * max_ms, ewma_ms, mean_wait_ms): the form `mtq --json stats --func` and
+ * the web API give them in.  p is borrowed. */
+void mtq_perf_append(const mtq_perf_t *p, bson_t *doc);
+
 #endif

@@ -132,3 +132,14 @@ const mtq_perf_t *mtq_perf_find(const mtq_perf_t *perf, size_t n, const char *wo
   }
   return NULL;
 }
+
+void mtq_perf_append(const mtq_perf_t *p, bson_t *doc) {
+  BSON_APPEND_INT64(doc, "runs", p->n);
+  BSON_APPEND_INT64(doc, "ok", p->ok);
+  BSON_APPEND_DOUBLE(doc, "success_rate", p->success_rate);
+  BSON_APPEND_INT64(doc, "p50_ms", p->p50_ms);
+  BSON_APPEND_INT64(doc, "p95_ms", p->p95_ms);
+  BSON_APPEND_INT64(doc, "max_ms", p->max_ms);
+  BSON_APPEND_DOUBLE(doc, "ewma_ms", p->ewma_ms);
+  BSON_APPEND_DOUBLE(doc, "mean_wait_ms", p->mean_wait_ms);
+}
