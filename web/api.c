@@ -200,8 +200,19 @@ static void login(mtq_web_req_t *q, mtq_web_reply_t *r) {
   if (!doc || !body_string(doc, "user", &user) || !body_string(doc, "password", &password)) {
     mtq__web_error(r, 400, "the body must be {\"user\": \"...\", \"password\": \"...\"}");
   } else {
-    const mtq_web_user_t *u = mtq_web_users_check(&q->w->users, user, password, strlen(password));
-    if (!u) {
+    int64_t now = mtq_now_ms(), wait_ms;
+    const mtq_web_user_t *u = NULL;
+    if (!mtq_web_throttle_begin(&q->w->throttle, user, now, &wait_ms)) {
+      r->retry_after_s = (int)((wait_ms + 999) / 1000);
+      mtq_info("login for '%.64s' held for %d s", user, r->retry_after_s);
+      mtq__web_error(r, 429, "too many login attempts: try again in %d s", r->retry_after_s);
+    } else {
+      u = mtq_web_users_check(&q->w->users, user, password, strlen(password));
+      mtq_web_throttle_done(&q->w->throttle, user, u != NULL, mtq_now_ms());
+    }
+    if (r->status == 429) {
+      /* held: answered above */
+    } else if (!u) {
       mtq_info("login refused for '%.64s'", user);
       mtq__web_error(r, 401, "wrong user name or password");
     } else if (new_session(q, r, u->name, u->role)) {

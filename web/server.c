@@ -106,6 +106,11 @@ static enum MHD_Result send_reply(mtq_web_t *w, struct MHD_Connection *conn,
   if (r->set_cookie[0]) {
     MHD_add_response_header(resp, "Set-Cookie", r->set_cookie);
   }
+  if (r->retry_after_s > 0) {
+    char s[24];
+    snprintf(s, sizeof s, "%d", r->retry_after_s);
+    MHD_add_response_header(resp, "Retry-After", s);
+  }
   if (r->status == 401 && w->token) {
     MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"mtq\"");
   }
@@ -203,6 +208,7 @@ mtq_web_t *mtq_web_new(const mtq_web_config_t *cfg, mtq_store_t *store, bson_err
   w->cfg = cfg;
   w->store = store;
   mtq__web_cache_init(&w->cache);
+  mtq_web_throttle_init(&w->throttle);
   bool ok = mtq_web_listen_parse(cfg->listen, &w->addr, &w->addr_len, &w->loopback, error) &&
             mtq_web_config_check(cfg, w->loopback, error);
   if (ok && cfg->users_file) {
@@ -286,5 +292,6 @@ void mtq_web_destroy(mtq_web_t *w) {
   }
   mtq_web_sessions_destroy(w->sessions);
   mtq__web_cache_cleanup(&w->cache);
+  mtq_web_throttle_cleanup(&w->throttle);
   bson_free(w);
 }

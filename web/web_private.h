@@ -6,6 +6,8 @@
 #include <microhttpd.h>
 #include <pthread.h>
 
+#include "throttle.h"
+
 #include "auth.h"
 #include "duty.h"
 #include "mtq_store_admin.h"
@@ -46,6 +48,7 @@ struct mtq_web {
   char *tls_cert_pem, *tls_key_pem;
   mtq_web_sessions_t *sessions;
   mtq_web_cache_t cache;
+  mtq_web_throttle_t throttle; /* of logins */
   struct MHD_Daemon *mhd;
 };
 
@@ -74,6 +77,7 @@ typedef struct {
   const void *asset;  /* const mtq_web_asset_t *: a file instead of JSON */
   char *text;         /* or a text of text_type instead (owned: bson_free) */
   const char *text_type;
+  int retry_after_s;  /* > 0: a Retry-After header (429) */
   char set_cookie[256];
   bool no_store;      /* Cache-Control: no-store (every API reply) */
 } mtq_web_reply_t;

@@ -262,6 +262,20 @@ login alice wrong "$TMP/jar-a"
 expect 401 "wrong password" "wrong user name or password"
 login nobody alice-pw-1 "$TMP/jar-a"
 expect 401 "unknown user" "wrong user name or password"
+# Guessing is slowed per name: five failures in a row are free, then the
+# name is held (1 s, doubling); other names are not.
+for i in 2 3 4 5; do
+  login nobody "guess-$i" "$TMP/jar-a"
+  expect 401 "guess $i as nobody" "wrong user name or password"
+done
+req GET "$T/api/v1/session" -c "$TMP/jar-g"
+req POST "$T/api/v1/login" -b "$TMP/jar-g" -c "$TMP/jar-g" -H "X-CSRF-Token: $(j csrf)" \
+  -D "$TMP/held.headers" -d '{"user": "nobody", "password": "guess-6"}'
+expect 429 "a sixth guess at once" "too many login attempts"
+grep -qi '^retry-after: 1' "$TMP/held.headers" || fail "no Retry-After: $(cat "$TMP/held.headers")"
+sleep 1.2 # the hold is 1 s
+login nobody guess-7 "$TMP/jar-a"
+expect 401 "a guess after the hold" "wrong user name or password"
 login bob bob-pw-2 "$TMP/jar-b"
 expect 200 "bob logs in" '"role": "read"'
 grep -q "TRUE.*mtq_session" "$TMP/jar-b" || fail "the cookie is not Secure under TLS: $(cat "$TMP/jar-b")"

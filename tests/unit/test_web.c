@@ -11,6 +11,7 @@
 #include "json.h"
 #include "mtq_perf.h"
 #include "params.h"
+#include "throttle.h"
 #include "throughput.h"
 #include "web_config.h"
 
@@ -262,6 +263,47 @@ static void test_config_rules(void **state) {
   check_config("[web]\nlistn = 127.0.0.1:80\n", false, "unknown key 'listn'");
 }
 
+/* Logins: five failures free, then holds of 1 s doubling to 300 s; a
+ * success forgets; other names are not held; at most two at once. */
+static void test_throttle(void **state) {
+  (void)state;
+  static mtq_web_throttle_t t;
+  mtq_web_throttle_init(&t);
+  int64_t now = 1000000, wait;
+  for (int i = 0; i < MTQ_WEB_THROTTLE_FREE; i++) {
+    assert_true(mtq_web_throttle_begin(&t, "alice", now, &wait));
+    mtq_web_throttle_done(&t, "alice", false, now);
+  }
+  assert_false(mtq_web_throttle_begin(&t, "alice", now, &wait));
+  assert_int_equal(wait, MTQ_WEB_THROTTLE_FIRST_MS);
+  assert_true(mtq_web_throttle_begin(&t, "bob", now, &wait));
+  mtq_web_throttle_done(&t, "bob", true, now);
+  now += MTQ_WEB_THROTTLE_FIRST_MS;
+  assert_true(mtq_web_throttle_begin(&t, "alice", now, &wait));
+  mtq_web_throttle_done(&t, "alice", false, now);
+  assert_false(mtq_web_throttle_begin(&t, "alice", now + 1999, &wait));
+  assert_int_equal(wait, 1);
+  for (int i = 0; i < 20; i++) { /* the hold stops growing at the longest */
+    now += MTQ_WEB_THROTTLE_MAX_MS;
+    assert_true(mtq_web_throttle_begin(&t, "alice", now, &wait));
+    mtq_web_throttle_done(&t, "alice", false, now);
+  }
+  assert_false(mtq_web_throttle_begin(&t, "alice", now, &wait));
+  assert_int_equal(wait, MTQ_WEB_THROTTLE_MAX_MS);
+  now += MTQ_WEB_THROTTLE_MAX_MS;
+  assert_true(mtq_web_throttle_begin(&t, "alice", now, &wait));
+  mtq_web_throttle_done(&t, "alice", true, now);
+  assert_true(mtq_web_throttle_begin(&t, "alice", now, &wait)); /* forgotten */
+  assert_true(mtq_web_throttle_begin(&t, "carol", now, &wait)); /* two at once */
+  assert_false(mtq_web_throttle_begin(&t, "dave", now, &wait));
+  assert_int_equal(wait, 1000);
+  mtq_web_throttle_done(&t, "alice", true, now);
+  mtq_web_throttle_done(&t, "carol", true, now);
+  assert_true(mtq_web_throttle_begin(&t, "dave", now, &wait));
+  mtq_web_throttle_done(&t, "dave", true, now);
+  mtq_web_throttle_cleanup(&t);
+}
+
 static void test_throughput(void **state) {
   int64_t t0 = 1796426040000; /* a minute's start */
   mtq_run_t runs[] = {
@@ -291,6 +333,7 @@ int main(void) {
       cmocka_unit_test(test_users),          cmocka_unit_test(test_password),
       cmocka_unit_test(test_host_and_origin), cmocka_unit_test(test_json),
       cmocka_unit_test(test_config_rules),   cmocka_unit_test(test_throughput),
+      cmocka_unit_test(test_throttle),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
