@@ -49,6 +49,15 @@ static void upkeep(mtq_publisher_t *p, void *data) {
     mtq_info("removed %zu metrics document%s of processes silent for a day", n,
              n == 1 ? "" : "s");
   }
+  /* The function registry's documents of workers gone for good, on the
+   * same clock: each worker writes only its own, so nobody else would. */
+  n = 0;
+  if (!mtq_store_functions_prune(co->store, now - STALE_AFTER_MS, &n, &err)) {
+    mtq_warn("cannot remove the registry documents of workers gone: %s", err.message);
+  } else if (n) {
+    mtq_info("removed %zu function registry document%s of workers silent for a day", n,
+             n == 1 ? "" : "s");
+  }
 }
 
 void mtq__metrics_init(mtq_coordinator_t *co) {

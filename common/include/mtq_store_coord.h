@@ -233,4 +233,11 @@ bool mtq_store_leaders(mtq_store_t *store, bson_t *out, bson_error_t *error);
 bool mtq_store_mark_worker(mtq_store_t *store, const char *worker_id, mtq_worker_state_t state,
                            bson_error_t *error);
 
+/* Removes the function registry's documents of workers gone for good: no
+ * whoami document, or none seen since before_ms.  A worker that comes back
+ * writes its documents again within a sync_interval_s.  *removed (may be
+ * NULL) says how many. */
+bool mtq_store_functions_prune(mtq_store_t *store, int64_t before_ms, size_t *removed,
+                               bson_error_t *error);
+
 #endif

@@ -82,3 +82,52 @@ bool mtq_store_functions(mtq_store_t *store, bson_t *out, bson_error_t *error) {
   mtq_function_record_list_cleanup(&records);
   return ok;
 }
+
+bool mtq_store_functions_prune(mtq_store_t *store, int64_t before_ms, size_t *removed,
+                               bson_error_t *error) {
+  mtq_function_record_list_t records;
+  mtq_function_record_list_init(&records);
+  mtq_whoami_list_t workers;
+  mtq_whoami_list_init(&workers);
+  bool ok = mtq_store_function_records(store, NULL, &records, error) &&
+            mtq_store_workers(store, &workers, error);
+  bson_t ids = BSON_INITIALIZER;
+  uint32_t n = 0;
+  for (size_t i = 0; ok && i < records.n; i++) {
+    const mtq_function_record_t *r = &records.items[i];
+    const mtq_whoami_t *w = mtq_whoami_list_find(&workers, r->worker);
+    if (w && w->last_seen_ms >= before_ms) {
+      continue;
+    }
+    char id[MTQ_FUNCTION_ID_MAX], key[16];
+    const char *k;
+    mtq_function_record_id(r->name, r->version, r->worker, id, sizeof id);
+    bson_uint32_to_string(n++, &k, key, sizeof key);
+    BSON_APPEND_UTF8(&ids, k, id);
+  }
+  int64_t gone = 0;
+  if (ok && n) {
+    mongoc_client_t *client = mtq__store_pop(store);
+    mongoc_collection_t *coll = mtq__coll(store, client, "functions");
+    bson_t del = BSON_INITIALIZER, in, reply;
+    BSON_APPEND_DOCUMENT_BEGIN(&del, "_id", &in);
+    BSON_APPEND_ARRAY(&in, "$in", &ids);
+    bson_append_document_end(&del, &in);
+    ok = mongoc_collection_delete_many(coll, &del, NULL, &reply, error);
+    bson_iter_t it;
+    if (ok && bson_iter_init_find(&it, &reply, "deletedCount") && BSON_ITER_HOLDS_NUMBER(&it)) {
+      gone = bson_iter_as_int64(&it);
+    }
+    bson_destroy(&reply);
+    bson_destroy(&del);
+    mongoc_collection_destroy(coll);
+    mtq__store_push(store, client);
+  }
+  if (removed) {
+    *removed = (size_t)gone;
+  }
+  bson_destroy(&ids);
+  mtq_whoami_list_cleanup(&workers);
+  mtq_function_record_list_cleanup(&records);
+  return ok;
+}

@@ -180,4 +180,22 @@ cli functions >&2
 
 stop_worker w2
 stop_worker w1
+
+# --- 8. the documents of a worker gone for good go -------------------------------------
+# w2's whoami document is removed (as if it last heartbeat long ago); the
+# leader prunes at its first metrics write after it starts, then hourly.
+names_w2() {
+  cli --json functions | python3 -c 'import json, sys
+print(sum(w["id"] == "w2" for f in json.load(sys.stdin) for w in f["workers"]))'
+}
+(($(names_w2) > 0)) || fail "w2 has no registry documents to prune"
+dbedit --delete whoami '{"_id": "w2"}' >/dev/null || fail "cannot remove w2's whoami document"
+MTQ__GONE[$MTQD_PID]=1
+stop_pid "$MTQD_PID" 15 || fail "mtqd did not stop cleanly"
+start_mtqd
+w2_gone() { (($(names_w2) == 0)); }
+wait_until 30 w2_gone || fail "w2's registry documents were not pruned: $(cli functions)"
+grep -q "function registry document.* of workers silent for a day" "$TMP/mtqd.log" ||
+  fail "mtqd did not say what it pruned"
+log "the registry documents of w2, gone for good, were pruned by mtqd"
 log "passed"
