@@ -8,6 +8,17 @@
 
 #define FUNCTIONS "functions"
 
+static bool add_record(void *ctx, const bson_t *doc) {
+  mtq_function_record_list_t *out = ctx;
+  mtq_function_record_t *r = mtq_function_record_list_push(out);
+  if (!mtq_function_record_from_bson(r, doc)) {
+    mtq_debug("skipping a functions document without a valid name, version, worker or state");
+    mtq_function_record_cleanup(r);
+    out->n--;
+  }
+  return true;
+}
+
 bool mtq_store_function_records(mtq_store_t *store, const char *worker,
                                 mtq_function_record_list_t *out, bson_error_t *error) {
   mongoc_client_t *client = mtq__store_pop(store);
@@ -16,18 +27,7 @@ bool mtq_store_function_records(mtq_store_t *store, const char *worker,
   if (worker) {
     BSON_APPEND_UTF8(&filter, "worker", worker);
   }
-  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
-  const bson_t *doc;
-  while (mongoc_cursor_next(cur, &doc)) {
-    mtq_function_record_t *r = mtq_function_record_list_push(out);
-    if (!mtq_function_record_from_bson(r, doc)) {
-      mtq_debug("skipping a functions document without a valid name, version, worker or state");
-      mtq_function_record_cleanup(r);
-      out->n--;
-    }
-  }
-  bool ok = !mongoc_cursor_error(cur, error);
-  mongoc_cursor_destroy(cur);
+  bool ok = mtq__each_doc(coll, &filter, NULL, add_record, out, error);
   bson_destroy(&filter);
   mongoc_collection_destroy(coll);
   mtq__store_push(store, client);
@@ -105,26 +105,14 @@ bool mtq_store_functions_prune(mtq_store_t *store, int64_t before_ms, size_t *re
     bson_uint32_to_string(n++, &k, key, sizeof key);
     BSON_APPEND_UTF8(&ids, k, id);
   }
-  int64_t gone = 0;
+  size_t gone = 0;
   if (ok && n) {
     mongoc_client_t *client = mtq__store_pop(store);
-    mongoc_collection_t *coll = mtq__coll(store, client, "functions");
-    bson_t del = BSON_INITIALIZER, in, reply;
-    BSON_APPEND_DOCUMENT_BEGIN(&del, "_id", &in);
-    BSON_APPEND_ARRAY(&in, "$in", &ids);
-    bson_append_document_end(&del, &in);
-    ok = mongoc_collection_delete_many(coll, &del, NULL, &reply, error);
-    bson_iter_t it;
-    if (ok && bson_iter_init_find(&it, &reply, "deletedCount") && BSON_ITER_HOLDS_NUMBER(&it)) {
-      gone = bson_iter_as_int64(&it);
-    }
-    bson_destroy(&reply);
-    bson_destroy(&del);
-    mongoc_collection_destroy(coll);
+    ok = mtq__delete_in(store, client, FUNCTIONS, "_id", &ids, &gone, error);
     mtq__store_push(store, client);
   }
   if (removed) {
-    *removed = (size_t)gone;
+    *removed = gone;
   }
   bson_destroy(&ids);
   mtq_whoami_list_cleanup(&workers);

@@ -78,22 +78,12 @@ bool mtq_store_metrics_prune(mtq_store_t *store, int64_t before_ms, size_t *remo
   mongoc_client_t *client = mtq__store_pop(store);
   mongoc_collection_t *coll = mtq__coll(store, client, "metrics");
   bool ok = mtq__each_doc(coll, &filter, opts, note_stale, &s, error);
-  int64_t n = 0;
+  size_t n = 0;
   if (ok && s.n) {
-    bson_t del = BSON_INITIALIZER, in, reply;
-    BSON_APPEND_DOCUMENT_BEGIN(&del, "_id", &in);
-    BSON_APPEND_ARRAY(&in, "$in", &s.ids);
-    bson_append_document_end(&del, &in);
-    ok = mongoc_collection_delete_many(coll, &del, NULL, &reply, error);
-    bson_iter_t it;
-    if (ok && bson_iter_init_find(&it, &reply, "deletedCount") && BSON_ITER_HOLDS_NUMBER(&it)) {
-      n = bson_iter_as_int64(&it);
-    }
-    bson_destroy(&reply);
-    bson_destroy(&del);
+    ok = mtq__delete_in(store, client, "metrics", "_id", &s.ids, &n, error);
   }
   if (removed) {
-    *removed = (size_t)n;
+    *removed = n;
   }
   mongoc_collection_destroy(coll);
   mtq__store_push(store, client);

@@ -209,26 +209,6 @@ static bool mark_live(mtq_store_t *store, mongoc_client_t *client, victims_t *v,
   return ok;
 }
 
-/* delete_many {field: {$in: ids}} on collection name; adds the count to *n.
- * A collection that does not exist deletes nothing, on MongoDB and FerretDB. */
-static bool delete_in(mtq_store_t *store, mongoc_client_t *client, const char *name,
-                      const char *field, const bson_t *ids, size_t *n, bson_error_t *error) {
-  mongoc_collection_t *coll = mtq__coll(store, client, name);
-  bson_t filter = BSON_INITIALIZER, in, reply;
-  BSON_APPEND_DOCUMENT_BEGIN(&filter, field, &in);
-  BSON_APPEND_ARRAY(&in, "$in", ids);
-  bson_append_document_end(&filter, &in);
-  bool ok = mongoc_collection_delete_many(coll, &filter, NULL, &reply, error);
-  bson_iter_t it;
-  if (ok && bson_iter_init_find(&it, &reply, "deletedCount") && BSON_ITER_HOLDS_NUMBER(&it)) {
-    *n += (size_t)bson_iter_as_int64(&it);
-  }
-  bson_destroy(&reply);
-  bson_destroy(&filter);
-  mongoc_collection_destroy(coll);
-  return ok;
-}
-
 /* Counts the removed tasks by channel (metrics.c), for the figure of tasks
  * ever enqueued (README "Metrics").  Each victim not left live was in the
  * delete; should fewer results have gone than that (someone else removed
@@ -278,10 +258,10 @@ bool mtq_store_purge(mtq_store_t *store, const mtq_purge_rule_t *rules, size_t n
   size_t keys = 0;
   if (ok && n_ids) {
     /* Dedupe keys go with their task: the key may be used again after. */
-    ok = delete_in(store, client, "dedupe", "task", &ids, &keys, error) &&
-         delete_in(store, client, "claims", "task", &ids, &purged->claims, error) &&
-         delete_in(store, client, "events", "task", &ids, &purged->events, error) &&
-         delete_in(store, client, "results", "_id", &ids, &removed, error);
+    ok = mtq__delete_in(store, client, "dedupe", "task", &ids, &keys, error) &&
+         mtq__delete_in(store, client, "claims", "task", &ids, &purged->claims, error) &&
+         mtq__delete_in(store, client, "events", "task", &ids, &purged->events, error) &&
+         mtq__delete_in(store, client, "results", "_id", &ids, &removed, error);
   }
   if (ok && removed) {
     count_removed(store, client, &v, removed);

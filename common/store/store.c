@@ -292,6 +292,24 @@ bool mtq__each_doc(mongoc_collection_t *coll, const bson_t *filter, const bson_t
   return ok;
 }
 
+bool mtq__delete_in(mtq_store_t *store, mongoc_client_t *client, const char *name,
+                    const char *field, const bson_t *ids, size_t *n, bson_error_t *error) {
+  mongoc_collection_t *coll = mtq__coll(store, client, name);
+  bson_t filter = BSON_INITIALIZER, in, reply;
+  BSON_APPEND_DOCUMENT_BEGIN(&filter, field, &in);
+  BSON_APPEND_ARRAY(&in, "$in", ids);
+  bson_append_document_end(&filter, &in);
+  bool ok = mongoc_collection_delete_many(coll, &filter, NULL, &reply, error);
+  bson_iter_t it;
+  if (ok && bson_iter_init_find(&it, &reply, "deletedCount") && BSON_ITER_HOLDS_NUMBER(&it)) {
+    *n += (size_t)bson_iter_as_int64(&it);
+  }
+  bson_destroy(&reply);
+  bson_destroy(&filter);
+  mongoc_collection_destroy(coll);
+  return ok;
+}
+
 bool mtq__find_into(mtq_store_t *store, const char *name, const bson_t *filter,
                     const bson_t *opts, const char *key, bson_t *out, bson_error_t *error) {
   bson_init(out);

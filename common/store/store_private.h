@@ -163,6 +163,11 @@ bool mtq__each_doc(mongoc_collection_t *coll, const bson_t *filter, const bson_t
 void mtq__flow_note_ends(mtq_store_t *store, mongoc_client_t *client,
                          const mtq_task_t *const *tasks, size_t n);
 
+/* delete_many {field: {$in: ids}} on collection name; adds the count to *n.
+ * A collection that does not exist deletes nothing, on MongoDB and FerretDB. */
+bool mtq__delete_in(mtq_store_t *store, mongoc_client_t *client, const char *name,
+                    const char *field, const bson_t *ids, size_t *n, bson_error_t *error);
+
 /* The documents of collection name matching filter (opts may be NULL), in
  * the cursor's order, into out (initialised by the call) as {key: [...]}. */
 bool mtq__find_into(mtq_store_t *store, const char *name, const bson_t *filter,

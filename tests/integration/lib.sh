@@ -386,6 +386,19 @@ start_mtqd() {
 
 channel_declared() { cli channels 2>/dev/null | grep -qw "$1"; }
 
+# start_web NAME INI PORT: mtq-web with config INI in the background (log
+# NAME.log), stopped before the workers and mtqd; waits until it listens on
+# PORT (given 30 s).  WEB_PID is the last one started.
+start_web() {
+  "${MTQ_WEB_BIN:-$MTQ_BUILD/web/mtq-web}" --config "$2" </dev/null >>"$TMP/$1.log" 2>&1 &
+  WEB_PID=$!
+  MTQ__PIDS=("$WEB_PID" "${MTQ__PIDS[@]}")
+  MTQ__NAME[$WEB_PID]="$1"
+  wait_until 30 mtq__web_up "$WEB_PID" "$3" || fail "$1 did not listen on $3: $(tail -n 5 "$TMP/$1.log")"
+  log "$1 running (pid $WEB_PID) on port $3"
+}
+mtq__web_up() { alive "$1" && port_open "$2"; }
+
 # worker_function NAME COMMAND: every worker started from now on also serves
 # function NAME (version 1) with COMMAND.
 declare -A MTQ__FUNCTION=()

@@ -118,12 +118,7 @@ listen = 127.0.0.1:$WEB_PORT
 users_file = $TMP/web-users
 stats_interval_s = 1
 EOF
-"$MTQ_WEB" --config "$TMP/web.ini" </dev/null >>"$TMP/web.log" 2>&1 &
-WEB_PID=$!
-MTQ__PIDS=("$WEB_PID" "${MTQ__PIDS[@]}")
-MTQ__NAME[$WEB_PID]="mtq-web"
-web_up() { alive "$WEB_PID" && port_open "$WEB_PORT"; }
-wait_until 30 web_up || fail "mtq-web did not listen on $WEB_PORT: $(tail -n 5 "$TMP/web.log")"
+start_web web "$TMP/web.ini" "$WEB_PORT"
 WEB="http://127.0.0.1:$WEB_PORT/"
 log "mtq-web on $WEB (pid $WEB_PID)"
 

@@ -211,11 +211,7 @@ listen = 127.0.0.1:$WEB_PORT
 token_file = $TMP/web-token
 stats_interval_s = 1
 EOF
-"$MTQ_BUILD/web/mtq-web" --config "$TMP/web.ini" </dev/null >>"$TMP/web.log" 2>&1 &
-WEB_PID=$!
-mtq_on_cleanup stop_bg "$WEB_PID"
-web_up() { alive "$WEB_PID" && port_open "$WEB_PORT"; }
-wait_until 30 web_up || fail "mtq-web did not listen on $WEB_PORT: $(tail -n 5 "$TMP/web.log")"
+start_web web "$TMP/web.ini" "$WEB_PORT"
 code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.1:$WEB_PORT/metrics")"
 [[ "$code" == 401 ]] || fail "GET /metrics without the token answered $code, not 401"
 web_metrics() {

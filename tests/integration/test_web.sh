@@ -30,17 +30,6 @@ MTQ_KEEP+=("$BODIES")
 start_mtqd
 start_worker w1 2
 
-# start_web NAME INI: mtq-web in the background; waits for its port.
-start_web() {
-  "$WEB" --config "$2" </dev/null >>"$TMP/$1.log" 2>&1 &
-  local pid=$!
-  MTQ__PIDS+=("$pid")
-  MTQ__NAME[$pid]="$1"
-  eval "${1//-/_}_PID=$pid"
-  wait_until 20 port_open "$3" || fail "$1 did not listen on $3: $(tail -5 "$TMP/$1.log")"
-  log "$1 running (pid $pid) on port $3"
-}
-
 # req METHOD URL [curl args...]: sets CODE and BODY (also kept in BODIES).
 req() {
   local method="$1" url="$2"
